@@ -1,0 +1,116 @@
+#include "admin/admin.hpp"
+
+#include <openssl/crypto.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "app/app.hpp"
+#include "app/log.hpp"
+#include "http/errors.hpp"
+#include "http/request_id.hpp"
+
+namespace scopegate::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Response = bhttp::response<bhttp::string_body>;
+
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+Response json(unsigned status, std::string body) {
+  Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response error(http::ErrorCode code, std::string_view message) {
+  return json(http::status_of(code), http::error_body(code, {message, http::make_uuid_v7(), "", ""}));
+}
+
+bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& req) {
+  const std::string& token = app.snapshot()->config.admin.token;
+  if (token.empty()) return false;
+  auto header = req[bhttp::field::authorization];
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!header.starts_with(kBearer)) return false;
+  auto presented = header.substr(kBearer.size());
+  return presented.size() == token.size() && CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
+}
+
+// One route table for the admin endpoints: path, whether it mutates, handler.
+Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  bool post = req.method() == bhttp::verb::post;
+
+  if (path == "/healthz") {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    return json(200, R"({"status":"ok"})" "\n");
+  }
+  if (path == "/readyz") {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    if (app.draining()) return json(503, R"({"status":"draining"})" "\n");
+    return json(200, R"({"status":"ready"})" "\n");
+  }
+  if (path == "/v1/reload") {
+    if (!post) return error(http::ErrorCode::method_not_allowed, "reload is a mutation: use POST");
+    if (!authorized(app, req)) {
+      return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
+    }
+    auto outcome = app.reload();
+    if (!outcome.ok) return error(http::ErrorCode::bad_request, "config rejected, still running the previous one: " +
+                                                                    outcome.message);
+    std::string body = R"({"status":"reloaded","generation":)" + std::to_string(app.generation()) + "}\n";
+    return json(200, body);
+  }
+  return error(http::ErrorCode::no_route, "no admin endpoint at this path");
+}
+
+asio::awaitable<void> session(app::App& app, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(64 * 1024);
+    stream.expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    if (ec) break;
+    auto& req = parser.get();
+    Response res = handle(app, req);
+    bool keep = req.keep_alive() && !app.draining();
+    res.keep_alive(keep);
+    res.prepare_payload();
+    auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
+    if (wec || !keep) break;
+  }
+  boost::system::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+}  // namespace
+
+asio::awaitable<void> serve(app::App& app, tcp::acceptor& acceptor) {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), session(app, std::move(socket)), asio::detached);
+  }
+}
+
+}  // namespace scopegate::admin

@@ -1,0 +1,224 @@
+#include "app/app.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <csignal>
+#include <thread>
+
+#include "admin/admin.hpp"
+#include "app/log.hpp"
+#include "listener/listener.hpp"
+#include "listener/tls.hpp"
+
+namespace scopegate::app {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+std::string to_string(const tcp::endpoint& e) {
+  auto a = e.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
+}
+
+bool listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, bool reuse_port, std::string& error) {
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      ec.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) error = ec.message();
+  return !ec;
+}
+}  // namespace
+
+App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
+    : config_path_(std::move(config_path)), snapshot_(std::move(initial)) {
+  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+}
+
+App::~App() = default;
+
+std::shared_ptr<const Snapshot> App::snapshot() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+bool App::bind_listeners() {
+  const auto& cfg = snapshot_->config;
+  for (const auto& l : cfg.listeners) {
+    ListenerRuntime runtime{l, nullptr, {}};
+    if (l.tls) {
+      std::string error;
+      runtime.tls = listener::make_server_context(*l.tls, error);
+      if (!runtime.tls) {
+        log::error("cannot load TLS material", {{"listener", l.name}, {"error", error}});
+        return false;
+      }
+    }
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(l.address, ec);
+    if (ec) {
+      log::error("invalid listener address", {{"listener", l.name}, {"address", l.address}});
+      return false;
+    }
+    // Every worker gets its own acceptor on the same port (SO_REUSEPORT): the kernel spreads
+    // connections and no accept lock is shared. Port 0 binds once, then the rest reuse the port.
+    tcp::endpoint endpoint(address, l.port);
+    for (auto& w : workers_) {
+      auto& acceptor = w->acceptors().emplace_back(w->io());
+      std::string error;
+      if (!listen_on(acceptor, endpoint, true, error)) {
+        log::error("cannot listen", {{"listener", l.name}, {"address", to_string(endpoint)}, {"error", error}});
+        return false;
+      }
+      endpoint = acceptor.local_endpoint();
+    }
+    runtime.bound = endpoint;
+    log::info("listening", {{"listener", l.name}, {"address", to_string(endpoint)}, {"tls", l.tls ? "true" : "false"}});
+    listeners_.push_back(std::move(runtime));
+  }
+  return true;
+}
+
+int App::run() {
+  if (!bind_listeners()) return 1;
+
+  const auto& admin_cfg = snapshot_->config.admin;
+  tcp::acceptor admin_acceptor(control_);
+  {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(admin_cfg.address, ec);
+    std::string error = ec ? ec.message() : "";
+    if (ec || !listen_on(admin_acceptor, tcp::endpoint(address, admin_cfg.port), false, error)) {
+      log::error("cannot listen (admin)", {{"address", admin_cfg.address + ":" + std::to_string(admin_cfg.port)},
+                                           {"error", error}});
+      return 1;
+    }
+    log::info("listening", {{"listener", "admin"}, {"address", to_string(admin_acceptor.local_endpoint())}});
+  }
+  asio::co_spawn(control_, admin::serve(*this, admin_acceptor), asio::detached);
+
+  for (std::size_t w = 0; w < workers_.size(); ++w) {
+    auto& worker = *workers_[w];
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      asio::co_spawn(worker.io(), listener::accept_loop(worker, worker.acceptors()[i], listeners_[i]), asio::detached);
+    }
+    asio::post(worker.io(), [&worker] { worker.start(); });
+  }
+
+  std::vector<std::thread> threads;
+  for (auto& w : workers_) {
+    threads.emplace_back([&io = w->io()] {
+      io.run();
+    });
+  }
+
+  asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+    } else if (!draining()) {
+      log::info("shutting down: draining in-flight requests",
+                {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
+                 {"drain_ms", std::to_string(snapshot()->config.timeouts.drain.count())}});
+      begin_shutdown();
+      boost::system::error_code ignored;
+      admin_acceptor.close(ignored);
+    } else {
+      log::warn("second shutdown signal: closing every connection now");
+      for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.force_close(); });
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  log::info("ready", {{"node", snapshot_->config.node},
+                      {"workers", std::to_string(workers_.size())},
+                      {"routes", std::to_string(snapshot_->config.routes.size())}});
+
+  control_.run();
+  for (auto& t : threads) t.join();
+  log::info("stopped");
+  return exit_code_;
+}
+
+App::ReloadOutcome App::reload() {
+  auto loaded = config::load_file(config_path_);
+  std::shared_ptr<const Snapshot> next;
+  if (loaded.config) next = build_snapshot(std::move(*loaded.config), loaded.errors);
+  if (!next) {
+    std::string message;
+    for (const auto& e : loaded.errors) {
+      log::error("config error", {{"error", e.to_string()}});
+      message += (message.empty() ? "" : "; ") + e.to_string();
+    }
+    log::warn("reload rejected: the running config is kept", {{"file", config_path_},
+                                                                {"errors", std::to_string(loaded.errors.size())}});
+    return {false, message};
+  }
+  const auto& old_cfg = snapshot()->config;
+  const auto& new_cfg = next->config;
+  bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
+                           new_cfg.workers != old_cfg.workers || new_cfg.admin.port != old_cfg.admin.port ||
+                           new_cfg.admin.address != old_cfg.admin.address;
+  for (std::size_t i = 0; !listeners_changed && i < new_cfg.listeners.size(); ++i) {
+    const auto& a = new_cfg.listeners[i];
+    const auto& b = old_cfg.listeners[i];
+    listeners_changed = a.address != b.address || a.port != b.port || a.tls.has_value() != b.tls.has_value();
+  }
+  if (listeners_changed) {
+    log::warn("listeners, admin address and workers change only on restart; the running ones are kept");
+  }
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_ = next;
+  }
+  auto generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  log::info("config reloaded", {{"file", config_path_},
+                                {"generation", std::to_string(generation)},
+                                {"routes", std::to_string(next->config.routes.size())}});
+  return {true, "reloaded generation " + std::to_string(generation)};
+}
+
+void App::begin_shutdown() {
+  draining_ = true;
+  for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.begin_drain(); });
+  auto deadline = std::chrono::steady_clock::now() + snapshot()->config.timeouts.drain;
+  wait_for_drain(deadline);
+}
+
+// Polls until every client connection has closed or the drain deadline passed, then stops.
+void App::wait_for_drain(std::chrono::steady_clock::time_point deadline) {
+  auto timer = std::make_shared<asio::steady_timer>(control_, std::chrono::milliseconds(20));
+  timer->async_wait([this, timer, deadline](boost::system::error_code) {
+    bool drained = connections.load() == 0;
+    if (!drained && std::chrono::steady_clock::now() < deadline) {
+      wait_for_drain(deadline);
+      return;
+    }
+    if (!drained) {
+      log::warn("drain deadline passed: closing the remaining connections",
+                {{"connections", std::to_string(connections.load())}});
+    }
+    for (auto& w : workers_) {
+      asio::post(w->io(), [&w = *w] {
+        w.force_close();
+        w.io().stop();
+      });
+    }
+    control_.stop();
+  });
+}
+
+}  // namespace scopegate::app

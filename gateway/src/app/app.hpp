@@ -1,0 +1,66 @@
+// The application: worker threads, the control thread (signals, admin endpoint, reloads), the
+// current config snapshot, and graceful shutdown.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "app/snapshot.hpp"
+#include "app/worker.hpp"
+
+namespace scopegate::app {
+
+struct ListenerRuntime {
+  config::Listener config;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null for plain listeners
+  boost::asio::ip::tcp::endpoint bound;            // the real port when config asked for 0
+};
+
+class App {
+ public:
+  App(std::string config_path, std::shared_ptr<const Snapshot> initial);
+  ~App();
+
+  // Binds, serves until SIGTERM/SIGINT and the drain, then returns the process exit code.
+  int run();
+
+  std::shared_ptr<const Snapshot> snapshot() const;
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+  struct ReloadOutcome {
+    bool ok = false;
+    std::string message;
+  };
+  // Loads the config file again; on success swaps the snapshot, else keeps the running one.
+  ReloadOutcome reload();
+
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  const std::vector<ListenerRuntime>& listeners() const { return listeners_; }
+
+  // Open client connections across all workers (for limits.max_connections and draining).
+  std::atomic<std::size_t> connections{0};
+
+ private:
+  bool bind_listeners();
+  void begin_shutdown();
+  void wait_for_drain(std::chrono::steady_clock::time_point deadline);
+
+  std::string config_path_;
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::atomic<std::uint64_t> generation_{1};
+  std::atomic<bool> draining_{false};
+
+  boost::asio::io_context control_{1};
+  std::vector<ListenerRuntime> listeners_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  int exit_code_ = 0;
+};
+
+}  // namespace scopegate::app

@@ -1,0 +1,37 @@
+#include "app/snapshot.hpp"
+
+#include "listener/tls.hpp"
+#include "upstream/pool.hpp"
+
+namespace scopegate::app {
+
+std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors) {
+  auto snapshot = std::make_shared<Snapshot>(std::move(config));
+  const auto& routes = snapshot->config.routes;
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const auto& route = routes[i];
+    snapshot->pool_keys.push_back(upstream::pool_key(route.upstream));
+    std::shared_ptr<boost::asio::ssl::context> ctx;
+    if (route.upstream.tls) {
+      std::string error;
+      ctx = listener::make_client_context(route.upstream, error);
+      if (!ctx) {
+        errors.push_back({route.location.substr(0, route.location.rfind(':')), 0,
+                          "routes[" + std::to_string(i) + "].upstream", error});
+      }
+    }
+    snapshot->upstream_tls.push_back(std::move(ctx));
+  }
+  for (std::size_t i = 0; i < snapshot->config.listeners.size(); ++i) {
+    const auto& l = snapshot->config.listeners[i];
+    if (!l.tls) continue;
+    std::string error;
+    if (!listener::make_server_context(*l.tls, error)) {
+      errors.push_back({snapshot->config.source_file, 0, "listeners[" + std::to_string(i) + "].tls", error});
+    }
+  }
+  if (!errors.empty()) return nullptr;
+  return snapshot;
+}
+
+}  // namespace scopegate::app

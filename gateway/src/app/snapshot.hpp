@@ -1,0 +1,35 @@
+// Everything a request needs from configuration, built once per (re)load and then immutable.
+// Shared by std::shared_ptr<const Snapshot>: a reload publishes a new one; requests in flight
+// keep the one they started with.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/loader.hpp"
+#include "router/router.hpp"
+
+namespace scopegate::app {
+
+struct Snapshot {
+  explicit Snapshot(config::Config c) : config(std::move(c)), router(config.routes) {}
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  std::size_t route_index(const config::Route& r) const { return static_cast<std::size_t>(&r - config.routes.data()); }
+
+  const config::Config config;
+  const router::Router router;  // refers into config.routes
+  std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
+  std::vector<std::string> pool_keys;                                    // per route
+};
+
+// Builds the runtime parts (TLS contexts) of a loaded config; errors are appended to `errors`.
+std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors);
+
+}  // namespace scopegate::app

@@ -1,0 +1,100 @@
+// Plain configuration structs. Built once by config/loader.cpp, then only read:
+// a running gateway holds them inside an immutable app::Snapshot.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace scopegate::config {
+
+using Duration = std::chrono::milliseconds;  // zero means "off" where a setting allows it
+
+struct TlsServer {
+  std::string certificate;
+  std::string key;
+  std::string client_ca;  // non-empty: clients must present a certificate signed by it (mTLS)
+};
+
+struct Listener {
+  std::string name;
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 8080;
+  std::optional<TlsServer> tls;
+};
+
+struct Admin {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 9901;
+  std::string token;  // bearer token for mutations; empty disables them
+};
+
+struct Limits {
+  std::size_t max_header_bytes = 32 * 1024;
+  std::size_t max_header_count = 100;
+  std::uint64_t max_body_bytes = 10 * 1024 * 1024;
+  std::size_t max_connections = 10000;
+};
+
+// Deadlines for each phase of a request, named like nginx's.
+struct Timeouts {
+  Duration client_header{10'000};       // absolute, from the first byte of a request's header
+  Duration client_body_idle{30'000};    // between reads of a request body
+  Duration client_send{30'000};         // between writes to the client
+  Duration keepalive_idle{60'000};      // waiting for the next request on a kept-alive connection
+  Duration upstream_connect{5'000};     // TCP connect plus TLS handshake
+  Duration upstream_first_byte{30'000}; // request sent → response header received
+  Duration upstream_idle{60'000};       // between reads of a response body
+  Duration request_total{0};            // whole request; zero = off (the default, so streams live)
+  Duration upstream_pool_idle{30'000};  // how long an idle upstream connection is kept
+  Duration drain{15'000};               // SIGTERM: how long in-flight requests may finish
+};
+
+enum class RouteKind { http, mcp, agent, a2a };
+
+struct Upstream {
+  std::string url;         // as written
+  bool tls = false;        // https
+  std::string host;
+  std::uint16_t port = 0;
+  std::string base_path;   // prefixed to the forwarded path; "" for none
+  std::string ca_file;     // empty: the system store
+  bool verify = true;
+  std::string server_name; // SNI and the name verified; defaults to host
+  std::size_t pool_size = 64;  // idle keep-alive connections kept per worker
+};
+
+struct RouteMatch {
+  std::string path_prefix = "/";
+  std::string host;                  // empty: any host
+  std::vector<std::string> methods;  // empty: any method
+};
+
+struct Route {
+  std::string name;
+  RouteKind kind = RouteKind::http;
+  RouteMatch match;
+  Upstream upstream;
+  bool strip_prefix = false;
+  bool preserve_host = false;  // forward the client's Host instead of the upstream's
+  std::uint64_t max_body_bytes = 0;  // resolved: the route's own or limits.max_body_bytes
+  Timeouts timeouts;                 // resolved: global values with the route's overrides
+  std::string location;              // "file:line" of the route, for messages
+};
+
+struct Config {
+  std::string source_file;
+  std::string node = "scopegate";
+  unsigned workers = 0;  // resolved: never zero after loading
+  std::vector<Listener> listeners;
+  Admin admin;
+  Limits limits;
+  Timeouts timeouts;
+  std::vector<Route> routes;
+};
+
+const char* to_string(RouteKind kind);
+
+}  // namespace scopegate::config

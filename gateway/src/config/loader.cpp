@@ -1,0 +1,424 @@
+#include "config/loader.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "config/units.hpp"
+#include "router/router.hpp"
+#include "upstream/url.hpp"
+
+namespace scopegate::config {
+
+std::string ConfigError::to_string() const {
+  std::ostringstream out;
+  out << file;
+  if (line > 0) out << ':' << line;
+  out << ": ";
+  if (!key.empty()) out << key << ": ";
+  out << message;
+  return out.str();
+}
+
+namespace {
+
+std::optional<std::string> process_env(const std::string& name) {
+  if (const char* v = std::getenv(name.c_str())) return std::string(v);
+  return std::nullopt;
+}
+
+// Walks the YAML tree, tracking key paths and collecting errors instead of stopping at the first.
+class Reader {
+ public:
+  Reader(std::string file, EnvLookup env, std::vector<ConfigError>& errors)
+      : file_(std::move(file)), env_(std::move(env)), errors_(errors) {}
+
+  void error(const YAML::Node& at, const std::string& key, std::string message) {
+    int line = at.IsDefined() ? at.Mark().line + 1 : 0;
+    errors_.push_back({file_, line, key, std::move(message)});
+  }
+
+  // A mapping whose keys must all be among `known`; reports unknown and duplicate keys.
+  bool expect_map(const YAML::Node& node, const std::string& key, std::initializer_list<std::string_view> known) {
+    if (!node.IsMap()) {
+      error(node, key, "expected a mapping");
+      return false;
+    }
+    std::set<std::string> seen;
+    for (const auto& item : node) {
+      std::string name = item.first.Scalar();
+      std::string path = join(key, name);
+      if (!seen.insert(name).second) {
+        error(item.first, path, "duplicate key");
+      } else if (std::find(known.begin(), known.end(), name) == known.end()) {
+        std::string list;
+        for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+        error(item.first, path, "unknown key (expected one of: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  // The scalar's text with ${NAME} and ${NAME:-default} references resolved.
+  std::optional<std::string> scalar(const YAML::Node& node, const std::string& key) {
+    if (!node.IsScalar()) {
+      error(node, key, "expected a scalar value");
+      return std::nullopt;
+    }
+    const std::string& raw = node.Scalar();
+    std::string out;
+    std::size_t pos = 0;
+    while (true) {
+      auto open = raw.find("${", pos);
+      if (open == std::string::npos) break;
+      auto close = raw.find('}', open);
+      if (close == std::string::npos) {
+        error(node, key, "unterminated ${ reference");
+        return std::nullopt;
+      }
+      out.append(raw, pos, open - pos);
+      std::string ref = raw.substr(open + 2, close - open - 2);
+      std::optional<std::string> fallback;
+      if (auto dash = ref.find(":-"); dash != std::string::npos) {
+        fallback = ref.substr(dash + 2);
+        ref.resize(dash);
+      }
+      auto value = env_(ref);
+      if (!value || (value->empty() && fallback)) value = fallback;
+      if (!value) {
+        error(node, key, "environment variable " + ref + " is not set");
+        return std::nullopt;
+      }
+      out += *value;
+      pos = close + 1;
+    }
+    out.append(raw, pos);
+    return out;
+  }
+
+  template <class Parse>
+  void read(const YAML::Node& parent, const std::string& parent_key, const char* name, Parse parse) {
+    const YAML::Node node = parent[name];
+    if (!node.IsDefined() || node.IsNull()) return;
+    std::string key = join(parent_key, name);
+    if (auto text = scalar(node, key)) parse(node, key, *text);
+  }
+
+  void read_string(const YAML::Node& parent, const std::string& pk, const char* name, std::string& out) {
+    read(parent, pk, name, [&](auto&, auto&, const std::string& text) { out = text; });
+  }
+
+  void read_bool(const YAML::Node& parent, const std::string& pk, const char* name, bool& out) {
+    read(parent, pk, name, [&](const YAML::Node& n, const std::string& key, const std::string& text) {
+      if (text == "true") out = true;
+      else if (text == "false") out = false;
+      else error(n, key, "expected true or false, got '" + text + "'");
+    });
+  }
+
+  template <class Int>
+  void read_uint(const YAML::Node& parent, const std::string& pk, const char* name, Int& out,
+                 std::uint64_t min, std::uint64_t max) {
+    read(parent, pk, name, [&](const YAML::Node& n, const std::string& key, const std::string& text) {
+      std::uint64_t value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+        error(n, key, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                          ", got '" + text + "'");
+        return;
+      }
+      out = static_cast<Int>(value);
+    });
+  }
+
+  void read_duration(const YAML::Node& parent, const std::string& pk, const char* name, Duration& out,
+                     bool may_be_off) {
+    read(parent, pk, name, [&](const YAML::Node& n, const std::string& key, const std::string& text) {
+      auto d = parse_duration(text);
+      if (!d) {
+        error(n, key, "expected a duration such as 250ms, 10s, 2m or 1h, got '" + text + "'");
+      } else if (d->count() == 0 && !may_be_off) {
+        error(n, key, "must be greater than zero");
+      } else {
+        out = *d;
+      }
+    });
+  }
+
+  template <class Int>
+  void read_size(const YAML::Node& parent, const std::string& pk, const char* name, Int& out) {
+    read(parent, pk, name, [&](const YAML::Node& n, const std::string& key, const std::string& text) {
+      auto s = parse_size(text);
+      if (!s || *s == 0) {
+        error(n, key, "expected a positive size such as 512, 32KiB, 10MB or 1GiB, got '" + text + "'");
+      } else {
+        out = static_cast<Int>(*s);
+      }
+    });
+  }
+
+  void read_string_list(const YAML::Node& parent, const std::string& pk, const char* name,
+                        std::vector<std::string>& out) {
+    const YAML::Node node = parent[name];
+    if (!node.IsDefined() || node.IsNull()) return;
+    std::string key = join(pk, name);
+    if (!node.IsSequence()) {
+      error(node, key, "expected a list");
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      if (auto text = scalar(node[i], key + "[" + std::to_string(i) + "]")) out.push_back(*text);
+    }
+  }
+
+  static std::string join(const std::string& a, std::string_view b) {
+    return a.empty() ? std::string(b) : a + "." + std::string(b);
+  }
+
+ private:
+  std::string file_;
+  EnvLookup env_;
+  std::vector<ConfigError>& errors_;
+};
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+void read_timeouts(Reader& r, const YAML::Node& node, const std::string& key, Timeouts& t, bool route_level) {
+  if (route_level) {
+    if (!r.expect_map(node, key, {"upstream_connect", "upstream_first_byte", "upstream_idle", "request_total"}))
+      return;
+  } else {
+    if (!r.expect_map(node, key,
+                      {"client_header", "client_body_idle", "client_send", "keepalive_idle", "upstream_connect",
+                       "upstream_first_byte", "upstream_idle", "request_total", "upstream_pool_idle", "drain"}))
+      return;
+    r.read_duration(node, key, "client_header", t.client_header, false);
+    r.read_duration(node, key, "client_body_idle", t.client_body_idle, false);
+    r.read_duration(node, key, "client_send", t.client_send, false);
+    r.read_duration(node, key, "keepalive_idle", t.keepalive_idle, false);
+    r.read_duration(node, key, "upstream_pool_idle", t.upstream_pool_idle, false);
+    r.read_duration(node, key, "drain", t.drain, true);
+  }
+  r.read_duration(node, key, "upstream_connect", t.upstream_connect, false);
+  r.read_duration(node, key, "upstream_first_byte", t.upstream_first_byte, false);
+  r.read_duration(node, key, "upstream_idle", t.upstream_idle, false);
+  r.read_duration(node, key, "request_total", t.request_total, true);
+}
+
+void read_listener(Reader& r, const YAML::Node& node, const std::string& key, Listener& l, std::size_t index) {
+  if (!r.expect_map(node, key, {"name", "address", "port", "tls"})) return;
+  l.name = "listener-" + std::to_string(index);
+  r.read_string(node, key, "name", l.name);
+  r.read_string(node, key, "address", l.address);
+  r.read_uint(node, key, "port", l.port, 0, 65535);
+  if (auto tls = node["tls"]; tls.IsDefined() && !tls.IsNull()) {
+    std::string tk = key + ".tls";
+    if (r.expect_map(tls, tk, {"certificate", "key", "client_ca"})) {
+      TlsServer t;
+      r.read_string(tls, tk, "certificate", t.certificate);
+      r.read_string(tls, tk, "key", t.key);
+      r.read_string(tls, tk, "client_ca", t.client_ca);
+      if (t.certificate.empty()) r.error(tls, tk + ".certificate", "required when tls is set");
+      if (t.key.empty()) r.error(tls, tk + ".key", "required when tls is set");
+      for (auto [file, name] : {std::pair{&t.certificate, "certificate"}, {&t.key, "key"}, {&t.client_ca, "client_ca"}}) {
+        if (!file->empty() && !std::ifstream(*file)) {
+          r.error(tls[name], tk + "." + name, "cannot read file '" + *file + "'");
+        }
+      }
+      l.tls = t;
+    }
+  }
+}
+
+void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Upstream& u) {
+  if (node.IsScalar()) {
+    if (auto text = r.scalar(node, key)) u.url = *text;
+  } else if (r.expect_map(node, key, {"url", "ca_file", "verify", "server_name", "pool_size"})) {
+    r.read_string(node, key, "url", u.url);
+    r.read_string(node, key, "ca_file", u.ca_file);
+    r.read_bool(node, key, "verify", u.verify);
+    r.read_string(node, key, "server_name", u.server_name);
+    r.read_uint(node, key, "pool_size", u.pool_size, 0, 100000);
+    if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) {
+      r.error(node["ca_file"], key + ".ca_file", "cannot read file '" + u.ca_file + "'");
+    }
+  } else {
+    return;
+  }
+  const YAML::Node at = node.IsMap() ? node["url"] : node;
+  std::string url_key = node.IsMap() ? key + ".url" : key;
+  if (u.url.empty()) {
+    r.error(node, url_key, "required");
+    return;
+  }
+  std::string why;
+  auto parsed = upstream::parse_url(u.url, why);
+  if (!parsed) {
+    r.error(at, url_key, "invalid upstream URL '" + u.url + "': " + why);
+    return;
+  }
+  u.tls = parsed->tls;
+  u.host = parsed->host;
+  u.port = parsed->port;
+  u.base_path = parsed->base_path;
+  if (u.server_name.empty()) u.server_name = u.host;
+  if (!u.tls && (!u.ca_file.empty() || node.IsMap() && node["verify"].IsDefined())) {
+    r.error(node, key, "ca_file and verify apply only to https:// upstreams");
+  }
+}
+
+void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
+                const std::string& file) {
+  route.location = file + ":" + std::to_string(node.Mark().line + 1);
+  route.max_body_bytes = config.limits.max_body_bytes;
+  route.timeouts = config.timeouts;
+  if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
+                                "max_body_bytes", "timeouts"}))
+    return;
+  r.read_string(node, key, "name", route.name);
+  if (route.name.empty()) r.error(node, key + ".name", "required");
+  else if (!is_token(route.name)) r.error(node["name"], key + ".name", "use letters, digits, '-', '_' and '.'");
+
+  std::string kind = "http";
+  r.read_string(node, key, "kind", kind);
+  if (kind == "http") route.kind = RouteKind::http;
+  else if (kind == "mcp") route.kind = RouteKind::mcp;
+  else if (kind == "agent") route.kind = RouteKind::agent;
+  else if (kind == "a2a") route.kind = RouteKind::a2a;
+  else r.error(node["kind"], key + ".kind", "expected one of http, mcp, agent, a2a; got '" + kind + "'");
+
+  if (auto match = node["match"]; !match.IsDefined()) {
+    r.error(node, key + ".match", "required");
+  } else if (r.expect_map(match, key + ".match", {"path_prefix", "host", "methods"})) {
+    std::string mk = key + ".match";
+    r.read_string(match, mk, "path_prefix", route.match.path_prefix);
+    if (!route.match.path_prefix.starts_with('/')) {
+      r.error(match["path_prefix"], mk + ".path_prefix", "must start with '/'");
+    }
+    r.read_string(match, mk, "host", route.match.host);
+    std::transform(route.match.host.begin(), route.match.host.end(), route.match.host.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    r.read_string_list(match, mk, "methods", route.match.methods);
+    for (auto& m : route.match.methods) {
+      if (!is_token(m)) r.error(match["methods"], mk + ".methods", "invalid method '" + m + "'");
+      std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return std::toupper(c); });
+    }
+  }
+
+  if (auto up = node["upstream"]; !up.IsDefined()) r.error(node, key + ".upstream", "required");
+  else read_upstream(r, up, key + ".upstream", route.upstream);
+
+  r.read_bool(node, key, "strip_prefix", route.strip_prefix);
+  r.read_bool(node, key, "preserve_host", route.preserve_host);
+  r.read_size(node, key, "max_body_bytes", route.max_body_bytes);
+  if (auto t = node["timeouts"]; t.IsDefined()) read_timeouts(r, t, key + ".timeouts", route.timeouts, true);
+}
+
+void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string& file) {
+  if (root.IsNull() || !root.IsDefined()) {
+    r.error(root, "", "the file is empty");
+    return;
+  }
+  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "routes"})) return;
+  r.read_string(root, "", "node", c.node);
+  if (!is_token(c.node)) r.error(root["node"], "node", "use letters, digits, '-', '_' and '.'");
+  r.read_uint(root, "", "workers", c.workers, 0, 256);
+
+  if (auto limits = root["limits"]; limits.IsDefined() &&
+      r.expect_map(limits, "limits", {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections"})) {
+    r.read_size(limits, "limits", "max_header_bytes", c.limits.max_header_bytes);
+    r.read_uint(limits, "limits", "max_header_count", c.limits.max_header_count, 1, 10000);
+    r.read_size(limits, "limits", "max_body_bytes", c.limits.max_body_bytes);
+    r.read_uint(limits, "limits", "max_connections", c.limits.max_connections, 1, 10'000'000);
+  }
+  if (auto t = root["timeouts"]; t.IsDefined()) read_timeouts(r, t, "timeouts", c.timeouts, false);
+
+  if (auto admin = root["admin"]; admin.IsDefined() && r.expect_map(admin, "admin", {"address", "port", "token"})) {
+    r.read_string(admin, "admin", "address", c.admin.address);
+    r.read_uint(admin, "admin", "port", c.admin.port, 0, 65535);
+    r.read_string(admin, "admin", "token", c.admin.token);
+  }
+
+  auto listeners = root["listeners"];
+  if (!listeners.IsDefined() || !listeners.IsSequence() || listeners.size() == 0) {
+    r.error(listeners.IsDefined() ? listeners : root, "listeners", "at least one listener is required");
+  } else {
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < listeners.size(); ++i) {
+      std::string key = "listeners[" + std::to_string(i) + "]";
+      Listener l;
+      read_listener(r, listeners[i], key, l, i);
+      if (!names.insert(l.name).second) r.error(listeners[i], key + ".name", "duplicate listener name '" + l.name + "'");
+      c.listeners.push_back(std::move(l));
+    }
+  }
+
+  auto routes = root["routes"];
+  if (routes.IsDefined() && !routes.IsSequence()) {
+    r.error(routes, "routes", "expected a list");
+  } else if (routes.IsDefined()) {
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      std::string key = "routes[" + std::to_string(i) + "]";
+      Route route;
+      read_route(r, routes[i], key, route, c, file);
+      if (!route.name.empty() && !names.insert(route.name).second) {
+        r.error(routes[i]["name"], key + ".name", "duplicate route name '" + route.name + "'");
+      }
+      for (std::size_t j = 0; j < c.routes.size(); ++j) {
+        if (router::covers(c.routes[j].match, route.match)) {
+          r.error(routes[i]["match"], key + ".match",
+                  "unreachable: every request it matches is taken first by route '" + c.routes[j].name +
+                      "' (" + c.routes[j].location + "); put the more specific route first");
+          break;
+        }
+      }
+      c.routes.push_back(std::move(route));
+    }
+  }
+  if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
+}
+
+LoadResult load(const std::function<YAML::Node()>& parse, const std::string& file, EnvLookup env) {
+  LoadResult result;
+  Config config;
+  config.source_file = file;
+  Reader reader(file, env ? std::move(env) : EnvLookup(process_env), result.errors);
+  try {
+    read_config(reader, parse(), config, file);
+  } catch (const YAML::Exception& e) {
+    result.errors.push_back({file, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg});
+  }
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_file(const std::string& path, EnvLookup env) {
+  std::ifstream in(path);
+  if (!in) {
+    LoadResult result;
+    result.errors.push_back({path, 0, "", "cannot open the file"});
+    return result;
+  }
+  return load([&] { return YAML::Load(in); }, path, std::move(env));
+}
+
+LoadResult load_string(std::string_view yaml, const std::string& file_name, EnvLookup env) {
+  std::string text(yaml);
+  return load([&] { return YAML::Load(text); }, file_name, std::move(env));
+}
+
+}  // namespace scopegate::config

@@ -1,0 +1,68 @@
+#include "config/units.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace scopegate::config {
+namespace {
+
+// Splits "123unit" into the number and the unit; nullopt when the number is missing or overflows.
+std::optional<std::pair<std::uint64_t, std::string_view>> split_number(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end == text.data()) return std::nullopt;
+  return std::pair{value, text.substr(static_cast<std::size_t>(end - text.data()))};
+}
+
+std::optional<std::uint64_t> checked_multiply(std::uint64_t value, std::uint64_t factor) {
+  if (factor != 0 && value > std::numeric_limits<std::uint64_t>::max() / factor) return std::nullopt;
+  return value * factor;
+}
+
+}  // namespace
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  if (text == "off") return Duration{0};
+  auto parts = split_number(text);
+  if (!parts) return std::nullopt;
+  auto [value, unit] = *parts;
+  std::uint64_t factor = 0;
+  if (unit.empty() || unit == "s") factor = 1000;
+  else if (unit == "ms") factor = 1;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  else return std::nullopt;
+  auto ms = checked_multiply(value, factor);
+  if (!ms || *ms > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 1000)) {
+    return std::nullopt;
+  }
+  return Duration{static_cast<Duration::rep>(*ms)};
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  auto parts = split_number(text);
+  if (!parts) return std::nullopt;
+  auto [value, unit] = *parts;
+  std::uint64_t factor = 0;
+  if (unit.empty() || unit == "B") factor = 1;
+  else if (unit == "KB") factor = 1000;
+  else if (unit == "MB") factor = 1000 * 1000;
+  else if (unit == "GB") factor = 1000 * 1000 * 1000;
+  else if (unit == "KiB") factor = 1024;
+  else if (unit == "MiB") factor = 1024 * 1024;
+  else if (unit == "GiB") factor = 1024 * 1024 * 1024;
+  else return std::nullopt;
+  return checked_multiply(value, factor);
+}
+
+const char* to_string(RouteKind kind) {
+  switch (kind) {
+    case RouteKind::http: return "http";
+    case RouteKind::mcp: return "mcp";
+    case RouteKind::agent: return "agent";
+    case RouteKind::a2a: return "a2a";
+  }
+  return "http";
+}
+
+}  // namespace scopegate::config

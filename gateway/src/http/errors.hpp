@@ -1,0 +1,53 @@
+// The JSON error replies of CONTRACT.md §5: one code, one status, one body shape.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace scopegate::http {
+
+enum class ErrorCode {
+  bad_request,
+  header_spoofing,
+  mcp_header_mismatch,
+  unauthenticated,
+  token_invalid,
+  token_expired,
+  scope_revoked,
+  policy_denied,
+  grant_exceeded,
+  depth_exceeded,
+  no_route,
+  method_not_allowed,
+  request_timeout,
+  payload_too_large,
+  budget_exhausted,
+  rate_limited,
+  headers_too_large,
+  upstream_unavailable,
+  upstream_protocol_error,
+  breaker_open,
+  audit_unavailable,
+  overloaded,
+  upstream_timeout,
+  not_implemented,
+};
+
+std::string_view to_string(ErrorCode code);
+unsigned status_of(ErrorCode code);
+
+// Optional context of an error reply; empty fields are left out of the body.
+struct ErrorDetail {
+  std::string_view message;
+  std::string_view request_id;
+  std::string_view scope;
+  std::string_view rule;
+};
+
+// {"error":{"code":...,"message":...,"request_id":...}} with every string JSON-escaped.
+std::string error_body(ErrorCode code, const ErrorDetail& detail);
+
+// Appends `text` to `out` as the inside of a JSON string literal.
+void append_json_escaped(std::string& out, std::string_view text);
+
+}  // namespace scopegate::http

@@ -1,0 +1,423 @@
+#include "pipeline/forward.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "app/log.hpp"
+#include "http/errors.hpp"
+#include "http/hygiene.hpp"
+#include "http/request_id.hpp"
+#include "router/router.hpp"
+
+namespace scopegate::pipeline {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using http::ErrorCode;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// Upstream response headers may carry more (cookies, CSP) than we accept from agents.
+constexpr std::size_t kMinUpstreamHeaderLimit = 64 * 1024;
+// Informational (1xx) responses an upstream may send before the real one; more is abuse.
+constexpr int kMaxInterimResponses = 8;
+
+bool is_disconnect(const boost::system::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated;
+}
+
+// A phase's deadline, cut short by the request's total deadline when the route has one.
+milliseconds phase(const RequestContext& x, milliseconds limit) {
+  if (x.deadline == Clock::time_point::max()) return limit;
+  auto left = std::chrono::duration_cast<milliseconds>(x.deadline - Clock::now());
+  return std::max(milliseconds(1), std::min(limit, left));
+}
+
+bool total_deadline_passed(const RequestContext& x) {
+  return x.deadline != Clock::time_point::max() && Clock::now() >= x.deadline;
+}
+
+bool may_keep_client(const RequestContext& x) {
+  return x.client_keep_alive && x.body_consumed && !x.worker.draining();
+}
+
+// Writes one JSON error reply (CONTRACT.md §5). Returns whether the connection may be reused.
+asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string_view message,
+                                  bool force_close = false) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(http::status_of(code)), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  if (!x.request_id.empty()) res.set("X-Request-Id", x.request_id);
+  res.body() = http::error_body(code, {message, x.request_id, "", ""});
+  bool keep = !force_close && may_keep_client(x);
+  res.keep_alive(keep);
+  if (x.method == bhttp::verb::head) res.content_length(res.body().size());
+  res.prepare_payload();
+  x.status = http::status_of(code);
+  x.bytes_out += res.body().size();
+  x.client.lowest().expires_after(x.snapshot.config.timeouts.client_send);
+  if (x.method == bhttp::verb::head) {
+    bhttp::response_serializer<bhttp::string_body> sr{res};
+    auto [ec, n] = co_await bhttp::async_write_header(x.client, sr, use_tuple);
+    co_return !ec && keep;
+  }
+  auto [ec, n] = co_await bhttp::async_write(x.client, res, use_tuple);
+  co_return !ec && keep;
+}
+
+// Stage: checks that need only the request header. Ordered cheapest and most fundamental first:
+// framing decides whether the byte stream can be trusted at all, so it comes before anything else.
+std::optional<http::Violation> inspect_request(RequestContext& x) {
+  auto& req = x.parser.get();
+  if (auto v = http::check_request_framing(req)) return v;
+  const auto& limits = x.snapshot.config.limits;
+  if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) > limits.max_header_count) {
+    return http::Violation{ErrorCode::headers_too_large, "more than " + std::to_string(limits.max_header_count) +
+                                                              " header fields"};
+  }
+  if (req.method() == bhttp::verb::connect) {
+    return http::Violation{ErrorCode::not_implemented, "CONNECT is not supported"};
+  }
+  if (auto v = http::check_request_target(req.target())) return v;
+  if (auto v = http::find_spoofed_header(req)) return v;
+  if (auto upgrade = req[bhttp::field::upgrade]; !upgrade.empty() && !http::iequals_ascii(upgrade, "h2c")) {
+    // h2c may be ignored (RFC 9113 §3.1): the request then proceeds as HTTP/1.1. Anything else,
+    // WebSocket included, would need a tunnel the gateway does not build: refused, documented.
+    return http::Violation{ErrorCode::not_implemented, "protocol upgrade is not supported"};
+  }
+  return std::nullopt;
+}
+
+std::string forwarded_for(const asio::ip::address& a) {
+  return a.is_v6() ? "\"[" + a.to_string() + "]\"" : a.to_string();
+}
+
+// Stage: hygiene first, then stamping (Envoy's order): everything a client could spoof or that
+// is hop-by-hop is removed before the gateway adds its own headers, so nothing inbound survives
+// under a gateway-owned name.
+void rewrite_request_header(RequestContext& x) {
+  auto& req = x.parser.get();
+  const auto& route = *x.route;
+  http::strip_hop_by_hop(req);
+  http::strip_gateway_owned(req);
+  req.erase(bhttp::field::expect);
+  req.erase(bhttp::field::content_length);
+
+  req.target(router::upstream_target(route, req.target()));
+  req.version(11);
+  if (!route.preserve_host) {
+    const auto& u = route.upstream;
+    bool default_port = u.port == (u.tls ? 443 : 80);
+    std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    if (!default_port) host += ":" + std::to_string(u.port);
+    req.set(bhttp::field::host, host);
+  }
+  auto peer = x.info.peer.address();
+  std::string_view proto = x.info.tls ? "https" : "http";
+  std::string forwarded = "for=" + forwarded_for(peer) + ";proto=" + std::string(proto);
+  if (!x.host.empty()) forwarded += ";host=\"" + x.host + "\"";
+  http::append_list_header(req, "Forwarded", forwarded);
+  http::append_list_header(req, "X-Forwarded-For", peer.to_string());
+  req.set("X-Forwarded-Proto", proto);
+  if (!x.host.empty()) req.set("X-Forwarded-Host", x.host);
+  http::append_list_header(req, "Via", "1.1 " + x.snapshot.config.node);
+  req.set("X-Request-Id", x.request_id);
+
+  // Framing is re-derived from what the parser saw, never copied from the client's fields.
+  if (x.parser.chunked()) req.chunked(true);
+  else if (x.content_length) req.content_length(*x.content_length);
+  req.keep_alive(true);
+}
+
+struct UpstreamFailure {
+  ErrorCode code;
+  std::string message;
+};
+
+// Streams the request body from the client to the upstream through one fixed buffer.
+// Returns an error reply to send, or nullopt once the whole request is written.
+asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, upstream::Connection& up,
+                                                             char* relay, bool& upstream_failed) {
+  auto& req = x.parser.get();
+  const auto& timeouts = x.route->timeouts;
+  const auto& client_timeouts = x.snapshot.config.timeouts;
+  bhttp::request_serializer<bhttp::buffer_body> sr{req};
+  if (!x.has_body) {
+    req.body().data = nullptr;
+    req.body().size = 0;
+    req.body().more = false;
+  }
+  do {
+    if (x.has_body) {
+      if (!x.parser.is_done()) {
+        req.body().data = relay;
+        req.body().size = app::RelayBuffers::kSize;
+        x.client.lowest().expires_after(phase(x, client_timeouts.client_body_idle));
+        auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
+        if (ec == bhttp::error::need_buffer) ec = {};
+        if (ec) {
+          x.client_keep_alive = false;
+          if (ec == beast::error::timeout) {
+            co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
+                                                               : ErrorCode::request_timeout,
+                                      "the request body stalled"};
+          }
+          if (ec == bhttp::error::body_limit) {
+            co_return UpstreamFailure{ErrorCode::payload_too_large, "request body over the route's limit"};
+          }
+          co_return UpstreamFailure{ErrorCode::bad_request, "request body: " + ec.message()};
+        }
+        std::size_t got = app::RelayBuffers::kSize - req.body().size;
+        if (got == 0 && !x.parser.is_done()) continue;  // framing only; see relay_response
+        x.bytes_in += got;
+        if (x.bytes_in > x.route->max_body_bytes) {
+          x.client_keep_alive = false;
+          co_return UpstreamFailure{ErrorCode::payload_too_large, "request body over the route's limit"};
+        }
+        req.body().data = relay;
+        req.body().size = got;
+        req.body().more = !x.parser.is_done();
+      } else {
+        req.body().data = nullptr;
+        req.body().size = 0;
+        req.body().more = false;
+      }
+    }
+    up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
+    auto [ec, n] = co_await bhttp::async_write(up.stream, sr, use_tuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      upstream_failed = true;
+      co_return UpstreamFailure{ec == beast::error::timeout ? ErrorCode::upstream_timeout
+                                                            : ErrorCode::upstream_unavailable,
+                                "writing to the upstream: " + ec.message()};
+    }
+  } while (!sr.is_done());
+  x.body_consumed = true;
+  co_return std::nullopt;
+}
+
+// Streams the upstream response to the client: header rewritten, body through one fixed buffer,
+// flushed read by read so server-sent events reach the client as they are produced.
+// Returns whether the client connection may carry another request.
+asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up,
+                                     bhttp::response_parser<bhttp::buffer_body>& rp, char* relay,
+                                     bool& upstream_reusable) {
+  auto& res = rp.get();
+  const auto& timeouts = x.route->timeouts;
+  unsigned status = res.result_int();
+  bool no_body = x.method == bhttp::verb::head || status == 204 || status == 304 || (status >= 100 && status < 200);
+  bool upstream_keep = res.keep_alive();
+  std::optional<std::uint64_t> upstream_length;
+  if (auto cl = rp.content_length()) upstream_length = *cl;
+  bool close_delimited = !no_body && !upstream_length && !rp.chunked();
+
+  http::strip_hop_by_hop(res);
+  http::append_list_header(res, "Via", "1.1 " + x.snapshot.config.node);
+  res.set("X-Request-Id", x.request_id);
+  res.version(x.version == 10 ? 10 : 11);
+  bool keep = may_keep_client(x);
+  if (!no_body) {
+    if (upstream_length) res.content_length(*upstream_length);
+    else if (x.version >= 11) res.chunked(true);
+    else keep = false;  // an HTTP/1.0 client learns the end of the body from the close
+  }
+  res.keep_alive(keep);
+  x.status = status;
+
+  bhttp::response_serializer<bhttp::buffer_body> sr{res};
+  if (no_body) {
+    x.client.lowest().expires_after(x.snapshot.config.timeouts.client_send);
+    auto [ec, n] = co_await bhttp::async_write_header(x.client, sr, use_tuple);
+    upstream_reusable = upstream_keep && rp.is_done();
+    co_return !ec && keep;
+  }
+  do {
+    if (!rp.is_done()) {
+      res.body().data = relay;
+      res.body().size = app::RelayBuffers::kSize;
+      up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
+      auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        // The status line is already on its way: the only honest signal left is to cut the connection.
+        log::debug("upstream response body failed", {{"route", x.route->name}, {"error", ec.message()}});
+        co_return false;
+      }
+      std::size_t got = app::RelayBuffers::kSize - res.body().size;
+      // A read that only completed framing (a chunk header) has nothing to pass on, and an
+      // empty buffer must not reach the serializer: in chunked output it would end the body.
+      if (got == 0 && !rp.is_done()) continue;
+      x.bytes_out += got;
+      res.body().data = relay;
+      res.body().size = got;
+      res.body().more = !rp.is_done();
+    } else {
+      res.body().data = nullptr;
+      res.body().size = 0;
+      res.body().more = false;
+    }
+    x.client.lowest().expires_after(phase(x, x.snapshot.config.timeouts.client_send));
+    auto [ec, n] = co_await bhttp::async_write(x.client, sr, use_tuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) co_return false;
+  } while (!sr.is_done());
+  upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
+  co_return keep;
+}
+
+// Stage: the upstream exchange. A pooled connection the upstream closed meanwhile is replaced
+// once, but only when no request body has been taken from the client (so nothing is lost).
+asio::awaitable<bool> forward(RequestContext& x) {
+  const auto& route = *x.route;
+  const auto& snap = x.snapshot;
+  auto route_index = snap.route_index(route);
+  const std::string& key = snap.pool_keys[route_index];
+  auto relay = x.worker.buffers().acquire();
+
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle);
+    bool reused = up != nullptr;
+    if (!up) {
+      auto connected = co_await upstream::connect(route.upstream, snap.upstream_tls[route_index].get(),
+                                                  phase(x, route.timeouts.upstream_connect));
+      if (!connected.connection) {
+        log::debug("upstream connect failed", {{"route", route.name},
+                                               {"reason", upstream::to_string(connected.failure)},
+                                               {"error", connected.detail}});
+        co_return co_await reply_error(x, ErrorCode::upstream_unavailable,
+                                       std::string("cannot connect to the upstream (") +
+                                           upstream::to_string(connected.failure) + ")");
+      }
+      up = std::move(connected.connection);
+    }
+    x.handle.upstream = &up->stream;
+    struct ClearHandle {
+      app::SessionHandle& h;
+      ~ClearHandle() { h.upstream = nullptr; }
+    } clear_handle{x.handle};
+
+    if (x.expect_continue && x.has_body && attempt == 0) {
+      // The gateway answers the expectation itself (as nginx does) and strips it upstream.
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      x.client.lowest().expires_after(snap.config.timeouts.client_send);
+      auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
+      if (ec) co_return false;
+    }
+
+    bool upstream_failed = false;
+    if (auto failure = co_await send_request(x, *up, relay.data(), upstream_failed)) {
+      if (upstream_failed && reused && !x.has_body && attempt == 0) continue;
+      co_return co_await reply_error(x, failure->code, failure->message, !x.body_consumed);
+    }
+
+    std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
+    boost::system::error_code ec;
+    for (int interim = 0; interim <= kMaxInterimResponses; ++interim) {
+      rp.emplace();
+      rp->header_limit(static_cast<std::uint32_t>(
+          std::max(kMinUpstreamHeaderLimit, snap.config.limits.max_header_bytes)));
+      rp->body_limit(boost::none);
+      if (x.method == bhttp::verb::head) rp->skip(true);
+      up->stream.lowest().expires_after(phase(x, route.timeouts.upstream_first_byte));
+      std::tie(ec, std::ignore) = co_await bhttp::async_read_header(up->stream, up->buffer, *rp, use_tuple);
+      if (ec) break;
+      int status = rp->get().result_int();
+      if (status < 100 || status >= 200) break;
+      if (status == 101) {
+        ec = bhttp::error::bad_version;  // never asked for an upgrade
+        break;
+      }
+    }
+    if (!ec && rp->get().result_int() < 200) ec = bhttp::error::bad_status;
+    if (ec) {
+      if (reused && !x.has_body && attempt == 0 && is_disconnect(ec) && up->buffer.size() == 0) continue;
+      if (ec == beast::error::timeout) {
+        co_return co_await reply_error(x, ErrorCode::upstream_timeout, "no response from the upstream in time");
+      }
+      if (is_disconnect(ec)) {
+        co_return co_await reply_error(x, ErrorCode::upstream_unavailable, "the upstream closed the connection");
+      }
+      co_return co_await reply_error(x, ErrorCode::upstream_protocol_error, "invalid response: " + ec.message());
+    }
+    if (auto v = http::check_response_framing(rp->get())) {
+      co_return co_await reply_error(x, v->code, "upstream response: " + v->message);
+    }
+
+    bool upstream_reusable = false;
+    bool keep = co_await relay_response(x, *up, *rp, relay.data(), upstream_reusable);
+    if (upstream_reusable && up->buffer.size() == 0) {
+      x.worker.pool().put(key, std::move(up), route.upstream.pool_size);
+    }
+    co_return keep;
+  }
+}
+
+}  // namespace
+
+asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot, http::AnyStream& client,
+                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle) {
+  RequestContext x(worker, snapshot, client, buffer, info, handle);
+  const auto& cfg = snapshot.config;
+  x.parser.header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
+  x.parser.body_limit(boost::none);  // enforced per route once the route is known
+
+  // 1. Read the header under one absolute deadline: a slow client cannot hold the slot forever.
+  client.lowest().expires_after(cfg.timeouts.client_header);
+  auto [ec, n] = co_await bhttp::async_read_header(client, buffer, x.parser, use_tuple);
+  if (ec) {
+    x.client_keep_alive = false;
+    if (ec == bhttp::error::header_limit) {
+      co_await reply_error(x, ErrorCode::headers_too_large, "request header over limits.max_header_bytes", true);
+    } else if (ec == beast::error::timeout) {
+      co_await reply_error(x, ErrorCode::request_timeout, "the request header did not arrive in time", true);
+    } else if (!is_disconnect(ec)) {
+      co_await reply_error(x, ErrorCode::bad_request, "malformed request: " + ec.message(), true);
+    }
+    co_return false;
+  }
+
+  auto& req = x.parser.get();
+  // 2. Facts from the request as sent, before any stage rewrites it.
+  auto inbound_id = req["X-Request-Id"];
+  x.request_id = http::is_uuid(inbound_id) ? std::string(inbound_id) : http::make_uuid_v7();
+  x.method = req.method();
+  x.version = req.version();
+  x.client_keep_alive = req.keep_alive();
+  if (auto cl = x.parser.content_length()) x.content_length = *cl;
+  x.has_body = x.parser.chunked() || (x.content_length && *x.content_length > 0);
+  x.body_consumed = !x.has_body;
+  x.expect_continue = http::iequals_ascii(req[bhttp::field::expect], "100-continue");
+  x.host = std::string(req[bhttp::field::host]);
+
+  // 3. Framing, limits, target and spoofing: a violation is answered and the connection closed,
+  //    because after bad framing the gateway cannot know where the next request starts.
+  if (auto v = inspect_request(x)) co_return co_await reply_error(x, v->code, v->message, true);
+
+  // 4. Route. Host without port, lower-cased; the path with the query for prefix matching.
+  x.route = snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
+  if (!x.route) co_return co_await reply_error(x, ErrorCode::no_route, "no route matches this request");
+  if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
+
+  // 5. Body limit from the declared length, before any 100 Continue invites the body.
+  if (x.content_length && *x.content_length > x.route->max_body_bytes) {
+    co_return co_await reply_error(x, ErrorCode::payload_too_large, "request body over the route's limit", true);
+  }
+
+  // 6. Header hygiene, then the gateway's own headers.
+  rewrite_request_header(x);
+
+  // 7. The upstream exchange and the relay back.
+  co_return co_await forward(x);
+}
+
+}  // namespace scopegate::pipeline

@@ -1,0 +1,33 @@
+// The immutable route table: first match wins, in config order.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace scopegate::router {
+
+// True when `path` is `prefix` or lies below it on a segment boundary:
+// "/tools" matches "/tools", "/tools/x" and "/tools?q", never "/toolsx".
+bool path_has_prefix(std::string_view path, std::string_view prefix);
+
+// True when every request route `a` can match, route `b` can match too (b shadows a if b comes first).
+bool covers(const config::RouteMatch& b, const config::RouteMatch& a);
+
+class Router {
+ public:
+  explicit Router(const std::vector<config::Route>& routes) : routes_(&routes) {}
+
+  // host without port, already lower-cased by the caller; target is the origin-form request target.
+  const config::Route* match(std::string_view host, std::string_view method, std::string_view target) const;
+
+ private:
+  const std::vector<config::Route>* routes_;
+};
+
+// Strips the route's prefix (if configured) and prepends the upstream's base path.
+std::string upstream_target(const config::Route& route, std::string_view target);
+
+}  // namespace scopegate::router

@@ -1,0 +1,66 @@
+// Keep-alive connections to upstreams. One Pool per worker thread, touched only from that
+// thread's io_context, so taking and returning a connection needs no lock.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "http/any_stream.hpp"
+
+namespace scopegate::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+struct Connection {
+  explicit Connection(http::AnyStream s) : stream(std::move(s)) {}
+  http::AnyStream stream;
+  beast::flat_buffer buffer;  // bytes read from the upstream but not yet parsed
+  std::chrono::steady_clock::time_point idle_since{};
+};
+
+enum class ConnectFailure { none, resolve, refused, timeout, tls };
+const char* to_string(ConnectFailure f);
+
+struct ConnectResult {
+  std::unique_ptr<Connection> connection;
+  ConnectFailure failure = ConnectFailure::none;
+  std::string detail;
+};
+
+// Resolves, connects and (for https) handshakes with SNI and certificate verification,
+// all within `timeout`.
+asio::awaitable<ConnectResult> connect(const config::Upstream& upstream, asio::ssl::context* tls,
+                                       config::Duration timeout);
+
+class Pool {
+ public:
+  // An idle connection to `key` that is still open and younger than `max_idle`, or nullptr.
+  std::unique_ptr<Connection> take(const std::string& key, config::Duration max_idle);
+
+  // Keeps `c` for reuse unless `key` already holds `capacity` idle connections.
+  void put(const std::string& key, std::unique_ptr<Connection> c, std::size_t capacity);
+
+  // Closes idle connections older than `max_idle`; run periodically by the worker.
+  void sweep(config::Duration max_idle);
+
+  void clear() { idle_.clear(); }
+  std::size_t idle_count() const;
+
+ private:
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+// The pool key of an upstream: everything that makes two connections interchangeable.
+std::string pool_key(const config::Upstream& upstream);
+
+}  // namespace scopegate::upstream
