@@ -1,1 +1,264 @@
+#include "config/loader.hpp"
+
 #include <doctest/doctest.h>
+
+#include <map>
+
+#include "config/units.hpp"
+
+using namespace scopegate::config;
+
+namespace {
+
+std::map<std::string, std::string> g_env;
+EnvLookup fake_env() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    auto it = g_env.find(name);
+    if (it == g_env.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+LoadResult load(const std::string& yaml) { return load_string(yaml, "gw.yaml", fake_env()); }
+
+constexpr const char* kMinimal = R"(listeners:
+  - port: 8080
+routes:
+  - name: search
+    match: { path_prefix: /tools/search }
+    upstream: http://127.0.0.1:9000
+)";
+
+// The single error of a result, asserting there is exactly one.
+ConfigError only_error(const LoadResult& r) {
+  REQUIRE_FALSE(r.config.has_value());
+  REQUIRE(r.errors.size() == 1);
+  return r.errors.front();
+}
+
+}  // namespace
+
+TEST_CASE("units: durations and sizes") {
+  CHECK(parse_duration("250ms") == Duration{250});
+  CHECK(parse_duration("10s") == Duration{10'000});
+  CHECK(parse_duration("2m") == Duration{120'000});
+  CHECK(parse_duration("1h") == Duration{3'600'000});
+  CHECK(parse_duration("15") == Duration{15'000});
+  CHECK(parse_duration("off") == Duration{0});
+  CHECK_FALSE(parse_duration("10 s"));
+  CHECK_FALSE(parse_duration("ten"));
+  CHECK_FALSE(parse_duration("-1s"));
+  CHECK_FALSE(parse_duration("99999999999999999999h"));
+  CHECK(parse_size("512") == 512u);
+  CHECK(parse_size("32KiB") == 32u * 1024);
+  CHECK(parse_size("10MB") == 10'000'000u);
+  CHECK(parse_size("1GiB") == 1024ull * 1024 * 1024);
+  CHECK_FALSE(parse_size("1 GiB"));
+  CHECK_FALSE(parse_size("1gb"));
+  CHECK_FALSE(parse_size("18446744073709551615GiB"));
+}
+
+TEST_CASE("a minimal config loads with defaults") {
+  auto r = load(kMinimal);
+  REQUIRE(r.errors.empty());
+  const auto& c = *r.config;
+  CHECK(c.workers >= 1);
+  CHECK(c.limits.max_header_bytes == 32 * 1024);
+  REQUIRE(c.routes.size() == 1);
+  const auto& route = c.routes[0];
+  CHECK(route.kind == RouteKind::http);
+  CHECK(route.upstream.host == "127.0.0.1");
+  CHECK(route.upstream.port == 9000);
+  CHECK(route.max_body_bytes == c.limits.max_body_bytes);
+  CHECK(route.timeouts.upstream_first_byte == c.timeouts.upstream_first_byte);
+  CHECK(route.location == "gw.yaml:4");
+}
+
+TEST_CASE("route timeouts override the global ones, others are inherited") {
+  auto r = load(R"(listeners: [{port: 1}]
+timeouts: { upstream_connect: 2s, request_total: 30s }
+routes:
+  - name: stream
+    match: { path_prefix: /s }
+    upstream: https://tools.example:8443/base/
+    timeouts: { request_total: off, upstream_idle: 5m }
+)");
+  REQUIRE(r.errors.empty());
+  const auto& route = r.config->routes[0];
+  CHECK(route.timeouts.request_total == Duration{0});
+  CHECK(route.timeouts.upstream_idle == Duration{300'000});
+  CHECK(route.timeouts.upstream_connect == Duration{2'000});
+  CHECK(route.upstream.tls);
+  CHECK(route.upstream.server_name == "tools.example");
+  CHECK(route.upstream.base_path == "/base");
+}
+
+TEST_CASE("unknown keys are errors with file, line and key path") {
+  auto e = only_error(load(R"(listeners:
+  - port: 8080
+routes:
+  - name: search
+    match: { path_prefix: /tools }
+    upstream:
+      url: http://127.0.0.1:9000
+      pool_sise: 4
+)"));
+  CHECK(e.file == "gw.yaml");
+  CHECK(e.line == 8);
+  CHECK(e.key == "routes[0].upstream.pool_sise");
+  CHECK(e.message.find("unknown key") != std::string::npos);
+  CHECK(e.to_string().starts_with("gw.yaml:8: routes[0].upstream.pool_sise: unknown key"));
+}
+
+TEST_CASE("wrong types, bad durations and bad sizes name their key") {
+  auto r = load(R"(listeners:
+  - port: eighty
+timeouts:
+  client_header: 10 seconds
+limits:
+  max_body_bytes: lots
+routes:
+  - name: a
+    match: { path_prefix: /a }
+    upstream: http://h:1
+    strip_prefix: yes
+)");
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].key == "limits.max_body_bytes");
+  CHECK(r.errors[0].line == 6);
+  CHECK(r.errors[1].key == "timeouts.client_header");
+  CHECK(r.errors[1].line == 4);
+  CHECK(r.errors[2].key == "listeners[0].port");
+  CHECK(r.errors[2].line == 2);
+  CHECK(r.errors[3].key == "routes[0].strip_prefix");
+  CHECK(r.errors[3].line == 11);
+}
+
+TEST_CASE("duplicate route names are errors") {
+  auto e = only_error(load(R"(listeners: [{port: 1}]
+routes:
+  - name: a
+    match: { path_prefix: /a }
+    upstream: http://h:1
+  - name: a
+    match: { path_prefix: /b }
+    upstream: http://h:1
+)"));
+  CHECK(e.key == "routes[1].name");
+  CHECK(e.line == 6);
+  CHECK(e.message.find("duplicate route name 'a'") != std::string::npos);
+}
+
+TEST_CASE("a route shadowed by an earlier one is unreachable") {
+  auto e = only_error(load(R"(listeners: [{port: 1}]
+routes:
+  - name: tools
+    match: { path_prefix: /tools }
+    upstream: http://h:1
+  - name: search
+    match: { path_prefix: /tools/search, methods: [POST] }
+    upstream: http://h:2
+)"));
+  CHECK(e.key == "routes[1].match");
+  CHECK(e.line == 7);
+  CHECK(e.message.find("unreachable") != std::string::npos);
+  CHECK(e.message.find("'tools' (gw.yaml:3)") != std::string::npos);
+
+  SUBCASE("the specific route first is fine") {
+    auto r = load(R"(listeners: [{port: 1}]
+routes:
+  - name: search
+    match: { path_prefix: /tools/search, methods: [POST] }
+    upstream: http://h:2
+  - name: tools
+    match: { path_prefix: /tools }
+    upstream: http://h:1
+)");
+    CHECK(r.errors.empty());
+  }
+  SUBCASE("a host-restricted earlier route does not shadow an any-host route") {
+    auto r = load(R"(listeners: [{port: 1}]
+routes:
+  - name: internal
+    match: { path_prefix: /tools, host: internal.example }
+    upstream: http://h:1
+  - name: tools
+    match: { path_prefix: /tools }
+    upstream: http://h:1
+)");
+    CHECK(r.errors.empty());
+  }
+}
+
+TEST_CASE("environment references") {
+  g_env = {{"ADMIN_TOKEN", "s3cret"}, {"PORT", "9000"}};
+  auto r = load(R"(listeners: [{port: "${PORT}"}]
+admin: { token: "${ADMIN_TOKEN}" }
+routes:
+  - name: a
+    match: { path_prefix: /a }
+    upstream: "http://h:${UPSTREAM_PORT:-7000}"
+)");
+  REQUIRE(r.errors.empty());
+  CHECK(r.config->listeners[0].port == 9000);
+  CHECK(r.config->admin.token == "s3cret");
+  CHECK(r.config->routes[0].upstream.port == 7000);
+
+  auto e = only_error(load(R"(listeners: [{port: 1}]
+admin: { token: "${MISSING_TOKEN}" }
+)"));
+  CHECK(e.key == "admin.token");
+  CHECK(e.message == "environment variable MISSING_TOKEN is not set");
+  g_env.clear();
+}
+
+TEST_CASE("invalid upstream URLs and route fields") {
+  auto r = load(R"(listeners: [{port: 1}]
+routes:
+  - name: a
+    match: { path_prefix: tools }
+    upstream: ftp://h
+  - name: "b c"
+    kind: grpc
+    match: { path_prefix: /b }
+    upstream: http://h:99999
+)");
+  REQUIRE(r.errors.size() == 5);
+  CHECK(r.errors[0].key == "routes[0].match.path_prefix");
+  CHECK(r.errors[1].key == "routes[0].upstream");
+  CHECK(r.errors[1].message.find("scheme") != std::string::npos);
+  CHECK(r.errors[2].key == "routes[1].name");
+  CHECK(r.errors[3].key == "routes[1].kind");
+  CHECK(r.errors[4].key == "routes[1].upstream");
+  CHECK(r.errors[4].message.find("port") != std::string::npos);
+}
+
+TEST_CASE("YAML syntax errors and empty files") {
+  auto e = only_error(load("listeners: [\n  - port: 1\n routes: {"));
+  CHECK(e.line > 0);
+  auto empty = only_error(load(""));
+  CHECK(empty.message == "the file is empty");
+  auto missing = load_file("/nonexistent/scopegate.yaml");
+  REQUIRE(missing.errors.size() == 1);
+  CHECK(missing.errors[0].message == "cannot open the file");
+}
+
+TEST_CASE("listeners are required and TLS files must exist") {
+  auto e = only_error(load("routes: []\n"));
+  CHECK(e.key == "listeners");
+  auto r = load(R"(listeners:
+  - port: 8443
+    tls: { certificate: /nonexistent/cert.pem, key: /nonexistent/key.pem }
+)");
+  REQUIRE(r.errors.size() == 2);
+  CHECK(r.errors[0].key == "listeners[0].tls.certificate");
+  CHECK(r.errors[0].line == 3);
+  CHECK(r.errors[1].key == "listeners[0].tls.key");
+}
+
+TEST_CASE("duplicate keys in one mapping are errors") {
+  auto e = only_error(load("listeners: [{port: 1}]\nnode: a\nnode: b\n"));
+  CHECK(e.key == "node");
+  CHECK(e.message == "duplicate key");
+  CHECK(e.line == 3);
+}
