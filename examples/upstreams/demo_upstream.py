@@ -16,6 +16,7 @@ tested against a real process. Endpoints (any method):
   /bad-framing              Content-Length together with Transfer-Encoding
   /no-response              closes the connection without answering
   /conn                     the connection number only (keep-alive reuse tests)
+  /stats                    requests and connections served so far
 
 Usage: demo_upstream.py --port 0 [--host 127.0.0.1] [--name NAME] [--cert C --key K]
 Prints "listening <port>" on stdout once ready.
@@ -104,6 +105,7 @@ class Server:
     def __init__(self, name):
         self.name = name
         self.connections = 0
+        self.requests = 0
 
     async def handle(self, reader, writer):
         self.connections += 1
@@ -127,6 +129,7 @@ class Server:
                 pass
 
     async def respond(self, req, reader, writer, conn_id):
+        self.requests += 1
         digest = hashlib.sha256()
         body_len = await read_body(reader, req, digest.update)
         keep = (req.header("Connection") or "").lower() != "close"
@@ -199,6 +202,11 @@ class Server:
                 body = b'{"status": %d}' % code
                 writer.write(response_head(code, [("Content-Type", "application/json"),
                                                   ("Content-Length", str(len(body)))], "Status") + body)
+            return keep
+        if leaf == "stats":
+            body = json.dumps({"requests": self.requests, "connections": self.connections}).encode()
+            writer.write(response_head(200, [("Content-Type", "application/json"),
+                                             ("Content-Length", str(len(body)))]) + body)
             return keep
         if leaf == "conn":
             body = json.dumps({"connection": conn_id, "upstream": self.name}).encode()

@@ -70,6 +70,8 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
       handle.idle = false;
       if (rec) break;  // closed, reset or idle too long: nothing to answer
       buffer.commit(n);
+      // The stream's expiry persists across operations; the request's own deadlines take over.
+      client.lowest().expires_never();
     }
     handle.idle = false;
     bool keep = co_await pipeline::serve_request(worker, *snapshot, client, buffer, info, handle);

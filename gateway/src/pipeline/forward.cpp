@@ -161,12 +161,14 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
       if (!x.parser.is_done()) {
         req.body().data = relay;
         req.body().size = app::RelayBuffers::kSize;
-        x.client.lowest().expires_after(phase(x, client_timeouts.client_body_idle));
+        x.client.lowest().expires_never();  // an expiry left by a write would close the socket
+        x.client_read_deadline.arm(phase(x, client_timeouts.client_body_idle));
         auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
+        x.client_read_deadline.disarm();
         if (ec == bhttp::error::need_buffer) ec = {};
         if (ec) {
           x.client_keep_alive = false;
-          if (ec == beast::error::timeout) {
+          if (x.client_read_deadline.fired()) {
             co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
                                                                : ErrorCode::request_timeout,
                                       "the request body stalled"};
@@ -372,13 +374,14 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   x.parser.body_limit(boost::none);  // enforced per route once the route is known
 
   // 1. Read the header under one absolute deadline: a slow client cannot hold the slot forever.
-  client.lowest().expires_after(cfg.timeouts.client_header);
+  x.client_read_deadline.arm(cfg.timeouts.client_header);
   auto [ec, n] = co_await bhttp::async_read_header(client, buffer, x.parser, use_tuple);
+  x.client_read_deadline.disarm();
   if (ec) {
     x.client_keep_alive = false;
     if (ec == bhttp::error::header_limit) {
       co_await reply_error(x, ErrorCode::headers_too_large, "request header over limits.max_header_bytes", true);
-    } else if (ec == beast::error::timeout) {
+    } else if (x.client_read_deadline.fired()) {
       co_await reply_error(x, ErrorCode::request_timeout, "the request header did not arrive in time", true);
     } else if (!is_disconnect(ec)) {
       co_await reply_error(x, ErrorCode::bad_request, "malformed request: " + ec.message(), true);

@@ -1,0 +1,36 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Gateway, Upstream  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    u = Upstream("tools-a")
+    yield u
+    u.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream_b():
+    u = Upstream("tools-b")
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+def start_gateway():
+    """Starts real scopegate processes; every one is stopped (and must exit) at teardown."""
+    started = []
+
+    def start(yaml_text, **kwargs):
+        g = Gateway(yaml_text, **kwargs)
+        started.append(g)
+        return g
+
+    yield start
+    for g in started:
+        g.stop()

@@ -1,0 +1,212 @@
+"""Real processes on loopback for scopegate's integration tests.
+
+Gateway starts the real scopegate binary on a config the test writes (ports 0, read back from the
+gateway's own "listening" log lines); Upstream starts the real demo tool server. Nothing is mocked.
+"""
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("SCOPEGATE_BIN", os.path.join(ROOT, "build", "gateway", "scopegate"))
+UPSTREAM = os.path.join(ROOT, "examples", "upstreams", "demo_upstream.py")
+PYTHON = sys.executable
+
+
+class Upstream:
+    def __init__(self, name="up", cert=None, key=None):
+        args = [PYTHON, UPSTREAM, "--port", "0", "--name", name]
+        if cert:
+            args += ["--cert", cert, "--key", key]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("listening "), "upstream did not start: %r" % line
+        self.port = int(line.split()[1])
+        self.name = name
+        self.url = "%s://127.0.0.1:%d" % ("https" if cert else "http", self.port)
+
+    def stats(self):
+        status, _, body = request("127.0.0.1", self.port, "GET", "/stats")
+        assert status == 200
+        return json.loads(body)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Gateway:
+    """The real scopegate binary on a config written from `yaml_text`."""
+
+    def __init__(self, yaml_text, env=None, extra_args=(), check_ready=True):
+        self.dir = tempfile.mkdtemp(prefix="scopegate-test-")
+        self.config_path = os.path.join(self.dir, "scopegate.yaml")
+        self.write_config(yaml_text)
+        self.log_lines = []
+        self.listeners = {}
+        self._ready = threading.Event()
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([BIN, "serve", "--config", self.config_path, *extra_args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=full_env)
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        if check_ready:
+            assert self._ready.wait(10), "gateway did not become ready:\n" + "\n".join(self.log_lines)
+            self.port = self.listeners["data"][1]
+            self.admin_port = self.listeners["admin"][1]
+
+    def write_config(self, yaml_text):
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(yaml_text)
+        os.replace(tmp, self.config_path)
+
+    def _read_log(self):
+        for line in self.proc.stderr:
+            line = line.rstrip("\n")
+            self.log_lines.append(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "listening":
+                host, _, port = entry["address"].rpartition(":")
+                self.listeners[entry["listener"]] = (host, int(port))
+            if entry.get("msg") == "ready":
+                self._ready.set()
+
+    def logs(self):
+        return [json.loads(l) for l in list(self.log_lines) if l.startswith("{")]
+
+    def wait_for_log(self, msg, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for entry in self.logs():
+                if entry.get("msg") == msg:
+                    return entry
+            time.sleep(0.02)
+        raise AssertionError("no log line %r in:\n%s" % (msg, "\n".join(self.log_lines)))
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def hwm_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=20):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def config(routes, listeners=None, extra="", admin_token="test-admin-token"):
+    """A gateway config: data listener and admin on port 0, plus the given routes (YAML text)."""
+    listeners = listeners or "  - name: data\n    address: 127.0.0.1\n    port: 0\n"
+    return ("node: gw-test\nworkers: 2\nlisteners:\n" + listeners +
+            "admin:\n  address: 127.0.0.1\n  port: 0\n  token: %s\n" % admin_token + extra +
+            "routes:\n" + routes)
+
+
+def route(name, prefix, upstream_url, **extra):
+    lines = ["  - name: %s" % name, "    match: { path_prefix: %s }" % prefix, "    upstream: %s" % upstream_url]
+    for k, v in extra.items():
+        lines.append("    %s: %s" % (k, v))
+    return "\n".join(lines) + "\n"
+
+
+def request(host, port, method, path, headers=None, body=None, timeout=10):
+    """One request on a fresh connection with http.client; returns (status, headers dict, body bytes)."""
+    import http.client
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def raw_exchange(port, data, timeout=5, read_until_close=True):
+    """Sends raw bytes and returns everything the gateway answered before closing (or timeout)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        chunks = []
+        s.settimeout(timeout)
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if not read_until_close:
+                break
+        return b"".join(chunks)
+    finally:
+        s.close()
+
+
+def connection_closed(sock, timeout=3):
+    """True if the peer closes `sock` (after any remaining bytes) within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return True
+    except (socket.timeout, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def parse_responses(data):
+    """Splits raw bytes into [(status, headers, body)] for Content-Length responses."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", 0))
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+def error_code(body):
+    return json.loads(body)["error"]["code"]
