@@ -133,9 +133,8 @@ int App::run() {
       log::info("shutting down: draining in-flight requests",
                 {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
                  {"drain_ms", std::to_string(snapshot()->config.timeouts.drain.count())}});
+      // The admin listener stays up while draining, so load balancers see /readyz turn 503.
       begin_shutdown();
-      boost::system::error_code ignored;
-      admin_acceptor.close(ignored);
     } else {
       log::warn("second shutdown signal: closing every connection now");
       for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.force_close(); });
