@@ -83,7 +83,10 @@ class Worker {
   unsigned index_;
   // Destroyed explicitly in ~Worker, after the sockets below and before the session registry,
   // because destroying it destroys suspended session coroutines, which unregister themselves.
-  std::unique_ptr<boost::asio::io_context> io_ = std::make_unique<boost::asio::io_context>(1);
+  // Only this worker's thread touches its sockets, so the reactor needs no locking per I/O;
+  // the scheduler still locks, so other threads may post to it (drain, shutdown).
+  std::unique_ptr<boost::asio::io_context> io_ =
+      std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   upstream::Pool pool_;
   RelayBuffers buffers_;

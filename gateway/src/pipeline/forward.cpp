@@ -5,7 +5,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -13,6 +12,7 @@
 #include "http/errors.hpp"
 #include "http/hygiene.hpp"
 #include "http/request_id.hpp"
+#include "http/wire.hpp"
 #include "router/router.hpp"
 
 namespace scopegate::pipeline {
@@ -143,72 +143,60 @@ struct UpstreamFailure {
   std::string message;
 };
 
-// Streams the request body from the client to the upstream through one fixed buffer.
-// Returns an error reply to send, or nullopt once the whole request is written.
+// Streams the request body from the client to the upstream through one fixed buffer; the head
+// goes out with the first piece of body. Returns an error reply to send, or nullopt once the
+// whole request is written.
 asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, upstream::Connection& up,
                                                              char* relay, bool& upstream_failed) {
   auto& req = x.parser.get();
   const auto& timeouts = x.route->timeouts;
-  const auto& client_timeouts = x.snapshot.config.timeouts;
-  bhttp::request_serializer<bhttp::buffer_body> sr{req};
-  if (!x.has_body) {
-    req.body().data = nullptr;
-    req.body().size = 0;
-    req.body().more = false;
-  }
+  std::string head;
+  head.reserve(512);
+  http::append_request_head(head, req);
+  http::BodyWriter writer(up.stream, std::move(head), x.parser.chunked());
+  bool done = !x.has_body;
+  std::string_view piece;
   do {
-    if (x.has_body) {
-      if (!x.parser.is_done()) {
-        req.body().data = relay;
-        req.body().size = app::RelayBuffers::kSize;
-        x.client.lowest().expires_never();  // an expiry left by a write would close the socket
-        x.client_read_deadline.arm(phase(x, client_timeouts.client_body_idle));
-        auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
-        x.client_read_deadline.disarm();
-        if (ec == bhttp::error::need_buffer) ec = {};
-        if (ec) {
-          x.client_keep_alive = false;
-          if (x.client_read_deadline.fired()) {
-            co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
-                                                               : ErrorCode::request_timeout,
-                                      "the request body stalled"};
-          }
-          if (ec == bhttp::error::body_limit) {
-            co_return UpstreamFailure{ErrorCode::payload_too_large, "request body over the route's limit"};
-          }
-          co_return UpstreamFailure{ErrorCode::bad_request, "request body: " + ec.message()};
+    if (!done) {
+      req.body().data = relay;
+      req.body().size = app::RelayBuffers::kSize;
+      x.client.lowest().expires_never();  // an expiry left by a write would close the socket
+      x.client_read_deadline.arm(phase(x, x.snapshot.config.timeouts.client_body_idle));
+      auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
+      x.client_read_deadline.disarm();
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) {
+        x.client_keep_alive = false;
+        if (x.client_read_deadline.fired()) {
+          co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
+                                                             : ErrorCode::request_timeout,
+                                    "the request body stalled"};
         }
-        std::size_t got = app::RelayBuffers::kSize - req.body().size;
-        if (got == 0 && !x.parser.is_done()) continue;  // framing only; see relay_response
-        x.bytes_in += got;
-        if (x.bytes_in > x.route->max_body_bytes) {
-          x.client_keep_alive = false;
-          co_return UpstreamFailure{ErrorCode::payload_too_large, "request body over the route's limit"};
-        }
-        req.body().data = relay;
-        req.body().size = got;
-        req.body().more = !x.parser.is_done();
-      } else {
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = false;
+        co_return UpstreamFailure{ErrorCode::bad_request, "request body: " + ec.message()};
       }
+      std::size_t got = app::RelayBuffers::kSize - req.body().size;
+      done = x.parser.is_done();
+      if (got == 0 && !done) continue;  // a read that only completed framing (a chunk header)
+      x.bytes_in += got;
+      if (x.bytes_in > x.route->max_body_bytes) {
+        x.client_keep_alive = false;
+        co_return UpstreamFailure{ErrorCode::payload_too_large, "request body over the route's limit"};
+      }
+      piece = std::string_view(relay, got);
     }
     up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
-    auto [ec, n] = co_await bhttp::async_write(up.stream, sr, use_tuple);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) {
+    if (auto ec = co_await writer.write(piece, done)) {
       upstream_failed = true;
       co_return UpstreamFailure{ec == beast::error::timeout ? ErrorCode::upstream_timeout
                                                             : ErrorCode::upstream_unavailable,
                                 "writing to the upstream: " + ec.message()};
     }
-  } while (!sr.is_done());
+  } while (!done);
   x.body_consumed = true;
   co_return std::nullopt;
 }
 
-// Streams the upstream response to the client: header rewritten, body through one fixed buffer,
+// Streams the upstream response to the client: head rewritten, body through one fixed buffer,
 // flushed read by read so server-sent events reach the client as they are produced.
 // Returns whether the client connection may carry another request.
 asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up,
@@ -228,51 +216,47 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   res.set("X-Request-Id", x.request_id);
   res.version(x.version == 10 ? 10 : 11);
   bool keep = may_keep_client(x);
+  bool chunked = false;
   if (!no_body) {
-    if (upstream_length) res.content_length(*upstream_length);
-    else if (x.version >= 11) res.chunked(true);
-    else keep = false;  // an HTTP/1.0 client learns the end of the body from the close
+    if (upstream_length) {
+      res.content_length(*upstream_length);
+    } else if (x.version >= 11) {
+      res.chunked(true);
+      chunked = true;
+    } else {
+      keep = false;  // an HTTP/1.0 client learns the end of the body from the close
+    }
   }
   res.keep_alive(keep);
   x.status = status;
 
-  bhttp::response_serializer<bhttp::buffer_body> sr{res};
-  if (no_body) {
-    x.client.lowest().expires_after(x.snapshot.config.timeouts.client_send);
-    auto [ec, n] = co_await bhttp::async_write_header(x.client, sr, use_tuple);
-    upstream_reusable = upstream_keep && rp.is_done();
-    co_return !ec && keep;
-  }
+  std::string head;
+  head.reserve(512);
+  http::append_response_head(head, res);
+  http::BodyWriter writer(x.client, std::move(head), chunked);
+  bool done = no_body || rp.is_done();
+  std::string_view piece;
   do {
-    if (!rp.is_done()) {
+    if (!done) {
       res.body().data = relay;
       res.body().size = app::RelayBuffers::kSize;
       up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
       auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
-        // The status line is already on its way: the only honest signal left is to cut the connection.
+        // The status line may already be on its way: the only honest signal left is to cut.
         log::debug("upstream response body failed", {{"route", x.route->name}, {"error", ec.message()}});
         co_return false;
       }
       std::size_t got = app::RelayBuffers::kSize - res.body().size;
-      // A read that only completed framing (a chunk header) has nothing to pass on, and an
-      // empty buffer must not reach the serializer: in chunked output it would end the body.
-      if (got == 0 && !rp.is_done()) continue;
+      done = rp.is_done();
+      if (got == 0 && !done) continue;  // framing only; nothing to pass on yet
       x.bytes_out += got;
-      res.body().data = relay;
-      res.body().size = got;
-      res.body().more = !rp.is_done();
-    } else {
-      res.body().data = nullptr;
-      res.body().size = 0;
-      res.body().more = false;
+      piece = std::string_view(relay, got);
     }
     x.client.lowest().expires_after(phase(x, x.snapshot.config.timeouts.client_send));
-    auto [ec, n] = co_await bhttp::async_write(x.client, sr, use_tuple);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) co_return false;
-  } while (!sr.is_done());
+    if (auto ec = co_await writer.write(piece, done)) co_return false;
+  } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return keep;
 }
@@ -287,7 +271,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
   auto relay = x.worker.buffers().acquire();
 
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle);
+    std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle,
+                                                                             /*verify=*/x.has_body);
     bool reused = up != nullptr;
     if (!up) {
       auto connected = co_await upstream::connect(route.upstream, snap.upstream_tls[route_index].get(),

@@ -103,16 +103,20 @@ asio::awaitable<ConnectResult> connect(const config::Upstream& u, asio::ssl::con
   co_return result;
 }
 
-std::unique_ptr<Connection> Pool::take(const std::string& key, config::Duration max_idle) {
+std::unique_ptr<Connection> Pool::take(const std::string& key, config::Duration max_idle, bool verify) {
   auto it = idle_.find(key);
   if (it == idle_.end()) return nullptr;
   auto& list = it->second;
-  auto oldest_allowed = std::chrono::steady_clock::now() - max_idle;
+  auto now = std::chrono::steady_clock::now();
+  auto oldest_allowed = now - max_idle;
+  auto trusted_since = now - std::chrono::seconds(1);
   // Most recently returned first: it is the most likely to still be open upstream.
   while (!list.empty()) {
     std::unique_ptr<Connection> c = std::move(list.back());
     list.pop_back();
-    if (c->idle_since >= oldest_allowed && still_open(*c)) return c;
+    if (c->idle_since < oldest_allowed) continue;
+    if ((verify || c->idle_since < trusted_since) && !still_open(*c)) continue;
+    return c;
   }
   return nullptr;
 }

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""scopegate side by side with nginx as a reverse proxy, in the same run.
+
+Three targets share one upstream (an nginx serving static 200 B and 16 KiB files, access log off):
+  direct    wrk → upstream
+  nginx     wrk → nginx (1 worker, upstream keep-alive, access log on, buffered) → upstream
+  scopegate wrk → scopegate (workers: 1) → upstream
+For each body size × connection count, wrk (1 thread) runs against each target in turn. Printed:
+req/s, p50/p99 latency, CPU seconds per request of the proxy process, and scopegate/nginx ratios.
+Peak RSS of both proxies is read from /proc at the end. Machines are noisy: compare ratios from
+the same run, never absolute figures across runs.
+
+Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.environ.get("SCOPEGATE_BIN", os.path.join(ROOT, "build", "gateway", "scopegate"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+def status_kib(pids, key):
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+    return total
+
+
+def nginx_conf(d, name, body):
+    path = os.path.join(d, name + ".conf")
+    with open(path, "w") as f:
+        f.write("""worker_processes 1;
+daemon off;
+pid %(d)s/%(name)s.pid;
+error_log %(d)s/%(name)s.error.log warn;
+events { worker_connections 20000; }
+http {
+  client_body_temp_path %(d)s/%(name)s-body;
+  proxy_temp_path %(d)s/%(name)s-proxy;
+  fastcgi_temp_path %(d)s/%(name)s-fastcgi;
+  uwsgi_temp_path %(d)s/%(name)s-uwsgi;
+  scgi_temp_path %(d)s/%(name)s-scgi;
+  keepalive_requests 1000000;
+  %(body)s
+}
+""" % {"d": d, "name": name, "body": body})
+    return path
+
+
+def start(args, log):
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_wrk(port, path, connections, duration):
+    out = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency",
+                          "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+
+    def pct(p):
+        m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % p, out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {"rps": rps, "requests": total, "p50": pct(50), "p99": pct(99),
+            "errors": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", default="32,256")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat the whole matrix; the best round per cell counts")
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--scopegate-extra", default="", help="YAML appended to scopegate's config")
+    args = ap.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
+            sys.exit("%s is missing: run scripts/setup.sh" % tool)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+
+    d = tempfile.mkdtemp(prefix="scopegate-bench-")
+    os.chmod(d, 0o755)  # nginx workers run as an unprivileged user and must read the files
+    www = os.path.join(d, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "small"), "wb") as f:
+        f.write(b"s" * 200)
+    with open(os.path.join(www, "large"), "wb") as f:
+        f.write(b"l" * 16384)
+    up_port, ngx_port, sg_port, sg_admin = free_port(), free_port(), free_port(), free_port()
+
+    up_conf = nginx_conf(d, "upstream", """access_log off;
+  server { listen 127.0.0.1:%d backlog=4096; root %s; location / { } }""" % (up_port, www))
+    proxy_conf = nginx_conf(d, "proxy", """log_format main '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_user_agent" $request_time';
+  access_log %s/proxy.access.log main buffer=64k flush=1s;
+  upstream backend { server 127.0.0.1:%d; keepalive 512; }
+  server {
+    listen 127.0.0.1:%d backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header Host $host;
+      proxy_buffering off;
+    }
+  }""" % (d, up_port, ngx_port))
+    sg_conf = os.path.join(d, "scopegate.yaml")
+    with open(sg_conf, "w") as f:
+        f.write("""node: bench
+workers: 1
+listeners: [{ name: data, address: 127.0.0.1, port: %d }]
+admin: { address: 127.0.0.1, port: %d }
+limits: { max_connections: 20000 }
+routes:
+  - name: static
+    match: { path_prefix: / }
+    upstream: { url: "http://127.0.0.1:%d", pool_size: 512 }
+%s""" % (sg_port, sg_admin, up_port, args.scopegate_extra))
+
+    logs = open(os.path.join(d, "processes.log"), "w")
+    procs = [start([nginx, "-c", up_conf, "-p", d], logs), start([nginx, "-c", proxy_conf, "-p", d], logs),
+             start([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], logs)]
+    try:
+        for port in (up_port, ngx_port, sg_port):
+            wait_port(port)
+        time.sleep(0.3)
+        ngx_pids = [procs[1].pid] + children(procs[1].pid)
+        sg_pids = [procs[2].pid]
+        targets = [("direct", up_port, None), ("nginx", ngx_port, ngx_pids), ("scopegate", sg_port, sg_pids)]
+        results = {}
+        conns = [int(c) for c in args.connections.split(",")]
+        for _ in range(args.rounds):
+            for size in ("small", "large"):
+                for c in conns:
+                    for name, port, pids in targets:
+                        run_wrk(port, "/" + size, c, 1)  # warm connections and pools
+                        before = cpu_seconds(pids) if pids else 0
+                        r = run_wrk(port, "/" + size, c, args.duration)
+                        r["cpu_us"] = (cpu_seconds(pids) - before) / r["requests"] * 1e6 if pids else None
+                        key = (size, c, name)
+                        if key not in results or r["rps"] > results[key]["rps"]:
+                            results[key] = r
+        ngx_hwm = status_kib(ngx_pids, "VmHWM")
+        sg_hwm = status_kib(sg_pids, "VmHWM")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    rows = []
+    for size in ("small", "large"):
+        for c in conns:
+            n, s, dct = results[(size, c, "nginx")], results[(size, c, "scopegate")], results[(size, c, "direct")]
+            rows.append([
+                "%s (%s)" % ("200 B" if size == "small" else "16 KiB", c),
+                "%.0f" % dct["rps"], "%.0f" % n["rps"], "%.0f" % s["rps"], "%.2f" % (s["rps"] / n["rps"]),
+                "%.2f/%.2f" % (n["p50"], n["p99"]), "%.2f/%.2f" % (s["p50"], s["p99"]), "%.2f" % (s["p99"] / n["p99"]),
+                "%.1f" % n["cpu_us"], "%.1f" % s["cpu_us"], "%.2f" % (s["cpu_us"] / n["cpu_us"]),
+                str(n["errors"] + s["errors"]),
+            ])
+    header = ["body (conns)", "direct req/s", "nginx req/s", "scopegate req/s", "req/s ratio",
+              "nginx p50/p99 ms", "scopegate p50/p99 ms", "p99 ratio", "nginx CPU µs/req", "scopegate CPU µs/req",
+              "CPU ratio", "non-2xx"]
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        for r in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print("\npeak RSS: nginx (master + worker) %d KiB, scopegate %d KiB, ratio %.2f" % (ngx_hwm, sg_hwm, sg_hwm / ngx_hwm))
+    print("duration %ds per cell, %d round(s), wrk -t1; logs in %s" % (args.duration, args.rounds, d))
+
+
+if __name__ == "__main__":
+    main()
