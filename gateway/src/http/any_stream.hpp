@@ -1,34 +1,53 @@
-// A plain-or-TLS TCP stream behind one type, so the session and relay code is written once.
-// Models Asio's AsyncReadStream/AsyncWriteStream; both alternatives share the tcp_stream layer
-// whose expiry implements the per-phase deadlines.
+// A plain-or-TLS TCP stream behind one type, so session and relay code is written once, with
+// one deadline per stream. Models Asio's AsyncReadStream/AsyncWriteStream.
+//
+// The deadline is lazy (as nginx's timers are): expires_after() only records a time; one timer
+// per stream wakes at the earliest recorded time and, if the deadline has moved later meanwhile,
+// goes back to sleep. Setting a deadline per I/O is then a store, not a timer wait started and
+// cancelled around every read and write. When a deadline passes, pending operations are
+// cancelled (not closed): the caller sees timed_out() and may still answer, e.g. with a 408.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <memory>
 #include <variant>
 
 namespace scopegate::http {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 
 class AnyStream {
  public:
-  using plain_stream = beast::tcp_stream;
-  using tls_stream = asio::ssl::stream<beast::tcp_stream>;
-  using executor_type = beast::tcp_stream::executor_type;
+  using tcp = asio::ip::tcp;
+  using tls_stream = asio::ssl::stream<tcp::socket>;
+  using executor_type = asio::any_io_executor;
 
-  explicit AnyStream(plain_stream s) : v_(std::in_place_index<0>, std::move(s)) {}
-  explicit AnyStream(tls_stream s) : v_(std::in_place_index<1>, std::move(s)) {}
+  explicit AnyStream(tcp::socket socket);
+  AnyStream(tcp::socket socket, asio::ssl::context& tls);
+  ~AnyStream();
+  AnyStream(const AnyStream&) = delete;
+  AnyStream& operator=(const AnyStream&) = delete;
 
-  executor_type get_executor() { return lowest().get_executor(); }
-  beast::tcp_stream& lowest() {
-    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, v_);
+  executor_type get_executor() { return socket().get_executor(); }
+  tcp::socket& socket() {
+    return std::visit([](auto& s) -> tcp::socket& {
+      if constexpr (std::is_same_v<std::decay_t<decltype(s)>, tcp::socket>) return s;
+      else return s.next_layer();
+    }, v_);
   }
-  bool is_tls() const { return v_.index() == 1; }
   tls_stream* tls() { return std::get_if<1>(&v_); }
+
+  // Operations started or pending from now on are cancelled once `after` has passed.
+  void expires_after(std::chrono::milliseconds after);
+  void expires_never();
+  // Whether the last deadline passed (and cancelled what was pending).
+  bool timed_out() const;
 
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
@@ -49,14 +68,12 @@ class AnyStream {
   }
 
   // Closes the socket at once (no TLS close_notify): used on errors, deadlines and forced shutdown.
-  void close() {
-    boost::system::error_code ec;
-    lowest().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    lowest().socket().close(ec);
-  }
+  void close();
 
  private:
-  std::variant<plain_stream, tls_stream> v_;
+  struct Deadline;
+  std::variant<tcp::socket, tls_stream> v_;
+  std::shared_ptr<Deadline> deadline_;  // shared with the timer's handler, which may outlive us
 };
 
 }  // namespace scopegate::http

@@ -42,16 +42,15 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
   pipeline::ClientInfo info{socket.remote_endpoint(ec), listener.tls != nullptr, listener.config.name};
   if (ec) co_return;  // the peer left before we looked
 
-  beast::tcp_stream tcp_stream(std::move(socket));
   std::optional<http::AnyStream> stream;
-  if (listener.tls) stream.emplace(http::AnyStream::tls_stream(std::move(tcp_stream), *listener.tls));
-  else stream.emplace(std::move(tcp_stream));
+  if (listener.tls) stream.emplace(std::move(socket), *listener.tls);
+  else stream.emplace(std::move(socket));
   http::AnyStream& client = *stream;
   SessionScope scope(worker, client);
   auto& handle = scope.handle();
 
   if (auto* tls = client.tls()) {
-    client.lowest().expires_after(worker.snapshot()->config.timeouts.client_header);
+    client.expires_after(worker.snapshot()->config.timeouts.client_header);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) co_return;
   }
@@ -65,13 +64,11 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
       if (buffer.capacity() > kKeepBufferCapacity) buffer.shrink_to_fit();
       handle.idle = true;
       if (worker.draining()) break;
-      client.lowest().expires_after(first ? timeouts.client_header : timeouts.keepalive_idle);
+      client.expires_after(first ? timeouts.client_header : timeouts.keepalive_idle);
       auto [rec, n] = co_await client.async_read_some(buffer.prepare(kFirstRead), use_tuple);
       handle.idle = false;
       if (rec) break;  // closed, reset or idle too long: nothing to answer
       buffer.commit(n);
-      // The stream's expiry persists across operations; the request's own deadlines take over.
-      client.lowest().expires_never();
     }
     handle.idle = false;
     bool keep = co_await pipeline::serve_request(worker, *snapshot, client, buffer, info, handle);

@@ -13,7 +13,6 @@
 #include "app/snapshot.hpp"
 #include "app/worker.hpp"
 #include "http/any_stream.hpp"
-#include "http/read_deadline.hpp"
 
 namespace scopegate::pipeline {
 
@@ -29,7 +28,7 @@ struct ClientInfo {
 struct RequestContext {
   RequestContext(app::Worker& w, const app::Snapshot& s, http::AnyStream& c, boost::beast::flat_buffer& b,
                  const ClientInfo& i, app::SessionHandle& h)
-      : worker(w), snapshot(s), client(c), client_buffer(b), info(i), handle(h), client_read_deadline(c) {}
+      : worker(w), snapshot(s), client(c), client_buffer(b), info(i), handle(h) {}
 
   app::Worker& worker;
   const app::Snapshot& snapshot;
@@ -38,9 +37,6 @@ struct RequestContext {
   const ClientInfo& info;
   app::SessionHandle& handle;
 
-  // Header and body reads are answered with 408 when they stall, so they use this deadline
-  // (it cancels the read) rather than the stream's expiry (which closes the socket).
-  http::ReadDeadline client_read_deadline;
   bhttp::request_parser<bhttp::buffer_body> parser;
   std::string request_id;
   const config::Route* route = nullptr;

@@ -64,7 +64,7 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
   res.prepare_payload();
   x.status = http::status_of(code);
   x.bytes_out += res.body().size();
-  x.client.lowest().expires_after(x.snapshot.config.timeouts.client_send);
+  x.client.expires_after(x.snapshot.config.timeouts.client_send);
   if (x.method == bhttp::verb::head) {
     bhttp::response_serializer<bhttp::string_body> sr{res};
     auto [ec, n] = co_await bhttp::async_write_header(x.client, sr, use_tuple);
@@ -160,14 +160,12 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
     if (!done) {
       req.body().data = relay;
       req.body().size = app::RelayBuffers::kSize;
-      x.client.lowest().expires_never();  // an expiry left by a write would close the socket
-      x.client_read_deadline.arm(phase(x, x.snapshot.config.timeouts.client_body_idle));
+      x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_body_idle));
       auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
-      x.client_read_deadline.disarm();
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         x.client_keep_alive = false;
-        if (x.client_read_deadline.fired()) {
+        if (x.client.timed_out()) {
           co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
                                                              : ErrorCode::request_timeout,
                                     "the request body stalled"};
@@ -184,10 +182,10 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
       }
       piece = std::string_view(relay, got);
     }
-    up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
+    up.stream.expires_after(phase(x, timeouts.upstream_idle));
     if (auto ec = co_await writer.write(piece, done)) {
       upstream_failed = true;
-      co_return UpstreamFailure{ec == beast::error::timeout ? ErrorCode::upstream_timeout
+      co_return UpstreamFailure{up.stream.timed_out() ? ErrorCode::upstream_timeout
                                                             : ErrorCode::upstream_unavailable,
                                 "writing to the upstream: " + ec.message()};
     }
@@ -240,7 +238,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (!done) {
       res.body().data = relay;
       res.body().size = app::RelayBuffers::kSize;
-      up.stream.lowest().expires_after(phase(x, timeouts.upstream_idle));
+      up.stream.expires_after(phase(x, timeouts.upstream_idle));
       auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
@@ -254,7 +252,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       x.bytes_out += got;
       piece = std::string_view(relay, got);
     }
-    x.client.lowest().expires_after(phase(x, x.snapshot.config.timeouts.client_send));
+    x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto ec = co_await writer.write(piece, done)) co_return false;
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
@@ -296,7 +294,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
     if (x.expect_continue && x.has_body && attempt == 0) {
       // The gateway answers the expectation itself (as nginx does) and strips it upstream.
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      x.client.lowest().expires_after(snap.config.timeouts.client_send);
+      x.client.expires_after(snap.config.timeouts.client_send);
       auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
       if (ec) co_return false;
     }
@@ -315,7 +313,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
           std::max(kMinUpstreamHeaderLimit, snap.config.limits.max_header_bytes)));
       rp->body_limit(boost::none);
       if (x.method == bhttp::verb::head) rp->skip(true);
-      up->stream.lowest().expires_after(phase(x, route.timeouts.upstream_first_byte));
+      up->stream.expires_after(phase(x, route.timeouts.upstream_first_byte));
       std::tie(ec, std::ignore) = co_await bhttp::async_read_header(up->stream, up->buffer, *rp, use_tuple);
       if (ec) break;
       int status = rp->get().result_int();
@@ -327,8 +325,10 @@ asio::awaitable<bool> forward(RequestContext& x) {
     }
     if (!ec && rp->get().result_int() < 200) ec = bhttp::error::bad_status;
     if (ec) {
-      if (reused && !x.has_body && attempt == 0 && is_disconnect(ec) && up->buffer.size() == 0) continue;
-      if (ec == beast::error::timeout) {
+      bool stale = reused && !x.has_body && attempt == 0 && !up->stream.timed_out() && is_disconnect(ec) &&
+                   up->buffer.size() == 0;
+      if (stale) continue;  // the pooled connection was closed under us: try a fresh one
+      if (up->stream.timed_out()) {
         co_return co_await reply_error(x, ErrorCode::upstream_timeout, "no response from the upstream in time");
       }
       if (is_disconnect(ec)) {
@@ -359,14 +359,13 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   x.parser.body_limit(boost::none);  // enforced per route once the route is known
 
   // 1. Read the header under one absolute deadline: a slow client cannot hold the slot forever.
-  x.client_read_deadline.arm(cfg.timeouts.client_header);
+  client.expires_after(cfg.timeouts.client_header);
   auto [ec, n] = co_await bhttp::async_read_header(client, buffer, x.parser, use_tuple);
-  x.client_read_deadline.disarm();
   if (ec) {
     x.client_keep_alive = false;
     if (ec == bhttp::error::header_limit) {
       co_await reply_error(x, ErrorCode::headers_too_large, "request header over limits.max_header_bytes", true);
-    } else if (x.client_read_deadline.fired()) {
+    } else if (client.timed_out()) {
       co_await reply_error(x, ErrorCode::request_timeout, "the request header did not arrive in time", true);
     } else if (!is_disconnect(ec)) {
       co_await reply_error(x, ErrorCode::bad_request, "malformed request: " + ec.message(), true);

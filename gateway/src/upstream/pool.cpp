@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -20,7 +21,7 @@ using tcp = asio::ip::tcp;
 // reused: a request written to it would fail. A non-blocking peek tells without consuming.
 bool still_open(Connection& c) {
   if (c.buffer.size() != 0) return false;
-  auto fd = c.stream.lowest().socket().native_handle();
+  auto fd = c.stream.socket().native_handle();
   char byte;
   ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -47,8 +48,6 @@ std::string pool_key(const config::Upstream& u) {
 asio::awaitable<ConnectResult> connect(const config::Upstream& u, asio::ssl::context* tls, config::Duration timeout) {
   ConnectResult result;
   auto executor = co_await asio::this_coro::executor;
-  beast::tcp_stream tcp_stream(executor);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
 
   boost::system::error_code ec;
   auto address = asio::ip::make_address(u.host, ec);
@@ -67,39 +66,40 @@ asio::awaitable<ConnectResult> connect(const config::Upstream& u, asio::ssl::con
     for (const auto& r : results) endpoints.push_back(r.endpoint());
   }
 
-  tcp_stream.expires_at(deadline);
-  auto [cec, endpoint] = co_await tcp_stream.async_connect(endpoints, use_tuple);
+  // The connection object exists from the start so that its deadline covers connect and handshake.
+  auto connection = u.tls ? std::make_unique<Connection>(tcp::socket(executor), *tls)
+                          : std::make_unique<Connection>(tcp::socket(executor));
+  auto& stream = connection->stream;
+  stream.expires_after(timeout);
+  auto [cec, endpoint] = co_await asio::async_connect(stream.socket(), endpoints, use_tuple);
   if (cec) {
-    result.failure = cec == beast::error::timeout ? ConnectFailure::timeout : ConnectFailure::refused;
-    result.detail = cec.message();
+    result.failure = stream.timed_out() ? ConnectFailure::timeout : ConnectFailure::refused;
+    result.detail = stream.timed_out() ? "timed out" : cec.message();
     co_return result;
   }
-  tcp_stream.socket().set_option(tcp::no_delay(true), ec);
+  stream.socket().set_option(tcp::no_delay(true), ec);
 
-  if (!u.tls) {
-    result.connection = std::make_unique<Connection>(http::AnyStream(std::move(tcp_stream)));
-    co_return result;
+  if (auto* tls_stream = stream.tls()) {
+    if (!SSL_set_tlsext_host_name(tls_stream->native_handle(), u.server_name.c_str())) {
+      result.failure = ConnectFailure::tls;
+      result.detail = "cannot set SNI";
+      co_return result;
+    }
+    if (u.verify) {
+      tls_stream->set_verify_mode(asio::ssl::verify_peer);
+      tls_stream->set_verify_callback(asio::ssl::host_name_verification(u.server_name));
+    } else {
+      tls_stream->set_verify_mode(asio::ssl::verify_none);
+    }
+    auto [hec] = co_await tls_stream->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (hec) {
+      result.failure = stream.timed_out() ? ConnectFailure::timeout : ConnectFailure::tls;
+      result.detail = stream.timed_out() ? "timed out" : hec.message();
+      co_return result;
+    }
   }
-  http::AnyStream::tls_stream stream(std::move(tcp_stream), *tls);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), u.server_name.c_str())) {
-    result.failure = ConnectFailure::tls;
-    result.detail = "cannot set SNI";
-    co_return result;
-  }
-  if (u.verify) {
-    stream.set_verify_mode(asio::ssl::verify_peer);
-    stream.set_verify_callback(asio::ssl::host_name_verification(u.server_name));
-  } else {
-    stream.set_verify_mode(asio::ssl::verify_none);
-  }
-  beast::get_lowest_layer(stream).expires_at(deadline);
-  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
-  if (hec) {
-    result.failure = hec == beast::error::timeout ? ConnectFailure::timeout : ConnectFailure::tls;
-    result.detail = hec.message();
-    co_return result;
-  }
-  result.connection = std::make_unique<Connection>(http::AnyStream(std::move(stream)));
+  stream.expires_never();
+  result.connection = std::move(connection);
   co_return result;
 }
 
@@ -125,7 +125,7 @@ void Pool::put(const std::string& key, std::unique_ptr<Connection> c, std::size_
   auto& list = idle_[key];
   if (list.size() >= capacity) return;
   c->idle_since = std::chrono::steady_clock::now();
-  c->stream.lowest().expires_never();
+  c->stream.expires_never();
   list.push_back(std::move(c));
 }
 

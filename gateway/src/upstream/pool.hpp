@@ -25,7 +25,10 @@ struct Connection {
   // Beast sizes each read by the buffer's spare capacity (at least 512 bytes): without room
   // reserved up front, a 16 KiB response would take thirty-odd read calls.
   static constexpr std::size_t kReadBufferSize = 16 * 1024;
-  explicit Connection(http::AnyStream s) : stream(std::move(s)) { buffer.reserve(kReadBufferSize); }
+  template <class... Args>
+  explicit Connection(Args&&... args) : stream(std::forward<Args>(args)...) {
+    buffer.reserve(kReadBufferSize);
+  }
   http::AnyStream stream;
   beast::flat_buffer buffer;  // bytes read from the upstream but not yet parsed
   std::chrono::steady_clock::time_point idle_since{};
