@@ -11,6 +11,10 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const auto& route = routes[i];
     snapshot->pool_keys.push_back(upstream::pool_key(route.upstream));
+    const auto& u = route.upstream;
+    std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    if (u.port != (u.tls ? 443 : 80)) host += ":" + std::to_string(u.port);
+    snapshot->upstream_hosts.push_back(std::move(host));
     std::shared_ptr<boost::asio::ssl::context> ctx;
     if (route.upstream.tls) {
       std::string error;

@@ -27,6 +27,7 @@ struct Snapshot {
   const router::Router router;  // refers into config.routes
   std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
   std::vector<std::string> pool_keys;                                    // per route
+  std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
 };
 
 // Builds the runtime parts (TLS contexts) of a loaded config; errors are appended to `errors`.

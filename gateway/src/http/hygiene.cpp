@@ -145,46 +145,39 @@ std::optional<Violation> find_spoofed_header(const bhttp::fields& fields) {
   return std::nullopt;
 }
 
-void strip_hop_by_hop(bhttp::fields& fields) {
-  std::vector<std::string> named;
+ConnectionTokens::ConnectionTokens(const bhttp::fields& fields) {
   for (const auto& f : fields) {
-    if (f.name() == bhttp::field::connection) {
-      for_each_list_item(f.value(), [&](std::string_view v) { named.emplace_back(v); });
-    }
-  }
-  for (const auto& n : named) fields.erase(n);
-  for (auto f : {bhttp::field::connection, bhttp::field::keep_alive, bhttp::field::te, bhttp::field::trailer,
-                 bhttp::field::transfer_encoding, bhttp::field::upgrade}) {
-    fields.erase(f);
-  }
-  for (auto it = fields.begin(); it != fields.end();) {
-    if (istarts_with_ascii(it->name_string(), "proxy-")) it = fields.erase(it);
-    else ++it;
+    if (f.name() != bhttp::field::connection) continue;
+    for_each_list_item(f.value(), [&](std::string_view v) {
+      if (count_ < kInline) inline_[count_++] = v;
+      else more_.push_back(v);
+    });
   }
 }
 
-void strip_gateway_owned(bhttp::fields& fields) {
-  for (auto it = fields.begin(); it != fields.end();) {
-    if (istarts_with_ascii(it->name_string(), "delegation-")) it = fields.erase(it);
-    else ++it;
+bool ConnectionTokens::contains(std::string_view name) const {
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (iequals_ascii(inline_[i], name)) return true;
   }
+  return std::any_of(more_.begin(), more_.end(), [&](std::string_view v) { return iequals_ascii(v, name); });
 }
 
-void append_list_header(bhttp::fields& fields, std::string_view name, std::string_view value) {
-  std::string joined;
-  for (const auto& f : fields) {
-    if (!iequals_ascii(f.name_string(), name)) continue;
-    if (!joined.empty()) joined += ", ";
-    joined += f.value();
+bool is_hop_by_hop(std::string_view name, const ConnectionTokens& named) {
+  switch (bhttp::string_to_field(name)) {
+    case bhttp::field::connection:
+    case bhttp::field::keep_alive:
+    case bhttp::field::te:
+    case bhttp::field::trailer:
+    case bhttp::field::transfer_encoding:
+    case bhttp::field::upgrade:
+      return true;
+    default:
+      break;
   }
-  if (joined.empty()) {
-    fields.set(name, value);
-    return;
-  }
-  joined += ", ";
-  joined += value;
-  fields.set(name, joined);
+  return istarts_with_ascii(name, "proxy-") || named.contains(name);
 }
+
+bool is_gateway_owned(std::string_view name) { return istarts_with_ascii(name, "delegation-"); }
 
 std::string host_without_port(std::string_view host) {
   std::string_view h = host;

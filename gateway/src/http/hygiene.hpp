@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/errors.hpp"
 
@@ -36,18 +37,28 @@ std::optional<Violation> check_response_framing(const bhttp::response_header<>& 
 // read both as the same variable): `Delegation_Scope`, `X_Forwarded_For`.
 std::optional<Violation> find_spoofed_header(const bhttp::fields& fields);
 
-// Removes hop-by-hop headers: Connection and every header it names, Keep-Alive, TE, Trailer,
-// Transfer-Encoding, Upgrade, Proxy-Connection and every Proxy-* header.
-void strip_hop_by_hop(bhttp::fields& fields);
+// The header names listed in Connection headers: hop-by-hop by the client's (or upstream's) say.
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const bhttp::fields& fields);
+  bool contains(std::string_view name) const;
 
-// Removes every header the gateway owns and stamps itself (Delegation-*).
-void strip_gateway_owned(bhttp::fields& fields);
+ private:
+  static constexpr std::size_t kInline = 8;
+  std::string_view inline_[kInline];
+  std::size_t count_ = 0;
+  std::vector<std::string_view> more_;
+};
+
+// Hop-by-hop: Connection and every header it names, Keep-Alive, TE, Trailer, Transfer-Encoding,
+// Upgrade, Proxy-Connection and every Proxy-* header. Never forwarded.
+bool is_hop_by_hop(std::string_view name, const ConnectionTokens& named);
+
+// Gateway-owned (Delegation-*): removed from every inbound request, stamped by the gateway.
+bool is_gateway_owned(std::string_view name);
 
 bool iequals_ascii(std::string_view a, std::string_view b);
 bool istarts_with_ascii(std::string_view text, std::string_view prefix);
-
-// Appends `value` to a comma-separated list header (Forwarded, X-Forwarded-For, Via).
-void append_list_header(bhttp::fields& fields, std::string_view name, std::string_view value);
 
 // Host header without its port, lower-cased; IPv6 literals keep their brackets.
 std::string host_without_port(std::string_view host);

@@ -7,49 +7,11 @@
 
 #include <array>
 #include <charconv>
+#include <string_view>
 
 namespace scopegate::http {
 
 namespace asio = boost::asio;
-
-namespace {
-void append_fields(std::string& out, const bhttp::fields& fields) {
-  for (const auto& f : fields) {
-    out += f.name_string();
-    out += ": ";
-    out += f.value();
-    out += "\r\n";
-  }
-  out += "\r\n";
-}
-
-void append_version(std::string& out, unsigned version) {
-  out += version == 10 ? "HTTP/1.0" : "HTTP/1.1";
-}
-}  // namespace
-
-void append_request_head(std::string& out, const bhttp::request_header<>& req) {
-  out += req.method_string();
-  out += ' ';
-  out += req.target();
-  out += ' ';
-  append_version(out, req.version());
-  out += "\r\n";
-  append_fields(out, req);
-}
-
-void append_response_head(std::string& out, const bhttp::response_header<>& res) {
-  append_version(out, res.version());
-  char status[8];
-  auto [end, ec] = std::to_chars(status, status + sizeof status, res.result_int());
-  out += ' ';
-  out.append(status, end);
-  out += ' ';
-  auto reason = res.reason();
-  out += reason.empty() ? bhttp::obsolete_reason(res.result()) : reason;
-  out += "\r\n";
-  append_fields(out, res);
-}
 
 asio::awaitable<boost::system::error_code> BodyWriter::write(std::string_view data, bool last) {
   static constexpr std::string_view kCrlf = "\r\n";

@@ -1,11 +1,10 @@
-// Writing HTTP/1.1 messages: the head serialized into one contiguous buffer, and body pieces
-// framed (chunked or raw) and sent together with the head in one gather write. Beast's
-// serializer emits one buffer per field through deep buffer-sequence adaptors; on a proxy's
-// hot path a flat head and a single writev are measurably cheaper.
+// Writing HTTP/1.1 messages: a head already serialized into one buffer (http/head.hpp), then body
+// pieces framed (chunked or raw), the head going out with the first piece in one gather write.
+// Beast's serializer emits one buffer per field through deep buffer-sequence adaptors; on a
+// proxy's hot path a flat head and a single writev are measurably cheaper.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/http/message.hpp>
 
 #include <string>
 #include <string_view>
@@ -13,11 +12,6 @@
 #include "http/any_stream.hpp"
 
 namespace scopegate::http {
-
-namespace bhttp = boost::beast::http;
-
-void append_request_head(std::string& out, const bhttp::request_header<>& req);
-void append_response_head(std::string& out, const bhttp::response_header<>& res);
 
 // Streams one message: the head goes out with the first piece; `chunked` frames each piece.
 class BodyWriter {

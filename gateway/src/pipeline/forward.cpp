@@ -11,6 +11,7 @@
 #include "app/log.hpp"
 #include "http/errors.hpp"
 #include "http/hygiene.hpp"
+#include "http/head.hpp"
 #include "http/request_id.hpp"
 #include "http/wire.hpp"
 #include "router/router.hpp"
@@ -97,45 +98,34 @@ std::optional<http::Violation> inspect_request(RequestContext& x) {
   return std::nullopt;
 }
 
-std::string forwarded_for(const asio::ip::address& a) {
-  return a.is_v6() ? "\"[" + a.to_string() + "]\"" : a.to_string();
-}
-
-// Stage: hygiene first, then stamping (Envoy's order): everything a client could spoof or that
-// is hop-by-hop is removed before the gateway adds its own headers, so nothing inbound survives
-// under a gateway-owned name.
-void rewrite_request_header(RequestContext& x) {
-  auto& req = x.parser.get();
+// Stage: the head sent upstream. Hygiene and stamping happen in one pass (http/head.hpp): every
+// hop-by-hop and gateway-owned header the client sent is skipped before the gateway's own are
+// written, so nothing inbound survives under a gateway-owned name. Framing is re-derived from
+// what the parser saw, never copied from the client's fields.
+std::string upstream_request_head(RequestContext& x) {
   const auto& route = *x.route;
-  http::strip_hop_by_hop(req);
-  http::strip_gateway_owned(req);
-  req.erase(bhttp::field::expect);
-  req.erase(bhttp::field::content_length);
-
-  req.target(router::upstream_target(route, req.target()));
-  req.version(11);
-  if (!route.preserve_host) {
-    const auto& u = route.upstream;
-    bool default_port = u.port == (u.tls ? 443 : 80);
-    std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-    if (!default_port) host += ":" + std::to_string(u.port);
-    req.set(bhttp::field::host, host);
+  const auto& req = x.parser.get();
+  std::string target = router::upstream_target(route, req.target());
+  std::string peer = x.info.peer.address().to_string();
+  http::UpstreamRequestHead head;
+  head.target = target;
+  head.host = route.preserve_host ? std::string_view(x.host) : x.snapshot.upstream_hosts[x.snapshot.route_index(route)];
+  head.client_host = x.host;
+  head.peer_address = peer;
+  head.peer_is_v6 = x.info.peer.address().is_v6();
+  head.proto = x.info.tls ? "https" : "http";
+  head.node = x.snapshot.config.node;
+  head.request_id = x.request_id;
+  if (x.parser.chunked()) {
+    head.framing = http::Framing::chunked;
+  } else if (x.content_length) {
+    head.framing = http::Framing::content_length;
+    head.content_length = *x.content_length;
   }
-  auto peer = x.info.peer.address();
-  std::string_view proto = x.info.tls ? "https" : "http";
-  std::string forwarded = "for=" + forwarded_for(peer) + ";proto=" + std::string(proto);
-  if (!x.host.empty()) forwarded += ";host=\"" + x.host + "\"";
-  http::append_list_header(req, "Forwarded", forwarded);
-  http::append_list_header(req, "X-Forwarded-For", peer.to_string());
-  req.set("X-Forwarded-Proto", proto);
-  if (!x.host.empty()) req.set("X-Forwarded-Host", x.host);
-  http::append_list_header(req, "Via", "1.1 " + x.snapshot.config.node);
-  req.set("X-Request-Id", x.request_id);
-
-  // Framing is re-derived from what the parser saw, never copied from the client's fields.
-  if (x.parser.chunked()) req.chunked(true);
-  else if (x.content_length) req.content_length(*x.content_length);
-  req.keep_alive(true);
+  std::string out;
+  out.reserve(512 + req.target().size());
+  http::append_upstream_request_head(out, req, head);
+  return out;
 }
 
 struct UpstreamFailure {
@@ -150,10 +140,7 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
                                                              char* relay, bool& upstream_failed) {
   auto& req = x.parser.get();
   const auto& timeouts = x.route->timeouts;
-  std::string head;
-  head.reserve(512);
-  http::append_request_head(head, req);
-  http::BodyWriter writer(up.stream, std::move(head), x.parser.chunked());
+  http::BodyWriter writer(up.stream, upstream_request_head(x), x.parser.chunked());
   bool done = !x.has_body;
   std::string_view piece;
   do {
@@ -209,29 +196,28 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   if (auto cl = rp.content_length()) upstream_length = *cl;
   bool close_delimited = !no_body && !upstream_length && !rp.chunked();
 
-  http::strip_hop_by_hop(res);
-  http::append_list_header(res, "Via", "1.1 " + x.snapshot.config.node);
-  res.set("X-Request-Id", x.request_id);
-  res.version(x.version == 10 ? 10 : 11);
-  bool keep = may_keep_client(x);
-  bool chunked = false;
+  http::ClientResponseHead head;
+  head.version = x.version == 10 ? 10 : 11;
+  head.node = x.snapshot.config.node;
+  head.request_id = x.request_id;
+  head.keep_alive = may_keep_client(x);
   if (!no_body) {
     if (upstream_length) {
-      res.content_length(*upstream_length);
+      head.framing = http::Framing::content_length;
+      head.content_length = *upstream_length;
     } else if (x.version >= 11) {
-      res.chunked(true);
-      chunked = true;
+      head.framing = http::Framing::chunked;
     } else {
-      keep = false;  // an HTTP/1.0 client learns the end of the body from the close
+      head.framing = http::Framing::until_close;
+      head.keep_alive = false;  // an HTTP/1.0 client learns the end of the body from the close
     }
   }
-  res.keep_alive(keep);
   x.status = status;
 
-  std::string head;
-  head.reserve(512);
-  http::append_response_head(head, res);
-  http::BodyWriter writer(x.client, std::move(head), chunked);
+  std::string head_text;
+  head_text.reserve(512);
+  http::append_client_response_head(head_text, res, head);
+  http::BodyWriter writer(x.client, std::move(head_text), head.framing == http::Framing::chunked);
   bool done = no_body || rp.is_done();
   std::string_view piece;
   do {
@@ -256,7 +242,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (auto ec = co_await writer.write(piece, done)) co_return false;
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
-  co_return keep;
+  co_return head.keep_alive;
 }
 
 // Stage: the upstream exchange. A pooled connection the upstream closed meanwhile is replaced
@@ -400,10 +386,7 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
     co_return co_await reply_error(x, ErrorCode::payload_too_large, "request body over the route's limit", true);
   }
 
-  // 6. Header hygiene, then the gateway's own headers.
-  rewrite_request_header(x);
-
-  // 7. The upstream exchange and the relay back.
+  // 6. The upstream exchange (hygiene and stamping of the head included) and the relay back.
   co_return co_await forward(x);
 }
 
