@@ -97,9 +97,13 @@ def start(args, log):
 
 
 def run_wrk(port, path, connections, duration):
-    out = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency",
-                          "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    run = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency",
+                          "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True)
+    out = run.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not found:
+        raise RuntimeError("wrk against port %d failed:\n%s%s" % (port, out, run.stderr))
+    rps = float(found.group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)

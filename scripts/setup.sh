@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev doctest-dev
   # tests: real clients and processes
-  curl openssl ca-certificates procps python3 python3-pytest
+  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema
   # benchmarks
   nginx-light wrk
 )

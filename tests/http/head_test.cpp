@@ -104,13 +104,13 @@ TEST_CASE("the client response head: hop-by-hop dropped, framing and connection 
   SUBCASE("an HTTP/1.0 client kept alive is told so; a HEAD reply keeps the announced length") {
     auto head_res = parse<false>("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
     ClientResponseHead h10;
-    h10.version = 10;
+    h10.client_version = 10;
     h10.node = "gw-1";
     h10.request_id = "rid";
     h10.framing = Framing::none;
     std::string out10;
     append_client_response_head(out10, head_res.base(), h10);
-    CHECK(out10 == "HTTP/1.0 200 OK\r\nContent-Length: 5000\r\nVia: 1.1 gw-1\r\nX-Request-Id: rid\r\n"
+    CHECK(out10 == "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nVia: 1.1 gw-1\r\nX-Request-Id: rid\r\n"
                    "Connection: keep-alive\r\n\r\n");
   }
 }

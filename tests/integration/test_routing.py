@@ -142,7 +142,8 @@ def test_head_204_304_and_close_delimited(upstream, upstream_b, start_gateway):
     assert status == 200 and body == b"until-close" and h.get("transfer-encoding") == "chunked"
     # ...and an HTTP/1.0 client by the close.
     raw = raw_exchange(g.port, b"GET /tools/wiki/close-delimited HTTP/1.0\r\n\r\n")
-    assert raw.startswith(b"HTTP/1.0 200") and raw.endswith(b"until-close") and b"chunked" not in raw
+    assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"until-close") and b"chunked" not in raw
+    assert b"Connection: close" in raw
 
 
 def test_expect_100_continue(upstream, upstream_b, start_gateway):
@@ -229,3 +230,46 @@ def test_stale_pooled_connection_is_replaced_transparently(start_gateway):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_error_replies_match_the_schema(upstream, upstream_b, start_gateway):
+    import os
+    import jsonschema
+    from harness import ROOT
+    with open(os.path.join(ROOT, "schema", "error.schema.json")) as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    g = start_gateway(config(routes_for(upstream, upstream_b)))
+    replies = [
+        request("127.0.0.1", g.port, "GET", "/nowhere"),
+        request("127.0.0.1", g.port, "GET", "/tools/wiki/x", headers={"Delegation_Scope": "x"}),
+        request("127.0.0.1", g.port, "GET", "/tools/wiki/x", headers={"Upgrade": "websocket", "Connection": "upgrade"}),
+        request("127.0.0.1", g.port, "GET", "/tools/wiki/bad-framing"),
+    ]
+    for status, headers, body in replies:
+        assert status >= 400 and headers["content-type"] == "application/json"
+        reply = json.loads(body)
+        jsonschema.validate(reply, schema, cls=jsonschema.Draft202012Validator)
+        assert reply["error"]["request_id"] == headers["x-request-id"]
+    assert {json.loads(b)["error"]["code"] for _, _, b in replies} == \
+        {"no_route", "header_spoofing", "not_implemented", "upstream_protocol_error"}
+
+
+def test_http10_client_keep_alive(upstream, upstream_b, start_gateway):
+    g = start_gateway(config(routes_for(upstream, upstream_b)))
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=5)
+    for _ in range(2):
+        s.sendall(b"GET /tools/wiki/conn HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        data = b""
+        while b"}" not in data:
+            data += s.recv(65536)
+        assert data.startswith(b"HTTP/1.1 200") and b"Connection: keep-alive" in data
+    s.sendall(b"GET /tools/wiki/conn HTTP/1.0\r\n\r\n")  # no keep-alive: answered, then closed
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and b"Connection: close" in data
+    s.close()

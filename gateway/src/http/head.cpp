@@ -46,8 +46,6 @@ struct ListHeader {
   }
 };
 
-void append_version(std::string& out, unsigned version) { out += version == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
-
 void append_framing(std::string& out, Framing framing, std::uint64_t length) {
   if (framing == Framing::content_length) {
     out += "Content-Length: ";
@@ -126,8 +124,7 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
 
 void append_client_response_head(std::string& out, const bhttp::response_header<>& res,
                                  const ClientResponseHead& head) {
-  append_version(out, head.version);
-  out += ' ';
+  out += "HTTP/1.1 ";
   append_number(out, res.result_int());
   out += ' ';
   auto reason = res.reason();
@@ -156,7 +153,7 @@ void append_client_response_head(std::string& out, const bhttp::response_header<
   append_line(out, "X-Request-Id", head.request_id);
   append_framing(out, head.framing, head.content_length);
   if (!head.keep_alive) out += "Connection: close\r\n";
-  else if (head.version == 10) out += "Connection: keep-alive\r\n";
+  else if (head.client_version == 10) out += "Connection: keep-alive\r\n";
   out += "\r\n";
 }
 

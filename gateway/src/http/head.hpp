@@ -41,7 +41,8 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
                                   const UpstreamRequestHead& head);
 
 struct ClientResponseHead {
-  unsigned version = 11;
+  unsigned client_version = 11;  // the status line is HTTP/1.1 always (RFC 9110 §6.2); a kept-alive
+                                 // HTTP/1.0 client is told so with Connection: keep-alive
   std::string_view node;
   std::string_view request_id;
   Framing framing = Framing::none;

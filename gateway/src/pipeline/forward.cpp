@@ -61,6 +61,7 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
   res.body() = http::error_body(code, {message, x.request_id, "", ""});
   bool keep = !force_close && may_keep_client(x);
   res.keep_alive(keep);
+  if (keep && x.version == 10) res.set(bhttp::field::connection, "keep-alive");
   if (x.method == bhttp::verb::head) res.content_length(res.body().size());
   res.prepare_payload();
   x.status = http::status_of(code);
@@ -109,7 +110,9 @@ std::string upstream_request_head(RequestContext& x) {
   std::string peer = x.info.peer.address().to_string();
   http::UpstreamRequestHead head;
   head.target = target;
-  head.host = route.preserve_host ? std::string_view(x.host) : x.snapshot.upstream_hosts[x.snapshot.route_index(route)];
+  // An HTTP/1.0 client may send no Host: then even a preserve_host route gets the upstream's.
+  bool keep_host = route.preserve_host && !x.host.empty();
+  head.host = keep_host ? std::string_view(x.host) : x.snapshot.upstream_hosts[x.snapshot.route_index(route)];
   head.client_host = x.host;
   head.peer_address = peer;
   head.peer_is_v6 = x.info.peer.address().is_v6();
@@ -197,7 +200,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   bool close_delimited = !no_body && !upstream_length && !rp.chunked();
 
   http::ClientResponseHead head;
-  head.version = x.version == 10 ? 10 : 11;
+  head.client_version = x.version;
   head.node = x.snapshot.config.node;
   head.request_id = x.request_id;
   head.keep_alive = may_keep_client(x);
@@ -277,7 +280,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
       ~ClearHandle() { h.upstream = nullptr; }
     } clear_handle{x.handle};
 
-    if (x.expect_continue && x.has_body && attempt == 0) {
+    if (x.expect_continue && x.has_body && x.version >= 11 && attempt == 0) {
       // The gateway answers the expectation itself (as nginx does) and strips it upstream.
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       x.client.expires_after(snap.config.timeouts.client_send);
