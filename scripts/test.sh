@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds scopegate and runs every test (unit and integration) with CTest.
-# Extra arguments go to ctest, e.g. -R integration or -L unit.
+# Extra arguments go to ctest, e.g. -R integration. SCOPEGATE_BUILD_DIR and SCOPEGATE_CMAKE_ARGS
+# select another build, e.g. SCOPEGATE_BUILD_DIR=build-asan SCOPEGATE_CMAKE_ARGS=-DSCOPEGATE_ASAN=ON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh

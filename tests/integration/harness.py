@@ -116,6 +116,7 @@ class Gateway:
         return self.proc.wait(timeout)
 
     def stop(self):
+        """SIGTERM, then asserts a clean exit: status 0 and no sanitizer report on stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -123,6 +124,12 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                raise AssertionError("gateway did not exit within 20 s of SIGTERM")
+        self._reader.join(5)
+        reports = [l for l in self.log_lines if "Sanitizer" in l or "runtime error:" in l]
+        assert not reports, "sanitizer report:\n" + "\n".join(self.log_lines[-60:])
+        assert self.proc.returncode == 0, "gateway exited with %s:\n%s" % (
+            self.proc.returncode, "\n".join(self.log_lines[-20:]))
 
 
 def config(routes, listeners=None, extra="", admin_token="test-admin-token"):

@@ -11,6 +11,7 @@ LIMITS = """limits: { max_header_bytes: 4KiB, max_header_count: 20, max_body_byt
 timeouts:
   client_header: 1s
   client_body_idle: 1s
+  client_send: 1s
   keepalive_idle: 1s
   upstream_connect: 1s
   upstream_first_byte: 1s
@@ -236,3 +237,26 @@ def test_max_connections_refuses_beyond_the_limit(upstream):
             s.close()
     finally:
         g.stop()
+
+
+def test_client_send_deadline_drops_a_client_that_stops_reading(gateway):
+    # 50 MB requested, nothing read: once the socket buffers are full the gateway's write stalls,
+    # and after client_send (1 s here; default 30 s) the connection is dropped.
+    s = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    s.sendall(b"GET /stream/bytes?n=52428800 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(3)
+    received = 0
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert 0 < received < 52428800
+    # The gateway is fine afterwards.
+    status, _, _ = request("127.0.0.1", gateway.port, "GET", "/t/echo")
+    assert status == 200

@@ -273,7 +273,7 @@ void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Up
   u.port = parsed->port;
   u.base_path = parsed->base_path;
   if (u.server_name.empty()) u.server_name = u.host;
-  if (!u.tls && (!u.ca_file.empty() || node.IsMap() && node["verify"].IsDefined())) {
+  if (!u.tls && (!u.ca_file.empty() || (node.IsMap() && node["verify"].IsDefined()))) {
     r.error(node, key, "ca_file and verify apply only to https:// upstreams");
   }
 }

@@ -43,7 +43,7 @@ std::string upstream_target(const config::Route& route, std::string_view target)
     rest = target.substr(prefix.size());
   }
   std::string out = route.upstream.base_path;
-  if ((rest.empty() || rest.front() == '?') && out.empty()) out = "/";
+  if ((rest.empty() || rest.front() == '?') && out.empty()) out.push_back('/');
   out += rest;
   return out;
 }
