@@ -6,7 +6,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
 #include <string>
+#include <tuple>
 #include <string_view>
 
 #include "http/any_stream.hpp"
@@ -19,17 +21,18 @@ class BodyWriter {
   BodyWriter(AnyStream& stream, std::string head, bool chunked)
       : stream_(stream), head_(std::move(head)), chunked_(chunked) {}
 
-  // Writes `data` (may be empty) and, when `last`, the end of the body. The stream's expiry
-  // (set by the caller) bounds the write.
-  boost::asio::awaitable<boost::system::error_code> write(std::string_view data, bool last);
-
-  bool head_sent() const { return head_sent_; }
+  // Writes `data` (may be empty) and, when `last`, the end of the body. The stream's deadline
+  // (set by the caller) bounds the write. The returned operation refers to this writer's
+  // buffers: co_await it before the next call. (Not a coroutine itself: one frame less per write.)
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write(std::string_view data, bool last);
 
  private:
   AnyStream& stream_;
   std::string head_;
   bool chunked_;
   bool head_sent_ = false;
+  char size_line_[24];
+  std::array<boost::asio::const_buffer, 5> pieces_{};
 };
 
 }  // namespace scopegate::http

@@ -39,8 +39,9 @@ class SessionScope {
 asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  pipeline::ClientInfo info{socket.remote_endpoint(ec), listener.tls != nullptr, listener.config.name};
+  pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr, listener.config.name};
   if (ec) co_return;  // the peer left before we looked
+  info.peer_address = info.peer.address().to_string();
 
   std::optional<http::AnyStream> stream;
   if (listener.tls) stream.emplace(std::move(socket), *listener.tls);

@@ -21,6 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 struct ClientInfo {
   boost::asio::ip::tcp::endpoint peer;
+  std::string peer_address;  // peer.address() as text, made once per connection
   bool tls = false;
   std::string_view listener;
 };
@@ -49,7 +50,7 @@ struct RequestContext {
   bool has_body = false;
   bool body_consumed = true;  // false while request body bytes may still be unread on the socket
   std::optional<std::uint64_t> content_length;
-  std::string host;  // as sent, for Forwarded/X-Forwarded-Host and preserve_host
+  std::string_view host;  // as sent (points into the parsed header), for Forwarded and preserve_host
 
   Clock::time_point started = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();  // route's request_total, if on

@@ -107,14 +107,13 @@ std::string upstream_request_head(RequestContext& x) {
   const auto& route = *x.route;
   const auto& req = x.parser.get();
   std::string target = router::upstream_target(route, req.target());
-  std::string peer = x.info.peer.address().to_string();
   http::UpstreamRequestHead head;
   head.target = target;
   // An HTTP/1.0 client may send no Host: then even a preserve_host route gets the upstream's.
   bool keep_host = route.preserve_host && !x.host.empty();
   head.host = keep_host ? std::string_view(x.host) : x.snapshot.upstream_hosts[x.snapshot.route_index(route)];
   head.client_host = x.host;
-  head.peer_address = peer;
+  head.peer_address = x.info.peer_address;
   head.peer_is_v6 = x.info.peer.address().is_v6();
   head.proto = x.info.tls ? "https" : "http";
   head.node = x.snapshot.config.node;
@@ -173,7 +172,7 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
       piece = std::string_view(relay, got);
     }
     up.stream.expires_after(phase(x, timeouts.upstream_idle));
-    if (auto ec = co_await writer.write(piece, done)) {
+    if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       upstream_failed = true;
       co_return UpstreamFailure{up.stream.timed_out() ? ErrorCode::upstream_timeout
                                                             : ErrorCode::upstream_unavailable,
@@ -242,7 +241,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       piece = std::string_view(relay, got);
     }
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
-    if (auto ec = co_await writer.write(piece, done)) co_return false;
+    if (auto [ec, n] = co_await writer.write(piece, done); ec) co_return false;
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return head.keep_alive;
@@ -373,7 +372,7 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   x.has_body = x.parser.chunked() || (x.content_length && *x.content_length > 0);
   x.body_consumed = !x.has_body;
   x.expect_continue = http::iequals_ascii(req[bhttp::field::expect], "100-continue");
-  x.host = std::string(req[bhttp::field::host]);
+  x.host = req[bhttp::field::host];
 
   // 3. Framing, limits, target and spoofing: a violation is answered and the connection closed,
   //    because after bad framing the gateway cannot know where the next request starts.
