@@ -3,6 +3,7 @@
 Gateway starts the real scopegate binary on a config the test writes (ports 0, read back from the
 gateway's own "listening" log lines); Upstream starts the real demo tool server. Nothing is mocked.
 """
+import collections
 import json
 import os
 import signal
@@ -95,19 +96,19 @@ class Gateway:
             time.sleep(0.02)
         raise AssertionError("no log line %r in:\n%s" % (msg, "\n".join(self.log_lines)))
 
-    def rss_kib(self):
+    def _status_kib(self, key):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1])
-        raise AssertionError("no VmRSS")
+        raise AssertionError("no %s in /proc/%d/status" % (key, self.proc.pid))
+
+    def rss_kib(self):
+        return self._status_kib("VmRSS")
 
     def hwm_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmHWM")
+        """Peak RSS so far."""
+        return self._status_kib("VmHWM")
 
     def signal(self, sig):
         self.proc.send_signal(sig)
@@ -160,40 +161,36 @@ def request(host, port, method, path, headers=None, body=None, timeout=10):
         conn.close()
 
 
-def raw_exchange(port, data, timeout=5, read_until_close=True):
-    """Sends raw bytes and returns everything the gateway answered before closing (or timeout)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        chunks = []
-        s.settimeout(timeout)
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-            if not read_until_close:
-                break
-        return b"".join(chunks)
-    finally:
-        s.close()
+Exchange = collections.namedtuple("Exchange", "data closed seconds")
 
 
-def connection_closed(sock, timeout=3):
-    """True if the peer closes `sock` (after any remaining bytes) within `timeout`."""
-    sock.settimeout(timeout)
+def read_until_close(sock):
+    """Reads until the peer closes (or resets) the connection, or the socket's timeout passes.
+    Returns (bytes read, whether the peer closed)."""
+    data = b""
     try:
         while True:
             chunk = sock.recv(65536)
             if not chunk:
-                return True
+                return data, True
+            data += chunk
     except (socket.timeout, TimeoutError):
-        return False
+        return data, False
     except ConnectionResetError:
-        return True
+        return data, True
+
+
+def exchange(port, data, timeout=5):
+    """Sends raw bytes on a new connection and reads everything the gateway answers until it closes
+    the connection (or `timeout` passes without a byte)."""
+    started = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        answer, closed = read_until_close(s)
+        return Exchange(answer, closed, time.monotonic() - started)
+    finally:
+        s.close()
 
 
 def parse_responses(data):

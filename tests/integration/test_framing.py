@@ -1,11 +1,9 @@
 """Request framing that Boost 1.81's parser lets through is refused by the gateway itself:
 400 (501 for an unsupported coding), JSON body, connection closed, nothing forwarded."""
 import json
-import socket
-
 import pytest
 
-from harness import config, route
+from harness import config, exchange, route
 
 BAD_FRAMING = {
     "cl_then_te": b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -34,27 +32,6 @@ BAD_FRAMING = {
 }
 
 
-def exchange(port, data, timeout=5):
-    """Sends `data`; returns (bytes answered, whether the gateway closed the connection)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
-    received = b""
-    closed = False
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            received += chunk
-    except socket.timeout:
-        pass
-    except ConnectionResetError:
-        closed = True
-    s.close()
-    return received, closed
-
-
 @pytest.fixture(scope="module")
 def gateway(upstream):
     from harness import Gateway
@@ -66,7 +43,7 @@ def gateway(upstream):
 @pytest.mark.parametrize("case", sorted(BAD_FRAMING))
 def test_bad_framing_is_400_closed_and_never_forwarded(case, gateway, upstream):
     before = upstream.stats()["requests"]
-    data, closed = exchange(gateway.port, BAD_FRAMING[case])
+    data, closed, _ = exchange(gateway.port, BAD_FRAMING[case])
     assert data.startswith(b"HTTP/1.1 400 "), data
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"Connection: close" in head
@@ -77,7 +54,7 @@ def test_bad_framing_is_400_closed_and_never_forwarded(case, gateway, upstream):
 
 def test_unsupported_transfer_coding_is_501(gateway, upstream):
     before = upstream.stats()["requests"]
-    data, closed = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    data, closed, _ = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                                           b"0\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 501 ") and closed
     assert json.loads(data.partition(b"\r\n\r\n")[2])["error"]["code"] == "not_implemented"
@@ -90,13 +67,13 @@ def test_smuggled_request_never_reaches_upstream(gateway, upstream):
     before = upstream.stats()["requests"]
     smuggle = (b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"0\r\n\r\nGET /t/smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
-    data, closed = exchange(gateway.port, smuggle)
+    data, closed, _ = exchange(gateway.port, smuggle)
     assert data.count(b"HTTP/1.1 ") == 1 and data.startswith(b"HTTP/1.1 400") and closed
     assert upstream.stats()["requests"] == before + 1
 
 
 def test_identical_repeated_content_length_is_one_length(gateway, upstream):
-    data, _ = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\nConnection: close\r\n\r\n"
+    data, _, _ = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\nConnection: close\r\n\r\n"
                                      b"hello")
     assert data.startswith(b"HTTP/1.1 200")
     echoed = json.loads(data.partition(b"\r\n\r\n")[2])
@@ -105,5 +82,5 @@ def test_identical_repeated_content_length_is_one_length(gateway, upstream):
 
 
 def test_gateway_still_serves_after_violations(gateway):
-    data, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data, _, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness import Gateway, config, error_code, request, route
+from harness import Gateway, config, error_code, exchange, read_until_close, request, route
 
 LIMITS = """limits: { max_header_bytes: 4KiB, max_header_count: 20, max_body_bytes: 1KiB, max_connections: 1000 }
 timeouts:
@@ -56,50 +56,29 @@ def gateway(upstream, backlog_full_port):
     g.stop()
 
 
-def raw(port, data, timeout=6):
-    """Sends data; returns (answer, closed_by_gateway, seconds until close or timeout)."""
-    started = time.monotonic()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(data)
-    answer, closed = b"", False
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                closed = True
-                break
-            answer += chunk
-    except socket.timeout:
-        pass
-    except ConnectionResetError:
-        closed = True
-    s.close()
-    return answer, closed, time.monotonic() - started
-
-
 def body_of(answer):
     return json.loads(answer.partition(b"\r\n\r\n")[2])
 
 
 def test_header_bytes_limit_431(gateway):
-    answer, closed, _ = raw(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n")
+    answer, closed, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431") and closed
     assert body_of(answer)["error"]["code"] == "headers_too_large"
 
 
 def test_header_count_limit_431(gateway):
     headers = b"".join(b"X-H%d: v\r\n" % i for i in range(25))
-    answer, closed, _ = raw(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    answer, closed, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 431") and closed
     # Twenty fields exactly are fine.
     headers = b"".join(b"X-H%d: v\r\n" % i for i in range(18))
-    answer, _, _ = raw(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n")
+    answer, _, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + headers + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
 
 
 def test_body_limit_declared_413(gateway, upstream):
     before = upstream.stats()["requests"]
-    answer, closed, _ = raw(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"a" * 2000)
+    answer, closed, _ = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + b"a" * 2000)
     assert answer.startswith(b"HTTP/1.1 413") and closed
     assert body_of(answer)["error"]["code"] == "payload_too_large"
     assert upstream.stats()["requests"] == before + 1
@@ -110,7 +89,7 @@ def test_body_limit_declared_413(gateway, upstream):
 
 def test_body_limit_chunked_413(gateway):
     chunk = b"400\r\n" + b"a" * 1024 + b"\r\n"
-    answer, closed, _ = raw(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    answer, closed, _ = exchange(gateway.port, b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                             chunk * 3 + b"0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413") and closed
 
@@ -120,21 +99,13 @@ def test_client_header_deadline_is_absolute_408(gateway):
     started = time.monotonic()
     s = socket.create_connection(("127.0.0.1", gateway.port), timeout=5)
     s.sendall(b"GET /t/x HTTP/1.1\r\nHost: x\r\n")
-    answer = b""
     try:
         for i in range(40):
             s.sendall(b"X-Slow-%d: 1\r\n" % i)
             time.sleep(0.2)
     except (BrokenPipeError, ConnectionResetError):
         pass
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
+    answer, _ = read_until_close(s)
     elapsed = time.monotonic() - started
     s.close()
     assert answer.startswith(b"HTTP/1.1 408"), answer
@@ -146,14 +117,9 @@ def test_client_body_idle_408(gateway):
     s = socket.create_connection(("127.0.0.1", gateway.port), timeout=5)
     s.sendall(b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
     started = time.monotonic()
-    answer = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        answer += chunk
+    answer, closed = read_until_close(s)
     s.close()
-    assert answer.startswith(b"HTTP/1.1 408")
+    assert answer.startswith(b"HTTP/1.1 408") and closed
     assert 0.8 < time.monotonic() - started < 4
 
 
@@ -163,13 +129,8 @@ def test_keepalive_idle_closes_quietly(gateway):
     first = s.recv(65536)
     assert first.startswith(b"HTTP/1.1 200")
     started = time.monotonic()
-    rest = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    assert 0.8 < time.monotonic() - started < 4
+    rest, closed = read_until_close(s)
+    assert closed and 0.8 < time.monotonic() - started < 4
     assert b"HTTP/1.1" not in rest  # no 408 for an idle connection: it is simply closed
     s.close()
 
@@ -192,14 +153,10 @@ def test_upstream_first_byte_deadline_504(gateway):
 def test_upstream_idle_deadline_cuts_the_stream(gateway):
     s = socket.create_connection(("127.0.0.1", gateway.port), timeout=6)
     s.sendall(b"GET /t/stall-body?ms=3000 HTTP/1.1\r\nHost: x\r\n\r\n")
-    answer = b""
     started = time.monotonic()
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        answer += chunk
+    answer, closed = read_until_close(s)
     s.close()
+    assert closed
     # The header and the first half were relayed; then the stalled upstream got cut after 1 s.
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"12345")
     assert time.monotonic() - started < 2.5
@@ -246,17 +203,9 @@ def test_client_send_deadline_drops_a_client_that_stops_reading(gateway):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     s.sendall(b"GET /stream/bytes?n=52428800 HTTP/1.1\r\nHost: x\r\n\r\n")
     time.sleep(3)
-    received = 0
-    try:
-        while True:
-            chunk = s.recv(1 << 20)
-            if not chunk:
-                break
-            received += len(chunk)
-    except ConnectionResetError:
-        pass
+    received, closed = read_until_close(s)
     s.close()
-    assert 0 < received < 52428800
+    assert closed and 0 < len(received) < 52428800
     # The gateway is fine afterwards.
     status, _, _ = request("127.0.0.1", gateway.port, "GET", "/t/echo")
     assert status == 200

@@ -4,7 +4,7 @@ import json
 import socket
 import time
 
-from harness import config, error_code, parse_responses, raw_exchange, request, route
+from harness import config, error_code, exchange, parse_responses, read_until_close, request, route
 
 
 def routes_for(a, b):
@@ -120,17 +120,17 @@ def test_pipelined_requests_answered_in_order(upstream, upstream_b, start_gatewa
     g = start_gateway(config(routes_for(upstream, upstream_b)))
     reqs = b"".join(b"GET /tools/wiki/n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(5))
     reqs += b"GET /tools/wiki/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    responses = parse_responses(raw_exchange(g.port, reqs))
+    responses = parse_responses(exchange(g.port, reqs).data)
     assert [json.loads(b)["path"] for _, _, b in responses] == \
         ["/base/tools/wiki/n%d" % i for i in range(5)] + ["/base/tools/wiki/last"]
 
 
 def test_head_204_304_and_close_delimited(upstream, upstream_b, start_gateway):
     g = start_gateway(config(routes_for(upstream, upstream_b)))
-    raw = raw_exchange(g.port, b"HEAD /tools/wiki/bytes?n=5000 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               b"GET /tools/wiki/status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               b"GET /tools/wiki/status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               b"GET /tools/wiki/conn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    raw = exchange(g.port, b"HEAD /tools/wiki/bytes?n=5000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /tools/wiki/status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /tools/wiki/status?code=304 HTTP/1.1\r\nHost: x\r\n\r\n"
+                           b"GET /tools/wiki/conn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").data
     head, sep, rest = raw.partition(b"\r\n\r\n")
     assert b"HTTP/1.1 200" in head and b"Content-Length: 5000" in head
     # HEAD carries no body: the next bytes are the 204's status line.
@@ -141,7 +141,7 @@ def test_head_204_304_and_close_delimited(upstream, upstream_b, start_gateway):
     status, h, body = request("127.0.0.1", g.port, "GET", "/tools/wiki/close-delimited")
     assert status == 200 and body == b"until-close" and h.get("transfer-encoding") == "chunked"
     # ...and an HTTP/1.0 client by the close.
-    raw = raw_exchange(g.port, b"GET /tools/wiki/close-delimited HTTP/1.0\r\n\r\n")
+    raw = exchange(g.port, b"GET /tools/wiki/close-delimited HTTP/1.0\r\n\r\n").data
     assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"until-close") and b"chunked" not in raw
     assert b"Connection: close" in raw
 
@@ -162,8 +162,8 @@ def test_expect_100_continue(upstream, upstream_b, start_gateway):
     assert header(e, "Expect") is None
     s.close()
     # Over the route's limit: refused before the body is invited, no 100 Continue.
-    raw = raw_exchange(g.port, b"POST /tools/wiki/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
-                               b"Expect: 100-continue\r\n\r\n")
+    raw = exchange(g.port, b"POST /tools/wiki/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n"
+                           b"Expect: 100-continue\r\n\r\n").data
     assert raw.startswith(b"HTTP/1.1 413") and b"100 Continue" not in raw
 
 
@@ -171,8 +171,8 @@ def test_chunked_request_body_streams_to_upstream(upstream, upstream_b, start_ga
     g = start_gateway(config(routes_for(upstream, upstream_b)))
     chunks = [b"a" * 1000, b"b" * 70000, b"c"]
     body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
-    raw = raw_exchange(g.port, b"POST /tools/wiki/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                               b"Connection: close\r\n\r\n" + body)
+    raw = exchange(g.port, b"POST /tools/wiki/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                           b"Connection: close\r\n\r\n" + body).data
     status, _, data = parse_responses(raw)[0]
     assert status == 200 and json.loads(data)["body_bytes"] == 71001
 
@@ -265,11 +265,7 @@ def test_http10_client_keep_alive(upstream, upstream_b, start_gateway):
             data += s.recv(65536)
         assert data.startswith(b"HTTP/1.1 200") and b"Connection: keep-alive" in data
     s.sendall(b"GET /tools/wiki/conn HTTP/1.0\r\n\r\n")  # no keep-alive: answered, then closed
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data, closed = read_until_close(s)
+    assert closed
     assert data.startswith(b"HTTP/1.1 200") and b"Connection: close" in data
     s.close()
