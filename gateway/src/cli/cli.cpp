@@ -1,5 +1,7 @@
 #include "cli/cli.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <map>
@@ -9,6 +11,9 @@
 #include "app/app.hpp"
 #include "app/log.hpp"
 #include "config/loader.hpp"
+#include "config/units.hpp"
+#include "delegation/token.hpp"
+#include "http/request_id.hpp"
 
 namespace scopegate::cli {
 
@@ -21,6 +26,9 @@ constexpr const char* kUsage = R"(scopegate - delegation-scope gateway for AI ag
 Usage:
   scopegate serve --config FILE [--log-level LEVEL]   run the gateway
   scopegate check --config FILE                       validate a config file and exit
+  scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
+                                                      mint a root delegation token (operators)
+  scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
   scopegate --version
 
 Run 'scopegate COMMAND --help' for a command's options.
@@ -47,8 +55,21 @@ Options:
   --help          this text
 )";
 
+constexpr const char* kTokenUsage = R"(Usage:
+  scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl 1h]
+                       [--objective TEXT] [--kid KID]
+  scopegate token inspect TOKEN [--config FILE] [--at UNIX_SECONDS]
+
+mint: prints a root dst1 token signed with the config's token.signing_kid (or --kid), for principal
+P and acting agent A, with the given grant patterns, valid from now for --ttl (default 1h).
+inspect: prints the token's blocks as JSON. With --config it also verifies the token (MAC chain,
+endorsements, parents, audience, expiry at --at or now): exit 0 when valid, 1 with the reason when
+not. Without --config nothing is verified and the output says so.
+)";
+
 struct Args {
   std::map<std::string, std::string> values;
+  std::vector<std::string> positional;
   bool help = false;
   std::string error;
 };
@@ -61,8 +82,12 @@ Args parse(int argc, char** argv, int first, const std::vector<std::string>& fla
       args.help = true;
       continue;
     }
+    if (!a.starts_with("--")) {
+      args.positional.push_back(a);
+      continue;
+    }
     std::string value;
-    if (auto eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+    if (auto eq = a.find('='); eq != std::string::npos) {
       value = a.substr(eq + 1);
       a = a.substr(0, eq);
     } else if (i + 1 < argc) {
@@ -94,6 +119,7 @@ void print_errors(const config::LoadResult& r) {
 
 int cmd_check(int argc, char** argv) {
   auto args = parse(argc, argv, 2, {"--config"});
+  if (args.error.empty() && !args.positional.empty()) args.error = "unexpected argument " + args.positional.front();
   if (args.help) {
     std::cout << kCheckUsage;
     return 0;
@@ -115,6 +141,7 @@ int cmd_check(int argc, char** argv) {
 
 int cmd_serve(int argc, char** argv) {
   auto args = parse(argc, argv, 2, {"--config", "--log-level"});
+  if (args.error.empty() && !args.positional.empty()) args.error = "unexpected argument " + args.positional.front();
   if (args.help) {
     std::cout << kServeUsage;
     return 0;
@@ -144,6 +171,134 @@ int cmd_serve(int argc, char** argv) {
   return app.run();
 }
 
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int cmd_token_mint(int argc, char** argv) {
+  auto args = parse(argc, argv, 3, {"--config", "--principal", "--agent", "--grants", "--ttl", "--objective", "--kid"});
+  if (args.help) {
+    std::cout << kTokenUsage;
+    return 0;
+  }
+  for (auto required : {"--config", "--principal", "--agent", "--grants"}) {
+    if (args.error.empty() && !args.values.count(required)) args.error = std::string("missing ") + required;
+  }
+  if (!args.error.empty() || !args.positional.empty()) {
+    std::cerr << (args.error.empty() ? "unexpected argument " + args.positional.front() : args.error) << "\n"
+              << kTokenUsage;
+    return 2;
+  }
+  auto loaded = config::load_file(args.values["--config"]);
+  if (!loaded.config) {
+    print_errors(loaded);
+    return 1;
+  }
+  const auto& settings = loaded.config->token;
+  auto keyring = delegation::make_keyring(settings);
+  delegation::ScopeBlock root;
+  root.kid = args.values.count("--kid") ? args.values["--kid"] : settings.signing_kid;
+  if (root.kid.empty() || !keyring.keys.count(root.kid)) {
+    std::cerr << "no signing key: configure token.keys (and token.signing_kid) in " << args.values["--config"] << "\n";
+    return 1;
+  }
+  auto ttl = config::parse_duration(args.values.count("--ttl") ? args.values["--ttl"] : "1h");
+  if (!ttl || ttl->count() < 1000) {
+    std::cerr << "--ttl must be a duration of at least 1s (e.g. 15m, 1h)\n";
+    return 2;
+  }
+  root.sid = http::make_uuid_v7();
+  root.sub = args.values["--principal"];
+  root.agt = args.values["--agent"];
+  root.scp = split_list(args.values["--grants"]);
+  root.obj = args.values.count("--objective") ? args.values["--objective"] : "";
+  root.aud = settings.audience;
+  root.iat = unix_now();
+  root.exp = root.iat + ttl->count() / 1000;
+  if (root.scp.empty()) {
+    std::cerr << "--grants needs at least one pattern\n";
+    return 2;
+  }
+  std::cout << *delegation::mint_root(keyring, root) << "\n";
+  return 0;
+}
+
+int cmd_token_inspect(int argc, char** argv) {
+  auto args = parse(argc, argv, 3, {"--config", "--at"});
+  if (args.help) {
+    std::cout << kTokenUsage;
+    return 0;
+  }
+  if (!args.error.empty() || args.positional.size() != 1) {
+    std::cerr << (args.error.empty() ? "expected exactly one TOKEN" : args.error) << "\n" << kTokenUsage;
+    return 2;
+  }
+  const std::string& token = args.positional.front();
+  auto blocks = delegation::decode_blocks(token);
+  if (!blocks) {
+    std::cout << R"({"verified":false,"valid":false,"error":"malformed"})" << "\n";
+    return 1;
+  }
+  std::string out = R"({"blocks":[)";
+  for (std::size_t i = 0; i < blocks->size(); ++i) out += (i ? "," : "") + (*blocks)[i];
+  out += "]";
+  int status = 0;
+  if (!args.values.count("--config")) {
+    out += R"(,"verified":false})";
+  } else {
+    auto loaded = config::load_file(args.values["--config"]);
+    if (!loaded.config) {
+      print_errors(loaded);
+      return 1;
+    }
+    delegation::VerifyOptions options;
+    options.audience = loaded.config->token.audience;
+    options.skew_s = loaded.config->token.clock_skew.count() / 1000;
+    options.now = args.values.count("--at") ? std::stoll(args.values["--at"]) : unix_now();
+    auto result = delegation::verify(token, delegation::make_keyring(loaded.config->token), options);
+    if (auto* v = std::get_if<delegation::VerifiedToken>(&result)) {
+      out += R"(,"verified":true,"valid":true,"depth":)" + std::to_string(v->depth()) +
+             R"(,"scope":")" + v->current().sid + R"(","actor":")" + v->current().agt + R"(","principal":")" +
+             v->root().sub + R"(","expires":)" + std::to_string(v->expires) + "}";
+    } else {
+      out += R"(,"verified":true,"valid":false,"error":")" +
+             std::string(delegation::to_string(std::get<delegation::TokenError>(result))) + "\"}";
+      status = 1;
+    }
+  }
+  std::cout << out << "\n";
+  return status;
+}
+
+int cmd_token(int argc, char** argv) {
+  std::string verb = argc > 2 ? argv[2] : "";
+  if (verb == "mint") return cmd_token_mint(argc, argv);
+  if (verb == "inspect") return cmd_token_inspect(argc, argv);
+  if (verb == "--help" || verb == "-h") {
+    std::cout << kTokenUsage;
+    return 0;
+  }
+  std::cerr << kTokenUsage;
+  return 2;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -162,6 +317,7 @@ int run(int argc, char** argv) {
   }
   if (command == "serve") return cmd_serve(argc, argv);
   if (command == "check") return cmd_check(argc, argv);
+  if (command == "token") return cmd_token(argc, argv);
   std::cerr << "unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

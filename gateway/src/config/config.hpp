@@ -52,6 +52,19 @@ struct Timeouts {
   Duration drain{15'000};               // SIGTERM: how long in-flight requests may finish
 };
 
+// Delegation-token settings (CONTRACT.md §2). Secrets come from the environment or files only.
+struct TokenKey {
+  std::string kid;
+  std::string secret;  // exactly 32 bytes
+};
+
+struct TokenSettings {
+  std::string audience = "scopegate";  // the `aud` every accepted token carries
+  Duration clock_skew{30'000};
+  std::string signing_kid;  // resolved: the first key's kid when unset
+  std::vector<TokenKey> keys;
+};
+
 enum class RouteKind { http, mcp, agent, a2a };
 
 struct Upstream {
@@ -92,6 +105,7 @@ struct Config {
   Admin admin;
   Limits limits;
   Timeouts timeouts;
+  TokenSettings token;
   std::vector<Route> routes;
 };
 

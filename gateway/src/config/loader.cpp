@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -178,6 +179,8 @@ class Reader {
     }
   }
 
+  std::optional<std::string> env(const std::string& name) { return env_(name); }
+
   static std::string join(const std::string& a, std::string_view b) {
     return a.empty() ? std::string(b) : a + "." + std::string(b);
   }
@@ -325,12 +328,91 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (auto t = node["timeouts"]; t.IsDefined()) read_timeouts(r, t, key + ".timeouts", route.timeouts, true);
 }
 
+bool is_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+// A key secret as written in an environment variable or a file: 64 hex digits, or a file of
+// exactly 32 raw bytes. Anything else is refused rather than guessed at.
+std::optional<std::string> decode_secret(std::string text, bool raw_allowed) {
+  if (raw_allowed && text.size() == 32) return text;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.size() != 64 || !is_hex(text)) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < 64; i += 2) out += static_cast<char>(std::stoi(text.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
+  const std::string key = "token";
+  if (!r.expect_map(node, key, {"audience", "clock_skew", "signing_kid", "keys"})) return;
+  r.read_string(node, key, "audience", t.audience);
+  r.read_duration(node, key, "clock_skew", t.clock_skew, true);
+  r.read_string(node, key, "signing_kid", t.signing_kid);
+  const YAML::Node keys = node["keys"];
+  if (keys.IsDefined() && !keys.IsSequence()) {
+    r.error(keys, key + ".keys", "expected a list");
+    return;
+  }
+  std::set<std::string> kids;
+  for (std::size_t i = 0; keys.IsDefined() && i < keys.size(); ++i) {
+    const YAML::Node k = keys[i];
+    std::string kk = key + ".keys[" + std::to_string(i) + "]";
+    if (!r.expect_map(k, kk, {"kid", "secret_env", "secret_file"})) continue;
+    TokenKey tk;
+    std::string env_name, file_name;
+    r.read_string(k, kk, "kid", tk.kid);
+    r.read_string(k, kk, "secret_env", env_name);
+    r.read_string(k, kk, "secret_file", file_name);
+    if (!is_token(tk.kid)) {
+      r.error(k, kk + ".kid", "required: letters, digits, '-', '_' and '.'");
+      continue;
+    }
+    if (!kids.insert(tk.kid).second) r.error(k["kid"], kk + ".kid", "duplicate kid '" + tk.kid + "'");
+    if (env_name.empty() == file_name.empty()) {
+      r.error(k, kk, "exactly one of secret_env and secret_file (secrets never live in the YAML)");
+      continue;
+    }
+    std::optional<std::string> secret;
+    if (!env_name.empty()) {
+      auto value = r.env(env_name);
+      if (!value) {
+        r.error(k["secret_env"], kk + ".secret_env", "environment variable " + env_name + " is not set");
+        continue;
+      }
+      secret = decode_secret(*value, false);
+      if (!secret) r.error(k["secret_env"], kk + ".secret_env", env_name + " must hold 64 hex digits (32 bytes)");
+    } else {
+      std::ifstream in(file_name, std::ios::binary);
+      if (!in) {
+        r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "'");
+        continue;
+      }
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      secret = decode_secret(content, true);
+      if (!secret) {
+        r.error(k["secret_file"], kk + ".secret_file", "'" + file_name + "' must hold 32 raw bytes or 64 hex digits");
+      }
+    }
+    if (!secret) continue;
+    tk.secret = *secret;
+    t.keys.push_back(std::move(tk));
+  }
+  if (t.signing_kid.empty() && !t.keys.empty()) t.signing_kid = t.keys.front().kid;
+  if (!t.signing_kid.empty() &&
+      std::none_of(t.keys.begin(), t.keys.end(), [&](const TokenKey& k) { return k.kid == t.signing_kid; })) {
+    r.error(node["signing_kid"], key + ".signing_kid", "no key with kid '" + t.signing_kid + "'");
+  }
+}
+
 void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string& file) {
   if (root.IsNull() || !root.IsDefined()) {
     r.error(root, "", "the file is empty");
     return;
   }
-  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "routes"})) return;
+  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "routes"})) {
+    return;
+  }
   r.read_string(root, "", "node", c.node);
   if (!is_token(c.node)) r.error(root["node"], "node", "use letters, digits, '-', '_' and '.'");
   r.read_uint(root, "", "workers", c.workers, 0, 256);
@@ -343,6 +425,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     r.read_uint(limits, "limits", "max_connections", c.limits.max_connections, 1, 10'000'000);
   }
   if (auto t = root["timeouts"]; t.IsDefined()) read_timeouts(r, t, "timeouts", c.timeouts, false);
+  if (auto t = root["token"]; t.IsDefined()) read_token(r, t, c.token);
 
   if (auto admin = root["admin"]; admin.IsDefined() && r.expect_map(admin, "admin", {"address", "port", "token"})) {
     r.read_string(admin, "admin", "address", c.admin.address);

@@ -282,6 +282,32 @@ std::optional<std::string> base64url_decode(std::string_view text) {
 
 Mac derive_k0(const Secret& key) { return hmac(kKeyGenerator, as_view(key)); }
 
+Keyring make_keyring(const config::TokenSettings& settings) {
+  Keyring keyring;
+  for (const auto& k : settings.keys) {
+    Secret s{};
+    std::copy_n(k.secret.begin(), std::min(k.secret.size(), s.size()), s.begin());
+    keyring.keys[k.kid] = s;
+  }
+  keyring.signing_kid = settings.signing_kid;
+  return keyring;
+}
+
+std::optional<std::vector<std::string>> decode_blocks(std::string_view token) {
+  TokenError ignored;
+  auto split = split_token(token, ignored);
+  if (!split) return std::nullopt;
+  std::vector<std::string> out;
+  for (auto& block : split->first) {
+    // Unverified bytes: pass on only what is a JSON object, so callers may embed it in JSON.
+    simdjson::dom::element doc;
+    simdjson::dom::object object;
+    if (json_parser().parse(block.json).get(doc) || doc.get_object().get(object)) return std::nullopt;
+    out.push_back(std::move(block.json));
+  }
+  return out;
+}
+
 const char* to_string(TokenError e) {
   switch (e) {
     case TokenError::malformed: return "malformed";

@@ -19,6 +19,8 @@
 #include <variant>
 #include <vector>
 
+#include "config/config.hpp"
+
 namespace scopegate::delegation {
 
 using Secret = std::array<unsigned char, 32>;
@@ -32,6 +34,8 @@ struct Keyring {
   std::map<std::string, Secret, std::less<>> keys;
   std::string signing_kid;
 };
+
+Keyring make_keyring(const config::TokenSettings& settings);
 
 // k0 for a root key: HMAC-SHA256(key = "dst1-key-generator", msg = K).
 Mac derive_k0(const Secret& key);
@@ -103,6 +107,10 @@ std::optional<std::string> mint_child(const Keyring& keys, std::string_view pare
                                       const ScopeBlock& child);
 // Appends a restriction; needs nothing but the token itself. nullopt if `token` is not dst1 syntax.
 std::optional<std::string> attenuate(std::string_view token, const Caveat& caveat);
+
+// The blocks' JSON as carried, without verifying anything (for `scopegate token inspect`).
+// nullopt when the token is not dst1 syntax or a block is not a JSON object.
+std::optional<std::vector<std::string>> decode_blocks(std::string_view token);
 
 // The exact JSON bytes the gateway writes for a block (they are MAC'd as written).
 std::string root_block_json(const ScopeBlock& root);

@@ -1,0 +1,110 @@
+"""`scopegate token mint` and `token inspect` against an independent Python reference of dst1."""
+import json
+import subprocess
+
+import dst1_reference as ref
+from harness import BIN
+
+SECRET_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+SECRET = bytes.fromhex(SECRET_HEX)
+CONFIG = """listeners: [{port: 0}]
+token:
+  audience: scopegate
+  clock_skew: 30s
+  keys:
+    - kid: k1
+      secret_env: TEST_DST1_K1
+"""
+
+
+def run(*args, env_secret=SECRET_HEX):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, env={"TEST_DST1_K1": env_secret})
+
+
+def test_reference_reproduces_the_contract_vector():
+    block = ('{"v":1,"t":"d","kid":"k1","sid":"0193a6f0-0000-7000-8000-000000000001","sub":"user:alice",'
+             '"agt":"planner","scp":["tool:*","agent:*"],"aud":"scopegate","iat":1767225600,"exp":1767229200}')
+    assert ref.k0(SECRET).hex() == "42897f61ab01ae3653fdfe984f2544de34b66dd7b1f3a0bb26ca6d851cc9797b"
+    assert ref.mint_root(SECRET, block).endswith(".RTm509phXKmHiwrnT95z3GJHW5_qD9CqOMqWPc-Bt4I")
+
+
+def test_minted_tokens_verify_in_the_reference(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    r = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+            "--grants", "tool:search, agent:researcher", "--ttl", "15m", "--objective", 'weekly "report"\n')
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    blocks = ref.verify(token, {"k1": SECRET})
+    root = blocks[0]
+    assert root["sub"] == "user:alice" and root["agt"] == "planner" and root["aud"] == "scopegate"
+    assert root["scp"] == ["tool:search", "agent:researcher"]
+    assert root["obj"] == 'weekly "report"\n'
+    assert root["exp"] - root["iat"] == 900
+    assert len(root["sid"]) == 36 and root["sid"][14] == "7"
+
+
+def test_reference_children_verify_in_the_gateway(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    token = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+                "--grants", "tool:*,agent:*").stdout.strip()
+    root = ref.verify(token, {"k1": SECRET})[0]
+    child = {"t": "d", "sid": "0193a6f0-0000-7000-8000-0000000000c1", "par": root["sid"], "agt": "researcher",
+             "scp": ["tool:search"], "obj": "find papers", "iat": root["iat"], "exp": root["exp"] - 60}
+    child_token = ref.append_child(token, SECRET, child)
+    r = run("token", "inspect", child_token, "--config", str(cfg))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["valid"] and out["depth"] == 1 and out["actor"] == "researcher" and out["principal"] == "user:alice"
+    assert out["scope"] == child["sid"] and out["expires"] == child["exp"]
+    assert out["blocks"][1]["obj"] == "find papers"
+
+    # Forged endorsement, wrong parent, tampered tag, expiry, another key: each refused with its reason.
+    head, _, endorsed_tail = child_token.rpartition(".")
+    block_part = head.rsplit(".", 1)[1]
+    forged = child_token.replace(block_part, block_part.split("~")[0] + "~" + ref.b64u(b"\0" * 16))
+    cases = {
+        "bad_endorsement": forged,
+        "parent_mismatch": ref.append_child(token, SECRET, dict(child, par="0193a6f0-0000-7000-8000-00000000dead")),
+        "bad_tag": child_token[:-2] + ("AA" if not child_token.endswith("AA") else "BA"),
+    }
+    for reason, bad in cases.items():
+        r = run("token", "inspect", bad, "--config", str(cfg))
+        assert r.returncode == 1, reason
+        assert json.loads(r.stdout)["error"] in (reason, "malformed"), (reason, r.stdout)
+    r = run("token", "inspect", child_token, "--config", str(cfg), "--at", str(child["exp"] + 31))
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "expired"
+    # Under another key the first d block after the root already fails its endorsement.
+    r = run("token", "inspect", child_token, "--config", str(cfg), env_secret="ff" * 32)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "bad_endorsement"
+    r = run("token", "inspect", token, "--config", str(cfg), env_secret="ff" * 32)
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == "bad_tag"
+
+
+def test_inspect_without_keys_only_decodes():
+    token = ref.mint_root(SECRET, '{"v":1,"t":"d","kid":"k1","sid":"s","sub":"u","agt":"a","scp":["*"],'
+                                  '"aud":"scopegate","iat":1,"exp":2}')
+    r = run("token", "inspect", token)
+    assert r.returncode == 0
+    out = json.loads(r.stdout)
+    assert out["verified"] is False and out["blocks"][0]["agt"] == "a"
+    not_json = "dst1.%s.%s" % (ref.b64u(b'"},"valid":true,"x":{"'), ref.b64u(b"\0" * 32))
+    r = run("token", "inspect", not_json)
+    assert r.returncode == 1 and json.loads(r.stdout) == {"verified": False, "valid": False, "error": "malformed"}
+
+
+def test_key_config_errors_name_the_key(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    r = run("check", "--config", str(cfg), env_secret="abcd")
+    assert r.returncode == 1 and "token.keys[0].secret_env: TEST_DST1_K1 must hold 64 hex digits" in r.stderr
+    cfg.write_text(CONFIG.replace("secret_env: TEST_DST1_K1", "secret: inline-not-allowed"))
+    r = run("check", "--config", str(cfg))
+    assert r.returncode == 1 and "token.keys[0].secret: unknown key" in r.stderr
+    key_file = tmp_path / "k1.key"
+    key_file.write_bytes(SECRET)
+    cfg.write_text(CONFIG.replace("secret_env: TEST_DST1_K1", "secret_file: %s" % key_file) +
+                   "  signing_kid: k9\n")
+    r = run("check", "--config", str(cfg))
+    assert r.returncode == 1 and "token.signing_kid: no key with kid 'k9'" in r.stderr
