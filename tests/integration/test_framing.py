@@ -47,7 +47,10 @@ def test_bad_framing_is_400_closed_and_never_forwarded(case, gateway, upstream):
     assert data.startswith(b"HTTP/1.1 400 "), data
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"Connection: close" in head
-    assert json.loads(body)["error"]["code"] == "bad_request"
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_request"
+    # Every refusal carries a request id, also when the header never parsed.
+    assert ("X-Request-Id: %s" % error["request_id"]).encode() in head
     assert closed
     assert upstream.stats()["requests"] == before + 1  # the stats call itself, nothing else
 

@@ -351,6 +351,7 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   auto [ec, n] = co_await bhttp::async_read_header(client, buffer, x.parser, use_tuple);
   if (ec) {
     x.client_keep_alive = false;
+    x.request_id = http::make_uuid_v7();  // even a request that never parsed gets an id to quote
     if (ec == bhttp::error::header_limit) {
       co_await reply_error(x, ErrorCode::headers_too_large, "request header over limits.max_header_bytes", true);
     } else if (client.timed_out()) {
