@@ -44,7 +44,7 @@ bool listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, bool reus
 
 App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
     : config_path_(std::move(config_path)), snapshot_(std::move(initial)) {
-  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this));
 }
 
 App::~App() = default;

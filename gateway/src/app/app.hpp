@@ -41,7 +41,6 @@ class App {
   ReloadOutcome reload();
 
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
-  const std::vector<ListenerRuntime>& listeners() const { return listeners_; }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};

@@ -16,7 +16,7 @@ void RelayBuffers::release(std::unique_ptr<char[]> b) {
   if (free_.size() < 256) free_.push_back(std::move(b));
 }
 
-Worker::Worker(App& app, unsigned index) : app_(app), index_(index) {}
+Worker::Worker(App& app) : app_(app) {}
 
 Worker::~Worker() {
   acceptors_.clear();

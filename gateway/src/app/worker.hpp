@@ -54,11 +54,10 @@ class RelayBuffers {
 
 class Worker {
  public:
-  Worker(App& app, unsigned index);
+  explicit Worker(App& app);
   ~Worker();
 
   App& app() { return app_; }
-  unsigned index() const { return index_; }
   boost::asio::io_context& io() { return *io_; }
   upstream::Pool& pool() { return pool_; }
   RelayBuffers& buffers() { return buffers_; }
@@ -80,7 +79,6 @@ class Worker {
   void schedule_sweep();
 
   App& app_;
-  unsigned index_;
   // Destroyed explicitly in ~Worker, after the sockets below and before the session registry,
   // because destroying it destroys suspended session coroutines, which unregister themselves.
   // Only this worker's thread touches its sockets, so the reactor needs no locking per I/O;

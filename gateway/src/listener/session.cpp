@@ -39,7 +39,7 @@ class SessionScope {
 asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr, listener.config.name};
+  pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr};
   if (ec) co_return;  // the peer left before we looked
   info.peer_address = info.peer.address().to_string();
 

@@ -23,7 +23,6 @@ struct ClientInfo {
   boost::asio::ip::tcp::endpoint peer;
   std::string peer_address;  // peer.address() as text, made once per connection
   bool tls = false;
-  std::string_view listener;
 };
 
 struct RequestContext {

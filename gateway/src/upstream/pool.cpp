@@ -139,10 +139,4 @@ void Pool::sweep(config::Duration max_idle) {
   }
 }
 
-std::size_t Pool::idle_count() const {
-  std::size_t n = 0;
-  for (const auto& [key, list] : idle_) n += list.size();
-  return n;
-}
-
 }  // namespace scopegate::upstream

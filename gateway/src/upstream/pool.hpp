@@ -63,7 +63,6 @@ class Pool {
   void sweep(config::Duration max_idle);
 
   void clear() { idle_.clear(); }
-  std::size_t idle_count() const;
 
  private:
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
