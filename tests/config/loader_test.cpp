@@ -19,7 +19,16 @@ EnvLookup fake_env() {
   };
 }
 
-LoadResult load(const std::string& yaml) { return load_string(yaml, "gw.yaml", fake_env()); }
+// Routes are scoped by default, which needs a token key: configs that name none get one,
+// appended at the end so that line numbers in expected errors stay as written.
+LoadResult load(const std::string& yaml) {
+  g_env["SG_TEST_KEY"] = std::string(64, 'a');
+  std::string text = yaml;
+  if (text.find("\ntoken:") == std::string::npos && text.find("routes:") != std::string::npos) {
+    text += "\ntoken: { keys: [ { kid: k1, secret_env: SG_TEST_KEY } ] }\n";
+  }
+  return load_string(text, "gw.yaml", fake_env());
+}
 
 constexpr const char* kMinimal = R"(listeners:
   - port: 8080

@@ -58,3 +58,10 @@ def append_child(token, secret, child):
     raw = json.dumps(child, separators=(",", ":")).encode()
     endorsement = mac(k0(secret), tag + raw)[:16]
     return "%s.%s~%s.%s" % (head, b64u(raw), b64u(endorsement), b64u(mac(tag, raw)))
+
+
+def attenuate(token, caveat):
+    """Appends a restriction ("c" block) using nothing but the token itself, as any holder may."""
+    head, _, tag_text = token.rpartition(".")
+    raw = json.dumps(caveat, separators=(",", ":")).encode()
+    return "%s.%s.%s" % (head, b64u(raw), b64u(mac(unb64u(tag_text), raw)))

@@ -142,6 +142,9 @@ def config(routes, listeners=None, extra="", admin_token="test-admin-token"):
 
 
 def route(name, prefix, upstream_url, **extra):
+    """A route; `access: open` unless given, for the tests of the HTTP core (the delegation tests
+    use scoped routes, the default of a real config)."""
+    extra.setdefault("access", "open")
     lines = ["  - name: %s" % name, "    match: { path_prefix: %s }" % prefix, "    upstream: %s" % upstream_url]
     for k, v in extra.items():
         lines.append("    %s: %s" % (k, v))
@@ -214,3 +217,59 @@ def parse_responses(data):
 
 def error_code(body):
     return json.loads(body)["error"]["code"]
+
+
+# Delegation tests: one token key (bytes 00..1f, the CONTRACT.md worked example's) and agents.
+TOKEN_SECRET = bytes(range(32))
+TOKEN_ENV = {"SG_TOKEN_K1": TOKEN_SECRET.hex()}
+AGENT_KEYS = {
+    "planner": "planner-key-0123456789",
+    "researcher": "researcher-key-0123456789",
+    "writer": "writer-key-0123456789",
+    "intruder": "intruder-key-0123456789",
+}
+
+
+def agent_yaml(agent_id, may_open_root=False, grants=None, max_depth=None):
+    import hashlib
+    lines = ["  - id: %s" % agent_id,
+             "    api_key_sha256: %s" % hashlib.sha256(AGENT_KEYS[agent_id].encode()).hexdigest()]
+    if may_open_root:
+        lines.append("    may_open_root: true")
+    if grants is not None:
+        lines.append("    grants: [%s]" % ", ".join('"%s"' % g for g in grants))
+    if max_depth is not None:
+        lines.append("    max_depth: %d" % max_depth)
+    return "\n".join(lines) + "\n"
+
+
+def delegation_config(routes, agents=None, token_extra="", **kwargs):
+    """A config with the token key and agents (planner may open roots; the others may not)."""
+    agents = agents or (agent_yaml("planner", may_open_root=True) + agent_yaml("researcher") +
+                        agent_yaml("writer") + agent_yaml("intruder", grants=["tool:search"]))
+    extra = kwargs.pop("extra", "")
+    token = "token:\n  keys:\n    - { kid: k1, secret_env: SG_TOKEN_K1 }\n" + token_extra
+    return config(routes, extra=extra + token + "agents:\n" + agents, **kwargs)
+
+
+def auth(agent_id, token=None, **more):
+    """Headers for a call by `agent_id`, under `token` when given."""
+    headers = {"Authorization": "Bearer " + AGENT_KEYS[agent_id]}
+    if token:
+        headers["Delegation-Token"] = token
+    headers.update(more)
+    return headers
+
+
+def open_scope(gw, agent_id, body, token=None):
+    """POST /v1/scopes; returns (status, parsed JSON body)."""
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/scopes", headers=auth(agent_id, token),
+                              body=json.dumps(body))
+    return status, json.loads(data)
+
+
+def open_root(gw, grants=("*",), principal="user:alice", objective="root", ttl_s=900):
+    status, body = open_scope(gw, "planner", {"principal": principal, "grants": list(grants),
+                                              "objective": objective, "ttl_s": ttl_s})
+    assert status == 201, body
+    return body["scope"], body["token"]

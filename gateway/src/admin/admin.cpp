@@ -49,6 +49,47 @@ bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& r
   return presented.size() == token.size() && CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
 }
 
+constexpr std::string_view kScopesPrefix = "/v1/scopes/";
+
+// GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
+Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
+  bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
+  constexpr std::string_view kRevoke = "/revoke";
+  if (rest.ends_with(kRevoke)) {
+    std::string_view id = rest.substr(0, rest.size() - kRevoke.size());
+    if (!http::is_uuid(id)) return error(http::ErrorCode::no_route, "not a scope id");
+    if (req.method() != bhttp::verb::post) return error(http::ErrorCode::method_not_allowed, "revoking is a mutation: use POST");
+    if (!authorized(app, req)) return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
+    bool known = app.scopes().find(id).has_value();
+    // An id this node never saw is revoked too (another node or `token mint` may have made it),
+    // and remembered as long as any token for it could still be valid.
+    auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
+    app.sink().scope_revoked(id, revoked, "admin");
+    std::string body = R"({"scope":")" + std::string(id) + R"(","known":)" + (known ? "true" : "false") +
+                       R"(,"revoked":[)";
+    for (std::size_t i = 0; i < revoked.size(); ++i) body += (i ? ",\"" : "\"") + revoked[i] + "\"";
+    body += "]}\n";
+    return json(200, std::move(body));
+  }
+  if (!http::is_uuid(rest)) return error(http::ErrorCode::no_route, "no admin endpoint at this path");
+  if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+  auto view = app.scopes().find(rest);
+  if (!view) return error(http::ErrorCode::no_route, "this node has not seen scope " + std::string(rest));
+  std::string body = R"({"scope":)";
+  delegation::append_scope_json(body, view->record);
+  body += R"(,"revoked":)";
+  body += view->revoked ? "true" : "false";
+  body += R"(,"children":[)";
+  for (std::size_t i = 0; i < view->children.size(); ++i) {
+    if (i) body += ',';
+    delegation::append_scope_json(body, view->children[i]);
+  }
+  body += "]}\n";
+  return json(200, std::move(body));
+}
+
 // One route table for the admin endpoints: path, whether it mutates, handler.
 Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
   std::string_view target = req.target();
@@ -65,6 +106,7 @@ Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
     if (app.draining()) return json(503, R"({"status":"draining"})" "\n");
     return json(200, R"({"status":"ready"})" "\n");
   }
+  if (path.starts_with(kScopesPrefix)) return scopes(app, req, path.substr(kScopesPrefix.size()));
   if (path == "/v1/reload") {
     if (!post) return error(http::ErrorCode::method_not_allowed, "reload is a mutation: use POST");
     if (!authorized(app, req)) {

@@ -57,7 +57,7 @@ std::shared_ptr<const Snapshot> App::snapshot() const {
 bool App::bind_listeners() {
   const auto& cfg = snapshot_->config;
   for (const auto& l : cfg.listeners) {
-    ListenerRuntime runtime{l, nullptr, {}};
+    ListenerRuntime runtime{l, nullptr, {}, listeners_.size()};
     if (l.tls) {
       std::string error;
       runtime.tls = listener::make_server_context(*l.tls, error);
@@ -108,6 +108,7 @@ int App::run() {
     log::info("listening", {{"listener", "admin"}, {"address", to_string(admin_acceptor.local_endpoint())}});
   }
   asio::co_spawn(control_, admin::serve(*this, admin_acceptor), asio::detached);
+  schedule_scope_sweep();
 
   for (std::size_t w = 0; w < workers_.size(); ++w) {
     auto& worker = *workers_[w];
@@ -190,7 +191,22 @@ App::ReloadOutcome App::reload() {
   return {true, "reloaded generation " + std::to_string(generation)};
 }
 
+// Scopes are forgotten a while after they expire: no token for them can be accepted any more
+// (the grace covers clock skew), so neither their records nor their revocations are needed.
+void App::schedule_scope_sweep() {
+  if (!scope_sweep_) scope_sweep_ = std::make_unique<asio::steady_timer>(control_);
+  scope_sweep_->expires_after(std::chrono::seconds(60));
+  scope_sweep_->async_wait([this](boost::system::error_code ec) {
+    if (ec || draining()) return;
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    auto skew = std::chrono::duration_cast<std::chrono::seconds>(snapshot()->config.token.clock_skew);
+    if (auto n = scopes_.sweep(now.count(), skew.count() + 60)) log::debug("expired scopes forgotten", {{"count", std::to_string(n)}});
+    schedule_scope_sweep();
+  });
+}
+
 void App::begin_shutdown() {
+  if (scope_sweep_) scope_sweep_->cancel();
   draining_ = true;
   for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.begin_drain(); });
   auto deadline = std::chrono::steady_clock::now() + snapshot()->config.timeouts.drain;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <memory>
@@ -13,6 +14,8 @@
 
 #include "app/snapshot.hpp"
 #include "app/worker.hpp"
+#include "audit/sink.hpp"
+#include "delegation/registry.hpp"
 
 namespace scopegate::app {
 
@@ -20,6 +23,7 @@ struct ListenerRuntime {
   config::Listener config;
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for plain listeners
   boost::asio::ip::tcp::endpoint bound;            // the real port when config asked for 0
+  std::size_t index = 0;                           // in config.listeners
 };
 
 class App {
@@ -42,6 +46,11 @@ class App {
 
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
+  // Scopes this node opened or has seen, and revocations; shared by every worker.
+  delegation::ScopeRegistry& scopes() { return scopes_; }
+  // Where requests and scope events are reported (the audit writer, the log).
+  audit::FactSink& sink() { return *sink_; }
+
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
 
@@ -49,12 +58,16 @@ class App {
   bool bind_listeners();
   void begin_shutdown();
   void wait_for_drain(std::chrono::steady_clock::time_point deadline);
+  void schedule_scope_sweep();
 
   std::string config_path_;
   mutable std::mutex snapshot_mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
+  delegation::ScopeRegistry scopes_;
+  std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
+  std::unique_ptr<boost::asio::steady_timer> scope_sweep_;
 
   boost::asio::io_context control_{1};
   std::vector<ListenerRuntime> listeners_;

@@ -10,14 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "auth/agents.hpp"
 #include "config/config.hpp"
 #include "config/loader.hpp"
+#include "delegation/token.hpp"
 #include "router/router.hpp"
 
 namespace scopegate::app {
 
 struct Snapshot {
-  explicit Snapshot(config::Config c) : config(std::move(c)), router(config.routes) {}
+  explicit Snapshot(config::Config c)
+      : config(std::move(c)), router(config.routes), agents(config.agents), keyring(delegation::make_keyring(config.token)) {}
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
@@ -25,6 +28,8 @@ struct Snapshot {
 
   const config::Config config;
   const router::Router router;  // refers into config.routes
+  const auth::AgentDirectory agents;  // refers into config.agents
+  const delegation::Keyring keyring;
   std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
   std::vector<std::string> pool_keys;                                    // per route
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)

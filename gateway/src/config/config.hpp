@@ -23,6 +23,19 @@ struct Listener {
   std::string address = "0.0.0.0";
   std::uint16_t port = 8080;
   std::optional<TlsServer> tls;
+  // Where agents present their API key. `Authorization` takes "Bearer <key>"; any other header
+  // carries the key alone. Removed before forwarding either way.
+  std::string credential_header = "Authorization";
+};
+
+// A registered caller (CONTRACT.md §1). The API key is known only by its SHA-256.
+struct Agent {
+  std::string id;
+  std::string api_key_sha256;       // 32 raw bytes; empty when the agent uses a certificate only
+  std::string certificate_subject;  // RFC 2253 subject of its TLS client certificate; may be empty
+  bool may_open_root = false;
+  std::vector<std::string> grants{"*"};  // ceiling: no scope this agent acts in may hold more
+  int max_depth = 8;                     // the deepest scope it may act in (root = 0)
 };
 
 struct Admin {
@@ -36,6 +49,7 @@ struct Limits {
   std::size_t max_header_count = 100;
   std::uint64_t max_body_bytes = 10 * 1024 * 1024;
   std::size_t max_connections = 10000;
+  std::uint64_t max_inspect_bytes = 1024 * 1024;  // mcp/a2a request bodies are read whole, up to this
 };
 
 // Deadlines for each phase of a request, named like nginx's.
@@ -63,9 +77,19 @@ struct TokenSettings {
   Duration clock_skew{30'000};
   std::string signing_kid;  // resolved: the first key's kid when unset
   std::vector<TokenKey> keys;
+  int max_depth = 8;                 // global limit on scope depth (a token holds at most 16 blocks)
+  Duration delegation_ttl{900'000};  // lifetime of a scope minted on an agent/a2a route (capped by the parent's)
+  Duration max_ttl{86'400'000};      // the longest ttl_s POST /v1/scopes accepts
 };
 
 enum class RouteKind { http, mcp, agent, a2a };
+
+// What a route demands of its callers.
+enum class Access {
+  scoped,         // agent credential and a Delegation-Token (the default)
+  authenticated,  // agent credential; a Delegation-Token is verified and stamped when present
+  open,           // neither (an agent card, a health probe); Delegation-* is still stripped
+};
 
 struct Upstream {
   std::string url;         // as written
@@ -92,7 +116,12 @@ struct Route {
   Upstream upstream;
   bool strip_prefix = false;
   bool preserve_host = false;  // forward the client's Host instead of the upstream's
+  Access access = Access::scoped;
+  std::string target_agent;              // agent/a2a routes: the agent a delegation opens a scope for
+  std::vector<std::string> grants{"*"};  // agent/a2a routes: ceiling of what a delegation may pass on
+  bool stamp_objective = false;          // stamp Delegation-Objective on forwarded requests
   std::uint64_t max_body_bytes = 0;  // resolved: the route's own or limits.max_body_bytes
+  std::uint64_t max_inspect_bytes = 0;  // resolved: largest mcp/a2a JSON body read before forwarding
   Timeouts timeouts;                 // resolved: global values with the route's overrides
   std::string location;              // "file:line" of the route, for messages
 };
@@ -106,9 +135,11 @@ struct Config {
   Limits limits;
   Timeouts timeouts;
   TokenSettings token;
+  std::vector<Agent> agents;
   std::vector<Route> routes;
 };
 
 const char* to_string(RouteKind kind);
+const char* to_string(Access access);
 
 }  // namespace scopegate::config

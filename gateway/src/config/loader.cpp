@@ -191,6 +191,18 @@ class Reader {
   std::vector<ConfigError>& errors_;
 };
 
+bool is_hex(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
 bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return std::isalnum(c) || c == '-' || c == '_' || c == '.';
@@ -220,9 +232,15 @@ void read_timeouts(Reader& r, const YAML::Node& node, const std::string& key, Ti
 }
 
 void read_listener(Reader& r, const YAML::Node& node, const std::string& key, Listener& l, std::size_t index) {
-  if (!r.expect_map(node, key, {"name", "address", "port", "tls"})) return;
+  if (!r.expect_map(node, key, {"name", "address", "port", "tls", "credential_header"})) return;
   l.name = "listener-" + std::to_string(index);
   r.read_string(node, key, "name", l.name);
+  r.read_string(node, key, "credential_header", l.credential_header);
+  if (!is_token(l.credential_header) || l.credential_header.find('.') != std::string::npos) {
+    r.error(node["credential_header"], key + ".credential_header", "expected a header name");
+  } else if (istarts_with(l.credential_header, "delegation-")) {
+    r.error(node["credential_header"], key + ".credential_header", "Delegation-* headers belong to the gateway");
+  }
   r.read_string(node, key, "address", l.address);
   r.read_uint(node, key, "port", l.port, 0, 65535);
   if (auto tls = node["tls"]; tls.IsDefined() && !tls.IsNull()) {
@@ -281,13 +299,19 @@ void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Up
   }
 }
 
+// A token holds at most 16 blocks, so no scope is deeper than 15.
+constexpr int kMaxDepth = 15;
+
+void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants);
+
 void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
                 const std::string& file) {
   route.location = file + ":" + std::to_string(node.Mark().line + 1);
   route.max_body_bytes = config.limits.max_body_bytes;
   route.timeouts = config.timeouts;
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
-                                "max_body_bytes", "timeouts"}))
+                                "max_body_bytes", "timeouts", "access", "target_agent", "grants",
+                                "stamp_objective"}))
     return;
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");
@@ -325,11 +349,76 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   r.read_bool(node, key, "strip_prefix", route.strip_prefix);
   r.read_bool(node, key, "preserve_host", route.preserve_host);
   r.read_size(node, key, "max_body_bytes", route.max_body_bytes);
+  route.max_inspect_bytes = std::min<std::uint64_t>(route.max_body_bytes, config.limits.max_inspect_bytes);
   if (auto t = node["timeouts"]; t.IsDefined()) read_timeouts(r, t, key + ".timeouts", route.timeouts, true);
+
+  std::string access = "scoped";
+  r.read_string(node, key, "access", access);
+  if (access == "scoped") route.access = Access::scoped;
+  else if (access == "authenticated") route.access = Access::authenticated;
+  else if (access == "open") route.access = Access::open;
+  else r.error(node["access"], key + ".access", "expected one of scoped, authenticated, open; got '" + access + "'");
+
+  bool delegates = route.kind == RouteKind::agent || route.kind == RouteKind::a2a;
+  r.read_string(node, key, "target_agent", route.target_agent);
+  if (node["grants"].IsDefined()) {
+    route.grants.clear();
+    r.read_string_list(node, key, "grants", route.grants);
+    check_grants(r, node["grants"], key + ".grants", route.grants);
+  }
+  r.read_bool(node, key, "stamp_objective", route.stamp_objective);
+  if (delegates) {
+    if (route.target_agent.empty()) {
+      r.error(node, key + ".target_agent", "required on agent and a2a routes: the agent a delegation is for");
+    } else if (std::none_of(config.agents.begin(), config.agents.end(),
+                            [&](const Agent& a) { return a.id == route.target_agent; })) {
+      r.error(node["target_agent"], key + ".target_agent", "no agent with id '" + route.target_agent + "'");
+    }
+    if (route.access != Access::scoped) {
+      r.error(node["access"], key + ".access", "agent and a2a routes delegate, so they need access: scoped");
+    }
+  } else if (!route.target_agent.empty() || node["grants"].IsDefined()) {
+    r.error(node, key, "target_agent and grants apply only to agent and a2a routes");
+  }
 }
 
-bool is_hex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
+// A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
+void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants) {
+  for (const auto& g : grants) {
+    auto star = g.find('*');
+    bool printable = std::all_of(g.begin(), g.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != ','; });
+    if (g.empty() || !printable || (star != std::string::npos && star != g.size() - 1)) {
+      r.error(node, key, "invalid grant pattern '" + g + "' (an action such as tool:search, or a prefix ending in *)");
+    }
+  }
+}
+
+void read_agent(Reader& r, const YAML::Node& node, const std::string& key, Agent& a) {
+  if (!r.expect_map(node, key, {"id", "api_key_sha256", "certificate_subject", "may_open_root", "grants",
+                                "max_depth"}))
+    return;
+  r.read_string(node, key, "id", a.id);
+  if (!is_token(a.id)) r.error(node, key + ".id", "required: letters, digits, '-', '_' and '.'");
+  std::string hash;
+  r.read_string(node, key, "api_key_sha256", hash);
+  if (!hash.empty()) {
+    if (hash.size() != 64 || !is_hex(hash)) {
+      r.error(node["api_key_sha256"], key + ".api_key_sha256", "expected 64 hex digits (sha256sum of the key)");
+    } else {
+      for (std::size_t i = 0; i < 64; i += 2) a.api_key_sha256 += static_cast<char>(std::stoi(hash.substr(i, 2), nullptr, 16));
+    }
+  }
+  r.read_string(node, key, "certificate_subject", a.certificate_subject);
+  if (hash.empty() && a.certificate_subject.empty()) {
+    r.error(node, key, "an agent needs api_key_sha256 or certificate_subject to authenticate");
+  }
+  r.read_bool(node, key, "may_open_root", a.may_open_root);
+  if (node["grants"].IsDefined()) {
+    a.grants.clear();
+    r.read_string_list(node, key, "grants", a.grants);
+    check_grants(r, node["grants"], key + ".grants", a.grants);
+  }
+  r.read_uint(node, key, "max_depth", a.max_depth, 0, kMaxDepth);
 }
 
 // A key secret as written in an environment variable or a file: 64 hex digits, or a file of
@@ -345,8 +434,13 @@ std::optional<std::string> decode_secret(std::string text, bool raw_allowed) {
 
 void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
   const std::string key = "token";
-  if (!r.expect_map(node, key, {"audience", "clock_skew", "signing_kid", "keys"})) return;
+  if (!r.expect_map(node, key, {"audience", "clock_skew", "signing_kid", "keys", "max_depth", "delegation_ttl",
+                                "max_ttl"}))
+    return;
   r.read_string(node, key, "audience", t.audience);
+  r.read_uint(node, key, "max_depth", t.max_depth, 0, kMaxDepth);
+  r.read_duration(node, key, "delegation_ttl", t.delegation_ttl, false);
+  r.read_duration(node, key, "max_ttl", t.max_ttl, false);
   r.read_duration(node, key, "clock_skew", t.clock_skew, true);
   r.read_string(node, key, "signing_kid", t.signing_kid);
   const YAML::Node keys = node["keys"];
@@ -410,7 +504,8 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     r.error(root, "", "the file is empty");
     return;
   }
-  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "routes"})) {
+  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "agents",
+                               "routes"})) {
     return;
   }
   r.read_string(root, "", "node", c.node);
@@ -418,7 +513,9 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   r.read_uint(root, "", "workers", c.workers, 0, 256);
 
   if (auto limits = root["limits"]; limits.IsDefined() &&
-      r.expect_map(limits, "limits", {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections"})) {
+      r.expect_map(limits, "limits",
+                   {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections", "max_inspect_bytes"})) {
+    r.read_size(limits, "limits", "max_inspect_bytes", c.limits.max_inspect_bytes);
     r.read_size(limits, "limits", "max_header_bytes", c.limits.max_header_bytes);
     r.read_uint(limits, "limits", "max_header_count", c.limits.max_header_count, 1, 10000);
     r.read_size(limits, "limits", "max_body_bytes", c.limits.max_body_bytes);
@@ -447,6 +544,26 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     }
   }
 
+  auto agents = root["agents"];
+  if (agents.IsDefined() && !agents.IsSequence()) {
+    r.error(agents, "agents", "expected a list");
+  } else if (agents.IsDefined()) {
+    std::set<std::string> ids, keys, subjects;
+    for (std::size_t i = 0; i < agents.size(); ++i) {
+      std::string key = "agents[" + std::to_string(i) + "]";
+      Agent a;
+      read_agent(r, agents[i], key, a);
+      if (!a.id.empty() && !ids.insert(a.id).second) r.error(agents[i]["id"], key + ".id", "duplicate agent id '" + a.id + "'");
+      if (!a.api_key_sha256.empty() && !keys.insert(a.api_key_sha256).second) {
+        r.error(agents[i]["api_key_sha256"], key + ".api_key_sha256", "the same key hash is given to another agent");
+      }
+      if (!a.certificate_subject.empty() && !subjects.insert(a.certificate_subject).second) {
+        r.error(agents[i]["certificate_subject"], key + ".certificate_subject", "the same subject is given to another agent");
+      }
+      c.agents.push_back(std::move(a));
+    }
+  }
+
   auto routes = root["routes"];
   if (routes.IsDefined() && !routes.IsSequence()) {
     r.error(routes, "routes", "expected a list");
@@ -466,6 +583,10 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
                       "' (" + c.routes[j].location + "); put the more specific route first");
           break;
         }
+      }
+      if (route.access == Access::scoped && c.token.keys.empty()) {
+        r.error(routes[i], key + ".access",
+                "a scoped route verifies Delegation-Tokens: configure token.keys, or set access: authenticated or open");
       }
       c.routes.push_back(std::move(route));
     }

@@ -65,4 +65,13 @@ const char* to_string(RouteKind kind) {
   return "http";
 }
 
+const char* to_string(Access access) {
+  switch (access) {
+    case Access::scoped: return "scoped";
+    case Access::authenticated: return "authenticated";
+    case Access::open: return "open";
+  }
+  return "scoped";
+}
+
 }  // namespace scopegate::config

@@ -323,11 +323,6 @@ const char* to_string(TokenError e) {
   return "malformed";
 }
 
-bool pattern_matches(std::string_view pattern, std::string_view action) {
-  if (pattern.ends_with('*')) return action.starts_with(pattern.substr(0, pattern.size() - 1));
-  return pattern == action;
-}
-
 bool VerifiedToken::allows(std::string_view action) const {
   if (grant_sets.empty()) return false;
   return std::all_of(grant_sets.begin(), grant_sets.end(), [&](const std::vector<std::string>& set) {
@@ -378,6 +373,8 @@ VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOpt
       if (!out.scopes.empty() && block.scope.par != out.scopes.back().sid) return TokenError::parent_mismatch;
       out.grant_sets.push_back(block.scope.scp);
       out.expires = std::min(out.expires, block.scope.exp);
+      out.grant_sets_at.push_back(out.grant_sets.size());
+      out.expires_at.push_back(out.expires);
       out.scopes.push_back(std::move(block.scope));
     } else {
       if (block.caveat.scp) out.grant_sets.push_back(*block.caveat.scp);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delegation/grants.hpp"
 
 namespace scopegate::delegation {
 
@@ -78,6 +79,10 @@ struct VerifiedToken {
   std::vector<ScopeBlock> scopes;                     // root first; back() is the acting scope
   std::vector<std::vector<std::string>> grant_sets;   // every scp, d and c blocks, in order
   std::int64_t expires = 0;                           // the earliest exp
+  // Per scope: how many grant sets, and which expiry, were in force when its d block was added
+  // (caveats a holder appended later narrow the token, not the scope as it was opened).
+  std::vector<std::size_t> grant_sets_at;
+  std::vector<std::int64_t> expires_at;
   Mac tag{};
 
   const ScopeBlock& root() const { return scopes.front(); }
@@ -96,9 +101,6 @@ struct VerifyOptions {
 
 using VerifyResult = std::variant<VerifiedToken, TokenError>;
 VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOptions& options);
-
-// A grant pattern is an exact action or ends in '*' (prefix match); "*" matches everything.
-bool pattern_matches(std::string_view pattern, std::string_view action);
 
 // Minting, for the gateway (and `scopegate token mint`). nullopt when the kid is unknown.
 std::optional<std::string> mint_root(const Keyring& keys, const ScopeBlock& root);

@@ -91,6 +91,9 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
       continue;
     }
     if (is_hop_by_hop(name, named) || is_gateway_owned(name)) continue;
+    bool replaced = false;
+    for (auto r : head.replaced) replaced = replaced || iequals_ascii(name, r);
+    if (replaced) continue;
     append_line(out, name, f.value());
   }
 
@@ -117,7 +120,7 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
   append_line(out, "X-Forwarded-Proto", head.proto);
   if (!head.client_host.empty()) append_line(out, "X-Forwarded-Host", head.client_host);
   append_line(out, "X-Request-Id", head.request_id);
-  for (const auto& s : head.stamped) append_line(out, s.name, s.value);
+  out += head.stamped;
   append_framing(out, head.framing, head.content_length);
   out += "\r\n";
 }

@@ -15,12 +15,6 @@ namespace scopegate::http {
 
 namespace bhttp = boost::beast::http;
 
-// A header a pipeline stage adds to the forwarded request (values already validated).
-struct StampedHeader {
-  std::string_view name;
-  std::string_view value;
-};
-
 enum class Framing { none, content_length, chunked, until_close };
 
 struct UpstreamRequestHead {
@@ -34,7 +28,10 @@ struct UpstreamRequestHead {
   std::string_view request_id;
   Framing framing = Framing::none;
   std::uint64_t content_length = 0;
-  std::span<const StampedHeader> stamped;  // later stages' headers (delegation, tracing)
+  // Header lines ("Name: value\r\n"...) later stages add (delegation, tracing), values validated,
+  // and the inbound names they replace (traceparent, baggage, the agent credential): skipped.
+  std::string_view stamped;
+  std::span<const std::string_view> replaced;
 };
 
 void append_upstream_request_head(std::string& out, const bhttp::request_header<>& req,

@@ -38,6 +38,8 @@ std::mt19937_64& generator() {
 }
 }  // namespace
 
+std::uint64_t random_u64() { return generator()(); }
+
 std::string make_uuid_v7() {
   using namespace std::chrono;
   auto ms = static_cast<std::uint64_t>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());

@@ -3,6 +3,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "listener/listener.hpp"
+#include "listener/tls.hpp"
 #include "pipeline/forward.hpp"
 
 namespace scopegate::listener {
@@ -39,7 +40,7 @@ class SessionScope {
 asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
-  pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr};
+  pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr, listener.index, {}};
   if (ec) co_return;  // the peer left before we looked
   info.peer_address = info.peer.address().to_string();
 
@@ -54,6 +55,7 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
     client.expires_after(worker.snapshot()->config.timeouts.client_header);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) co_return;
+    info.certificate_subject = verified_peer_subject(tls->native_handle());
   }
 
   beast::flat_buffer buffer;

@@ -65,4 +65,22 @@ std::shared_ptr<ssl::context> make_client_context(const config::Upstream& upstre
   return ctx;
 }
 
+std::string verified_peer_subject(SSL* ssl) {
+  if (SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (!cert) return {};
+  std::string out;
+  if (BIO* bio = BIO_new(BIO_s_mem())) {
+    // RFC 2253 order and escaping, UTF-8 kept as is: "CN=planner,O=Example".
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+      char* data = nullptr;
+      long n = BIO_get_mem_data(bio, &data);
+      if (n > 0) out.assign(data, static_cast<std::size_t>(n));
+    }
+    BIO_free(bio);
+  }
+  X509_free(cert);
+  return out;
+}
+
 }  // namespace scopegate::listener

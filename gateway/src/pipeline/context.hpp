@@ -6,13 +6,18 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <array>
 #include <chrono>
 #include <optional>
 #include <string>
 
 #include "app/snapshot.hpp"
 #include "app/worker.hpp"
+#include "delegation/scope.hpp"
+#include "delegation/stamp.hpp"
+#include "delegation/token.hpp"
 #include "http/any_stream.hpp"
+#include "http/errors.hpp"
 
 namespace scopegate::pipeline {
 
@@ -23,6 +28,8 @@ struct ClientInfo {
   boost::asio::ip::tcp::endpoint peer;
   std::string peer_address;  // peer.address() as text, made once per connection
   bool tls = false;
+  std::size_t listener = 0;          // index into config.listeners (fixed until restart)
+  std::string certificate_subject;   // of a verified client certificate (mTLS); else empty
 };
 
 struct RequestContext {
@@ -54,7 +61,37 @@ struct RequestContext {
   Clock::time_point started = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();  // route's request_total, if on
 
-  // Outcome, for the stages that watch every request (audit and metrics, later).
+  // The request body, when a stage had to read it whole (MCP/A2A JSON-RPC, POST /v1/scopes).
+  // Forwarded from here with a Content-Length instead of being streamed.
+  std::string body;
+  bool body_buffered = false;
+  bool continue_sent = false;  // the gateway already answered Expect: 100-continue
+
+  // Who is calling and under which scope (delegation stages).
+  const config::Agent* agent = nullptr;
+  std::optional<delegation::VerifiedToken> token;
+  delegation::TraceContext trace;
+
+  // What the request does: the action checked against grants ("" for housekeeping).
+  std::string action;
+  std::string_view operation = "http";
+  std::string tool, resource, mcp_method;
+  std::string task_id, context_id;  // A2A
+  std::string objective;            // Delegation-Objective (decoded) or the A2A message text
+  bool delegates = false;           // a delegation: a child scope is minted for the route's agent
+
+  // A delegation's child scope and token.
+  std::optional<delegation::ScopeRecord> child;
+  std::string child_token;
+
+  // Header lines stamped on the forwarded request, and the inbound names they replace.
+  std::string stamped;
+  std::array<std::string_view, 4> replaced{};
+  std::size_t replaced_count = 0;
+
+  // Outcome, for the stages that watch every request (audit and metrics).
+  bool forwarded = false;                 // the upstream received (part of) the request
+  std::optional<http::ErrorCode> reason;  // the gateway answered with this error
   unsigned status = 0;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;

@@ -8,12 +8,17 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "app/app.hpp"
 #include "app/log.hpp"
+#include "audit/sink.hpp"
 #include "http/errors.hpp"
 #include "http/hygiene.hpp"
 #include "http/head.hpp"
 #include "http/request_id.hpp"
 #include "http/wire.hpp"
+#include "pipeline/reply.hpp"
+#include "pipeline/scope_stages.hpp"
+#include "pipeline/scopes_endpoint.hpp"
 #include "router/router.hpp"
 
 namespace scopegate::pipeline {
@@ -30,51 +35,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMinUpstreamHeaderLimit = 64 * 1024;
 // Informational (1xx) responses an upstream may send before the real one; more is abuse.
 constexpr int kMaxInterimResponses = 8;
-
-bool is_disconnect(const boost::system::error_code& ec) {
-  return ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::operation_aborted || ec == asio::ssl::error::stream_truncated;
-}
-
-// A phase's deadline, cut short by the request's total deadline when the route has one.
-milliseconds phase(const RequestContext& x, milliseconds limit) {
-  if (x.deadline == Clock::time_point::max()) return limit;
-  auto left = std::chrono::duration_cast<milliseconds>(x.deadline - Clock::now());
-  return std::max(milliseconds(1), std::min(limit, left));
-}
-
-bool total_deadline_passed(const RequestContext& x) {
-  return x.deadline != Clock::time_point::max() && Clock::now() >= x.deadline;
-}
-
-bool may_keep_client(const RequestContext& x) {
-  return x.client_keep_alive && x.body_consumed && !x.worker.draining();
-}
-
-// Writes one JSON error reply (CONTRACT.md §5). Returns whether the connection may be reused.
-asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string_view message,
-                                  bool force_close = false) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(http::status_of(code)), 11};
-  res.set(bhttp::field::content_type, "application/json");
-  if (!x.request_id.empty()) res.set("X-Request-Id", x.request_id);
-  res.body() = http::error_body(code, {message, x.request_id, "", ""});
-  bool keep = !force_close && may_keep_client(x);
-  res.keep_alive(keep);
-  if (keep && x.version == 10) res.set(bhttp::field::connection, "keep-alive");
-  if (x.method == bhttp::verb::head) res.content_length(res.body().size());
-  res.prepare_payload();
-  x.status = http::status_of(code);
-  x.bytes_out += res.body().size();
-  x.client.expires_after(x.snapshot.config.timeouts.client_send);
-  if (x.method == bhttp::verb::head) {
-    bhttp::response_serializer<bhttp::string_body> sr{res};
-    auto [ec, n] = co_await bhttp::async_write_header(x.client, sr, use_tuple);
-    co_return !ec && keep;
-  }
-  auto [ec, n] = co_await bhttp::async_write(x.client, res, use_tuple);
-  co_return !ec && keep;
-}
 
 // Stage: checks that need only the request header. Ordered cheapest and most fundamental first:
 // framing decides whether the byte stream can be trusted at all, so it comes before anything else.
@@ -118,7 +78,12 @@ std::string upstream_request_head(RequestContext& x) {
   head.proto = x.info.tls ? "https" : "http";
   head.node = x.snapshot.config.node;
   head.request_id = x.request_id;
-  if (x.parser.chunked()) {
+  head.stamped = x.stamped;
+  head.replaced = std::span<const std::string_view>(x.replaced.data(), x.replaced_count);
+  if (x.body_buffered) {
+    head.framing = http::Framing::content_length;
+    head.content_length = x.body.size();
+  } else if (x.parser.chunked()) {
     head.framing = http::Framing::chunked;
   } else if (x.content_length) {
     head.framing = http::Framing::content_length;
@@ -142,9 +107,10 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
                                                              char* relay, bool& upstream_failed) {
   auto& req = x.parser.get();
   const auto& timeouts = x.route->timeouts;
-  http::BodyWriter writer(up.stream, upstream_request_head(x), x.parser.chunked());
-  bool done = !x.has_body;
-  std::string_view piece;
+  http::BodyWriter writer(up.stream, upstream_request_head(x), x.parser.chunked() && !x.body_buffered);
+  x.forwarded = true;
+  bool done = !x.has_body || x.body_buffered;
+  std::string_view piece = x.body_buffered ? std::string_view(x.body) : std::string_view{};
   do {
     if (!done) {
       req.body().data = relay;
@@ -279,17 +245,19 @@ asio::awaitable<bool> forward(RequestContext& x) {
       ~ClearHandle() { h.upstream = nullptr; }
     } clear_handle{x.handle};
 
-    if (x.expect_continue && x.has_body && x.version >= 11 && attempt == 0) {
+    if (x.expect_continue && x.has_body && x.version >= 11 && !x.continue_sent) {
       // The gateway answers the expectation itself (as nginx does) and strips it upstream.
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       x.client.expires_after(snap.config.timeouts.client_send);
       auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
       if (ec) co_return false;
+      x.continue_sent = true;
     }
 
     bool upstream_failed = false;
     if (auto failure = co_await send_request(x, *up, relay.data(), upstream_failed)) {
-      if (upstream_failed && reused && !x.has_body && attempt == 0) continue;
+      bool replayable = !x.has_body || x.body_buffered;
+      if (upstream_failed && reused && replayable && attempt == 0) continue;
       co_return co_await reply_error(x, failure->code, failure->message, !x.body_consumed);
     }
 
@@ -313,6 +281,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
     }
     if (!ec && rp->get().result_int() < 200) ec = bhttp::error::bad_status;
     if (ec) {
+      // Only a request without a body is replayed after the upstream may have read it: a tool call
+      // must not run twice. (A failed write, above, means the upstream never had it whole.)
       bool stale = reused && !x.has_body && attempt == 0 && !up->stream.timed_out() && is_disconnect(ec) &&
                    up->buffer.size() == 0;
       if (stale) continue;  // the pooled connection was closed under us: try a fresh one
@@ -339,16 +309,20 @@ asio::awaitable<bool> forward(RequestContext& x) {
 
 }  // namespace
 
-asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot, http::AnyStream& client,
-                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle) {
-  RequestContext x(worker, snapshot, client, buffer, info, handle);
+namespace {
+
+// The pipeline, in order. Each position has a reason; a stage that refuses answers the client
+// itself and nothing after it runs (nothing reaches the upstream).
+asio::awaitable<bool> run_stages(RequestContext& x) {
+  const auto& snapshot = x.snapshot;
   const auto& cfg = snapshot.config;
+  auto& client = x.client;
   x.parser.header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
   x.parser.body_limit(boost::none);  // enforced per route once the route is known
 
   // 1. Read the header under one absolute deadline: a slow client cannot hold the slot forever.
   client.expires_after(cfg.timeouts.client_header);
-  auto [ec, n] = co_await bhttp::async_read_header(client, buffer, x.parser, use_tuple);
+  auto [ec, n] = co_await bhttp::async_read_header(client, x.client_buffer, x.parser, use_tuple);
   if (ec) {
     x.client_keep_alive = false;
     x.request_id = http::make_uuid_v7();  // even a request that never parsed gets an id to quote
@@ -377,20 +351,111 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
 
   // 3. Framing, limits, target and spoofing: a violation is answered and the connection closed,
   //    because after bad framing the gateway cannot know where the next request starts.
-  if (auto v = inspect_request(x)) co_return co_await reply_error(x, v->code, v->message, true);
+  if (auto v = inspect_request(x)) co_return co_await reply_violation(x, *v, true);
 
-  // 4. Route. Host without port, lower-cased; the path with the query for prefix matching.
+  // 4. The agent credential, before anything else is decided: a wrong key never learns more
+  //    (not even whether a route exists).
+  if (auto v = authenticate(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+
+  // 5. The gateway's own endpoint on the data listener.
+  std::string_view target = req.target();
+  if (target.substr(0, target.find('?')) == kScopesPath) co_return co_await serve_open_scope(x);
+
+  // 6. Route. Host without port, lower-cased; the path with the query for prefix matching.
   x.route = snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
   if (!x.route) co_return co_await reply_error(x, ErrorCode::no_route, "no route matches this request");
   if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
 
-  // 5. Body limit from the declared length, before any 100 Continue invites the body.
+  // 7. The route's access rule: is an agent needed here at all?
+  if (auto v = require_agent(x)) co_return co_await reply_violation(x, *v);
+
+  // 8. Body limit from the declared length, before any 100 Continue invites the body.
   if (x.content_length && *x.content_length > x.route->max_body_bytes) {
     co_return co_await reply_error(x, ErrorCode::payload_too_large, "request body over the route's limit", true);
   }
 
-  // 6. The upstream exchange (hygiene and stamping of the head included) and the relay back.
+  // 9. The scope: the token is verified before any body is read, so an unauthorised caller
+  //    costs a header's worth of work.
+  if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
+
+  // 10. MCP/A2A: the JSON-RPC body names the action, so it is read whole (bounded) first.
+  if (needs_body(x) && x.has_body) {
+    if (auto v = co_await read_whole_body(x, x.route->max_inspect_bytes)) {
+      co_return co_await reply_violation(x, *v, !x.body_consumed);
+    }
+  }
+
+  // 11. What the request does, then whether the scope grants it.
+  if (auto v = classify_action(x)) co_return co_await reply_violation(x, *v);
+  if (auto v = check_grants(x)) co_return co_await reply_violation(x, *v);
+
+  // 12. A delegation opens the child scope (and reports it) before anything is forwarded.
+  if (auto v = open_delegation(x)) co_return co_await reply_violation(x, *v);
+
+  // 13. Stamping, after hygiene has decided what of the inbound head survives (http/head.cpp
+  //     skips every Delegation-*, hop-by-hop and replaced header while writing the rest).
+  stamp_delegation_headers(x);
+
+  // 14. The upstream exchange and the relay back.
   co_return co_await forward(x);
+}
+
+// Hands what the request did to the fact sink (the audit writer), refused or forwarded.
+void report(const RequestContext& x) {
+  audit::RequestFacts f;
+  f.request_id = x.request_id;
+  f.trace_id = x.trace.trace_id;
+  f.span_id = x.trace.span_id;
+  std::string path;
+  if (x.token) {
+    const auto& current = x.token->current();
+    f.scope.id = current.sid;
+    f.scope.parent = current.par;
+    f.scope.root = x.token->root().sid;
+    f.scope.depth = x.token->depth();
+    for (const auto& s : x.token->scopes) path += (path.empty() ? "" : "/") + s.sid;
+    f.scope.path = path;
+    f.principal = x.token->root().sub;
+  }
+  if (x.agent) f.agent = x.agent->id;
+  if (x.child) {
+    f.child_scope = x.child->id;
+    f.target_agent = x.child->actor;
+  }
+  if (x.route) {
+    f.route = x.route->name;
+    f.upstream = x.route->upstream.url;
+  }
+  f.operation = x.operation;
+  f.action = x.action;
+  f.tool = x.tool;
+  f.resource = x.resource;
+  f.mcp_method = x.mcp_method;
+  f.task_id = x.task_id;
+  f.context_id = x.context_id;
+  const auto& req = x.parser.get();
+  if (x.method != bhttp::verb::unknown || x.parser.is_header_done()) {
+    f.method = req.method_string();
+    f.path = req.target();
+  }
+  f.allowed = x.forwarded;
+  if (x.reason) f.reason = http::to_string(*x.reason);
+  f.status = x.status;
+  f.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - x.started).count();
+  f.bytes_in = x.bytes_in;
+  f.bytes_out = x.bytes_out;
+  x.worker.app().sink().request(f);
+}
+
+}  // namespace
+
+asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot, http::AnyStream& client,
+                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle) {
+  RequestContext x(worker, snapshot, client, buffer, info, handle);
+  bool keep = co_await run_stages(x);
+  // A connection that closed before a request began is not a request.
+  if (x.status != 0 || x.forwarded) report(x);
+  co_return keep;
 }
 
 }  // namespace scopegate::pipeline

@@ -1,0 +1,63 @@
+// Where the pipeline hands the facts each request and each scope event produce (CONTRACT.md §6).
+// The stages only describe what happened; a sink decides what to keep. The audit writer (its own
+// thread, a bounded queue, the hash chain) is one sink; the operational log is another. A sink
+// is called on the event loop: it must copy what it keeps and return at once.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "delegation/scope.hpp"
+
+namespace scopegate::audit {
+
+struct ScopeRef {
+  std::string_view id, parent, root, path;
+  int depth = -1;  // -1: the request ran under no scope (open routes, rejected before the token)
+};
+
+// One request, proxied or rejected. Views stay valid only during the call.
+struct RequestFacts {
+  std::string_view request_id, trace_id, span_id;
+  ScopeRef scope;
+  std::string_view principal;
+  std::string_view agent;         // the authenticated caller; empty when there is none
+  std::string_view target_agent;  // delegations
+  std::string_view child_scope;   // delegations: the scope minted for the target agent
+  std::string_view route;
+  std::string_view operation;     // execute_tool, invoke_agent, read_resource, http
+  std::string_view action;        // the action string checked against grants, if any
+  std::string_view tool, resource, mcp_method;
+  std::string_view task_id, context_id;  // A2A
+  std::string_view method, path, upstream;
+  bool allowed = false;           // forwarded to the upstream
+  std::string_view reason;        // the error code when the gateway answered itself
+  std::string_view rule;
+  unsigned status = 0;
+  double duration_ms = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+enum class Opening { minted, first_seen };  // opened by this node, or learnt from a valid token
+
+class FactSink {
+ public:
+  virtual ~FactSink() = default;
+  virtual void request(const RequestFacts& facts) = 0;
+  // Called before the request that opened (or first used) the scope is forwarded.
+  virtual void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) = 0;
+  virtual void scope_revoked(std::string_view scope, std::span<const std::string> revoked, std::string_view by) = 0;
+};
+
+// Writes facts to the operational log at debug level (until the audit writer lands, and for
+// operators who want to watch decisions live with --log-level debug).
+class LogSink final : public FactSink {
+ public:
+  void request(const RequestFacts& facts) override;
+  void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
+  void scope_revoked(std::string_view scope, std::span<const std::string> revoked, std::string_view by) override;
+};
+
+}  // namespace scopegate::audit

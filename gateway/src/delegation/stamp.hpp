@@ -1,0 +1,44 @@
+// Values of the headers the gateway stamps (CONTRACT.md §3): objectives, W3C trace context and
+// baggage. Everything produced here is printable ASCII without CR, LF or NUL, whatever came in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace scopegate::delegation {
+
+constexpr std::size_t kMaxObjectiveBytes = 512;
+
+// Decodes a percent-encoded UTF-8 objective and cuts it to 512 bytes on a character boundary.
+// nullopt when an escape is malformed or the bytes are not valid UTF-8.
+std::optional<std::string> decode_objective(std::string_view header_value);
+
+// Cuts UTF-8 text to at most `max` bytes without splitting a character.
+std::string_view cut_utf8(std::string_view text, std::size_t max);
+
+bool is_valid_utf8(std::string_view text);
+
+// Percent-encodes every byte outside RFC 3986's unreserved set, so the value can carry any text
+// (CR, LF, quotes, non-ASCII) without ever forming a header line of its own.
+std::string encode_objective(std::string_view text);
+
+// W3C Trace Context. A valid inbound traceparent keeps its trace id and flags; the gateway is a
+// new span. Without one, a new trace starts (sampled).
+struct TraceContext {
+  std::string trace_id;   // 32 lower-case hex
+  std::string span_id;    // 16 lower-case hex: the gateway's span
+  std::string parent_id;  // the inbound span, empty when the trace starts here
+  std::string flags = "01";
+  bool continued = false;
+
+  std::string traceparent() const;
+};
+TraceContext continue_trace(std::string_view inbound_traceparent);
+
+// The inbound baggage entries with delegation.scope set to `scope` (an existing entry replaced).
+// Inbound values are passed on as they came; entries without '=' are dropped.
+std::string stamp_baggage(std::string_view inbound, std::string_view scope);
+
+}  // namespace scopegate::delegation

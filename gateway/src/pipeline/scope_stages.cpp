@@ -1,0 +1,347 @@
+#include "pipeline/scope_stages.hpp"
+
+#include <chrono>
+#include <charconv>
+
+#include "app/app.hpp"
+#include "auth/agents.hpp"
+#include "delegation/grants.hpp"
+#include "delegation/registry.hpp"
+#include "http/request_id.hpp"
+#include "protocol/jsonrpc.hpp"
+
+namespace scopegate::pipeline {
+
+using http::ErrorCode;
+using http::Violation;
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void add_line(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+bool agent_ceiling_allows(const config::Agent& agent, std::string_view action) {
+  for (const auto& g : agent.grants) {
+    if (delegation::pattern_matches(g, action)) return true;
+  }
+  return false;
+}
+
+std::string join(const delegation::Grants& g) {
+  std::string out;
+  for (const auto& p : g) out += (out.empty() ? "" : ", ") + p;
+  return out.empty() ? "nothing" : out;
+}
+
+}  // namespace
+
+std::optional<Violation> authenticate(RequestContext& x) {
+  const auto& listener = x.snapshot.config.listeners[x.info.listener];
+  auto& req = x.parser.get();
+  std::string_view name = listener.credential_header;
+  std::size_t present = req.count(name);
+  if (present > 1) return Violation{ErrorCode::unauthenticated, "more than one " + std::string(name) + " header"};
+  if (present == 1) {
+    auto key = auth::credential_key(name, req[name]);
+    x.agent = x.snapshot.agents.by_key(key);
+    if (!x.agent) return Violation{ErrorCode::unauthenticated, "the agent credential is not valid"};
+    return std::nullopt;
+  }
+  if (!x.info.certificate_subject.empty()) x.agent = x.snapshot.agents.by_subject(x.info.certificate_subject);
+  return std::nullopt;
+}
+
+std::optional<Violation> require_agent(RequestContext& x) {
+  if (x.route->access == config::Access::open || x.agent) return std::nullopt;
+  const auto& listener = x.snapshot.config.listeners[x.info.listener];
+  return Violation{ErrorCode::unauthenticated,
+                   "this route needs an agent credential (" + listener.credential_header + " header" +
+                       (listener.tls && !listener.tls->client_ca.empty() ? " or a client certificate)" : ")")};
+}
+
+std::optional<Violation> verify_scope(RequestContext& x) {
+  auto& req = x.parser.get();
+  std::size_t count = req.count("Delegation-Token");
+  if (count == 0) {
+    if (x.route && x.route->access == config::Access::scoped) {
+      return Violation{ErrorCode::token_invalid, "this route needs a Delegation-Token"};
+    }
+    return std::nullopt;
+  }
+  if (count > 1) return Violation{ErrorCode::token_invalid, "more than one Delegation-Token header"};
+  if (!x.agent) return Violation{ErrorCode::unauthenticated, "a Delegation-Token needs an agent credential"};
+  const auto& settings = x.snapshot.config.token;
+  delegation::VerifyOptions options;
+  options.audience = settings.audience;
+  options.now = unix_now();
+  options.skew_s = std::chrono::duration_cast<std::chrono::seconds>(settings.clock_skew).count();
+  auto result = delegation::verify(req["Delegation-Token"], x.snapshot.keyring, options);
+  if (auto* error = std::get_if<delegation::TokenError>(&result)) {
+    if (*error == delegation::TokenError::expired) return Violation{ErrorCode::token_expired, "the token has expired"};
+    return Violation{ErrorCode::token_invalid, std::string("the token is not valid (") + to_string(*error) + ")"};
+  }
+  auto& token = std::get<delegation::VerifiedToken>(result);
+  if (token.current().agt != x.agent->id) {
+    // A stolen token is useless without its actor's own credential.
+    return Violation{ErrorCode::token_invalid, "the token's scope belongs to another agent"};
+  }
+  x.token = std::move(token);
+  if (x.token->depth() > x.agent->max_depth) {
+    return Violation{ErrorCode::depth_exceeded, "the scope is deeper than this agent's max_depth (" +
+                                                    std::to_string(x.agent->max_depth) + ")"};
+  }
+  auto& app = x.worker.app();
+  if (auto revoked = app.scopes().revoked_in(*x.token)) {
+    return Violation{ErrorCode::scope_revoked, "scope " + *revoked + " has been revoked"};
+  }
+  for (const auto& fresh : app.scopes().observe(*x.token)) {
+    app.sink().scope_opened(fresh, audit::Opening::first_seen, x.request_id);
+  }
+  return std::nullopt;
+}
+
+bool needs_body(const RequestContext& x) {
+  auto kind = x.route->kind;
+  if (x.method != bhttp::verb::post) return false;
+  return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a;
+}
+
+namespace {
+
+std::optional<Violation> classify_mcp(RequestContext& x) {
+  if (!x.body_buffered) return std::nullopt;  // GET (the SSE stream) and DELETE (end of session)
+  std::string why;
+  auto call = protocol::parse_mcp(x.body, why);
+  if (!call) return Violation{ErrorCode::bad_request, "MCP request: " + why};
+  x.mcp_method = call->method;
+  std::string_view target;
+  switch (protocol::classify(*call)) {
+    case protocol::McpAction::tool:
+      x.operation = "execute_tool";
+      x.tool = call->name;
+      x.action = "tool:" + call->name;
+      target = call->name;
+      break;
+    case protocol::McpAction::resource:
+      x.operation = "read_resource";
+      x.resource = call->uri;
+      x.action = "resource:" + call->uri;
+      target = call->uri;
+      break;
+    case protocol::McpAction::prompt:
+      x.action = "prompt:" + call->name;
+      target = call->name;
+      break;
+    case protocol::McpAction::housekeeping: break;
+    case protocol::McpAction::other: x.action = "route:" + x.route->name; break;
+  }
+  if (call->method.empty()) return std::nullopt;  // a response to the server: nothing to check
+  auto& req = x.parser.get();
+  if (req.count("Mcp-Method") && req["Mcp-Method"] != call->method) {
+    return Violation{ErrorCode::mcp_header_mismatch, "Mcp-Method does not match the body's method"};
+  }
+  if (req.count("Mcp-Name") && req["Mcp-Name"] != target) {
+    return Violation{ErrorCode::mcp_header_mismatch, "Mcp-Name does not match the body's params"};
+  }
+  return std::nullopt;
+}
+
+std::optional<Violation> classify_a2a(RequestContext& x) {
+  x.action = "agent:" + x.route->target_agent;
+  if (!x.body_buffered) {
+    // The agent card and REST reads (GET) pass through; they open no scope and are not grant-checked.
+    x.action.clear();
+    return std::nullopt;
+  }
+  std::string why;
+  std::optional<protocol::A2aRequest> call;
+  if (auto verb = protocol::a2a_rest_verb(x.parser.get().target()); !verb.empty()) {
+    call = protocol::parse_a2a_rest(x.body, verb, why);
+  } else {
+    call = protocol::parse_a2a_jsonrpc(x.body, why);
+  }
+  if (!call) return Violation{ErrorCode::bad_request, "A2A request: " + why};
+  x.task_id = call->task_id;
+  x.context_id = call->context_id;
+  x.delegates = call->sends_message;
+  if (x.delegates) {
+    x.operation = "invoke_agent";
+    if (x.objective.empty()) x.objective = delegation::cut_utf8(call->text, delegation::kMaxObjectiveBytes);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Violation> classify_action(RequestContext& x) {
+  auto& req = x.parser.get();
+  if (req.count("Delegation-Objective")) {
+    auto decoded = delegation::decode_objective(req["Delegation-Objective"]);
+    if (!decoded) {
+      return Violation{ErrorCode::bad_request, "Delegation-Objective must be percent-encoded UTF-8"};
+    }
+    x.objective = std::move(*decoded);
+  }
+  switch (x.route->kind) {
+    case config::RouteKind::http:
+      x.operation = "execute_tool";
+      x.tool = x.route->name;
+      x.action = "tool:" + x.route->name;
+      return std::nullopt;
+    case config::RouteKind::mcp: return classify_mcp(x);
+    case config::RouteKind::a2a: return classify_a2a(x);
+    case config::RouteKind::agent:
+      x.operation = "invoke_agent";
+      x.action = "agent:" + x.route->target_agent;
+      x.delegates = true;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<Violation> check_grants(RequestContext& x) {
+  if (x.action.empty() || !x.token) return std::nullopt;  // housekeeping, or a route that needs no scope
+  if (!x.token->allows(x.action)) {
+    return Violation{ErrorCode::grant_exceeded, "the scope does not grant " + x.action};
+  }
+  if (!agent_ceiling_allows(*x.agent, x.action)) {
+    return Violation{ErrorCode::grant_exceeded, "agent " + x.agent->id + " may never " + x.action};
+  }
+  return std::nullopt;
+}
+
+std::optional<Violation> open_delegation(RequestContext& x) {
+  if (!x.delegates || !x.token) return std::nullopt;
+  const auto& settings = x.snapshot.config.token;
+  const config::Agent* target = x.snapshot.agents.by_id(x.route->target_agent);
+  if (!target) return Violation{ErrorCode::policy_denied, "the route's target agent is not configured"};
+
+  int depth = x.token->depth() + 1;
+  int limit = std::min(target->max_depth, settings.max_depth);
+  if (depth > limit) {
+    return Violation{ErrorCode::depth_exceeded, "a scope for " + target->id + " would be at depth " +
+                                                    std::to_string(depth) + ", deeper than allowed (" +
+                                                    std::to_string(limit) + ")"};
+  }
+
+  // What the sub-agent may get: the caller's rights ∩ the route's ceiling ∩ the target's ceiling.
+  delegation::Grants available = delegation::intersect_all(x.token->grant_sets);
+  available = delegation::intersect(available, x.route->grants);
+  available = delegation::intersect(available, target->grants);
+  delegation::Grants grants;
+  auto& req = x.parser.get();
+  if (req.count("Delegation-Grants")) {
+    std::string joined;
+    auto [first, last] = req.equal_range("Delegation-Grants");
+    for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ",") + std::string(it->value());
+    if (!delegation::parse_grant_list(joined, grants)) {
+      return Violation{ErrorCode::bad_request, "Delegation-Grants: expected a comma-separated list of grant patterns"};
+    }
+    for (const auto& g : grants) {
+      if (!delegation::set_covers(available, g)) {
+        // Never trimmed silently: the caller learns exactly what it may not pass on.
+        return Violation{ErrorCode::grant_exceeded, "cannot delegate " + g + " to " + target->id +
+                                                        " (at most: " + join(available) + ")"};
+      }
+    }
+  } else {
+    grants = std::move(available);
+  }
+
+  std::int64_t now = unix_now();
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(settings.delegation_ttl).count();
+  delegation::ScopeBlock block;
+  block.sid = http::make_uuid_v7();
+  block.par = x.token->current().sid;
+  block.agt = target->id;
+  block.scp = grants;
+  block.obj = x.objective;
+  block.iat = now;
+  block.exp = std::min(now + ttl, x.token->expires);
+  auto minted = delegation::mint_child(x.snapshot.keyring, req["Delegation-Token"], *x.token, block);
+  if (!minted) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
+  if (minted->size() > 8192 || std::count(minted->begin(), minted->end(), '.') > 17) {
+    return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
+  }
+
+  delegation::ScopeRecord child;
+  const auto& parent = x.token->current();
+  child.id = block.sid;
+  child.parent = parent.sid;
+  child.root = x.token->root().sid;
+  child.depth = depth;
+  for (const auto& s : x.token->scopes) child.path += s.sid + "/";
+  child.path += child.id;
+  child.principal = x.token->root().sub;
+  child.actor = target->id;
+  child.delegator = x.agent->id;
+  child.objective = x.objective;
+  child.grants = std::move(grants);
+  child.iat = block.iat;
+  child.exp = block.exp;
+  // The opening is reported before the request is forwarded (CONTRACT.md §3).
+  x.worker.app().scopes().open(child);
+  x.worker.app().sink().scope_opened(child, audit::Opening::minted, x.request_id);
+  x.child = std::move(child);
+  x.child_token = std::move(*minted);
+  return std::nullopt;
+}
+
+void stamp_delegation_headers(RequestContext& x) {
+  auto& req = x.parser.get();
+  std::string& out = x.stamped;
+  out.clear();
+  auto replace = [&](std::string_view name) { x.replaced[x.replaced_count++] = name; };
+  replace(x.snapshot.config.listeners[x.info.listener].credential_header);
+
+  // The scope the receiving side acts in: the child for a delegation, else the caller's.
+  if (x.token) {
+    const auto& root = x.token->root();
+    const auto& current = x.token->current();
+    char depth[16];
+    if (x.child) {
+      add_line(out, "Delegation-Scope", x.child->id);
+      add_line(out, "Delegation-Parent", x.child->parent);
+      add_line(out, "Delegation-Root", x.child->root);
+      auto [end, ec] = std::to_chars(depth, depth + sizeof depth, x.child->depth);
+      add_line(out, "Delegation-Depth", std::string_view(depth, end - depth));
+    } else {
+      add_line(out, "Delegation-Scope", current.sid);
+      if (!current.par.empty()) add_line(out, "Delegation-Parent", current.par);
+      add_line(out, "Delegation-Root", root.sid);
+      auto [end, ec] = std::to_chars(depth, depth + sizeof depth, x.token->depth());
+      add_line(out, "Delegation-Depth", std::string_view(depth, end - depth));
+    }
+    add_line(out, "Delegation-Principal", root.sub);
+  }
+  if (x.agent) add_line(out, "Delegation-Actor", x.agent->id);
+  if (x.route->stamp_objective) {
+    std::string_view objective = x.child ? std::string_view(x.child->objective)
+                                 : x.token ? std::string_view(x.token->current().obj)
+                                           : std::string_view{};
+    if (!objective.empty()) add_line(out, "Delegation-Objective", delegation::encode_objective(objective));
+  }
+  if (x.child) add_line(out, "Delegation-Token", x.child_token);
+
+  x.trace = delegation::continue_trace(req["traceparent"]);
+  replace("traceparent");
+  add_line(out, "traceparent", x.trace.traceparent());
+  if (!x.trace.continued) replace("tracestate");  // state of a trace we did not continue means nothing
+  if (x.token) {
+    std::string inbound;
+    auto [first, last] = req.equal_range("baggage");
+    for (auto it = first; it != last; ++it) inbound += (inbound.empty() ? "" : ",") + std::string(it->value());
+    replace("baggage");
+    add_line(out, "baggage", delegation::stamp_baggage(inbound, x.child ? x.child->id : x.token->current().sid));
+  }
+}
+
+}  // namespace scopegate::pipeline

@@ -1,0 +1,40 @@
+// The delegation stages (CONTRACT.md §1–§3), each a plain function of the RequestContext that
+// returns the violation to answer with, or nothing. The order they run in is written once, in
+// serve_request (pipeline/forward.cpp).
+#pragma once
+
+#include <optional>
+
+#include "http/hygiene.hpp"
+#include "pipeline/context.hpp"
+
+namespace scopegate::pipeline {
+
+// The agent credential (header, or verified client certificate). A credential that is present
+// but wrong is refused at once; an absent one is refused only where the route needs an agent.
+std::optional<http::Violation> authenticate(RequestContext& x);
+
+// The route's access rule: scoped and authenticated routes need an agent.
+std::optional<http::Violation> require_agent(RequestContext& x);
+
+// Delegation-Token: verified (MAC chain, expiry, audience), presented by its actor, not deeper
+// than the agent may act, not revoked. Scopes seen for the first time are recorded and reported.
+std::optional<http::Violation> verify_scope(RequestContext& x);
+
+// Whether the route needs the body to name the action (MCP and A2A JSON-RPC requests).
+bool needs_body(const RequestContext& x);
+
+// Names the action (tool, resource, prompt, delegation) from the route, the method and, for
+// MCP/A2A, the buffered body; checks Mcp-Method/Mcp-Name against the body.
+std::optional<http::Violation> classify_action(RequestContext& x);
+
+// The action against the token's effective grants and the agent's ceiling.
+std::optional<http::Violation> check_grants(RequestContext& x);
+
+// A delegation: mints the child scope for the route's target agent, records and reports it.
+std::optional<http::Violation> open_delegation(RequestContext& x);
+
+// Renders the Delegation-*, traceparent and baggage lines for the forwarded head.
+void stamp_delegation_headers(RequestContext& x);
+
+}  // namespace scopegate::pipeline

@@ -1,0 +1,227 @@
+#include "pipeline/scopes_endpoint.hpp"
+
+#include <simdjson.h>
+
+#include <chrono>
+
+#include "app/app.hpp"
+#include "delegation/grants.hpp"
+#include "delegation/stamp.hpp"
+#include "http/request_id.hpp"
+#include "pipeline/reply.hpp"
+#include "pipeline/scope_stages.hpp"
+
+namespace scopegate::pipeline {
+
+namespace asio = boost::asio;
+using http::ErrorCode;
+using http::Violation;
+
+namespace {
+
+constexpr std::uint64_t kMaxBody = 64 * 1024;
+constexpr std::size_t kMaxPrincipal = 256;
+constexpr std::int64_t kDefaultTtl = 900;
+
+struct OpenRequest {
+  std::string objective;
+  std::optional<delegation::Grants> grants;
+  std::optional<std::int64_t> ttl_s;
+  std::string principal;
+  std::string agent;
+};
+
+bool printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::optional<OpenRequest> parse(const std::string& body, std::string& why) {
+  namespace dom = simdjson::dom;
+  thread_local dom::parser parser;
+  dom::object object;
+  if (parser.parse(body.data(), body.size(), false).get_object().get(object)) {
+    why = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  OpenRequest out;
+  for (auto field : object) {
+    std::string_view key = field.key;
+    std::string_view text;
+    if (key == "objective" || key == "principal" || key == "agent") {
+      if (field.value.get_string().get(text)) {
+        why = std::string(key) + " must be a string";
+        return std::nullopt;
+      }
+      if (key == "objective") out.objective = delegation::cut_utf8(text, delegation::kMaxObjectiveBytes);
+      else if (key == "principal") out.principal = text;
+      else out.agent = text;
+    } else if (key == "ttl_s") {
+      std::int64_t ttl = 0;
+      if (field.value.get_int64().get(ttl) || ttl <= 0) {
+        why = "ttl_s must be a positive integer";
+        return std::nullopt;
+      }
+      out.ttl_s = ttl;
+    } else if (key == "grants") {
+      dom::array list;
+      if (field.value.get_array().get(list)) {
+        why = "grants must be a list of grant patterns";
+        return std::nullopt;
+      }
+      out.grants.emplace();
+      for (auto item : list) {
+        if (item.get_string().get(text) || !delegation::is_valid_pattern(text)) {
+          why = "grants must be a list of grant patterns (an action, or a prefix ending in *)";
+          return std::nullopt;
+        }
+        out.grants->emplace_back(text);
+      }
+    } else {
+      why = "unknown field '" + std::string(key) + "' (expected objective, grants, ttl_s, principal, agent)";
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct Opened {
+  delegation::ScopeRecord scope;
+  std::string token;
+};
+
+// Checks the request against the caller's rights and mints the scope; a violation otherwise.
+std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
+  const auto& settings = x.snapshot.config.token;
+  const config::Agent& caller = *x.agent;
+  std::int64_t now = unix_now();
+  auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(settings.max_ttl).count();
+  std::int64_t ttl = r.ttl_s.value_or(kDefaultTtl);
+  if (ttl > max_ttl) {
+    return Violation{ErrorCode::bad_request, "ttl_s over token.max_ttl (" + std::to_string(max_ttl) + " s)"};
+  }
+  delegation::ScopeBlock block;
+  block.sid = http::make_uuid_v7();
+  block.obj = r.objective;
+  block.iat = now;
+  Opened out;
+  auto& s = out.scope;
+
+  if (!x.token) {
+    if (!caller.may_open_root) {
+      return Violation{ErrorCode::policy_denied, "agent " + caller.id + " may not open root scopes"};
+    }
+    if (!r.agent.empty() && r.agent != caller.id) {
+      return Violation{ErrorCode::bad_request, "a root scope is opened by the agent that acts in it: omit agent"};
+    }
+    if (r.principal.empty() || r.principal.size() > kMaxPrincipal || !printable(r.principal)) {
+      return Violation{ErrorCode::bad_request, "a root scope needs a principal (printable, at most 256 bytes)"};
+    }
+    delegation::Grants grants = r.grants ? *r.grants : caller.grants;
+    for (const auto& g : grants) {
+      if (!delegation::set_covers(caller.grants, g)) {
+        return Violation{ErrorCode::grant_exceeded, "agent " + caller.id + " may never hold " + g};
+      }
+    }
+    block.kid = x.snapshot.keyring.signing_kid;
+    block.sub = r.principal;
+    block.aud = settings.audience;
+    block.agt = caller.id;
+    block.scp = grants;
+    block.exp = now + ttl;
+    auto token = delegation::mint_root(x.snapshot.keyring, block);
+    if (!token) return Violation{ErrorCode::policy_denied, "no signing key is configured"};
+    out.token = std::move(*token);
+    s.id = block.sid;
+    s.root = block.sid;
+    s.depth = 0;
+    s.path = block.sid;
+    s.principal = r.principal;
+    s.actor = caller.id;
+    s.grants = std::move(grants);
+  } else {
+    const auto& parent = *x.token;
+    std::string target_id = r.agent.empty() ? caller.id : r.agent;
+    const config::Agent* target = x.snapshot.agents.by_id(target_id);
+    if (!target) return Violation{ErrorCode::bad_request, "no agent with id '" + target_id + "'"};
+    if (target != &caller && !parent.allows("agent:" + target->id)) {
+      return Violation{ErrorCode::grant_exceeded, "the scope does not grant agent:" + target->id};
+    }
+    if (!r.principal.empty() && r.principal != parent.root().sub) {
+      return Violation{ErrorCode::bad_request, "a child scope keeps its root's principal"};
+    }
+    int depth = parent.depth() + 1;
+    int limit = std::min(target->max_depth, settings.max_depth);
+    if (depth > limit) {
+      return Violation{ErrorCode::depth_exceeded, "a scope for " + target->id + " would be at depth " +
+                                                      std::to_string(depth) + ", deeper than allowed (" +
+                                                      std::to_string(limit) + ")"};
+    }
+    delegation::Grants available = delegation::intersect(delegation::intersect_all(parent.grant_sets), target->grants);
+    delegation::Grants grants = r.grants ? *r.grants : available;
+    for (const auto& g : grants) {
+      if (!delegation::set_covers(available, g)) {
+        return Violation{ErrorCode::grant_exceeded, "cannot delegate " + g + " to " + target->id};
+      }
+    }
+    block.par = parent.current().sid;
+    block.agt = target->id;
+    block.scp = grants;
+    block.exp = std::min(now + ttl, parent.expires);  // never beyond the parent's expiry
+    auto token = delegation::mint_child(x.snapshot.keyring, x.parser.get()["Delegation-Token"], parent, block);
+    if (!token) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
+    if (token->size() > 8192 || std::count(token->begin(), token->end(), '.') > 17) {
+      return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
+    }
+    out.token = std::move(*token);
+    s.id = block.sid;
+    s.parent = block.par;
+    s.root = parent.root().sid;
+    s.depth = depth;
+    for (const auto& p : parent.scopes) s.path += p.sid + "/";
+    s.path += s.id;
+    s.principal = parent.root().sub;
+    s.actor = target->id;
+    s.delegator = caller.id;
+    s.grants = std::move(grants);
+  }
+  s.objective = block.obj;
+  s.iat = block.iat;
+  s.exp = block.exp;
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<bool> serve_open_scope(RequestContext& x) {
+  if (x.method != bhttp::verb::post) {
+    co_return co_await reply_error(x, ErrorCode::method_not_allowed, "opening a scope is a mutation: use POST");
+  }
+  if (!x.agent) {
+    const auto& listener = x.snapshot.config.listeners[x.info.listener];
+    co_return co_await reply_error(x, ErrorCode::unauthenticated,
+                                   "opening a scope needs an agent credential (" + listener.credential_header + ")");
+  }
+  if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
+  if (auto v = co_await read_whole_body(x, kMaxBody)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+  std::string why;
+  auto request = parse(x.body, why);
+  if (!request) co_return co_await reply_error(x, ErrorCode::bad_request, why);
+  auto opened = open_scope(x, *request);
+  if (auto* v = std::get_if<Violation>(&opened)) co_return co_await reply_violation(x, *v);
+  auto& [scope, token] = std::get<Opened>(opened);
+  x.worker.app().scopes().open(scope);
+  x.worker.app().sink().scope_opened(scope, audit::Opening::minted, x.request_id);
+  x.child = scope;
+  std::string body = R"({"scope":)";
+  delegation::append_scope_json(body, scope);
+  body += R"(,"token":")";
+  body += token;  // base64url and dots: nothing to escape
+  body += "\"}\n";
+  co_return co_await reply_json(x, 201, std::move(body));
+}
+
+}  // namespace scopegate::pipeline
