@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages scopegate's build, tests and benchmarks need.
-# Idempotent: when every package is present it installs nothing and touches no network.
+# Installs what scopegate's build, tests and benchmarks need: Debian packages, and the npm
+# packages of the real agent SDKs the end-to-end tests drive (tests/e2e, pinned by its lock file).
+# Idempotent: when everything is present it installs nothing and touches no network.
 set -euo pipefail
 
 packages=(
@@ -10,8 +11,20 @@ packages=(
   # tests: real clients and processes
   curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema
   # benchmarks
-  nginx-light wrk
+  nginx-light wrk libbenchmark-dev
 )
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# The official MCP and A2A SDKs, for tests/integration/test_sdk_e2e.py. Node.js comes from the
+# machine when it has one (the SDKs want Node 18 or later), else from Debian.
+install_e2e_packages() {
+  if [ -d "$root/tests/e2e/node_modules" ] && [ "$root/tests/e2e/node_modules/.package-lock.json" -nt "$root/tests/e2e/package-lock.json" ]; then
+    return
+  fi
+  echo "setup: installing the e2e npm packages (tests/e2e)"
+  (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
+}
+if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,6 +35,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
+  install_e2e_packages
   exit 0
 fi
 
@@ -37,3 +51,4 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts nginx on install; scopegate's benchmarks run their own instances on other ports.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 pkill -x nginx 2>/dev/null || true
+install_e2e_packages

@@ -2,6 +2,7 @@
 import hashlib
 import http.client
 import json
+import signal
 import socket
 import time
 
@@ -91,3 +92,18 @@ def test_100mb_upload_with_flat_memory(gateway):
         assert echoed["body_sha256"] == digest.hexdigest()
     grown = gateway.hwm_kib() - baseline
     assert grown < 16 * 1024, "peak RSS grew by %d KiB" % grown
+
+
+def test_a_client_hanging_up_cuts_the_upstream_stream(start_gateway, upstream):
+    """An SSE client that goes away while the stream is quiet must not keep the upstream stream (and
+    the gateway's session) alive until the upstream ends it: the drain below would wait its 10 s."""
+    g = start_gateway(config(route("t", "/t", upstream.url, strip_prefix="true"), extra="timeouts: { drain: 10s }\n"))
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    s.sendall(b"GET /t/sse?n=2&interval_ms=30000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"event: tick" in s.recv(65536)
+    s.close()
+    time.sleep(0.5)
+    started = time.monotonic()
+    g.signal(signal.SIGTERM)
+    assert g.wait(5) == 0
+    assert time.monotonic() - started < 2

@@ -8,6 +8,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include "app/app.hpp"
 #include "app/log.hpp"
 #include "audit/sink.hpp"
@@ -94,6 +98,50 @@ std::string upstream_request_head(RequestContext& x) {
   http::append_upstream_request_head(out, req, head);
   return out;
 }
+
+// Watches the client while the gateway waits on the upstream (for the response, or for the next
+// event of a stream). A client that hangs up would otherwise hold the upstream request open until
+// the upstream ends it, and an SSE stream may never end: as nginx does, the upstream is cut.
+// Only end-of-stream or an error counts; bytes from the client (a pipelined request) end the watch.
+class ClientHangupWatch {
+ public:
+  ClientHangupWatch(asio::ip::tcp::socket& client, http::AnyStream& upstream)
+      : client_(client), state_(std::make_shared<State>(&upstream)) {
+    if (hung_up(client_)) {
+      state_->fired = true;
+      return;  // nothing was awaited yet: the caller sees fired() before it waits
+    }
+    client_.async_wait(asio::ip::tcp::socket::wait_read, [state = state_, &client = client_](boost::system::error_code ec) {
+      if (ec || !state->upstream || !hung_up(client)) return;
+      log::debug("client hung up: cutting the upstream request");
+      state->fired = true;
+      boost::system::error_code ignored;
+      state->upstream->socket().cancel(ignored);
+    });
+  }
+  bool fired() const { return state_->fired; }
+  ~ClientHangupWatch() {
+    state_->upstream = nullptr;
+    boost::system::error_code ignored;
+    client_.cancel(ignored);  // only the watch can be pending on the client now
+  }
+  ClientHangupWatch(const ClientHangupWatch&) = delete;
+  ClientHangupWatch& operator=(const ClientHangupWatch&) = delete;
+
+ private:
+  struct State {
+    explicit State(http::AnyStream* u) : upstream(u) {}
+    http::AnyStream* upstream;
+    bool fired = false;
+  };
+  static bool hung_up(asio::ip::tcp::socket& s) {
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  asio::ip::tcp::socket& client_;
+  std::shared_ptr<State> state_;
+};
 
 struct UpstreamFailure {
   ErrorCode code;
@@ -260,6 +308,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
       if (upstream_failed && reused && replayable && attempt == 0) continue;
       co_return co_await reply_error(x, failure->code, failure->message, !x.body_consumed);
     }
+    ClientHangupWatch hangup(x.client.socket(), up->stream);
+    if (hangup.fired()) co_return false;
 
     std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
     boost::system::error_code ec;
@@ -284,7 +334,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
       // Only a request without a body is replayed after the upstream may have read it: a tool call
       // must not run twice. (A failed write, above, means the upstream never had it whole.)
       bool stale = reused && !x.has_body && attempt == 0 && !up->stream.timed_out() && is_disconnect(ec) &&
-                   up->buffer.size() == 0;
+                   up->buffer.size() == 0 && !hangup.fired();
+      if (hangup.fired()) co_return false;  // nobody is left to answer
       if (stale) continue;  // the pooled connection was closed under us: try a fresh one
       if (up->stream.timed_out()) {
         co_return co_await reply_error(x, ErrorCode::upstream_timeout, "no response from the upstream in time");
