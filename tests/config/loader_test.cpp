@@ -271,3 +271,68 @@ TEST_CASE("duplicate keys in one mapping are errors") {
   CHECK(e.message == "duplicate key");
   CHECK(e.line == 3);
 }
+
+TEST_CASE("agents and delegating routes") {
+  g_env["SG_TEST_KEY"] = std::string(64, 'a');
+  auto r = load_string(R"(listeners: [{port: 1, credential_header: X-Agent-Key}]
+token: { keys: [ { kid: k1, secret_env: SG_TEST_KEY } ], max_depth: 4, delegation_ttl: 5m }
+agents:
+  - id: planner
+    api_key_sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    may_open_root: true
+    grants: ["tool:*", "agent:*"]
+    max_depth: 2
+  - id: researcher
+    certificate_subject: "CN=researcher,O=Example"
+routes:
+  - name: researcher
+    kind: a2a
+    target_agent: researcher
+    grants: ["tool:search"]
+    stamp_objective: true
+    match: { path_prefix: /agents/researcher }
+    upstream: http://h:1
+  - name: card
+    access: open
+    match: { path_prefix: /.well-known }
+    upstream: http://h:1
+)", "gw.yaml", fake_env());
+  REQUIRE(r.errors.empty());
+  const auto& c = *r.config;
+  CHECK(c.listeners[0].credential_header == "X-Agent-Key");
+  CHECK(c.token.max_depth == 4);
+  CHECK(c.token.delegation_ttl == std::chrono::minutes(5));
+  REQUIRE(c.agents.size() == 2);
+  CHECK(c.agents[0].api_key_sha256.size() == 32);
+  CHECK(c.agents[0].may_open_root);
+  CHECK(c.agents[0].max_depth == 2);
+  CHECK(c.agents[1].grants == std::vector<std::string>{"*"});
+  CHECK(c.routes[0].target_agent == "researcher");
+  CHECK(c.routes[0].grants == std::vector<std::string>{"tool:search"});
+  CHECK(c.routes[0].access == Access::scoped);
+  CHECK(c.routes[1].access == Access::open);
+
+  auto bad = load_string(R"(listeners: [{port: 1}]
+agents:
+  - id: a
+    api_key_sha256: nothex
+  - id: a
+    grants: ["tool:*x"]
+routes:
+  - name: x
+    kind: agent
+    match: { path_prefix: /x }
+    upstream: http://h:1
+  - name: y
+    access: public
+    target_agent: a
+    match: { path_prefix: /y }
+    upstream: http://h:1
+)", "gw.yaml", fake_env());
+  std::vector<std::string> keys;
+  for (const auto& e : bad.errors) keys.push_back(e.key);
+  CHECK(keys == std::vector<std::string>{"agents[0].api_key_sha256", "agents[1]", "agents[1].grants", "agents[1].id",
+                                         "routes[0].target_agent", "routes[0].access", "routes[1].access",
+                                         "routes[1]", "routes[1].access"});
+  g_env.clear();
+}

@@ -113,3 +113,35 @@ TEST_CASE("the client response head: hop-by-hop dropped, framing and connection 
                    "Connection: keep-alive\r\n\r\n");
   }
 }
+
+TEST_CASE("every spoofing variant of a gateway header is stripped before stamping") {
+  // Case variants, duplicates, a Delegation-* header named in Connection, the agent credential
+  // and the trace headers the gateway replaces: none survives; the stamped lines follow.
+  auto req = parse<true>(
+      "GET /x HTTP/1.1\r\nHost: gw\r\nConnection: close, Delegation-Scope\r\nDelegation-Scope: a\r\n"
+      "DELEGATION-SCOPE: b\r\ndelegation-scope: c\r\nDeLeGaTiOn-DePtH: 0\r\nDelegation-Token: t\r\n"
+      "Delegation-Objective: o\r\nDelegation-Grants: *\r\nAuthorization: Bearer agent-key\r\n"
+      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nbaggage: delegation.scope=a\r\n"
+      "tracestate: k=v\r\nX-Kept: 1\r\n\r\n");
+  auto h = plan();
+  h.stamped = "Delegation-Scope: S\r\ntraceparent: 00-T-P-01\r\nbaggage: delegation.scope=S\r\n";
+  std::string_view replaced[] = {"authorization", "traceparent", "baggage"};
+  h.replaced = replaced;
+  std::string out;
+  append_upstream_request_head(out, req.base(), h);
+  CHECK(out ==
+        "GET /x HTTP/1.1\r\n"
+        "Host: 127.0.0.1:9000\r\n"
+        "tracestate: k=v\r\n"
+        "X-Kept: 1\r\n"
+        "Forwarded: for=10.1.2.3;proto=http;host=\"gw.example\"\r\n"
+        "X-Forwarded-For: 10.1.2.3\r\n"
+        "Via: 1.1 gw-1\r\n"
+        "X-Forwarded-Proto: http\r\n"
+        "X-Forwarded-Host: gw.example\r\n"
+        "X-Request-Id: 0193a6f0-0000-7000-8000-000000000001\r\n"
+        "Delegation-Scope: S\r\n"
+        "traceparent: 00-T-P-01\r\n"
+        "baggage: delegation.scope=S\r\n"
+        "\r\n");
+}

@@ -152,3 +152,19 @@ TEST_CASE("error bodies and request ids") {
   CHECK_FALSE(is_uuid("not-a-uuid"));
   CHECK_FALSE(is_uuid("01a1fd0a-31db-7504-99b9-a2cb3b0542a\n"));
 }
+
+TEST_CASE("'_' for '-' in a gateway header's name is spoofing, in any case") {
+  for (std::string name : {"Delegation_Scope", "delegation_token", "DELEGATION_DEPTH", "Delegation-Scope_x",
+                           "X_Forwarded_For", "x_request_id", "Delegation_"}) {
+    auto req = parse("GET / HTTP/1.1\r\nHost: a\r\n" + name + ": x\r\n\r\n");
+    REQUIRE(req.has_value());
+    auto v = find_spoofed_header(*req);
+    REQUIRE_MESSAGE(v.has_value(), name);
+    CHECK(v->code == ErrorCode::header_spoofing);
+  }
+  for (std::string name : {"Delegation-Scope", "X_Custom_Header", "Trace_Id"}) {
+    auto req = parse("GET / HTTP/1.1\r\nHost: a\r\n" + name + ": x\r\n\r\n");
+    REQUIRE(req.has_value());
+    CHECK_MESSAGE(!find_spoofed_header(*req).has_value(), name);
+  }
+}

@@ -23,7 +23,7 @@ bool set_covers(std::span<const std::string> set, std::string_view pattern) {
 namespace {
 
 // Drops duplicates and patterns another one covers, keeping the first occurrence's order.
-Grants minimal(Grants in) {
+Grants minimal(const Grants& in) {
   Grants out;
   for (std::size_t i = 0; i < in.size(); ++i) {
     bool redundant = false;
@@ -32,7 +32,7 @@ Grants minimal(Grants in) {
       // Equal patterns cover each other: keep the first of them.
       redundant = in[i] != in[j] || j < i;
     }
-    if (!redundant) out.push_back(std::move(in[i]));
+    if (!redundant) out.push_back(in[i]);
   }
   return out;
 }
@@ -47,7 +47,7 @@ Grants intersect(std::span<const std::string> a, std::span<const std::string> b)
       else if (pattern_covers(y, x)) out.push_back(x);
     }
   }
-  return minimal(std::move(out));
+  return minimal(out);
 }
 
 Grants intersect_all(std::span<const Grants> sets) {

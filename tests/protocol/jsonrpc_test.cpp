@@ -1,0 +1,77 @@
+#include "protocol/jsonrpc.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace scopegate::protocol;
+
+namespace {
+// simdjson reads past the end of the text: a body buffer keeps that padding, as the gateway's does.
+std::string padded(std::string text) {
+  text.reserve(text.size() + json_padding());
+  return text;
+}
+}  // namespace
+
+TEST_CASE("MCP requests name their action") {
+  std::string why;
+  auto call = parse_mcp(padded(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{}}})"), why);
+  REQUIRE(call.has_value());
+  CHECK(call->method == "tools/call");
+  CHECK(call->name == "search");
+  CHECK(classify(*call) == McpAction::tool);
+  call = parse_mcp(padded(R"({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}})"), why);
+  REQUIRE(call.has_value());
+  CHECK(call->uri == "file:///a");
+  CHECK(classify(*call) == McpAction::resource);
+  for (auto m : {"initialize", "ping", "notifications/initialized", "tools/list", "resources/list", "prompts/list"}) {
+    CHECK(classify(McpRequest{m, "", ""}) == McpAction::housekeeping);
+  }
+  CHECK(classify(McpRequest{"prompts/get", "p", ""}) == McpAction::prompt);
+  CHECK(classify(McpRequest{"sampling/createMessage", "", ""}) == McpAction::other);
+  // A client's response to a server request carries no method: not an action.
+  call = parse_mcp(padded(R"({"jsonrpc":"2.0","id":7,"result":{}})"), why);
+  REQUIRE(call.has_value());
+  CHECK(classify(*call) == McpAction::housekeeping);
+}
+
+TEST_CASE("MCP bodies the gateway refuses") {
+  std::string why;
+  CHECK_FALSE(parse_mcp(padded("not json"), why).has_value());
+  CHECK_FALSE(parse_mcp(padded(R"([{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}])"), why));
+  CHECK(why.find("batch") != std::string::npos);
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}})"), why));
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":1})"), why));
+  CHECK_FALSE(parse_mcp(padded(R"("just a string")"), why));
+}
+
+TEST_CASE("A2A requests: delegations, text, task and context ids") {
+  std::string why;
+  // v0.3 shape (kind-tagged parts) and v1.0 shape (a text field per part).
+  auto a = parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{
+    "kind":"message","role":"user","messageId":"m1","taskId":"t1","contextId":"c1",
+    "parts":[{"kind":"text","text":"find Q3"},{"kind":"data","data":{}},{"kind":"text","text":"numbers"}]}}})"), why);
+  REQUIRE(a.has_value());
+  CHECK(a->sends_message);
+  CHECK(a->text == "find Q3\nnumbers");
+  CHECK(a->task_id == "t1");
+  CHECK(a->context_id == "c1");
+  auto b = parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"SendStreamingMessage","params":{"message":{
+    "messageId":"m1","role":"ROLE_USER","parts":[{"text":"hello"}]}}})"), why);
+  REQUIRE(b.has_value());
+  CHECK(b->sends_message);
+  CHECK(b->text == "hello");
+  auto c = parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"t9"}})"), why);
+  REQUIRE(c.has_value());
+  CHECK_FALSE(c->sends_message);
+  CHECK(c->task_id == "t9");
+  auto d = parse_a2a_rest(padded(R"({"message":{"messageId":"m","parts":[{"text":"via REST"}],"contextId":"c2"}})"),
+                          "message:send", why);
+  REQUIRE(d.has_value());
+  CHECK(d->sends_message);
+  CHECK(d->text == "via REST");
+  CHECK(d->context_id == "c2");
+  CHECK(a2a_rest_verb("/v1/message:send") == "message:send");
+  CHECK(a2a_rest_verb("/tenant/message:stream?x=1") == "message:stream");
+  CHECK(a2a_rest_verb("/v1/tasks/1") == "");
+  CHECK(a2a_rest_verb("/v1/xmessage:send") == "");
+}
