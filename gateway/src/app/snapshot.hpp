@@ -20,7 +20,11 @@ namespace scopegate::app {
 
 struct Snapshot {
   explicit Snapshot(config::Config c)
-      : config(std::move(c)), router(config.routes), agents(config.agents), keyring(delegation::make_keyring(config.token)) {}
+      : config(std::move(c)),
+        router(config.routes),
+        agents(config.agents),
+        keyring(delegation::make_keyring(config.token)),
+        id(next_id()) {}
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
@@ -30,9 +34,13 @@ struct Snapshot {
   const router::Router router;  // refers into config.routes
   const auth::AgentDirectory agents;  // refers into config.agents
   const delegation::Keyring keyring;
+  const std::uint64_t id;  // unique per snapshot in this process (caches made under it key on it)
   std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
   std::vector<std::string> pool_keys;                                    // per route
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
+
+ private:
+  static std::uint64_t next_id();
 };
 
 // Builds the runtime parts (TLS contexts) of a loaded config; errors are appended to `errors`.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/snapshot.hpp"
+#include "delegation/token_cache.hpp"
 #include "http/any_stream.hpp"
 #include "upstream/pool.hpp"
 
@@ -61,6 +62,7 @@ class Worker {
   boost::asio::io_context& io() { return *io_; }
   upstream::Pool& pool() { return pool_; }
   RelayBuffers& buffers() { return buffers_; }
+  delegation::TokenCache& tokens() { return tokens_; }
   std::vector<boost::asio::ip::tcp::acceptor>& acceptors() { return acceptors_; }
 
   // The current config snapshot; re-read from the App only when its generation changed.
@@ -88,6 +90,7 @@ class Worker {
   std::vector<boost::asio::ip::tcp::acceptor> acceptors_;
   upstream::Pool pool_;
   RelayBuffers buffers_;
+  delegation::TokenCache tokens_;
   std::list<SessionHandle> sessions_;
   std::optional<boost::asio::steady_timer> sweep_timer_{std::in_place, *io_};
   std::shared_ptr<const Snapshot> snapshot_;

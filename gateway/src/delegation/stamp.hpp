@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include "delegation/scope.hpp"
+#include "delegation/token.hpp"
+
 namespace scopegate::delegation {
 
 constexpr std::size_t kMaxObjectiveBytes = 512;
@@ -40,5 +43,20 @@ TraceContext continue_trace(std::string_view inbound_traceparent);
 // The inbound baggage entries with delegation.scope set to `scope` (an existing entry replaced).
 // Inbound values are passed on as they came; entries without '=' are dropped.
 std::string stamp_baggage(std::string_view inbound, std::string_view scope);
+
+// What the forwarded request is stamped with (CONTRACT.md §3).
+struct StampInput {
+  const VerifiedToken* token = nullptr;  // the caller's scope; null on routes that need none
+  const ScopeRecord* child = nullptr;    // a delegation's new scope: the one the receiver acts in
+  std::string_view child_token;
+  std::string_view actor;                // the authenticated caller; empty when there is none
+  bool stamp_objective = false;
+  std::string_view inbound_traceparent;
+  std::string_view inbound_baggage;      // every inbound baggage header, joined by ','
+};
+
+// Appends the Delegation-*, traceparent and baggage lines ("Name: value\r\n") to `out`; returns
+// the trace context it stamped.
+TraceContext render_delegation_headers(const StampInput& in, std::string& out);
 
 }  // namespace scopegate::delegation

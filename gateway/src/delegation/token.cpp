@@ -1,13 +1,12 @@
 #include "delegation/token.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <set>
 
+#include "delegation/hmac.hpp"
 #include "http/errors.hpp"
 
 namespace scopegate::delegation {
@@ -20,20 +19,12 @@ constexpr std::size_t kEndorsementBytes = 16;
 constexpr std::string_view kPrefix = "dst1";
 constexpr std::string_view kKeyGenerator = "dst1-key-generator";
 
-Mac hmac(std::string_view key, std::string_view message) {
-  Mac out{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-       message.size(), out.data(), &len);
-  return out;
-}
+Mac hmac(std::string_view key, std::string_view message) { return hmac_sha256(key, message); }
 
 std::string_view as_view(const Mac& m) { return {reinterpret_cast<const char*>(m.data()), m.size()}; }
 
-std::string endorsement(const Mac& k0, const Mac& previous_tag, std::string_view json) {
-  std::string message(as_view(previous_tag));
-  message += json;
-  Mac full = hmac(as_view(k0), message);
+std::string endorsement(const HmacKey& k0, const Mac& previous_tag, std::string_view json) {
+  Mac full = k0.mac(as_view(previous_tag), json);
   return std::string(reinterpret_cast<const char*>(full.data()), kEndorsementBytes);
 }
 
@@ -69,6 +60,55 @@ void append_int(std::string& out, std::string_view key, std::int64_t value) {
 }
 
 // A block as decoded from the token, before the MAC chain is checked.
+// 0..63 for the base64url alphabet, 0xff for anything else.
+constexpr std::array<unsigned char, 256> kBase64urlValues = [] {
+  std::array<unsigned char, 256> t{};
+  t.fill(0xff);
+  for (int i = 0; i < 26; ++i) {
+    t['A' + i] = static_cast<unsigned char>(i);
+    t['a' + i] = static_cast<unsigned char>(26 + i);
+  }
+  for (int i = 0; i < 10; ++i) t['0' + i] = static_cast<unsigned char>(52 + i);
+  t['-'] = 62;
+  t['_'] = 63;
+  return t;
+}();
+
+// Decodes into `out`, leaving `spare` bytes of capacity past the end (simdjson parses in place
+// when a buffer has its padding; otherwise it copies).
+bool base64url_decode_into(std::string_view text, std::string& out, std::size_t spare) {
+  if (text.size() % 4 == 1) return false;
+  std::size_t full = text.size() / 4, rest = text.size() % 4;
+  out.reserve(text.size() * 3 / 4 + spare);
+  out.resize(text.size() * 3 / 4);
+  auto* dst = reinterpret_cast<unsigned char*>(out.data());
+  const auto* src = reinterpret_cast<const unsigned char*>(text.data());
+  for (std::size_t i = 0; i < full; ++i, src += 4, dst += 3) {
+    unsigned a = kBase64urlValues[src[0]], b = kBase64urlValues[src[1]], c = kBase64urlValues[src[2]],
+             d = kBase64urlValues[src[3]];
+    if ((a | b | c | d) & 0xc0) return false;  // 0xff marks a character outside the alphabet
+    std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+    dst[0] = static_cast<unsigned char>(v >> 16);
+    dst[1] = static_cast<unsigned char>(v >> 8);
+    dst[2] = static_cast<unsigned char>(v);
+  }
+  if (rest > 0) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < rest; ++i) {
+      unsigned x = kBase64urlValues[src[i]];
+      if (x & 0xc0) return false;
+      v = (v << 6) | x;
+    }
+    // Canonical encodings only: the unused low bits of the last character must be zero.
+    int unused = rest == 2 ? 4 : 2;
+    if (v & ((1u << unused) - 1)) return false;
+    v >>= unused;
+    if (rest == 3) *dst++ = static_cast<unsigned char>(v >> 8);
+    *dst++ = static_cast<unsigned char>(v);
+  }
+  return true;
+}
+
 struct RawBlock {
   std::string json;
   std::optional<std::string> endorsement;
@@ -100,6 +140,24 @@ bool read_strings(simdjson::dom::element e, std::vector<std::string>& out) {
 }
 
 // Parses one block's JSON; nullopt when it is not JSON (or not an object with a known "t").
+// Block keys as bits, so that checking "known, not repeated, all required present" needs no set.
+enum KeyBit : unsigned {
+  kV = 1u << 0, kT = 1u << 1, kKid = 1u << 2, kSid = 1u << 3, kPar = 1u << 4, kSub = 1u << 5, kAgt = 1u << 6,
+  kScp = 1u << 7, kObj = 1u << 8, kAud = 1u << 9, kIat = 1u << 10, kExp = 1u << 11,
+};
+constexpr unsigned kRootKeys = kV | kT | kKid | kSid | kSub | kAgt | kScp | kObj | kAud | kIat | kExp;
+constexpr unsigned kChildKeys = kT | kSid | kPar | kAgt | kScp | kObj | kIat | kExp;
+
+unsigned key_bit(std::string_view k) {
+  static constexpr std::pair<std::string_view, KeyBit> kKeys[] = {
+      {"v", kV},     {"t", kT},     {"kid", kKid}, {"sid", kSid}, {"par", kPar}, {"sub", kSub},
+      {"agt", kAgt}, {"scp", kScp}, {"obj", kObj}, {"aud", kAud}, {"iat", kIat}, {"exp", kExp}};
+  for (const auto& [name, bit] : kKeys) {
+    if (name == k) return bit;
+  }
+  return 0;
+}
+
 std::optional<ParsedBlock> parse_block(const std::string& json, bool is_root) {
   simdjson::dom::element doc;
   if (json_parser().parse(json).get(doc)) return std::nullopt;
@@ -114,59 +172,55 @@ std::optional<ParsedBlock> parse_block(const std::string& json, bool is_root) {
   };
   if (type == "d") {
     out.is_scope = true;
-    static const std::set<std::string_view> root_keys = {"v", "t", "kid", "sid", "sub", "agt",
-                                                         "scp", "obj", "aud", "iat", "exp"};
-    static const std::set<std::string_view> child_keys = {"t", "sid", "par", "agt", "scp", "obj", "iat", "exp"};
-    const auto& allowed = is_root ? root_keys : child_keys;
-    std::set<std::string_view> seen;
+    const unsigned allowed = is_root ? kRootKeys : kChildKeys;
+    unsigned seen = 0;
     auto& s = out.scope;
     for (auto [key, value] : object) {
-      if (!allowed.count(key) || !seen.insert(key).second) {
+      unsigned bit = key_bit(key);
+      if (!(allowed & bit) || (seen & bit)) {
         fail(TokenError::unknown_block);
         continue;
       }
+      seen |= bit;
       std::string_view text;
       bool bad = false;
-      if (key == "v") {
-        std::int64_t v = 0;
-        bad = value.get_int64().get(v) || v != 1;
-      } else if (key == "iat") {
-        bad = value.get_int64().get(s.iat);
-      } else if (key == "exp") {
-        bad = value.get_int64().get(s.exp);
-      } else if (key == "scp") {
-        bad = !read_strings(value, s.scp);
-      } else if (key != "t") {
-        bad = value.get_string().get(text) != simdjson::SUCCESS;
-        if (!bad) {
-          if (key == "kid") s.kid = text;
-          else if (key == "sid") s.sid = text;
-          else if (key == "par") s.par = text;
-          else if (key == "sub") s.sub = text;
-          else if (key == "agt") s.agt = text;
-          else if (key == "obj") s.obj = text;
-          else if (key == "aud") s.aud = text;
+      switch (bit) {
+        case kV: {
+          std::int64_t v = 0;
+          bad = value.get_int64().get(v) || v != 1;
+          break;
         }
+        case kIat: bad = value.get_int64().get(s.iat); break;
+        case kExp: bad = value.get_int64().get(s.exp); break;
+        case kScp: bad = !read_strings(value, s.scp); break;
+        case kT: break;
+        default:
+          bad = value.get_string().get(text) != simdjson::SUCCESS;
+          if (bad) break;
+          switch (bit) {
+            case kKid: s.kid = text; break;
+            case kSid: s.sid = text; break;
+            case kPar: s.par = text; break;
+            case kSub: s.sub = text; break;
+            case kAgt: s.agt = text; break;
+            case kObj: s.obj = text; break;
+            case kAud: s.aud = text; break;
+            default: break;
+          }
       }
       if (bad) fail(TokenError::malformed);
     }
-    for (auto required : {"sid", "agt", "scp", "iat", "exp"}) {
-      if (!seen.count(required)) fail(TokenError::malformed);
-    }
-    if (is_root) {
-      for (auto required : {"v", "kid", "sub", "aud"}) {
-        if (!seen.count(required)) fail(TokenError::malformed);
-      }
-    } else if (!seen.count("par")) {
-      fail(TokenError::malformed);
-    }
+    unsigned required = kSid | kAgt | kScp | kIat | kExp | (is_root ? kV | kKid | kSub | kAud : kPar);
+    if ((seen & required) != required) fail(TokenError::malformed);
   } else if (type == "c" && !is_root) {
-    std::set<std::string_view> seen;
+    unsigned seen = 0;
     for (auto [key, value] : object) {
-      if ((key != "t" && key != "scp" && key != "exp") || !seen.insert(key).second) {
+      unsigned bit = key_bit(key);
+      if (!((kT | kScp | kExp) & bit) || (seen & bit)) {
         fail(TokenError::unknown_block);
         continue;
       }
+      seen |= bit;
       if (key == "scp") {
         std::vector<std::string> scp;
         if (!read_strings(value, scp)) fail(TokenError::malformed);
@@ -208,9 +262,10 @@ std::optional<std::pair<std::vector<RawBlock>, std::string>> split_token(std::st
   for (std::size_t i = 1; i + 1 < parts.size(); ++i) {
     auto part = parts[i];
     auto tilde = part.find('~');
-    auto json = base64url_decode(part.substr(0, tilde));
-    if (!json || json->empty()) return std::nullopt;
-    RawBlock block{std::move(*json), std::nullopt};
+    RawBlock block;
+    if (!base64url_decode_into(part.substr(0, tilde), block.json, simdjson::SIMDJSON_PADDING) || block.json.empty()) {
+      return std::nullopt;
+    }
     if (tilde != std::string_view::npos) {
       auto e = base64url_decode(part.substr(tilde + 1));
       if (!e) return std::nullopt;
@@ -252,31 +307,8 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
-  if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
-  out.reserve(text.size() * 3 / 4);
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = value(c);
-    if (v < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  // Canonical encodings only: the unused low bits of the last character must be zero.
-  if (bits > 0 && (buffer & ((1u << bits) - 1)) != 0) return std::nullopt;
+  if (!base64url_decode_into(text, out, 0)) return std::nullopt;
   return out;
 }
 
@@ -288,9 +320,18 @@ Keyring make_keyring(const config::TokenSettings& settings) {
     Secret s{};
     std::copy_n(k.secret.begin(), std::min(k.secret.size(), s.size()), s.begin());
     keyring.keys[k.kid] = s;
+    keyring.k0s.emplace(k.kid, HmacKey(as_view(derive_k0(s))));
   }
   keyring.signing_kid = settings.signing_kid;
   return keyring;
+}
+
+const HmacKey& Keyring::k0(std::string_view kid, const Secret& secret) const {
+  if (auto it = k0s.find(kid); it != k0s.end()) return it->second;
+  // A keyring filled in by hand (tests, tools): derived on each use, valid until the next.
+  thread_local HmacKey derived;
+  derived = HmacKey(as_view(derive_k0(secret)));
+  return derived;
 }
 
 std::optional<std::vector<std::string>> decode_blocks(std::string_view token) {
@@ -347,8 +388,8 @@ VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOpt
   // The MAC chain first: nothing in a block is believed before the tag checks out.
   auto key = keys.keys.find(parsed[0].scope.kid);
   if (key == keys.keys.end()) return TokenError::unknown_kid;
-  Mac k0 = derive_k0(key->second);
-  Mac t = hmac(as_view(k0), raw[0].json);
+  const HmacKey& k0 = keys.k0(key->first, key->second);
+  Mac t = k0.mac(raw[0].json);
   if (raw[0].endorsement) return TokenError::malformed;
   for (std::size_t i = 1; i < raw.size(); ++i) {
     if (parsed[i].is_scope) {
@@ -426,7 +467,7 @@ std::optional<std::string> mint_root(const Keyring& keys, const ScopeBlock& root
   auto key = keys.keys.find(root.kid);
   if (key == keys.keys.end()) return std::nullopt;
   std::string json = root_block_json(root);
-  Mac tag = hmac(as_view(derive_k0(key->second)), json);
+  Mac tag = keys.k0(key->first, key->second).mac(json);
   return std::string(kPrefix) + "." + base64url_encode(json) + "." + base64url_encode(as_view(tag));
 }
 
@@ -436,8 +477,7 @@ std::optional<std::string> mint_child(const Keyring& keys, std::string_view pare
   auto last_dot = parent_token.rfind('.');
   if (key == keys.keys.end() || last_dot == std::string_view::npos) return std::nullopt;
   std::string json = child_block_json(child);
-  Mac k0 = derive_k0(key->second);
-  std::string endorsed = endorsement(k0, parent.tag, json);
+  std::string endorsed = endorsement(keys.k0(key->first, key->second), parent.tag, json);
   Mac tag = hmac(as_view(parent.tag), json);
   return std::string(parent_token.substr(0, last_dot)) + "." + base64url_encode(json) + "~" +
          base64url_encode(endorsed) + "." + base64url_encode(as_view(tag));

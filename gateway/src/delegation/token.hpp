@@ -20,12 +20,12 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "delegation/hmac.hpp"
 #include "delegation/grants.hpp"
 
 namespace scopegate::delegation {
 
 using Secret = std::array<unsigned char, 32>;
-using Mac = std::array<unsigned char, 32>;
 
 std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);
@@ -34,6 +34,10 @@ std::optional<std::string> base64url_decode(std::string_view text);
 struct Keyring {
   std::map<std::string, Secret, std::less<>> keys;
   std::string signing_kid;
+  // k0 of each key, keyed for HMAC, made once by make_keyring (or on demand otherwise).
+  std::map<std::string, HmacKey, std::less<>> k0s;
+
+  const HmacKey& k0(std::string_view kid, const Secret& secret) const;
 };
 
 Keyring make_keyring(const config::TokenSettings& settings);

@@ -69,7 +69,7 @@ struct RequestContext {
 
   // Who is calling and under which scope (delegation stages).
   const config::Agent* agent = nullptr;
-  std::optional<delegation::VerifiedToken> token;
+  std::shared_ptr<const delegation::VerifiedToken> token;  // shared with the worker's token cache
   delegation::TraceContext trace;
 
   // What the request does: the action checked against grants ("" for housekeeping).

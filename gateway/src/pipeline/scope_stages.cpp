@@ -21,13 +21,6 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-void add_line(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
-
 bool agent_ceiling_allows(const config::Agent& agent, std::string_view action) {
   for (const auto& g : agent.grants) {
     if (delegation::pattern_matches(g, action)) return true;
@@ -79,17 +72,24 @@ std::optional<Violation> verify_scope(RequestContext& x) {
   if (count > 1) return Violation{ErrorCode::token_invalid, "more than one Delegation-Token header"};
   if (!x.agent) return Violation{ErrorCode::unauthenticated, "a Delegation-Token needs an agent credential"};
   const auto& settings = x.snapshot.config.token;
-  delegation::VerifyOptions options;
-  options.audience = settings.audience;
-  options.now = unix_now();
-  options.skew_s = std::chrono::duration_cast<std::chrono::seconds>(settings.clock_skew).count();
-  auto result = delegation::verify(req["Delegation-Token"], x.snapshot.keyring, options);
-  if (auto* error = std::get_if<delegation::TokenError>(&result)) {
-    if (*error == delegation::TokenError::expired) return Violation{ErrorCode::token_expired, "the token has expired"};
-    return Violation{ErrorCode::token_invalid, std::string("the token is not valid (") + to_string(*error) + ")"};
+  std::string_view text = req["Delegation-Token"];
+  std::int64_t now = unix_now();
+  auto skew = std::chrono::duration_cast<std::chrono::seconds>(settings.clock_skew).count();
+  auto& cache = x.worker.tokens();
+  auto token = cache.find(text, x.snapshot.id);
+  if (!token) {
+    delegation::VerifyOptions options{settings.audience, now, skew};
+    auto result = delegation::verify(text, x.snapshot.keyring, options);
+    if (auto* error = std::get_if<delegation::TokenError>(&result)) {
+      if (*error == delegation::TokenError::expired) return Violation{ErrorCode::token_expired, "the token has expired"};
+      return Violation{ErrorCode::token_invalid, std::string("the token is not valid (") + to_string(*error) + ")"};
+    }
+    token = std::make_shared<const delegation::VerifiedToken>(std::move(std::get<delegation::VerifiedToken>(result)));
+    cache.insert(text, x.snapshot.id, token);
+  } else if (now > token->expires + skew) {
+    return Violation{ErrorCode::token_expired, "the token has expired"};
   }
-  auto& token = std::get<delegation::VerifiedToken>(result);
-  if (token.current().agt != x.agent->id) {
+  if (token->current().agt != x.agent->id) {
     // A stolen token is useless without its actor's own credential.
     return Violation{ErrorCode::token_invalid, "the token's scope belongs to another agent"};
   }
@@ -297,51 +297,26 @@ std::optional<Violation> open_delegation(RequestContext& x) {
 
 void stamp_delegation_headers(RequestContext& x) {
   auto& req = x.parser.get();
-  std::string& out = x.stamped;
-  out.clear();
+  x.stamped.clear();
   auto replace = [&](std::string_view name) { x.replaced[x.replaced_count++] = name; };
   replace(x.snapshot.config.listeners[x.info.listener].credential_header);
-
-  // The scope the receiving side acts in: the child for a delegation, else the caller's.
-  if (x.token) {
-    const auto& root = x.token->root();
-    const auto& current = x.token->current();
-    char depth[16];
-    if (x.child) {
-      add_line(out, "Delegation-Scope", x.child->id);
-      add_line(out, "Delegation-Parent", x.child->parent);
-      add_line(out, "Delegation-Root", x.child->root);
-      auto [end, ec] = std::to_chars(depth, depth + sizeof depth, x.child->depth);
-      add_line(out, "Delegation-Depth", std::string_view(depth, end - depth));
-    } else {
-      add_line(out, "Delegation-Scope", current.sid);
-      if (!current.par.empty()) add_line(out, "Delegation-Parent", current.par);
-      add_line(out, "Delegation-Root", root.sid);
-      auto [end, ec] = std::to_chars(depth, depth + sizeof depth, x.token->depth());
-      add_line(out, "Delegation-Depth", std::string_view(depth, end - depth));
-    }
-    add_line(out, "Delegation-Principal", root.sub);
-  }
-  if (x.agent) add_line(out, "Delegation-Actor", x.agent->id);
-  if (x.route->stamp_objective) {
-    std::string_view objective = x.child ? std::string_view(x.child->objective)
-                                 : x.token ? std::string_view(x.token->current().obj)
-                                           : std::string_view{};
-    if (!objective.empty()) add_line(out, "Delegation-Objective", delegation::encode_objective(objective));
-  }
-  if (x.child) add_line(out, "Delegation-Token", x.child_token);
-
-  x.trace = delegation::continue_trace(req["traceparent"]);
   replace("traceparent");
-  add_line(out, "traceparent", x.trace.traceparent());
-  if (!x.trace.continued) replace("tracestate");  // state of a trace we did not continue means nothing
+  std::string baggage;
   if (x.token) {
-    std::string inbound;
-    auto [first, last] = req.equal_range("baggage");
-    for (auto it = first; it != last; ++it) inbound += (inbound.empty() ? "" : ",") + std::string(it->value());
     replace("baggage");
-    add_line(out, "baggage", delegation::stamp_baggage(inbound, x.child ? x.child->id : x.token->current().sid));
+    auto [first, last] = req.equal_range("baggage");
+    for (auto it = first; it != last; ++it) baggage += (baggage.empty() ? "" : ",") + std::string(it->value());
   }
+  delegation::StampInput in;
+  in.token = x.token.get();
+  in.child = x.child ? &*x.child : nullptr;
+  in.child_token = x.child_token;
+  in.actor = x.agent ? std::string_view(x.agent->id) : std::string_view{};
+  in.stamp_objective = x.route->stamp_objective;
+  in.inbound_traceparent = req["traceparent"];
+  in.inbound_baggage = baggage;
+  x.trace = delegation::render_delegation_headers(in, x.stamped);
+  if (!x.trace.continued) replace("tracestate");  // state of a trace we did not continue means nothing
 }
 
 }  // namespace scopegate::pipeline
