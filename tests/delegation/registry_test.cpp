@@ -1,4 +1,5 @@
 #include "delegation/registry.hpp"
+#include "delegation/token_cache.hpp"
 
 #include <doctest/doctest.h>
 
@@ -93,4 +94,21 @@ TEST_CASE("the registry records first sightings, children and revocations") {
   registry.sweep(2100, 0);
   CHECK(registry.size() == 0);
   CHECK(registry.sweep(3001, 0) == 0);
+}
+
+TEST_CASE("the token cache is per snapshot and bounded") {
+  TokenCache cache(2);
+  auto a = std::make_shared<const VerifiedToken>();
+  auto b = std::make_shared<const VerifiedToken>();
+  cache.insert("token-a", 1, a);
+  CHECK(cache.find("token-a", 1) == a);
+  CHECK(cache.find("token-a", 2) == nullptr);  // verified under another keyring: not trusted
+  CHECK(cache.find("token-a2", 1) == nullptr); // any other byte: verified afresh
+  cache.insert("token-b", 1, b);
+  cache.insert("token-c", 1, b);  // full: emptied, then refilled
+  CHECK(cache.find("token-a", 1) == nullptr);
+  CHECK(cache.find("token-c", 1) == b);
+  cache.insert("token-a", 2, a);  // a new snapshot starts over
+  CHECK(cache.find("token-c", 1) == nullptr);
+  CHECK(cache.find("token-a", 2) == a);
 }

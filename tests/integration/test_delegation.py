@@ -26,7 +26,7 @@ def routes(upstream):
 
 
 def start(start_gateway, upstream, **kwargs):
-    return start_gateway(delegation_config(routes(upstream), **kwargs), env=TOKEN_ENV)
+    return start_gateway(delegation_config(routes(upstream), **kwargs), env=dict(TOKEN_ENV, SG_TOKEN_K2="ab" * 32))
 
 
 def echoed(body):
@@ -329,3 +329,19 @@ def test_mcp_body_over_the_inspection_limit_is_refused(start_gateway, upstream):
     responses = parse_responses(exchange(gw.port, raw).data)
     assert responses[0][0] == 200
     assert json.loads(responses[0][2])["body_bytes"] == len(small)
+
+
+def test_a_reload_that_drops_a_key_invalidates_cached_tokens(start_gateway, upstream):
+    gw = start(start_gateway, upstream)
+    _, token = open_root(gw)
+    for _ in range(3):  # verified once, then served from the worker's cache
+        assert call(gw, "planner", token)[0] == 200
+    # Rotate: the old key k1 is gone, a new k2 signs.
+    yaml = delegation_config(routes(upstream)).replace("{ kid: k1, secret_env: SG_TOKEN_K1 }",
+                                                       "{ kid: k2, secret_env: SG_TOKEN_K2 }")
+    gw.write_config(yaml)
+    gw.signal(__import__("signal").SIGHUP)
+    gw.wait_for_log("config reloaded")
+    for _ in range(4):  # every worker
+        status, _, body = call(gw, "planner", token)
+        assert status == 401 and error_code(body) == "token_invalid"
