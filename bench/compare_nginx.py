@@ -10,8 +10,16 @@ req/s, p50/p99 latency, CPU seconds per request of the proxy process, and scopeg
 Peak RSS of both proxies is read from /proc at the end. Machines are noisy: compare ratios from
 the same run, never absolute figures across runs.
 
-Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown]
+With --tokens, scopegate runs as agents see it: the route is scoped, every request carries an
+agent key and a depth-2 Delegation-Token (opened through POST /v1/scopes), and scopegate
+authenticates, verifies, checks the grant, strips and stamps the delegation headers. nginx gets
+the same request headers and just forwards them.
+
+Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown] [--tokens]
 """
+import hashlib
+import json
+import urllib.request
 import argparse
 import os
 import re
@@ -96,8 +104,11 @@ def start(args, log):
     return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
 
 
-def run_wrk(port, path, connections, duration):
-    run = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency",
+def run_wrk(port, path, connections, duration, headers=()):
+    extra = []
+    for h in headers:
+        extra += ["-H", h]
+    run = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration, "--latency", *extra,
                           "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True)
     out = run.stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -125,6 +136,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="repeat the whole matrix; the best round per cell counts")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--scopegate-extra", default="", help="YAML appended to scopegate's config")
+    ap.add_argument("--tokens", action="store_true", help="agents, delegation tokens and stamping on")
     args = ap.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
@@ -158,25 +170,49 @@ def main():
     }
   }""" % (d, up_port, ngx_port))
     sg_conf = os.path.join(d, "scopegate.yaml")
+    keys = {a: "bench-%s-key" % a for a in ("planner", "researcher", "writer")}
+    delegation = ""
+    if args.tokens:
+        delegation = "token:\n  keys: [ { kid: k1, secret_env: SG_BENCH_KEY } ]\nagents:\n" + "".join(
+            "  - { id: %s, api_key_sha256: %s%s }\n" % (a, hashlib.sha256(k.encode()).hexdigest(),
+                                                         ", may_open_root: true" if a == "planner" else "")
+            for a, k in keys.items())
     with open(sg_conf, "w") as f:
         f.write("""node: bench
 workers: 1
 listeners: [{ name: data, address: 127.0.0.1, port: %d }]
 admin: { address: 127.0.0.1, port: %d }
 limits: { max_connections: 20000 }
-routes:
+%sroutes:
   - name: static
+    access: %s
     match: { path_prefix: / }
     upstream: { url: "http://127.0.0.1:%d", pool_size: 512 }
-%s""" % (sg_port, sg_admin, up_port, args.scopegate_extra))
+%s""" % (sg_port, sg_admin, delegation, "scoped" if args.tokens else "open", up_port, args.scopegate_extra))
+    env = dict(os.environ, SG_BENCH_KEY="5c" * 32)
 
     logs = open(os.path.join(d, "processes.log"), "w")
     procs = [start([nginx, "-c", up_conf, "-p", d], logs), start([nginx, "-c", proxy_conf, "-p", d], logs),
-             start([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], logs)]
+             subprocess.Popen([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], stdout=logs,
+                              stderr=subprocess.STDOUT, env=env)]
     try:
         for port in (up_port, ngx_port, sg_port):
             wait_port(port)
         time.sleep(0.3)
+        headers = ()
+        if args.tokens:
+            token = None
+            chain = [("planner", {"principal": "user:bench", "grants": ["*"]}),
+                     ("planner", {"agent": "researcher", "objective": "bench"}),
+                     ("researcher", {"agent": "writer", "objective": "bench"})]
+            for agent, body in chain:
+                h = {"Authorization": "Bearer " + keys[agent], "Content-Type": "application/json"}
+                if token:
+                    h["Delegation-Token"] = token
+                req = urllib.request.Request("http://127.0.0.1:%d/v1/scopes" % sg_port, json.dumps(body).encode(), h)
+                token = json.loads(urllib.request.urlopen(req).read())["token"]
+            headers = ("Authorization: Bearer " + keys["writer"], "Delegation-Token: " + token,
+                       "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
         ngx_pids = [procs[1].pid] + children(procs[1].pid)
         sg_pids = [procs[2].pid]
         targets = [("direct", up_port, None), ("nginx", ngx_port, ngx_pids), ("scopegate", sg_port, sg_pids)]
@@ -186,9 +222,9 @@ routes:
             for size in ("small", "large"):
                 for c in conns:
                     for name, port, pids in targets:
-                        run_wrk(port, "/" + size, c, 1)  # warm connections and pools
+                        run_wrk(port, "/" + size, c, 1, headers)  # warm connections and pools
                         before = cpu_seconds(pids) if pids else 0
-                        r = run_wrk(port, "/" + size, c, args.duration)
+                        r = run_wrk(port, "/" + size, c, args.duration, headers)
                         r["cpu_us"] = (cpu_seconds(pids) - before) / r["requests"] * 1e6 if pids else None
                         key = (size, c, name)
                         if key not in results or r["rps"] > results[key]["rps"]:
@@ -229,7 +265,8 @@ routes:
         for r in rows:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
     print("\npeak RSS: nginx (master + worker) %d KiB, scopegate %d KiB, ratio %.2f" % (ngx_hwm, sg_hwm, sg_hwm / ngx_hwm))
-    print("duration %ds per cell, %d round(s), wrk -t1; logs in %s" % (args.duration, args.rounds, d))
+    print("duration %ds per cell, %d round(s), wrk -t1%s; logs in %s" % (
+        args.duration, args.rounds, ", delegation tokens on (depth 2)" if args.tokens else "", d))
 
 
 if __name__ == "__main__":

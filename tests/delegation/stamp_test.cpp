@@ -34,23 +34,25 @@ TEST_CASE("objectives: decoded, validated, cut on a character boundary, re-encod
 
 TEST_CASE("traceparent: continued when valid, new otherwise") {
   auto t = continue_trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-  CHECK(t.continued);
-  CHECK(t.trace_id == "0af7651916cd43dd8448eb211c80319c");
-  CHECK(t.parent_id == "b7ad6b7169203331");
-  CHECK(t.span_id.size() == 16);
-  CHECK(t.span_id != "b7ad6b7169203331");
-  CHECK(t.traceparent() == "00-0af7651916cd43dd8448eb211c80319c-" + t.span_id + "-01");
+  CHECK(t.continued());
+  CHECK(t.trace_id() == "0af7651916cd43dd8448eb211c80319c");
+  CHECK(t.parent_id() == "b7ad6b7169203331");
+  CHECK(t.span_id().size() == 16);
+  CHECK(t.span_id() != "b7ad6b7169203331");
+  CHECK(t.traceparent() == "00-0af7651916cd43dd8448eb211c80319c-" + std::string(t.span_id()) + "-01");
   for (auto bad : {"", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331", "00-00000000000000000000000000000000-b7ad6b7169203331-01",
                    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
                    "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra"}) {
     auto n = continue_trace(bad);
-    CHECK_MESSAGE(!n.continued, bad);
-    CHECK(n.trace_id.size() == 32);
-    CHECK(n.flags == "01");
+    CHECK_MESSAGE(!n.continued(), bad);
+    CHECK(n.trace_id().size() == 32);
+    CHECK(n.trace_id().find_first_not_of("0123456789abcdef") == std::string_view::npos);
+    CHECK(n.parent_id().empty());
+    CHECK(n.flags() == "01");
   }
   // A later version may carry more fields; its first four are still understood.
-  CHECK(continue_trace("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-abc").continued);
+  CHECK(continue_trace("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-abc").continued());
 }
 
 TEST_CASE("baggage: entries kept, delegation.scope set once") {

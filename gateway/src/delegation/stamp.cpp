@@ -24,17 +24,19 @@ bool is_lower_hex(std::string_view s) {
 
 bool all_zero(std::string_view s) { return s.find_first_not_of('0') == std::string_view::npos; }
 
-void append_hex64(std::string& out, std::uint64_t v) {
+// Fills `n` characters with random lower-case hex, never all zeros (invalid in W3C trace context).
+void random_hex(char* out, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  for (int shift = 60; shift >= 0; shift -= 4) out += kDigits[(v >> shift) & 15];
-}
-
-std::string random_hex(int words) {
-  std::string out;
   for (;;) {
-    out.clear();
-    for (int i = 0; i < words; ++i) append_hex64(out, http::random_u64());
-    if (!all_zero(out)) return out;  // all-zero ids are invalid in W3C trace context
+    bool zero = true;
+    for (std::size_t i = 0; i < n; i += 16) {
+      std::uint64_t v = http::random_u64();
+      for (std::size_t k = 0; k < 16 && i + k < n; ++k, v >>= 4) {
+        out[i + k] = kDigits[v & 15];
+        zero = zero && (v & 15) == 0;
+      }
+    }
+    if (!zero) return;
   }
 }
 
@@ -118,11 +120,24 @@ std::string encode_objective(std::string_view text) {
   return out;
 }
 
-std::string TraceContext::traceparent() const { return "00-" + trace_id + "-" + span_id + "-" + flags; }
+void TraceContext::append_traceparent(std::string& out) const {
+  out += "00-";
+  out += trace_id();
+  out += '-';
+  out += span_id();
+  out += '-';
+  out += flags();
+}
+
+std::string TraceContext::traceparent() const {
+  std::string out;
+  append_traceparent(out);
+  return out;
+}
 
 TraceContext continue_trace(std::string_view in) {
   TraceContext t;
-  t.span_id = random_hex(1);
+  random_hex(t.span_, sizeof t.span_);
   // version-traceid-parentid-flags; a later version may append fields after a '-'.
   bool valid = in.size() >= 55 && in[2] == '-' && in[35] == '-' && in[52] == '-' &&
                (in.size() == 55 || (in.substr(0, 2) != "00" && in[55] == '-'));
@@ -132,14 +147,14 @@ TraceContext continue_trace(std::string_view in) {
     valid = is_lower_hex(version) && version != "ff" && is_lower_hex(trace) && !all_zero(trace) &&
             is_lower_hex(parent) && !all_zero(parent) && is_lower_hex(flags);
     if (valid) {
-      t.trace_id = trace;
-      t.parent_id = parent;
-      t.flags = flags;
-      t.continued = true;
+      trace.copy(t.trace_, sizeof t.trace_);
+      parent.copy(t.parent_, sizeof t.parent_);
+      flags.copy(t.flags_, sizeof t.flags_);
+      t.continued_ = true;
       return t;
     }
   }
-  t.trace_id = random_hex(2);
+  random_hex(t.trace_, sizeof t.trace_);
   return t;
 }
 
@@ -204,7 +219,9 @@ TraceContext render_delegation_headers(const StampInput& in, std::string& out) {
   }
   if (in.child) add_line(out, "Delegation-Token", in.child_token);
   TraceContext trace = continue_trace(in.inbound_traceparent);
-  add_line(out, "traceparent", trace.traceparent());
+  out += "traceparent: ";
+  trace.append_traceparent(out);
+  out += "\r\n";
   if (in.token) add_line(out, "baggage", stamp_baggage(in.inbound_baggage, scope_id));
   return trace;
 }

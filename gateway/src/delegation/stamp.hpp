@@ -29,14 +29,26 @@ std::string encode_objective(std::string_view text);
 
 // W3C Trace Context. A valid inbound traceparent keeps its trace id and flags; the gateway is a
 // new span. Without one, a new trace starts (sampled).
-struct TraceContext {
-  std::string trace_id;   // 32 lower-case hex
-  std::string span_id;    // 16 lower-case hex: the gateway's span
-  std::string parent_id;  // the inbound span, empty when the trace starts here
-  std::string flags = "01";
-  bool continued = false;
+// Held in fixed buffers: made on every request, it should cost no allocation.
+class TraceContext {
+ public:
+  std::string_view trace_id() const { return {trace_, sizeof trace_}; }   // 32 lower-case hex
+  std::string_view span_id() const { return {span_, sizeof span_}; }      // the gateway's span
+  std::string_view parent_id() const { return continued_ ? std::string_view(parent_, sizeof parent_) : ""; }
+  std::string_view flags() const { return {flags_, sizeof flags_}; }
+  bool continued() const { return continued_; }  // false: the trace starts at the gateway
+  bool empty() const { return trace_[0] == 0; }
 
   std::string traceparent() const;
+  void append_traceparent(std::string& out) const;
+
+ private:
+  friend TraceContext continue_trace(std::string_view inbound_traceparent);
+  char trace_[32] = {};
+  char span_[16] = {};
+  char parent_[16] = {};
+  char flags_[2] = {'0', '1'};
+  bool continued_ = false;
 };
 TraceContext continue_trace(std::string_view inbound_traceparent);
 

@@ -99,9 +99,10 @@ std::string upstream_request_head(RequestContext& x) {
   return out;
 }
 
-// Watches the client while the gateway waits on the upstream (for the response, or for the next
-// event of a stream). A client that hangs up would otherwise hold the upstream request open until
-// the upstream ends it, and an SSE stream may never end: as nginx does, the upstream is cut.
+// Watches the client while the gateway waits on the upstream for the next piece of a response
+// body. A client that hangs up would otherwise hold the upstream request open until the upstream
+// ends it, and an SSE stream may never end: as nginx does, the upstream is cut. (The wait for the
+// response header is not watched: the first-byte deadline bounds it.)
 // Only end-of-stream or an error counts; bytes from the client (a pipelined request) end the watch.
 class ClientHangupWatch {
  public:
@@ -236,8 +237,16 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   http::BodyWriter writer(x.client, std::move(head_text), head.framing == http::Framing::chunked);
   bool done = no_body || rp.is_done();
   std::string_view piece;
+  // Armed for a stream (no Content-Length: SSE, chunked, close-delimited) the first time the relay
+  // must wait on the upstream socket. A sized body is bounded by upstream_idle anyway, and the
+  // watch costs two system calls, so responses of known length go without.
+  std::optional<ClientHangupWatch> hangup;
   do {
     if (!done) {
+      if (!hangup && !upstream_length && up.buffer.size() == 0) {
+        hangup.emplace(x.client.socket(), up.stream);
+        if (hangup->fired()) co_return false;
+      }
       res.body().data = relay;
       res.body().size = app::RelayBuffers::kSize;
       up.stream.expires_after(phase(x, timeouts.upstream_idle));
@@ -308,8 +317,6 @@ asio::awaitable<bool> forward(RequestContext& x) {
       if (upstream_failed && reused && replayable && attempt == 0) continue;
       co_return co_await reply_error(x, failure->code, failure->message, !x.body_consumed);
     }
-    ClientHangupWatch hangup(x.client.socket(), up->stream);
-    if (hangup.fired()) co_return false;
 
     std::optional<bhttp::response_parser<bhttp::buffer_body>> rp;
     boost::system::error_code ec;
@@ -334,8 +341,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
       // Only a request without a body is replayed after the upstream may have read it: a tool call
       // must not run twice. (A failed write, above, means the upstream never had it whole.)
       bool stale = reused && !x.has_body && attempt == 0 && !up->stream.timed_out() && is_disconnect(ec) &&
-                   up->buffer.size() == 0 && !hangup.fired();
-      if (hangup.fired()) co_return false;  // nobody is left to answer
+                   up->buffer.size() == 0;
       if (stale) continue;  // the pooled connection was closed under us: try a fresh one
       if (up->stream.timed_out()) {
         co_return co_await reply_error(x, ErrorCode::upstream_timeout, "no response from the upstream in time");
@@ -455,8 +461,10 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 void report(const RequestContext& x) {
   audit::RequestFacts f;
   f.request_id = x.request_id;
-  f.trace_id = x.trace.trace_id;
-  f.span_id = x.trace.span_id;
+  if (!x.trace.empty()) {
+    f.trace_id = x.trace.trace_id();
+    f.span_id = x.trace.span_id();
+  }
   std::string path;
   if (x.token) {
     const auto& current = x.token->current();

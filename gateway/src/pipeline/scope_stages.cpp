@@ -298,6 +298,7 @@ std::optional<Violation> open_delegation(RequestContext& x) {
 void stamp_delegation_headers(RequestContext& x) {
   auto& req = x.parser.get();
   x.stamped.clear();
+  x.stamped.reserve(256);
   auto replace = [&](std::string_view name) { x.replaced[x.replaced_count++] = name; };
   replace(x.snapshot.config.listeners[x.info.listener].credential_header);
   replace("traceparent");
@@ -316,7 +317,7 @@ void stamp_delegation_headers(RequestContext& x) {
   in.inbound_traceparent = req["traceparent"];
   in.inbound_baggage = baggage;
   x.trace = delegation::render_delegation_headers(in, x.stamped);
-  if (!x.trace.continued) replace("tracestate");  // state of a trace we did not continue means nothing
+  if (!x.trace.continued()) replace("tracestate");  // state of a trace we did not continue means nothing
 }
 
 }  // namespace scopegate::pipeline
