@@ -188,7 +188,7 @@ limits: { max_connections: 20000 }
     access: %s
     match: { path_prefix: / }
     upstream: { url: "http://127.0.0.1:%d", pool_size: 512 }
-%s""" % (sg_port, sg_admin, delegation, "scoped" if args.tokens else "open", up_port, args.scopegate_extra))
+%s""" % (sg_port, sg_admin, delegation, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"), up_port, args.scopegate_extra))
     env = dict(os.environ, SG_BENCH_KEY="5c" * 32)
 
     logs = open(os.path.join(d, "processes.log"), "w")

@@ -1,17 +1,15 @@
 #include "auth/agents.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
+#include "delegation/hmac.hpp"
 #include "http/hygiene.hpp"
 
 namespace scopegate::auth {
 
 std::string sha256(std::string_view bytes) {
-  std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
-  return out;
+  auto digest = delegation::sha256(bytes);
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
 std::string hex(std::string_view bytes) {

@@ -45,4 +45,13 @@ Mac HmacKey::mac(std::string_view a, std::string_view b) const {
   return out;
 }
 
+Mac sha256(std::string_view bytes) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, bytes.data(), bytes.size());
+  Mac out;
+  SHA256_Final(out.data(), &ctx);
+  return out;
+}
+
 }  // namespace scopegate::delegation

@@ -28,4 +28,7 @@ class HmacKey {
 
 inline Mac hmac_sha256(std::string_view key, std::string_view message) { return HmacKey(key).mac(message); }
 
+// Plain SHA-256, by the same route (agent keys are hashed on every request).
+Mac sha256(std::string_view bytes);
+
 }  // namespace scopegate::delegation

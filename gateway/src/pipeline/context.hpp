@@ -32,6 +32,24 @@ struct ClientInfo {
   std::string certificate_subject;   // of a verified client certificate (mTLS); else empty
 };
 
+// The request headers the stages read, found in one pass over the fields: a lookup by name in
+// Beast's field set compares case-insensitively character by character, and the stages would
+// make a dozen of them per request.
+struct InboundHeaders {
+  std::string_view request_id;
+  std::string_view credential;
+  unsigned credentials = 0;
+  std::string_view token;
+  unsigned tokens = 0;
+  std::string_view objective;
+  bool has_objective = false;
+  unsigned grants = 0;  // Delegation-Grants headers; read with equal_range when there are any
+  std::string_view traceparent;
+  unsigned baggage = 0;
+  std::string_view mcp_method, mcp_name;
+  bool has_mcp_method = false, has_mcp_name = false;
+};
+
 struct RequestContext {
   RequestContext(app::Worker& w, const app::Snapshot& s, http::AnyStream& c, boost::beast::flat_buffer& b,
                  const ClientInfo& i, app::SessionHandle& h)
@@ -57,6 +75,7 @@ struct RequestContext {
   bool body_consumed = true;  // false while request body bytes may still be unread on the socket
   std::optional<std::uint64_t> content_length;
   std::string_view host;  // as sent (points into the parsed header), for Forwarded and preserve_host
+  InboundHeaders inbound;
 
   Clock::time_point started = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();  // route's request_total, if on

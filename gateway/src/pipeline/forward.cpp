@@ -241,9 +241,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   // must wait on the upstream socket. A sized body is bounded by upstream_idle anyway, and the
   // watch costs two system calls, so responses of known length go without.
   std::optional<ClientHangupWatch> hangup;
+  bool relayed = false;  // a piece went out: what is left buffered may be only framing (a chunk's CRLF)
   do {
     if (!done) {
-      if (!hangup && !upstream_length && up.buffer.size() == 0) {
+      if (!hangup && !upstream_length && (up.buffer.size() == 0 || relayed)) {
         hangup.emplace(x.client.socket(), up.stream);
         if (hangup->fired()) co_return false;
       }
@@ -265,6 +266,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) co_return false;
+    relayed = true;
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return head.keep_alive;
@@ -395,7 +397,8 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 
   auto& req = x.parser.get();
   // 2. Facts from the request as sent, before any stage rewrites it.
-  auto inbound_id = req["X-Request-Id"];
+  scan_inbound_headers(x);
+  auto inbound_id = x.inbound.request_id;
   x.request_id = http::is_uuid(inbound_id) ? std::string(inbound_id) : http::make_uuid_v7();
   x.method = req.method();
   x.version = req.version();

@@ -36,14 +36,56 @@ std::string join(const delegation::Grants& g) {
 
 }  // namespace
 
+void scan_inbound_headers(RequestContext& x) {
+  auto& in = x.inbound;
+  std::string_view credential = x.snapshot.config.listeners[x.info.listener].credential_header;
+  for (const auto& f : x.parser.get()) {
+    std::string_view name = f.name_string();
+    std::string_view value = f.value();
+    if (http::iequals_ascii(name, credential)) {
+      in.credential = value;
+      ++in.credentials;
+      continue;
+    }
+    // Dispatch on length first: most fields are none of these and cost one comparison.
+    switch (name.size()) {
+      case 7:
+        if (http::iequals_ascii(name, "baggage")) ++in.baggage;
+        break;
+      case 8:
+        if (http::iequals_ascii(name, "Mcp-Name")) in.mcp_name = value, in.has_mcp_name = true;
+        break;
+      case 10:
+        if (http::iequals_ascii(name, "Mcp-Method")) in.mcp_method = value, in.has_mcp_method = true;
+        break;
+      case 11:
+        if (http::iequals_ascii(name, "traceparent")) in.traceparent = value;
+        break;
+      case 12:
+        if (http::iequals_ascii(name, "X-Request-Id")) in.request_id = value;
+        break;
+      case 16:
+        if (http::iequals_ascii(name, "Delegation-Token")) in.token = value, ++in.tokens;
+        break;
+      case 17:
+        if (http::iequals_ascii(name, "Delegation-Grants")) ++in.grants;
+        break;
+      case 20:
+        if (http::iequals_ascii(name, "Delegation-Objective")) in.objective = value, in.has_objective = true;
+        break;
+      default: break;
+    }
+  }
+}
+
 std::optional<Violation> authenticate(RequestContext& x) {
   const auto& listener = x.snapshot.config.listeners[x.info.listener];
-  auto& req = x.parser.get();
   std::string_view name = listener.credential_header;
-  std::size_t present = req.count(name);
-  if (present > 1) return Violation{ErrorCode::unauthenticated, "more than one " + std::string(name) + " header"};
-  if (present == 1) {
-    auto key = auth::credential_key(name, req[name]);
+  if (x.inbound.credentials > 1) {
+    return Violation{ErrorCode::unauthenticated, "more than one " + std::string(name) + " header"};
+  }
+  if (x.inbound.credentials == 1) {
+    auto key = auth::credential_key(name, x.inbound.credential);
     x.agent = x.snapshot.agents.by_key(key);
     if (!x.agent) return Violation{ErrorCode::unauthenticated, "the agent credential is not valid"};
     return std::nullopt;
@@ -61,8 +103,7 @@ std::optional<Violation> require_agent(RequestContext& x) {
 }
 
 std::optional<Violation> verify_scope(RequestContext& x) {
-  auto& req = x.parser.get();
-  std::size_t count = req.count("Delegation-Token");
+  std::size_t count = x.inbound.tokens;
   if (count == 0) {
     if (x.route && x.route->access == config::Access::scoped) {
       return Violation{ErrorCode::token_invalid, "this route needs a Delegation-Token"};
@@ -72,7 +113,7 @@ std::optional<Violation> verify_scope(RequestContext& x) {
   if (count > 1) return Violation{ErrorCode::token_invalid, "more than one Delegation-Token header"};
   if (!x.agent) return Violation{ErrorCode::unauthenticated, "a Delegation-Token needs an agent credential"};
   const auto& settings = x.snapshot.config.token;
-  std::string_view text = req["Delegation-Token"];
+  std::string_view text = x.inbound.token;
   std::int64_t now = unix_now();
   auto skew = std::chrono::duration_cast<std::chrono::seconds>(settings.clock_skew).count();
   auto& cache = x.worker.tokens();
@@ -144,11 +185,11 @@ std::optional<Violation> classify_mcp(RequestContext& x) {
     case protocol::McpAction::other: x.action = "route:" + x.route->name; break;
   }
   if (call->method.empty()) return std::nullopt;  // a response to the server: nothing to check
-  auto& req = x.parser.get();
-  if (req.count("Mcp-Method") && req["Mcp-Method"] != call->method) {
+  const auto& in = x.inbound;
+  if (in.has_mcp_method && in.mcp_method != call->method) {
     return Violation{ErrorCode::mcp_header_mismatch, "Mcp-Method does not match the body's method"};
   }
-  if (req.count("Mcp-Name") && req["Mcp-Name"] != target) {
+  if (in.has_mcp_name && in.mcp_name != target) {
     return Violation{ErrorCode::mcp_header_mismatch, "Mcp-Name does not match the body's params"};
   }
   return std::nullopt;
@@ -182,9 +223,8 @@ std::optional<Violation> classify_a2a(RequestContext& x) {
 }  // namespace
 
 std::optional<Violation> classify_action(RequestContext& x) {
-  auto& req = x.parser.get();
-  if (req.count("Delegation-Objective")) {
-    auto decoded = delegation::decode_objective(req["Delegation-Objective"]);
+  if (x.inbound.has_objective) {
+    auto decoded = delegation::decode_objective(x.inbound.objective);
     if (!decoded) {
       return Violation{ErrorCode::bad_request, "Delegation-Objective must be percent-encoded UTF-8"};
     }
@@ -238,7 +278,7 @@ std::optional<Violation> open_delegation(RequestContext& x) {
   available = delegation::intersect(available, target->grants);
   delegation::Grants grants;
   auto& req = x.parser.get();
-  if (req.count("Delegation-Grants")) {
+  if (x.inbound.grants > 0) {
     std::string joined;
     auto [first, last] = req.equal_range("Delegation-Grants");
     for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ",") + std::string(it->value());
@@ -266,7 +306,7 @@ std::optional<Violation> open_delegation(RequestContext& x) {
   block.obj = x.objective;
   block.iat = now;
   block.exp = std::min(now + ttl, x.token->expires);
-  auto minted = delegation::mint_child(x.snapshot.keyring, req["Delegation-Token"], *x.token, block);
+  auto minted = delegation::mint_child(x.snapshot.keyring, x.inbound.token, *x.token, block);
   if (!minted) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
   if (minted->size() > 8192 || std::count(minted->begin(), minted->end(), '.') > 17) {
     return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
@@ -305,7 +345,7 @@ void stamp_delegation_headers(RequestContext& x) {
   std::string baggage;
   if (x.token) {
     replace("baggage");
-    auto [first, last] = req.equal_range("baggage");
+    auto [first, last] = x.inbound.baggage ? req.equal_range("baggage") : std::pair{req.end(), req.end()};
     for (auto it = first; it != last; ++it) baggage += (baggage.empty() ? "" : ",") + std::string(it->value());
   }
   delegation::StampInput in;
@@ -314,7 +354,7 @@ void stamp_delegation_headers(RequestContext& x) {
   in.child_token = x.child_token;
   in.actor = x.agent ? std::string_view(x.agent->id) : std::string_view{};
   in.stamp_objective = x.route->stamp_objective;
-  in.inbound_traceparent = req["traceparent"];
+  in.inbound_traceparent = x.inbound.traceparent;
   in.inbound_baggage = baggage;
   x.trace = delegation::render_delegation_headers(in, x.stamped);
   if (!x.trace.continued()) replace("tracestate");  // state of a trace we did not continue means nothing

@@ -10,6 +10,9 @@
 
 namespace scopegate::pipeline {
 
+// Fills x.inbound in one pass over the request's fields.
+void scan_inbound_headers(RequestContext& x);
+
 // The agent credential (header, or verified client certificate). A credential that is present
 // but wrong is refused at once; an absent one is refused only where the route needs an agent.
 std::optional<http::Violation> authenticate(RequestContext& x);

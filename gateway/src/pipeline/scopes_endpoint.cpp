@@ -171,7 +171,7 @@ std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
     block.agt = target->id;
     block.scp = grants;
     block.exp = std::min(now + ttl, parent.expires);  // never beyond the parent's expiry
-    auto token = delegation::mint_child(x.snapshot.keyring, x.parser.get()["Delegation-Token"], parent, block);
+    auto token = delegation::mint_child(x.snapshot.keyring, x.inbound.token, parent, block);
     if (!token) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
     if (token->size() > 8192 || std::count(token->begin(), token->end(), '.') > 17) {
       return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
