@@ -1,0 +1,91 @@
+"""What users see matches schema/: scope records (POST /v1/scopes, GET /v1/scopes/{id}), token
+blocks (`scopegate token inspect` of real tokens), delegation error bodies, and the audit record
+schema's own consistency (the audit writer that emits records lands with the audit log)."""
+import json
+import os
+import subprocess
+
+import jsonschema
+import pytest
+
+import dst1_reference as ref
+from harness import (BIN, ROOT, TOKEN_ENV, TOKEN_SECRET, auth, delegation_config, open_root, open_scope, request, route)
+
+
+def load(name):
+    with open(os.path.join(ROOT, "schema", name)) as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+def validator(name, definition=None):
+    """A validator for a schema file, or for one of its $defs (refs resolved within the file)."""
+    schema = load(name)
+    store = {load(n)["$id"]: load(n) for n in os.listdir(os.path.join(ROOT, "schema"))}
+    if definition:
+        schema = {"$ref": schema["$id"] + "#/$defs/" + definition}
+    resolver = jsonschema.RefResolver(base_uri=schema.get("$id", ""), referrer=schema, store=store)
+    return jsonschema.Draft202012Validator(schema, resolver=resolver)
+
+
+def test_scope_records_and_views(start_gateway, upstream):
+    gw = start_gateway(delegation_config(route("search", "/tools/search", upstream.url, access="scoped")),
+                       env=TOKEN_ENV)
+    status, body = open_scope(gw, "planner", {"principal": "user:alice", "objective": "caf\u00e9 report",
+                                              "grants": ["tool:*", "agent:researcher"], "ttl_s": 300})
+    assert status == 201
+    validator("scope.schema.json", "open_response").validate(body)
+    status, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:search"]}, token=body["token"])
+    assert status == 201
+    validator("scope.schema.json", "open_response").validate(child)
+    status, _, data = request("127.0.0.1", gw.admin_port, "GET", "/v1/scopes/" + body["scope"]["id"])
+    view = json.loads(data)
+    validator("scope.schema.json", "view").validate(view)
+    assert view["children"][0]["delegator"] == "planner"
+    # Delegation errors match the error schema (a token presented by an agent it does not belong to).
+    status, _, data = request("127.0.0.1", gw.port, "GET", "/tools/search",
+                              headers=auth("planner", child["token"]))
+    assert status == 401
+    validator("error.schema.json").validate(json.loads(data))
+
+    # Every block of a real depth-2 token with a caveat matches the token block schema.
+    now = int(__import__("time").time())
+    deeper = ref.append_child(child["token"], TOKEN_SECRET, {
+        "t": "d", "sid": "s-3", "par": child["scope"]["id"], "agt": "writer", "scp": ["tool:search"],
+        "iat": now, "exp": now + 60})
+    deeper = ref.attenuate(deeper, {"t": "c", "scp": ["tool:search"], "exp": now + 30})
+    out = subprocess.run([BIN, "token", "inspect", deeper], capture_output=True, text=True)
+    blocks = json.loads(out.stdout)["blocks"]
+    assert [b["t"] for b in blocks] == ["d", "d", "d", "c"]
+    v = validator("token-block.schema.json")
+    for block in blocks:
+        v.validate(block)
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate(dict(blocks[1], extra=1))  # unknown keys make a token invalid
+    with pytest.raises(jsonschema.ValidationError):
+        v.validate({"t": "c"})                # a caveat restricts something
+
+
+def test_audit_record_schema_describes_the_contract_fields():
+    v = validator("audit-record.schema.json")
+    zero = "0" * 64
+    request_record = {
+        "v": 1, "seq": 7, "ts": "2026-11-21T10:00:00.123456Z", "node": "gw-1", "event": "request",
+        "request_id": "0193a6f0-0000-7000-8000-000000000001", "trace_id": "0af7651916cd43dd8448eb211c80319c",
+        "span_id": "b7ad6b7169203331",
+        "scope": {"id": "c", "parent": "r", "root": "r", "depth": 1, "path": "r/c"},
+        "principal": "user:alice", "agent": "researcher", "route": "mcp", "operation": "execute_tool",
+        "tool": "search", "datasets": ["public-web"], "method": "POST", "path": "/mcp", "upstream": "http://t",
+        "decision": "allow", "status": 200, "duration_ms": 1.5, "bytes_in": 10, "bytes_out": 20,
+        "prev": zero, "hash": "a" * 64}
+    v.validate(request_record)
+    v.validate({"v": 1, "seq": 8, "ts": "2026-11-21T10:00:00.200000Z", "node": "gw-1", "event": "scope.revoke",
+                "scope": {"id": "r", "root": "r", "depth": 0, "path": "r"}, "revoked": ["r", "c"],
+                "prev": "a" * 64, "hash": "b" * 64})
+    for broken in ({k: x for k, x in request_record.items() if k != "hash"},
+                   dict(request_record, decision="maybe"),
+                   dict(request_record, ts="2026-11-21 10:00:00"),
+                   {k: x for k, x in request_record.items() if k != "status"}):
+        with pytest.raises(jsonschema.ValidationError):
+            v.validate(broken)
