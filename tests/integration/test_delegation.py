@@ -310,7 +310,8 @@ def test_mcp_actions_are_named_from_the_body(start_gateway, upstream):
                            headers={"Mcp-Method": "tools/call", "Mcp-Name": "search"},
                            body=mcp_body("tools/call", name="search"))
     assert status == 200 and echoed(data)["mcp-name"] == ["search"]
-    for bad in (b"not json", b"[" + mcp_body("tools/call", name="search") + b"]"):
+    for bad in (b"not json", b"[" + mcp_body("tools/call", name="search") + b"]", mcp_body("tools/call"),
+                mcp_body("resources/read", name="x")):
         status, _, data = call(gw, "planner", token, path="/mcp", method="POST", body=bad)
         assert status == 400 and error_code(data) == "bad_request"
 

@@ -103,6 +103,8 @@ std::optional<Violation> require_agent(RequestContext& x) {
 }
 
 std::optional<Violation> verify_scope(RequestContext& x) {
+  // An open route runs under no scope: a token sent there is stripped like any Delegation-* header.
+  if (x.route && x.route->access == config::Access::open) return std::nullopt;
   std::size_t count = x.inbound.tokens;
   if (count == 0) {
     if (x.route && x.route->access == config::Access::scoped) {
@@ -164,7 +166,13 @@ std::optional<Violation> classify_mcp(RequestContext& x) {
   if (!call) return Violation{ErrorCode::bad_request, "MCP request: " + why};
   x.mcp_method = call->method;
   std::string_view target;
-  switch (protocol::classify(*call)) {
+  auto kind = protocol::classify(*call);
+  bool named = kind == protocol::McpAction::resource ? !call->uri.empty() : !call->name.empty();
+  if ((kind == protocol::McpAction::tool || kind == protocol::McpAction::resource ||
+       kind == protocol::McpAction::prompt) && !named) {
+    return Violation{ErrorCode::bad_request, "MCP " + call->method + " without the name of what it acts on"};
+  }
+  switch (kind) {
     case protocol::McpAction::tool:
       x.operation = "execute_tool";
       x.tool = call->name;
