@@ -266,80 +266,89 @@ std::optional<Violation> check_grants(RequestContext& x) {
   return std::nullopt;
 }
 
-std::optional<Violation> open_delegation(RequestContext& x) {
-  if (!x.delegates || !x.token) return std::nullopt;
+std::variant<ChildScope, Violation> mint_child_scope(RequestContext& x, const config::Agent& target,
+                                                    const delegation::Grants& ceiling,
+                                                    const std::optional<delegation::Grants>& requested,
+                                                    std::string_view objective, std::int64_t ttl_s) {
   const auto& settings = x.snapshot.config.token;
-  const config::Agent* target = x.snapshot.agents.by_id(x.route->target_agent);
-  if (!target) return Violation{ErrorCode::policy_denied, "the route's target agent is not configured"};
-
-  int depth = x.token->depth() + 1;
-  int limit = std::min(target->max_depth, settings.max_depth);
+  const auto& parent = *x.token;
+  int depth = parent.depth() + 1;
+  int limit = std::min(target.max_depth, settings.max_depth);
   if (depth > limit) {
-    return Violation{ErrorCode::depth_exceeded, "a scope for " + target->id + " would be at depth " +
+    return Violation{ErrorCode::depth_exceeded, "a scope for " + target.id + " would be at depth " +
                                                     std::to_string(depth) + ", deeper than allowed (" +
                                                     std::to_string(limit) + ")"};
   }
-
-  // What the sub-agent may get: the caller's rights ∩ the route's ceiling ∩ the target's ceiling.
-  delegation::Grants available = delegation::intersect_all(x.token->grant_sets);
-  available = delegation::intersect(available, x.route->grants);
-  available = delegation::intersect(available, target->grants);
-  delegation::Grants grants;
-  auto& req = x.parser.get();
-  if (x.inbound.grants > 0) {
-    std::string joined;
-    auto [first, last] = req.equal_range("Delegation-Grants");
-    for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ",") + std::string(it->value());
-    if (!delegation::parse_grant_list(joined, grants)) {
-      return Violation{ErrorCode::bad_request, "Delegation-Grants: expected a comma-separated list of grant patterns"};
-    }
-    for (const auto& g : grants) {
+  // What the agent may get: the caller's rights ∩ the ceiling. Asking for more is refused, never
+  // trimmed silently: the caller learns exactly what it may not pass on.
+  delegation::Grants available = delegation::intersect(delegation::intersect_all(parent.grant_sets), ceiling);
+  if (requested) {
+    for (const auto& g : *requested) {
       if (!delegation::set_covers(available, g)) {
-        // Never trimmed silently: the caller learns exactly what it may not pass on.
-        return Violation{ErrorCode::grant_exceeded, "cannot delegate " + g + " to " + target->id +
+        return Violation{ErrorCode::grant_exceeded, "cannot delegate " + g + " to " + target.id +
                                                         " (at most: " + join(available) + ")"};
       }
     }
-  } else {
-    grants = std::move(available);
   }
-
   std::int64_t now = unix_now();
-  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(settings.delegation_ttl).count();
   delegation::ScopeBlock block;
   block.sid = http::make_uuid_v7();
-  block.par = x.token->current().sid;
-  block.agt = target->id;
-  block.scp = grants;
-  block.obj = x.objective;
+  block.par = parent.current().sid;
+  block.agt = target.id;
+  block.scp = requested ? *requested : available;
+  block.obj = objective;
   block.iat = now;
-  block.exp = std::min(now + ttl, x.token->expires);
-  auto minted = delegation::mint_child(x.snapshot.keyring, x.inbound.token, *x.token, block);
+  block.exp = std::min(now + ttl_s, parent.expires);  // never beyond the parent's expiry
+  auto minted = delegation::mint_child(x.snapshot.keyring, x.inbound.token, parent, block);
   if (!minted) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
   if (minted->size() > 8192 || std::count(minted->begin(), minted->end(), '.') > 17) {
     return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
   }
 
-  delegation::ScopeRecord child;
-  const auto& parent = x.token->current();
-  child.id = block.sid;
-  child.parent = parent.sid;
-  child.root = x.token->root().sid;
-  child.depth = depth;
-  for (const auto& s : x.token->scopes) child.path += s.sid + "/";
-  child.path += child.id;
-  child.principal = x.token->root().sub;
-  child.actor = target->id;
-  child.delegator = x.agent->id;
-  child.objective = x.objective;
-  child.grants = std::move(grants);
-  child.iat = block.iat;
-  child.exp = block.exp;
-  // The opening is reported before the request is forwarded (CONTRACT.md §3).
-  x.worker.app().scopes().open(child);
-  x.worker.app().sink().scope_opened(child, audit::Opening::minted, x.request_id);
-  x.child = std::move(child);
-  x.child_token = std::move(*minted);
+  ChildScope out;
+  auto& r = out.record;
+  r.id = block.sid;
+  r.parent = block.par;
+  r.root = parent.root().sid;
+  r.depth = depth;
+  for (const auto& s : parent.scopes) r.path += s.sid + "/";
+  r.path += r.id;
+  r.principal = parent.root().sub;
+  r.actor = target.id;
+  r.delegator = x.agent->id;
+  r.objective = block.obj;
+  r.grants = std::move(block.scp);
+  r.iat = block.iat;
+  r.exp = block.exp;
+  out.token = std::move(*minted);
+  // Recorded and reported before the request that opened it goes any further (CONTRACT.md §3).
+  x.worker.app().scopes().open(r);
+  x.worker.app().sink().scope_opened(r, audit::Opening::minted, x.request_id);
+  return out;
+}
+
+std::optional<Violation> open_delegation(RequestContext& x) {
+  if (!x.delegates || !x.token) return std::nullopt;
+  const config::Agent* target = x.snapshot.agents.by_id(x.route->target_agent);
+  if (!target) return Violation{ErrorCode::policy_denied, "the route's target agent is not configured"};
+  std::optional<delegation::Grants> requested;
+  if (x.inbound.grants > 0) {
+    std::string joined;
+    auto [first, last] = x.parser.get().equal_range("Delegation-Grants");
+    for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ",") + std::string(it->value());
+    requested.emplace();
+    if (!delegation::parse_grant_list(joined, *requested)) {
+      return Violation{ErrorCode::bad_request, "Delegation-Grants: expected a comma-separated list of grant patterns"};
+    }
+  }
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(x.snapshot.config.token.delegation_ttl).count();
+  // The route's ceiling ∩ the target agent's ceiling, on top of the caller's own rights.
+  auto minted = mint_child_scope(x, *target, delegation::intersect(x.route->grants, target->grants), requested,
+                                 x.objective, ttl);
+  if (auto* v = std::get_if<Violation>(&minted)) return *v;
+  auto& child = std::get<ChildScope>(minted);
+  x.child = std::move(child.record);
+  x.child_token = std::move(child.token);
   return std::nullopt;
 }
 

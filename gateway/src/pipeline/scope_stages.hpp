@@ -4,6 +4,8 @@
 #pragma once
 
 #include <optional>
+#include <string>
+#include <variant>
 
 #include "http/hygiene.hpp"
 #include "pipeline/context.hpp"
@@ -33,6 +35,20 @@ std::optional<http::Violation> classify_action(RequestContext& x);
 
 // The action against the token's effective grants and the agent's ceiling.
 std::optional<http::Violation> check_grants(RequestContext& x);
+
+struct ChildScope {
+  delegation::ScopeRecord record;
+  std::string token;
+};
+
+// Opens a child of the caller's scope (x.token) for `target`: the caller's rights ∩ `ceiling`,
+// or exactly `requested` when it fits within them (403 grant_exceeded otherwise); depth within the
+// target's and the global limit (403 depth_exceeded); expiry `ttl_s` from now, never past the
+// parent's. The scope is recorded and reported as opened before this returns.
+std::variant<ChildScope, http::Violation> mint_child_scope(RequestContext& x, const config::Agent& target,
+                                                           const delegation::Grants& ceiling,
+                                                           const std::optional<delegation::Grants>& requested,
+                                                           std::string_view objective, std::int64_t ttl_s);
 
 // A delegation: mints the child scope for the route's target agent, records and reports it.
 std::optional<http::Violation> open_delegation(RequestContext& x);

@@ -93,56 +93,19 @@ struct Opened {
   std::string token;
 };
 
-// Checks the request against the caller's rights and mints the scope; a violation otherwise.
+// Checks the request against the caller's rights and mints the scope (recorded and reported as
+// opened); a violation otherwise.
 std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
   const auto& settings = x.snapshot.config.token;
   const config::Agent& caller = *x.agent;
-  std::int64_t now = unix_now();
   auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(settings.max_ttl).count();
   std::int64_t ttl = r.ttl_s.value_or(kDefaultTtl);
   if (ttl > max_ttl) {
     return Violation{ErrorCode::bad_request, "ttl_s over token.max_ttl (" + std::to_string(max_ttl) + " s)"};
   }
-  delegation::ScopeBlock block;
-  block.sid = http::make_uuid_v7();
-  block.obj = r.objective;
-  block.iat = now;
-  Opened out;
-  auto& s = out.scope;
 
-  if (!x.token) {
-    if (!caller.may_open_root) {
-      return Violation{ErrorCode::policy_denied, "agent " + caller.id + " may not open root scopes"};
-    }
-    if (!r.agent.empty() && r.agent != caller.id) {
-      return Violation{ErrorCode::bad_request, "a root scope is opened by the agent that acts in it: omit agent"};
-    }
-    if (r.principal.empty() || r.principal.size() > kMaxPrincipal || !printable(r.principal)) {
-      return Violation{ErrorCode::bad_request, "a root scope needs a principal (printable, at most 256 bytes)"};
-    }
-    delegation::Grants grants = r.grants ? *r.grants : caller.grants;
-    for (const auto& g : grants) {
-      if (!delegation::set_covers(caller.grants, g)) {
-        return Violation{ErrorCode::grant_exceeded, "agent " + caller.id + " may never hold " + g};
-      }
-    }
-    block.kid = x.snapshot.keyring.signing_kid;
-    block.sub = r.principal;
-    block.aud = settings.audience;
-    block.agt = caller.id;
-    block.scp = grants;
-    block.exp = now + ttl;
-    auto token = delegation::mint_root(x.snapshot.keyring, block);
-    if (!token) return Violation{ErrorCode::policy_denied, "no signing key is configured"};
-    out.token = std::move(*token);
-    s.id = block.sid;
-    s.root = block.sid;
-    s.depth = 0;
-    s.path = block.sid;
-    s.principal = r.principal;
-    s.actor = caller.id;
-    s.grants = std::move(grants);
-  } else {
+  if (x.token) {
+    // A child, delegated by the caller to `agent` (or a narrower scope for itself).
     const auto& parent = *x.token;
     std::string target_id = r.agent.empty() ? caller.id : r.agent;
     const config::Agent* target = x.snapshot.agents.by_id(target_id);
@@ -153,44 +116,56 @@ std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
     if (!r.principal.empty() && r.principal != parent.root().sub) {
       return Violation{ErrorCode::bad_request, "a child scope keeps its root's principal"};
     }
-    int depth = parent.depth() + 1;
-    int limit = std::min(target->max_depth, settings.max_depth);
-    if (depth > limit) {
-      return Violation{ErrorCode::depth_exceeded, "a scope for " + target->id + " would be at depth " +
-                                                      std::to_string(depth) + ", deeper than allowed (" +
-                                                      std::to_string(limit) + ")"};
-    }
-    delegation::Grants available = delegation::intersect(delegation::intersect_all(parent.grant_sets), target->grants);
-    delegation::Grants grants = r.grants ? *r.grants : available;
-    for (const auto& g : grants) {
-      if (!delegation::set_covers(available, g)) {
-        return Violation{ErrorCode::grant_exceeded, "cannot delegate " + g + " to " + target->id};
-      }
-    }
-    block.par = parent.current().sid;
-    block.agt = target->id;
-    block.scp = grants;
-    block.exp = std::min(now + ttl, parent.expires);  // never beyond the parent's expiry
-    auto token = delegation::mint_child(x.snapshot.keyring, x.inbound.token, parent, block);
-    if (!token) return Violation{ErrorCode::token_invalid, "the token's key is no longer configured"};
-    if (token->size() > 8192 || std::count(token->begin(), token->end(), '.') > 17) {
-      return Violation{ErrorCode::depth_exceeded, "the child token would exceed dst1's limits (16 blocks, 8 KiB)"};
-    }
-    out.token = std::move(*token);
-    s.id = block.sid;
-    s.parent = block.par;
-    s.root = parent.root().sid;
-    s.depth = depth;
-    for (const auto& p : parent.scopes) s.path += p.sid + "/";
-    s.path += s.id;
-    s.principal = parent.root().sub;
-    s.actor = target->id;
-    s.delegator = caller.id;
-    s.grants = std::move(grants);
+    auto child = mint_child_scope(x, *target, target->grants, r.grants, r.objective, ttl);
+    if (auto* v = std::get_if<Violation>(&child)) return *v;
+    auto& c = std::get<ChildScope>(child);
+    return Opened{std::move(c.record), std::move(c.token)};
   }
+
+  // A root.
+  if (!caller.may_open_root) {
+    return Violation{ErrorCode::policy_denied, "agent " + caller.id + " may not open root scopes"};
+  }
+  if (!r.agent.empty() && r.agent != caller.id) {
+    return Violation{ErrorCode::bad_request, "a root scope is opened by the agent that acts in it: omit agent"};
+  }
+  if (r.principal.empty() || r.principal.size() > kMaxPrincipal || !printable(r.principal)) {
+    return Violation{ErrorCode::bad_request, "a root scope needs a principal (printable, at most 256 bytes)"};
+  }
+  delegation::Grants grants = r.grants ? *r.grants : caller.grants;
+  for (const auto& g : grants) {
+    if (!delegation::set_covers(caller.grants, g)) {
+      return Violation{ErrorCode::grant_exceeded, "agent " + caller.id + " may never hold " + g};
+    }
+  }
+  std::int64_t now = unix_now();
+  delegation::ScopeBlock block;
+  block.sid = http::make_uuid_v7();
+  block.kid = x.snapshot.keyring.signing_kid;
+  block.sub = r.principal;
+  block.aud = settings.audience;
+  block.agt = caller.id;
+  block.scp = grants;
+  block.obj = r.objective;
+  block.iat = now;
+  block.exp = now + ttl;
+  auto token = delegation::mint_root(x.snapshot.keyring, block);
+  if (!token) return Violation{ErrorCode::policy_denied, "no signing key is configured"};
+  Opened out;
+  out.token = std::move(*token);
+  auto& s = out.scope;
+  s.id = block.sid;
+  s.root = block.sid;
+  s.depth = 0;
+  s.path = block.sid;
+  s.principal = r.principal;
+  s.actor = caller.id;
   s.objective = block.obj;
+  s.grants = std::move(grants);
   s.iat = block.iat;
   s.exp = block.exp;
+  x.worker.app().scopes().open(s);
+  x.worker.app().sink().scope_opened(s, audit::Opening::minted, x.request_id);
   return out;
 }
 
@@ -213,8 +188,6 @@ asio::awaitable<bool> serve_open_scope(RequestContext& x) {
   auto opened = open_scope(x, *request);
   if (auto* v = std::get_if<Violation>(&opened)) co_return co_await reply_violation(x, *v);
   auto& [scope, token] = std::get<Opened>(opened);
-  x.worker.app().scopes().open(scope);
-  x.worker.app().sink().scope_opened(scope, audit::Opening::minted, x.request_id);
   x.child = scope;
   std::string body = R"({"scope":)";
   delegation::append_scope_json(body, scope);
