@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from harness import Gateway, Upstream, config, route
+from harness import AGENT_KEYS, TOKEN_ENV, Gateway, Upstream, agent_yaml, config, delegation_config, route
 
 
 def openssl(*args, cwd):
@@ -122,3 +122,26 @@ def test_check_refuses_bad_tls_material(pki, tmp_path):
     r = subprocess.run([BIN, "check", "--config", str(cfg)], capture_output=True, text=True)
     assert r.returncode == 1
     assert "listeners[0].tls" in r.stderr and "key" in r.stderr
+
+
+def test_agents_authenticate_by_client_certificate(pki, upstream, start_gateway):
+    """On an mTLS listener a verified client certificate names the agent (RFC 2253 subject); a key
+    in the credential header still works and takes precedence; an unknown subject is no agent."""
+    agents = (agent_yaml("planner", may_open_root=True) +
+              "  - id: cert-agent\n    certificate_subject: \"CN=agent\"\n    grants: [\"tool:*\"]\n")
+    g = start_gateway(delegation_config(route("t", "/t", upstream.url, strip_prefix="true", access="authenticated"),
+                                        agents=agents, listeners=tls_listener(pki, client_ca=True)),
+                      env=TOKEN_ENV)
+    base = "https://localhost:%d" % g.port
+    cert = ("--cacert", pki("ca.pem"), "--cert", pki("agent.pem"), "--key", pki("agent.key"))
+    code, body, err = curl(base + "/t/echo", *cert)
+    assert code == 200, err
+    headers = {k.lower(): v for k, v in json.loads(body)["headers"]}
+    assert headers["delegation-actor"] == "cert-agent"
+    # The certificate's agent opens nothing it may not: it may not open roots.
+    code, body, err = curl(base + "/v1/scopes", *cert, "-X", "POST", "-d", '{"principal": "user:x"}')
+    assert code == 403 and json.loads(body)["error"]["code"] == "policy_denied"
+    # An explicit key wins over the certificate.
+    code, body, err = curl(base + "/t/echo", *cert, "-H", "Authorization: Bearer " + AGENT_KEYS["planner"])
+    assert code == 200
+    assert {k.lower(): v for k, v in json.loads(body)["headers"]}["delegation-actor"] == "planner"
