@@ -5,7 +5,7 @@ import time
 import uuid
 
 import dst1_reference as ref
-from harness import (AGENT_KEYS, TOKEN_ENV, TOKEN_SECRET, agent_yaml, auth, delegation_config, error_code,
+from harness import (AGENT_KEYS, TOKEN_ENV, TOKEN_SECRET, Gateway, agent_yaml, auth, delegation_config, error_code,
                      exchange, open_root, open_scope, parse_responses, request, route)
 
 
@@ -346,3 +346,35 @@ def test_a_reload_that_drops_a_key_invalidates_cached_tokens(start_gateway, upst
     for _ in range(4):  # every worker
         status, _, body = call(gw, "planner", token)
         assert status == 401 and error_code(body) == "token_invalid"
+
+
+def test_revocations_survive_a_restart_with_a_revocations_file(start_gateway, upstream, tmp_path):
+    path = tmp_path / "revocations"
+    yaml = delegation_config(routes(upstream), token_extra="  revocations_file: %s\n" % path)
+    env = dict(TOKEN_ENV, SG_TOKEN_K2="ab" * 32)
+    gw = start_gateway(yaml, env=env)
+    root, token = open_root(gw)
+    status, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:*"]}, token=token)
+    status, _, data = request("127.0.0.1", gw.admin_port, "POST", "/v1/scopes/%s/revoke" % root["id"],
+                              headers={"Authorization": "Bearer test-admin-token"})
+    assert status == 200 and json.loads(data)["persisted"] is True
+    lines = path.read_text().splitlines()
+    assert sorted(l.split()[0] for l in lines) == sorted([root["id"], child["scope"]["id"]])
+    gw.stop()
+
+    # A torn last line (a crash mid-append) is dropped; expired entries are compacted away.
+    with open(path, "a") as f:
+        f.write("0193a6f0-0000-7000-8000-000000000099 1\n0193a6f0-dead")
+    again = start_gateway(yaml, env=env)
+    assert again.wait_for_log("revocations loaded")["revoked"] == "2"
+    for agent, tok in (("planner", token), ("researcher", child["token"])):
+        status, _, body = call(again, agent, tok)
+        assert status == 401 and error_code(body) == "scope_revoked"
+    assert len(path.read_text().splitlines()) == 2
+
+    # Damage before the last line is not guessed at: the gateway refuses to start.
+    path.write_text("garbage\n" + path.read_text())
+    broken = Gateway(yaml, env=env, check_ready=False)  # not the fixture: it must not exit 0
+    assert broken.wait(10) == 1
+    broken._reader.join(5)
+    assert any("revocations" in l and ":1:" in l for l in broken.log_lines)

@@ -14,6 +14,7 @@
 
 #include "app/app.hpp"
 #include "app/log.hpp"
+#include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"
 #include "http/request_id.hpp"
 
@@ -66,11 +67,23 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
     // An id this node never saw is revoked too (another node or `token mint` may have made it),
     // and remembered as long as any token for it could still be valid.
     auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
-    app.sink().scope_revoked(id, revoked, "admin");
+    std::vector<std::string> ids;
+    for (const auto& r : revoked) ids.push_back(r.id);
+    app.sink().scope_revoked(id, ids, "admin");
     std::string body = R"({"scope":")" + std::string(id) + R"(","known":)" + (known ? "true" : "false") +
                        R"(,"revoked":[)";
-    for (std::size_t i = 0; i < revoked.size(); ++i) body += (i ? ",\"" : "\"") + revoked[i] + "\"";
-    body += "]}\n";
+    for (std::size_t i = 0; i < ids.size(); ++i) body += (i ? ",\"" : "\"") + ids[i] + "\"";
+    body += "]";
+    // Kept across restarts when a file is configured. The revocation holds in memory either way;
+    // a failed write is reported, never hidden.
+    const std::string& file = app.snapshot()->config.token.revocations_file;
+    if (!file.empty()) {
+      std::string error;
+      bool persisted = revoked.empty() || delegation::append_revocations(file, revoked, error);
+      if (!persisted) log::error("revocation not persisted", {{"scope", std::string(id)}, {"error", error}});
+      body += persisted ? R"(,"persisted":true)" : R"(,"persisted":false)";
+    }
+    body += "}\n";
     return json(200, std::move(body));
   }
   if (!http::is_uuid(rest)) return error(http::ErrorCode::no_route, "no admin endpoint at this path");

@@ -11,6 +11,7 @@
 
 #include "admin/admin.hpp"
 #include "app/log.hpp"
+#include "delegation/revocation_file.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
 
@@ -92,6 +93,18 @@ bool App::bind_listeners() {
 }
 
 int App::run() {
+  if (const auto& file = snapshot_->config.token.revocations_file; !file.empty()) {
+    // Revocations made before a restart hold again before the first request is accepted.
+    delegation::Revocations kept;
+    std::string error;
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (!delegation::load_revocations(file, now.count(), kept, error)) {
+      log::error("cannot load the revocations file", {{"error", error}});
+      return 1;
+    }
+    for (const auto& r : kept) scopes_.revoke(r.id, r.until);
+    log::info("revocations loaded", {{"file", file}, {"revoked", std::to_string(kept.size())}});
+  }
   if (!bind_listeners()) return 1;
 
   const auto& admin_cfg = snapshot_->config.admin;

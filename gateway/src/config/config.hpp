@@ -80,6 +80,7 @@ struct TokenSettings {
   int max_depth = 8;                 // global limit on scope depth (a token holds at most 16 blocks)
   Duration delegation_ttl{900'000};  // lifetime of a scope minted on an agent/a2a route (capped by the parent's)
   Duration max_ttl{86'400'000};      // the longest ttl_s POST /v1/scopes accepts
+  std::string revocations_file;      // where revocations are kept across restarts; empty: memory only
 };
 
 enum class RouteKind { http, mcp, agent, a2a };

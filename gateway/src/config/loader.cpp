@@ -435,8 +435,9 @@ std::optional<std::string> decode_secret(std::string text, bool raw_allowed) {
 void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
   const std::string key = "token";
   if (!r.expect_map(node, key, {"audience", "clock_skew", "signing_kid", "keys", "max_depth", "delegation_ttl",
-                                "max_ttl"}))
+                                "max_ttl", "revocations_file"}))
     return;
+  r.read_string(node, key, "revocations_file", t.revocations_file);
   r.read_string(node, key, "audience", t.audience);
   r.read_uint(node, key, "max_depth", t.max_depth, 0, kMaxDepth);
   r.read_duration(node, key, "delegation_ttl", t.delegation_ttl, false);

@@ -34,8 +34,8 @@ bool ScopeRegistry::open(const ScopeRecord& scope) {
   return insert_locked(scope);
 }
 
-std::vector<std::string> ScopeRegistry::revoke(std::string_view id, std::int64_t forget_after) {
-  std::vector<std::string> newly;
+std::vector<ScopeRegistry::Revocation> ScopeRegistry::revoke(std::string_view id, std::int64_t forget_after) {
+  std::vector<Revocation> newly;
   std::unique_lock lock(mutex_);
   std::vector<std::string> pending{std::string(id)};
   while (!pending.empty()) {
@@ -46,7 +46,7 @@ std::vector<std::string> ScopeRegistry::revoke(std::string_view id, std::int64_t
       until = it->second.record.exp;
       pending.insert(pending.end(), it->second.children.begin(), it->second.children.end());
     }
-    if (revoked_.try_emplace(current, until).second) newly.push_back(std::move(current));
+    if (revoked_.try_emplace(current, until).second) newly.push_back({std::move(current), until});
   }
   revoked_count_.store(revoked_.size(), std::memory_order_release);
   return newly;

@@ -30,10 +30,14 @@ class ScopeRegistry {
   // Records a scope this node minted. Returns false if the id was already known.
   bool open(const ScopeRecord& scope);
 
-  // Revokes a scope and every descendant this node knows of; returns the ids newly revoked
-  // (the scope first). An id never seen is revoked all the same (a token from another node may
-  // name it), kept until `forget_after`.
-  std::vector<std::string> revoke(std::string_view id, std::int64_t forget_after);
+  struct Revocation {
+    std::string id;
+    std::int64_t until = 0;  // Unix seconds after which no token for it can be valid any more
+  };
+  // Revokes a scope and every descendant this node knows of; returns those newly revoked (the
+  // scope first). An id never seen is revoked all the same (a token from another node may name
+  // it), kept until `forget_after`.
+  std::vector<Revocation> revoke(std::string_view id, std::int64_t forget_after);
 
   // The first scope of the token's chain that is revoked, if any.
   std::optional<std::string> revoked_in(const VerifiedToken& token) const;
