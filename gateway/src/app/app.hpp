@@ -67,9 +67,9 @@ class App {
   std::atomic<bool> draining_{false};
   delegation::ScopeRegistry scopes_;
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
-  std::unique_ptr<boost::asio::steady_timer> scope_sweep_;
 
   boost::asio::io_context control_{1};
+  std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
   std::vector<ListenerRuntime> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int exit_code_ = 0;
