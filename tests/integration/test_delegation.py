@@ -310,6 +310,12 @@ def test_mcp_actions_are_named_from_the_body(start_gateway, upstream):
                            headers={"Mcp-Method": "tools/call", "Mcp-Name": "search"},
                            body=mcp_body("tools/call", name="search"))
     assert status == 200 and echoed(data)["mcp-name"] == ["search"]
+    # The MCP session id passes through both ways; a GET (the session's SSE stream) is housekeeping.
+    status, _, data = call(gw, "planner", token, path="/mcp", method="POST",
+                           headers={"Mcp-Session-Id": "3f0e-session"}, body=mcp_body("tools/list"))
+    assert status == 200 and echoed(data)["mcp-session-id"] == ["3f0e-session"]
+    status, _, data = call(gw, "planner", token, path="/mcp", headers={"Mcp-Session-Id": "3f0e-session"})
+    assert status == 200 and json.loads(data)["method"] == "GET"
     for bad in (b"not json", b"[" + mcp_body("tools/call", name="search") + b"]", mcp_body("tools/call"),
                 mcp_body("resources/read", name="x")):
         status, _, data = call(gw, "planner", token, path="/mcp", method="POST", body=bad)

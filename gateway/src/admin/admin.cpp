@@ -65,7 +65,7 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
     auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
     bool known = app.scopes().find(id).has_value();
     // An id this node never saw is revoked too (another node or `token mint` may have made it),
-    // and remembered as long as any token for it could still be valid.
+    // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
     auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
     std::vector<std::string> ids;
     for (const auto& r : revoked) ids.push_back(r.id);
