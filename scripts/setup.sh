@@ -18,13 +18,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # The official MCP and A2A SDKs, for tests/integration/test_sdk_e2e.py. Node.js comes from the
 # machine when it has one (the SDKs want Node 18 or later), else from Debian.
 install_e2e_packages() {
+  if [ -n "${SCOPEGATE_SETUP_NO_E2E:-}" ]; then return; fi  # builds that run no tests (docker/)
   if [ -d "$root/tests/e2e/node_modules" ] && [ "$root/tests/e2e/node_modules/.package-lock.json" -nt "$root/tests/e2e/package-lock.json" ]; then
     return
   fi
   echo "setup: installing the e2e npm packages (tests/e2e)"
   (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 }
-if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+if [ -z "${SCOPEGATE_SETUP_NO_E2E:-}" ] && ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
