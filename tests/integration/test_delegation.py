@@ -237,8 +237,14 @@ def test_depth_limits_on_delegation(start_gateway, upstream):
     gw = start(start_gateway, upstream,
                agents=agent_yaml("planner", may_open_root=True) + agent_yaml("researcher", max_depth=0) +
                agent_yaml("writer") + agent_yaml("intruder"))
-    _, token = open_root(gw)
+    root, token = open_root(gw)
     status, _, body = call(gw, "planner", token, path="/agents/researcher/x", method="POST", body=b"{}")
+    assert status == 403 and error_code(body) == "depth_exceeded"
+    # A chain built offline (with the key) deeper than the researcher may act is refused on use.
+    now = int(time.time())
+    deep = ref.append_child(token, TOKEN_SECRET, {"t": "d", "sid": str(uuid.uuid4()), "par": root["id"],
+                                                   "agt": "researcher", "scp": ["tool:*"], "iat": now, "exp": now + 60})
+    status, _, body = call(gw, "researcher", deep)
     assert status == 403 and error_code(body) == "depth_exceeded"
 
 

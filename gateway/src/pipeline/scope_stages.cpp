@@ -137,9 +137,10 @@ std::optional<Violation> verify_scope(RequestContext& x) {
     return Violation{ErrorCode::token_invalid, "the token's scope belongs to another agent"};
   }
   x.token = std::move(token);
-  if (x.token->depth() > x.agent->max_depth) {
-    return Violation{ErrorCode::depth_exceeded, "the scope is deeper than this agent's max_depth (" +
-                                                    std::to_string(x.agent->max_depth) + ")"};
+  // A token minted offline is held to the same limits as one this gateway minted.
+  if (int limit = std::min(x.agent->max_depth, settings.max_depth); x.token->depth() > limit) {
+    return Violation{ErrorCode::depth_exceeded, "the scope is at depth " + std::to_string(x.token->depth()) +
+                                                    ", deeper than this agent may act (" + std::to_string(limit) + ")"};
   }
   auto& app = x.worker.app();
   if (auto revoked = app.scopes().revoked_in(*x.token)) {
