@@ -246,6 +246,7 @@ std::optional<std::pair<std::vector<RawBlock>, std::string>> split_token(std::st
     return std::nullopt;
   }
   std::vector<std::string_view> parts;
+  parts.reserve(kMaxBlocks + 2);
   std::size_t start = 0;
   while (true) {
     auto dot = token.find('.', start);
@@ -259,6 +260,7 @@ std::optional<std::pair<std::vector<RawBlock>, std::string>> split_token(std::st
     return std::nullopt;
   }
   std::vector<RawBlock> blocks;
+  blocks.reserve(parts.size() - 2);
   for (std::size_t i = 1; i + 1 < parts.size(); ++i) {
     auto part = parts[i];
     auto tilde = part.find('~');
@@ -378,6 +380,7 @@ VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOpt
   auto& [raw, tag] = *split;
 
   std::vector<ParsedBlock> parsed;
+  parsed.reserve(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
     auto block = parse_block(raw[i].json, i == 0);
     if (!block) return TokenError::malformed;
@@ -406,6 +409,11 @@ VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOpt
   if (CRYPTO_memcmp(t.data(), tag.data(), t.size()) != 0) return TokenError::bad_tag;
 
   VerifiedToken out;
+  // Sized once: growing these would move every decoded block again.
+  out.scopes.reserve(parsed.size());
+  out.grant_sets.reserve(parsed.size());
+  out.grant_sets_at.reserve(parsed.size());
+  out.expires_at.reserve(parsed.size());
   out.tag = t;
   out.expires = INT64_MAX;
   for (auto& block : parsed) {
@@ -418,7 +426,7 @@ VerifyResult verify(std::string_view token, const Keyring& keys, const VerifyOpt
       out.expires_at.push_back(out.expires);
       out.scopes.push_back(std::move(block.scope));
     } else {
-      if (block.caveat.scp) out.grant_sets.push_back(*block.caveat.scp);
+      if (block.caveat.scp) out.grant_sets.push_back(std::move(*block.caveat.scp));
       if (block.caveat.exp) out.expires = std::min(out.expires, *block.caveat.exp);
     }
   }
