@@ -1,6 +1,6 @@
 #include "delegation/scope.hpp"
 
-#include "http/errors.hpp"
+#include "delegation/json_out.hpp"
 
 namespace scopegate::delegation {
 
@@ -26,48 +26,21 @@ ScopeRecord scope_record(const VerifiedToken& token, std::size_t index) {
   return r;
 }
 
-namespace {
-
-void append_string(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  http::append_json_escaped(out, value);
-  out += "\",";
-}
-
-void append_int(std::string& out, std::string_view key, std::int64_t value) {
-  out += '"';
-  out += key;
-  out += "\":";
-  out += std::to_string(value);
-  out += ',';
-}
-
-}  // namespace
-
 void append_scope_json(std::string& out, const ScopeRecord& s) {
-  out += '{';
-  append_string(out, "id", s.id);
-  if (!s.parent.empty()) append_string(out, "parent", s.parent);
-  append_string(out, "root", s.root);
-  append_int(out, "depth", s.depth);
-  append_string(out, "path", s.path);
-  append_string(out, "principal", s.principal);
-  append_string(out, "actor", s.actor);
-  if (!s.delegator.empty()) append_string(out, "delegator", s.delegator);
-  if (!s.objective.empty()) append_string(out, "objective", s.objective);
-  out += "\"grants\":[";
-  for (std::size_t i = 0; i < s.grants.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    http::append_json_escaped(out, s.grants[i]);
-    out += '"';
-  }
-  out += "],";
-  append_int(out, "iat", s.iat);
-  append_int(out, "exp", s.exp);
-  out.back() = '}';
+  out += "{\"id\":";
+  json::append_string(out, s.id);
+  if (!s.parent.empty()) json::append_field(out, "parent", s.parent);
+  json::append_field(out, "root", s.root);
+  json::append_int(out, "depth", s.depth);
+  json::append_field(out, "path", s.path);
+  json::append_field(out, "principal", s.principal);
+  json::append_field(out, "actor", s.actor);
+  if (!s.delegator.empty()) json::append_field(out, "delegator", s.delegator);
+  if (!s.objective.empty()) json::append_field(out, "objective", s.objective);
+  json::append_list(out, "grants", s.grants);
+  json::append_int(out, "iat", s.iat);
+  json::append_int(out, "exp", s.exp);
+  out += '}';
 }
 
 std::string scope_json(const ScopeRecord& s) {

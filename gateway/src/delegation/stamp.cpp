@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "http/header_line.hpp"
 #include "http/request_id.hpp"
 
 namespace scopegate::delegation {
@@ -176,17 +177,12 @@ std::string stamp_baggage(std::string_view inbound, std::string_view scope) {
 }
 
 namespace {
-void add_line(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
+using http::append_header_line;
 
 void add_depth(std::string& out, int depth) {
   char digits[16];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, depth);
-  add_line(out, "Delegation-Depth", std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  append_header_line(out, "Delegation-Depth", std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 }  // namespace
 
@@ -197,32 +193,32 @@ TraceContext render_delegation_headers(const StampInput& in, std::string& out) {
     const auto& current = in.token->current();
     if (in.child) {
       scope_id = in.child->id;
-      add_line(out, "Delegation-Scope", in.child->id);
-      add_line(out, "Delegation-Parent", in.child->parent);
-      add_line(out, "Delegation-Root", in.child->root);
+      append_header_line(out, "Delegation-Scope", in.child->id);
+      append_header_line(out, "Delegation-Parent", in.child->parent);
+      append_header_line(out, "Delegation-Root", in.child->root);
       add_depth(out, in.child->depth);
     } else {
       scope_id = current.sid;
-      add_line(out, "Delegation-Scope", current.sid);
-      if (!current.par.empty()) add_line(out, "Delegation-Parent", current.par);
-      add_line(out, "Delegation-Root", root.sid);
+      append_header_line(out, "Delegation-Scope", current.sid);
+      if (!current.par.empty()) append_header_line(out, "Delegation-Parent", current.par);
+      append_header_line(out, "Delegation-Root", root.sid);
       add_depth(out, in.token->depth());
     }
-    add_line(out, "Delegation-Principal", root.sub);
+    append_header_line(out, "Delegation-Principal", root.sub);
   }
-  if (!in.actor.empty()) add_line(out, "Delegation-Actor", in.actor);
+  if (!in.actor.empty()) append_header_line(out, "Delegation-Actor", in.actor);
   if (in.stamp_objective) {
     std::string_view objective = in.child ? std::string_view(in.child->objective)
                                  : in.token ? std::string_view(in.token->current().obj)
                                             : std::string_view{};
-    if (!objective.empty()) add_line(out, "Delegation-Objective", encode_objective(objective));
+    if (!objective.empty()) append_header_line(out, "Delegation-Objective", encode_objective(objective));
   }
-  if (in.child) add_line(out, "Delegation-Token", in.child_token);
+  if (in.child) append_header_line(out, "Delegation-Token", in.child_token);
   TraceContext trace = continue_trace(in.inbound_traceparent);
   out += "traceparent: ";
   trace.append_traceparent(out);
   out += "\r\n";
-  if (in.token) add_line(out, "baggage", stamp_baggage(in.inbound_baggage, scope_id));
+  if (in.token) append_header_line(out, "baggage", stamp_baggage(in.inbound_baggage, scope_id));
   return trace;
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "delegation/hmac.hpp"
+#include "delegation/json_out.hpp"
 #include "http/errors.hpp"
 
 namespace scopegate::delegation {
@@ -28,36 +29,10 @@ std::string endorsement(const HmacKey& k0, const Mac& previous_tag, std::string_
   return std::string(reinterpret_cast<const char*>(full.data()), kEndorsementBytes);
 }
 
-void append_string(std::string& out, std::string_view s) {
-  out += '"';
-  http::append_json_escaped(out, s);
-  out += '"';
-}
-
-void append_field(std::string& out, std::string_view key, std::string_view value) {
-  out += ",\"";
-  out += key;
-  out += "\":";
-  append_string(out, value);
-}
-
-void append_list(std::string& out, std::string_view key, const std::vector<std::string>& items) {
-  out += ",\"";
-  out += key;
-  out += "\":[";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    append_string(out, items[i]);
-  }
-  out += ']';
-}
-
-void append_int(std::string& out, std::string_view key, std::int64_t value) {
-  out += ",\"";
-  out += key;
-  out += "\":";
-  out += std::to_string(value);
-}
+using json::append_field;
+using json::append_int;
+using json::append_list;
+using json::append_string;
 
 // A block as decoded from the token, before the MAC chain is checked.
 // 0..63 for the base64url alphabet, 0xff for anything else.

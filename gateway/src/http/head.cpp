@@ -2,18 +2,12 @@
 
 #include <charconv>
 
+#include "http/header_line.hpp"
 #include "http/hygiene.hpp"
 
 namespace scopegate::http {
 
 namespace {
-
-void append_line(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
-}
 
 void append_number(std::string& out, std::uint64_t n) {
   char digits[24];
@@ -64,7 +58,7 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
   out += ' ';
   out += head.target;
   out += " HTTP/1.1\r\n";
-  append_line(out, "Host", head.host);
+  append_header_line(out, "Host", head.host);
 
   ConnectionTokens named(req);
   ListHeader forwarded{"Forwarded", {}, {}};
@@ -94,7 +88,7 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
     bool replaced = false;
     for (auto r : head.replaced) replaced = replaced || iequals_ascii(name, r);
     if (replaced) continue;
-    append_line(out, name, f.value());
+    append_header_line(out, name, f.value());
   }
 
   forwarded.open(out);
@@ -117,9 +111,9 @@ void append_upstream_request_head(std::string& out, const bhttp::request_header<
   out += "1.1 ";
   out += head.node;
   out += "\r\n";
-  append_line(out, "X-Forwarded-Proto", head.proto);
-  if (!head.client_host.empty()) append_line(out, "X-Forwarded-Host", head.client_host);
-  append_line(out, "X-Request-Id", head.request_id);
+  append_header_line(out, "X-Forwarded-Proto", head.proto);
+  if (!head.client_host.empty()) append_header_line(out, "X-Forwarded-Host", head.client_host);
+  append_header_line(out, "X-Request-Id", head.request_id);
   out += head.stamped;
   append_framing(out, head.framing, head.content_length);
   out += "\r\n";
@@ -147,13 +141,13 @@ void append_client_response_head(std::string& out, const bhttp::response_header<
       default: break;
     }
     if (is_hop_by_hop(name, named) || iequals_ascii(name, "X-Request-Id")) continue;
-    append_line(out, name, f.value());
+    append_header_line(out, name, f.value());
   }
   via.open(out);
   out += "1.1 ";
   out += head.node;
   out += "\r\n";
-  append_line(out, "X-Request-Id", head.request_id);
+  append_header_line(out, "X-Request-Id", head.request_id);
   append_framing(out, head.framing, head.content_length);
   if (!head.keep_alive) out += "Connection: close\r\n";
   else if (head.client_version == 10) out += "Connection: keep-alive\r\n";
