@@ -63,13 +63,14 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
     if (!authorized(app, req)) return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
     auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
-    bool known = app.scopes().find(id).has_value();
+    auto view = app.scopes().find(id);
+    bool known = view.has_value();
     // An id this node never saw is revoked too (another node or `token mint` may have made it),
     // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
     auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
     std::vector<std::string> ids;
     for (const auto& r : revoked) ids.push_back(r.id);
-    app.sink().scope_revoked(id, ids, "admin");
+    app.sink().scope_revoked(known ? &view->record : nullptr, id, ids, "admin");
     std::string body = R"({"scope":")" + std::string(id) + R"(","known":)" + (known ? "true" : "false") +
                        R"(,"revoked":[)";
     for (std::size_t i = 0; i < ids.size(); ++i) body += (i ? ",\"" : "\"") + ids[i] + "\"";

@@ -105,6 +105,17 @@ int App::run() {
     for (const auto& r : kept) scopes_.revoke(r.id, r.until);
     log::info("revocations loaded", {{"file", file}, {"revoked", std::to_string(kept.size())}});
   }
+  if (const auto& audit = snapshot_->config.audit; !audit.dir.empty()) {
+    // Recovery runs before any port is bound: a damaged log stops the start, not the traffic.
+    try {
+      writer_ = std::make_unique<audit::Writer>(audit, snapshot_->config.node);
+    } catch (const std::exception& e) {
+      log::error("cannot open the audit log", {{"error", e.what()}});
+      return 1;
+    }
+    sink_ = std::make_unique<audit::WriterSink>(*writer_);
+    log::info("audit log open", {{"dir", audit.dir}, {"durability", config::to_string(audit.durability)}});
+  }
   if (!bind_listeners()) return 1;
 
   const auto& admin_cfg = snapshot_->config.admin;
@@ -162,6 +173,8 @@ int App::run() {
 
   control_.run();
   for (auto& t : threads) t.join();
+  // Every request has finished and reported: the writer drains its queue and fsyncs.
+  if (writer_) writer_->stop();
   log::info("stopped");
   return exit_code_;
 }
@@ -178,10 +191,18 @@ App::ReloadOutcome App::reload() {
     }
     log::warn("reload rejected: the running config is kept", {{"file", config_path_},
                                                                 {"errors", std::to_string(loaded.errors.size())}});
+    sink().config_reloaded(false, generation(), message);
     return {false, message};
   }
   const auto& old_cfg = snapshot()->config;
   const auto& new_cfg = next->config;
+  if (new_cfg.audit != old_cfg.audit || new_cfg.node != old_cfg.node) {
+    // The writer owns the directory, the chain and its thread for the life of the process.
+    std::string message = config_path_ + ": audit settings and node change only on restart";
+    log::warn("reload rejected: the running config is kept", {{"error", message}});
+    sink().config_reloaded(false, generation(), message);
+    return {false, message};
+  }
   bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
                            new_cfg.workers != old_cfg.workers || new_cfg.admin.port != old_cfg.admin.port ||
                            new_cfg.admin.address != old_cfg.admin.address;
@@ -201,6 +222,7 @@ App::ReloadOutcome App::reload() {
   log::info("config reloaded", {{"file", config_path_},
                                 {"generation", std::to_string(generation)},
                                 {"routes", std::to_string(next->config.routes.size())}});
+  sink().config_reloaded(true, generation, "");
   return {true, "reloaded generation " + std::to_string(generation)};
 }
 

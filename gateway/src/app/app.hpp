@@ -15,6 +15,7 @@
 #include "app/snapshot.hpp"
 #include "app/worker.hpp"
 #include "audit/sink.hpp"
+#include "audit/writer.hpp"
 #include "delegation/registry.hpp"
 
 namespace scopegate::app {
@@ -50,6 +51,8 @@ class App {
   delegation::ScopeRegistry& scopes() { return scopes_; }
   // Where requests and scope events are reported (the audit writer, the log).
   audit::FactSink& sink() { return *sink_; }
+  // The audit writer, or null when no audit.dir is configured (nothing to fail closed on).
+  audit::Writer* audit_writer() { return writer_.get(); }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
@@ -66,6 +69,7 @@ class App {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
   delegation::ScopeRegistry scopes_;
+  std::unique_ptr<audit::Writer> writer_;  // before sink_, which refers to it
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
 
   boost::asio::io_context control_{1};

@@ -1,6 +1,8 @@
 #include "audit/sink.hpp"
 
 #include "app/log.hpp"
+#include "audit/record.hpp"
+#include "audit/writer.hpp"
 
 namespace scopegate::audit {
 
@@ -29,9 +31,52 @@ void LogSink::scope_opened(const delegation::ScopeRecord& scope, Opening how, st
               {"request_id", std::string(request_id)}});
 }
 
-void LogSink::scope_revoked(std::string_view scope, std::span<const std::string> revoked, std::string_view by) {
+void LogSink::scope_revoked(const delegation::ScopeRecord*, std::string_view scope, std::span<const std::string> revoked,
+                            std::string_view by) {
   log::info("scope.revoke",
             {{"scope", std::string(scope)}, {"revoked", std::to_string(revoked.size())}, {"by", std::string(by)}});
+}
+
+void LogSink::config_reloaded(bool, std::uint64_t, std::string_view) {}  // app.cpp logs reloads itself
+
+void LogSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {
+  log::info("breaker.transition", {{"route", std::string(route)}, {"from", std::string(from)}, {"to", std::string(to)}});
+}
+
+namespace {
+// A record the queue cannot take is counted in the writer's stats (dropped); the writer logs it.
+void submit(Writer& writer, Event event, std::string members, config::Durability durability) {
+  Entry e;
+  e.event = event;
+  e.members = std::move(members);
+  e.durability = durability == config::Durability::strict ? config::Durability::batch : durability;
+  writer.submit(e);
+}
+}  // namespace
+
+void WriterSink::request(const RequestFacts& f) {
+  log_.request(f);
+  submit(writer_, Event::request, request_members(f), f.durability);
+}
+
+void WriterSink::scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) {
+  log_.scope_opened(scope, how, request_id);
+  submit(writer_, Event::scope_open, scope_open_members(scope, how, request_id), config::Durability::batch);
+}
+
+void WriterSink::scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
+                               std::span<const std::string> revoked, std::string_view by) {
+  log_.scope_revoked(record, scope, revoked, by);
+  submit(writer_, Event::scope_revoke, scope_revoke_members(record, scope, revoked, by), config::Durability::batch);
+}
+
+void WriterSink::config_reloaded(bool ok, std::uint64_t generation, std::string_view message) {
+  submit(writer_, Event::policy_reload, reload_members(ok, generation, message), config::Durability::batch);
+}
+
+void WriterSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {
+  log_.breaker_transition(route, from, to);
+  submit(writer_, Event::breaker_transition, breaker_members(route, from, to), config::Durability::batch);
 }
 
 }  // namespace scopegate::audit

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "config/config.hpp"
 #include "delegation/scope.hpp"
 
 namespace scopegate::audit {
@@ -32,7 +33,11 @@ struct RequestFacts {
   std::string_view tool, resource, mcp_method;
   std::string_view task_id, context_id;  // A2A
   std::string_view method, path, upstream;
+  const config::DataLabel* route_label = nullptr;  // datasets and classification of the route...
+  const config::DataLabel* tool_label = nullptr;   // ...and of the MCP tool called, if labelled
   bool allowed = false;           // forwarded to the upstream
+  bool ahead = false;             // strict: recorded before forwarding, so the outcome is not known
+  config::Durability durability = config::Durability::batch;
   std::string_view reason;        // the error code when the gateway answered itself
   std::string_view rule;
   unsigned status = 0;
@@ -48,16 +53,42 @@ class FactSink {
   virtual void request(const RequestFacts& facts) = 0;
   // Called before the request that opened (or first used) the scope is forwarded.
   virtual void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) = 0;
-  virtual void scope_revoked(std::string_view scope, std::span<const std::string> revoked, std::string_view by) = 0;
+  // `record` is null when this node never saw the scope.
+  virtual void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
+                             std::span<const std::string> revoked, std::string_view by) = 0;
+  // A config reload was tried (POST /v1/reload or SIGHUP): the new generation, or why it was refused.
+  virtual void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) = 0;
+  // A route's circuit breaker changed state (closed, half_open, open).
+  virtual void breaker_transition(std::string_view route, std::string_view from, std::string_view to) = 0;
 };
 
-// Writes facts to the operational log at debug level (until the audit writer lands, and for
-// operators who want to watch decisions live with --log-level debug).
+// Writes facts to the operational log at debug level: the sink when no audit.dir is configured.
 class LogSink final : public FactSink {
  public:
   void request(const RequestFacts& facts) override;
   void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
-  void scope_revoked(std::string_view scope, std::span<const std::string> revoked, std::string_view by) override;
+  void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
+                     std::span<const std::string> revoked, std::string_view by) override;
+  void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) override;
+  void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
+};
+
+class Writer;
+
+// Hands every fact to the audit writer's queue as a record (and to the debug log).
+class WriterSink final : public FactSink {
+ public:
+  explicit WriterSink(Writer& writer) : writer_(writer) {}
+  void request(const RequestFacts& facts) override;
+  void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
+  void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
+                     std::span<const std::string> revoked, std::string_view by) override;
+  void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) override;
+  void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
+
+ private:
+  Writer& writer_;
+  LogSink log_;
 };
 
 }  // namespace scopegate::audit

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +84,35 @@ struct TokenSettings {
   std::string revocations_file;      // where revocations are kept across restarts; empty: memory only
 };
 
+// When a request's audit record must be on disk (CONTRACT.md §6, docs/audit.md).
+enum class Durability {
+  none,    // written at once, fsynced only at rotation and shutdown (the OS flushes it)
+  batch,   // fsynced at most every audit.fsync_interval or audit.fsync_records (the default)
+  strict,  // durable before the request is forwarded or answered (group commit)
+};
+
+// What data a route or an MCP tool touches, copied into every record of it.
+struct DataLabel {
+  std::vector<std::string> datasets;
+  std::string classification;       // public, internal, confidential or restricted; "" unlabelled
+  std::optional<Durability> audit;  // unset: strict when restricted, else audit.durability
+  bool operator==(const DataLabel&) const = default;
+};
+
+// The audit log (CONTRACT.md §6). Fixed for the life of the process: a reload that changes it
+// is refused, because the writer owns the files, the chain and its thread.
+struct Audit {
+  std::string dir;                             // empty: no audit log (decisions go to the debug log)
+  Durability durability = Durability::batch;   // for routes and tools that set none
+  Duration fsync_interval{20};                 // batch: fsync at most this long after a write...
+  std::size_t fsync_records = 4096;            // ...or after this many records, whichever first
+  std::uint64_t segment_max_bytes = 64ull << 20;
+  Duration segment_max_age{3'600'000};
+  std::size_t queue_records = 65536;           // records waiting for the writer; full → 503
+  std::uint64_t disk_reserve = 64ull << 20;    // free bytes below which audited requests get 503
+  bool operator==(const Audit&) const = default;
+};
+
 enum class RouteKind { http, mcp, agent, a2a };
 
 // What a route demands of its callers.
@@ -124,6 +154,8 @@ struct Route {
   std::uint64_t max_body_bytes = 0;  // resolved: the route's own or limits.max_body_bytes
   std::uint64_t max_inspect_bytes = 0;  // resolved: largest mcp/a2a JSON body read before forwarding
   Timeouts timeouts;                 // resolved: global values with the route's overrides
+  DataLabel data;                    // datasets and classification of everything behind the route
+  std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
   std::string location;              // "file:line" of the route, for messages
 };
 
@@ -136,11 +168,17 @@ struct Config {
   Limits limits;
   Timeouts timeouts;
   TokenSettings token;
+  Audit audit;
   std::vector<Agent> agents;
   std::vector<Route> routes;
 };
 
 const char* to_string(RouteKind kind);
 const char* to_string(Access access);
+const char* to_string(Durability durability);
+
+// The durability a request's record needs: the tool's label, then the route's, then "restricted
+// means strict", then audit.durability.
+Durability effective_durability(const Audit& audit, const Route& route, std::string_view tool);
 
 }  // namespace scopegate::config

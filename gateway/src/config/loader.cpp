@@ -303,6 +303,7 @@ void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Up
 constexpr int kMaxDepth = 15;
 
 void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants);
+void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, DataLabel& label);
 
 void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
                 const std::string& file) {
@@ -311,7 +312,7 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   route.timeouts = config.timeouts;
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "access", "target_agent", "grants",
-                                "stamp_objective"}))
+                                "stamp_objective", "audit", "datasets", "classification", "tools"}))
     return;
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");
@@ -380,6 +381,81 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   } else if (!route.target_agent.empty() || node["grants"].IsDefined()) {
     r.error(node, key, "target_agent and grants apply only to agent and a2a routes");
   }
+
+  read_data_label(r, node, key, route.data);
+  if (auto tools = node["tools"]; tools.IsDefined()) {
+    if (route.kind != RouteKind::mcp) {
+      r.error(tools, key + ".tools", "tool labels apply only to mcp routes");
+    } else if (!tools.IsMap()) {
+      r.error(tools, key + ".tools", "expected a mapping of tool name to {datasets, classification, audit}");
+    } else {
+      for (const auto& item : tools) {
+        std::string name = item.first.as<std::string>();
+        std::string tk = key + ".tools." + name;
+        if (r.expect_map(item.second, tk, {"datasets", "classification", "audit"})) {
+          read_data_label(r, item.second, tk, route.tools[name]);
+        }
+      }
+    }
+  }
+}
+
+std::optional<Durability> parse_durability(std::string_view text) {
+  if (text == "none") return Durability::none;
+  if (text == "batch") return Durability::batch;
+  if (text == "strict") return Durability::strict;
+  return std::nullopt;
+}
+
+void read_durability(Reader& r, const YAML::Node& node, const std::string& key, const char* name,
+                     std::optional<Durability>& out) {
+  r.read(node, key, name, [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    out = parse_durability(text);
+    if (!out) r.error(n, k, "expected one of none, batch, strict; got '" + text + "'");
+  });
+}
+
+// datasets / classification / audit, on a route or on one of its MCP tools.
+void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, DataLabel& label) {
+  r.read_string_list(node, key, "datasets", label.datasets);
+  for (const auto& d : label.datasets) {
+    if (!is_token(d)) r.error(node["datasets"], key + ".datasets", "invalid dataset name '" + d + "'");
+  }
+  r.read_string(node, key, "classification", label.classification);
+  static constexpr std::string_view kLevels[] = {"public", "internal", "confidential", "restricted"};
+  if (!label.classification.empty() &&
+      std::find(std::begin(kLevels), std::end(kLevels), label.classification) == std::end(kLevels)) {
+    r.error(node["classification"], key + ".classification",
+            "expected one of public, internal, confidential, restricted; got '" + label.classification + "'");
+  }
+  read_durability(r, node, key, "audit", label.audit);
+}
+
+void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
+  const std::string key = "audit";
+  if (!r.expect_map(node, key, {"dir", "durability", "fsync_interval", "fsync_records", "segment_max_bytes",
+                                "segment_max_age", "queue_records", "disk_reserve"}))
+    return;
+  r.read_string(node, key, "dir", a.dir);
+  if (a.dir.empty()) r.error(node, "audit.dir", "required: the directory the audit segments are written to");
+  std::optional<Durability> d;
+  read_durability(r, node, key, "durability", d);
+  if (d) a.durability = *d;
+  r.read_duration(node, key, "fsync_interval", a.fsync_interval, false);
+  r.read_uint(node, key, "fsync_records", a.fsync_records, 1, 1'000'000);
+  r.read_size(node, key, "segment_max_bytes", a.segment_max_bytes);
+  if (a.segment_max_bytes < 4096) r.error(node["segment_max_bytes"], "audit.segment_max_bytes", "at least 4KiB");
+  r.read_duration(node, key, "segment_max_age", a.segment_max_age, false);
+  r.read_uint(node, key, "queue_records", a.queue_records, 64, 16'000'000);
+  r.read(node, key, "disk_reserve", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    if (text == "0") {
+      a.disk_reserve = 0;
+    } else if (auto s = parse_size(text)) {
+      a.disk_reserve = *s;
+    } else {
+      r.error(n, k, "expected a size such as 0, 64MiB or 1GiB, got '" + text + "'");
+    }
+  });
 }
 
 // A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
@@ -505,8 +581,8 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     r.error(root, "", "the file is empty");
     return;
   }
-  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "agents",
-                               "routes"})) {
+  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "audit",
+                               "agents", "routes"})) {
     return;
   }
   r.read_string(root, "", "node", c.node);
@@ -524,6 +600,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   }
   if (auto t = root["timeouts"]; t.IsDefined()) read_timeouts(r, t, "timeouts", c.timeouts, false);
   if (auto t = root["token"]; t.IsDefined()) read_token(r, t, c.token);
+  if (auto a = root["audit"]; a.IsDefined()) read_audit(r, a, c.audit);
 
   if (auto admin = root["admin"]; admin.IsDefined() && r.expect_map(admin, "admin", {"address", "port", "token"})) {
     r.read_string(admin, "admin", "address", c.admin.address);

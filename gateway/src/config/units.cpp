@@ -74,4 +74,25 @@ const char* to_string(Access access) {
   return "scoped";
 }
 
+const char* to_string(Durability durability) {
+  switch (durability) {
+    case Durability::none: return "none";
+    case Durability::batch: return "batch";
+    case Durability::strict: return "strict";
+  }
+  return "batch";
+}
+
+Durability effective_durability(const Audit& audit, const Route& route, std::string_view tool) {
+  const DataLabel* tool_label = nullptr;
+  if (!tool.empty()) {
+    if (auto it = route.tools.find(tool); it != route.tools.end()) tool_label = &it->second;
+  }
+  if (tool_label && tool_label->audit) return *tool_label->audit;
+  if (route.data.audit) return *route.data.audit;
+  bool restricted = route.data.classification == "restricted" ||
+                    (tool_label && tool_label->classification == "restricted");
+  return restricted ? Durability::strict : audit.durability;
+}
+
 }  // namespace scopegate::config

@@ -108,6 +108,11 @@ struct RequestContext {
   std::array<std::string_view, 4> replaced{};
   std::size_t replaced_count = 0;
 
+  // How durable the request's audit record must be, and whether it is already committed
+  // (strict routes commit before forwarding or refusing).
+  config::Durability durability = config::Durability::batch;
+  bool recorded = false;
+
   // Outcome, for the stages that watch every request (audit and metrics).
   bool forwarded = false;                 // the upstream received (part of) the request
   std::optional<http::ErrorCode> reason;  // the gateway answered with this error

@@ -20,6 +20,7 @@
 #include "http/head.hpp"
 #include "http/request_id.hpp"
 #include "http/wire.hpp"
+#include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
 #include "pipeline/scopes_endpoint.hpp"
@@ -417,14 +418,22 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //    (not even whether a route exists).
   if (auto v = authenticate(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
 
-  // 5. The gateway's own endpoint on the data listener.
+  // 5. The gateway's own endpoint on the data listener (it opens scopes, so it is audited).
   std::string_view target = req.target();
-  if (target.substr(0, target.find('?')) == kScopesPath) co_return co_await serve_open_scope(x);
+  if (target.substr(0, target.find('?')) == kScopesPath) {
+    if (auto v = require_audit(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+    co_return co_await serve_open_scope(x);
+  }
 
   // 6. Route. Host without port, lower-cased; the path with the query for prefix matching.
   x.route = snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
   if (!x.route) co_return co_await reply_error(x, ErrorCode::no_route, "no route matches this request");
   if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
+
+  // 6b. Fail closed: a route is served only while its record can be kept. From here on a
+  //     strict route's refusals are made durable before they are sent (reply_error).
+  resolve_durability(x);
+  if (auto v = require_audit(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
 
   // 7. The route's access rule: is an agent needed here at all?
   if (auto v = require_agent(x)) co_return co_await reply_violation(x, *v);
@@ -447,6 +456,7 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 
   // 11. What the request does, then whether the scope grants it.
   if (auto v = classify_action(x)) co_return co_await reply_violation(x, *v);
+  resolve_durability(x);  // an MCP tool may carry its own label
   if (auto v = check_grants(x)) co_return co_await reply_violation(x, *v);
 
   // 12. A delegation opens the child scope (and reports it) before anything is forwarded.
@@ -456,57 +466,17 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //     skips every Delegation-*, hop-by-hop and replaced header while writing the rest).
   stamp_delegation_headers(x);
 
-  // 14. The upstream exchange and the relay back.
-  co_return co_await forward(x);
-}
+  // 14. Strict audit: the record is durable before the upstream sees a byte (group commit).
+  if (!co_await commit_before_forward(x)) {
+    auto* writer = x.worker.app().audit_writer();
+    co_return co_await reply_error(x, ErrorCode::audit_unavailable,
+                                   "the request's audit record could not be made durable (" +
+                                       (writer ? writer->unavailable_reason() : std::string()) + ")",
+                                   !x.body_consumed);
+  }
 
-// Hands what the request did to the fact sink (the audit writer), refused or forwarded.
-void report(const RequestContext& x) {
-  audit::RequestFacts f;
-  f.request_id = x.request_id;
-  if (!x.trace.empty()) {
-    f.trace_id = x.trace.trace_id();
-    f.span_id = x.trace.span_id();
-  }
-  std::string path;
-  if (x.token) {
-    const auto& current = x.token->current();
-    f.scope.id = current.sid;
-    f.scope.parent = current.par;
-    f.scope.root = x.token->root().sid;
-    f.scope.depth = x.token->depth();
-    for (const auto& s : x.token->scopes) path += (path.empty() ? "" : "/") + s.sid;
-    f.scope.path = path;
-    f.principal = x.token->root().sub;
-  }
-  if (x.agent) f.agent = x.agent->id;
-  if (x.child) {
-    f.child_scope = x.child->id;
-    f.target_agent = x.child->actor;
-  }
-  if (x.route) {
-    f.route = x.route->name;
-    f.upstream = x.route->upstream.url;
-  }
-  f.operation = x.operation;
-  f.action = x.action;
-  f.tool = x.tool;
-  f.resource = x.resource;
-  f.mcp_method = x.mcp_method;
-  f.task_id = x.task_id;
-  f.context_id = x.context_id;
-  const auto& req = x.parser.get();
-  if (x.method != bhttp::verb::unknown || x.parser.is_header_done()) {
-    f.method = req.method_string();
-    f.path = req.target();
-  }
-  f.allowed = x.forwarded;
-  if (x.reason) f.reason = http::to_string(*x.reason);
-  f.status = x.status;
-  f.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - x.started).count();
-  f.bytes_in = x.bytes_in;
-  f.bytes_out = x.bytes_out;
-  x.worker.app().sink().request(f);
+  // 15. The upstream exchange and the relay back.
+  co_return co_await forward(x);
 }
 
 }  // namespace
@@ -516,7 +486,7 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
-  if (x.status != 0 || x.forwarded) report(x);
+  if (x.status != 0 || x.forwarded) report(x);  // (a strict record already committed is not repeated)
   co_return keep;
 }
 

@@ -8,6 +8,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "pipeline/audit_stages.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {
@@ -68,6 +69,10 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
 
 asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string_view message, bool force_close) {
   x.reason = code;
+  if (code != ErrorCode::audit_unavailable && x.durability == config::Durability::strict) {
+    x.status = http::status_of(code);
+    co_await commit_refusal(x);
+  }
   std::string_view scope = x.token ? std::string_view(x.token->current().sid) : std::string_view{};
   co_return co_await reply(x, http::status_of(code), http::error_body(code, {message, x.request_id, scope, ""}),
                            force_close);

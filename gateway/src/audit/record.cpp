@@ -1,0 +1,146 @@
+#include "audit/record.hpp"
+
+#include <charconv>
+
+#include "delegation/json_out.hpp"
+
+namespace scopegate::audit {
+
+namespace json = delegation::json;
+
+namespace {
+
+void field_if(std::string& out, std::string_view key, std::string_view value) {
+  if (!value.empty()) json::append_field(out, key, value);
+}
+
+void append_scope_ref(std::string& out, std::string_view id, std::string_view parent, std::string_view root,
+                      int depth, std::string_view path) {
+  out += ",\"scope\":{\"id\":";
+  json::append_string(out, id);
+  field_if(out, "parent", parent);
+  if (depth >= 0) {
+    json::append_field(out, "root", root);
+    json::append_int(out, "depth", depth);
+    json::append_field(out, "path", path);
+  }
+  out += '}';
+}
+
+void append_duration(std::string& out, double ms) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+  json::append_key(out, "duration_ms");
+  out.append(buf, end);
+}
+
+// Route datasets, then the tool's, without repeats.
+void append_datasets(std::string& out, const RequestFacts& f) {
+  const config::DataLabel* labels[] = {f.route_label, f.tool_label};
+  bool any = false;
+  std::string_view seen[32];
+  std::size_t n = 0;
+  for (const auto* label : labels) {
+    if (!label) continue;
+    for (const auto& d : label->datasets) {
+      bool repeat = false;
+      for (std::size_t i = 0; i < n; ++i) repeat = repeat || seen[i] == d;
+      if (repeat) continue;
+      if (n < std::size(seen)) seen[n++] = d;
+      out += any ? "," : ",\"datasets\":[";
+      json::append_string(out, d);
+      any = true;
+    }
+  }
+  if (any) out += ']';
+  std::string_view classification = f.tool_label && !f.tool_label->classification.empty()
+                                        ? std::string_view(f.tool_label->classification)
+                                        : f.route_label ? std::string_view(f.route_label->classification)
+                                                        : std::string_view{};
+  field_if(out, "classification", classification);
+}
+
+}  // namespace
+
+std::string request_members(const RequestFacts& f) {
+  std::string out;
+  out.reserve(640);
+  field_if(out, "request_id", f.request_id);
+  field_if(out, "trace_id", f.trace_id);
+  field_if(out, "span_id", f.span_id);
+  if (!f.scope.id.empty()) append_scope_ref(out, f.scope.id, f.scope.parent, f.scope.root, f.scope.depth, f.scope.path);
+  field_if(out, "principal", f.principal);
+  field_if(out, "agent", f.agent);
+  field_if(out, "target_agent", f.target_agent);
+  field_if(out, "route", f.route);
+  field_if(out, "operation", f.operation);
+  field_if(out, "action", f.action);
+  field_if(out, "tool", f.tool);
+  field_if(out, "resource", f.resource);
+  field_if(out, "mcp_method", f.mcp_method);
+  field_if(out, "task_id", f.task_id);
+  field_if(out, "context_id", f.context_id);
+  append_datasets(out, f);
+  field_if(out, "method", f.method);
+  field_if(out, "path", f.path);
+  field_if(out, "upstream", f.upstream);
+  json::append_field(out, "decision", f.allowed ? "allow" : "deny");
+  field_if(out, "rule", f.rule);
+  field_if(out, "reason", f.reason);
+  if (f.ahead) {
+    // Strict: written before the upstream sees the request; the outcome is not known yet.
+    json::append_field(out, "recorded", "before_forward");
+  } else {
+    json::append_int(out, "status", f.status);
+    append_duration(out, f.duration_ms);
+    json::append_int(out, "bytes_out", static_cast<std::int64_t>(f.bytes_out));
+  }
+  json::append_int(out, "bytes_in", static_cast<std::int64_t>(f.bytes_in));
+  field_if(out, "child_scope", f.child_scope);
+  return out;
+}
+
+std::string scope_open_members(const delegation::ScopeRecord& s, Opening how, std::string_view request_id) {
+  std::string out;
+  field_if(out, "request_id", request_id);
+  append_scope_ref(out, s.id, s.parent, s.root, s.depth, s.path);
+  field_if(out, "principal", s.principal);
+  field_if(out, "agent", s.actor);
+  json::append_field(out, "how", how == Opening::minted ? "minted" : "first_seen");
+  out += ",\"opened\":";
+  delegation::append_scope_json(out, s);
+  return out;
+}
+
+std::string scope_revoke_members(const delegation::ScopeRecord* record, std::string_view scope,
+                                 std::span<const std::string> revoked, std::string_view by) {
+  std::string out;
+  if (record) append_scope_ref(out, record->id, record->parent, record->root, record->depth, record->path);
+  else append_scope_ref(out, scope, "", "", -1, "");
+  json::append_field(out, "by", by);
+  out += ",\"revoked\":[";
+  for (std::size_t i = 0; i < revoked.size(); ++i) {
+    if (i) out += ',';
+    json::append_string(out, revoked[i]);
+  }
+  out += ']';
+  return out;
+}
+
+std::string reload_members(bool ok, std::uint64_t generation, std::string_view message) {
+  std::string out;
+  json::append_field(out, "result", ok ? "ok" : "error");
+  json::append_int(out, "generation", static_cast<std::int64_t>(generation));
+  field_if(out, "message", message);
+  return out;
+}
+
+std::string breaker_members(std::string_view route, std::string_view from, std::string_view to) {
+  std::string out;
+  json::append_field(out, "route", route);
+  json::append_field(out, "from", from);
+  json::append_field(out, "breaker", to);
+  return out;
+}
+
+}  // namespace scopegate::audit

@@ -1,0 +1,20 @@
+// The members of each record kind (CONTRACT.md §6), rendered on the request path into the
+// string the writer seals. Empty facts are left out; strings are JSON-escaped.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "audit/sink.hpp"
+
+namespace scopegate::audit {
+
+std::string request_members(const RequestFacts& f);
+std::string scope_open_members(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id);
+std::string scope_revoke_members(const delegation::ScopeRecord* record, std::string_view scope,
+                                 std::span<const std::string> revoked, std::string_view by);
+std::string reload_members(bool ok, std::uint64_t generation, std::string_view message);
+std::string breaker_members(std::string_view route, std::string_view from, std::string_view to);
+
+}  // namespace scopegate::audit

@@ -1,0 +1,71 @@
+// Following a node's hash chain record by record (CONTRACT.md §6): `scopegate audit verify`, the
+// evidence behind `query never`, and the writer's recovery at start all use this one checker.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/chain.hpp"
+#include "audit/segments.hpp"
+
+namespace scopegate::audit {
+
+struct ChainProblem {
+  std::uint64_t seq = 0;  // the first seq that is not as it should be
+  std::string file;
+  std::uint64_t line = 0;  // 1-based line in `file`
+  std::string why;
+};
+
+class ChainVerifier {
+ public:
+  explicit ChainVerifier(std::string node) : node_(std::move(node)) {}
+
+  // Continue after a record checked elsewhere (the writer's recovery reads earlier segments
+  // only at their boundaries).
+  void resume_after(std::uint64_t seq, std::string_view hash);
+  // Take the first record's seq and prev as given (for a chain whose start was archived).
+  void accept_any_start() { any_start_ = true; }
+  void begin_segment(const SegmentFile& segment);
+  // One complete line. Fills `head` when the line has a readable head (even if the chain is
+  // already broken, so a query can still use the record). Returns whether the line is sound.
+  bool feed(std::string_view line, std::uint64_t line_no, RecordHead& head);
+  // After a segment's last complete line: bytes after the last newline are a torn write.
+  void end_segment(std::uint64_t torn_bytes, std::uint64_t torn_line);
+  void fail(std::uint64_t seq, std::uint64_t line, std::string why);
+
+  const std::string& node() const { return node_; }
+  const std::optional<ChainProblem>& problem() const { return problem_; }
+  bool intact() const { return !problem_; }
+  std::uint64_t records() const { return records_; }
+  std::uint64_t first_seq() const { return first_seq_; }
+  std::uint64_t last_seq() const { return last_seq_; }
+  const Digest& last_hash() const { return last_hash_; }
+  std::uint64_t expected_seq() const { return records_ == 0 ? 1 : last_seq_ + 1; }
+
+ private:
+  std::string node_;
+  std::string file_;
+  std::uint64_t segment_first_seq_ = 0;
+  std::uint64_t segment_records_ = 0;
+  std::uint64_t records_ = 0;
+  std::uint64_t first_seq_ = 0, last_seq_ = 0;
+  Digest last_hash_ = kGenesis;
+  std::optional<ChainProblem> problem_;
+  bool any_start_ = false;
+};
+
+struct ChainReport {
+  std::string node;
+  std::uint64_t records = 0, first_seq = 0, last_seq = 0;
+  std::uint64_t segments = 0, bytes = 0;
+  std::optional<ChainProblem> problem;
+};
+
+// Verifies every node's chain in `dir`. Returns false (with `error`) when it cannot be read.
+bool verify_directory(const std::string& dir, std::vector<ChainReport>& out, std::string& error);
+
+}  // namespace scopegate::audit

@@ -1,0 +1,528 @@
+#include "audit/writer.hpp"
+
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include "app/log.hpp"
+#include "audit/segments.hpp"
+#include "audit/verify.hpp"
+#include "delegation/json_out.hpp"
+
+namespace scopegate::audit {
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kRetryEvery = 250ms;
+constexpr auto kDiskCheckEvery = 1s;
+
+std::string errno_text(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
+
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The last complete line of an earlier segment, read from its end.
+bool read_last_line(const std::string& path, std::string& line, std::string& why) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = errno_text(path);
+    return false;
+  }
+  struct stat st {};
+  ::fstat(fd, &st);
+  std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t want = std::min<std::uint64_t>(size, 1 << 20);
+  std::string tail(want, '\0');
+  ssize_t n = ::pread(fd, tail.data(), want, static_cast<off_t>(size - want));
+  ::close(fd);
+  if (n != static_cast<ssize_t>(want) || want == 0 || tail.back() != '\n') {
+    why = "it does not end with a complete record";
+    return false;
+  }
+  tail.pop_back();
+  auto nl = tail.rfind('\n');
+  if (nl == std::string::npos && want < size) {
+    why = "its last line is longer than 1 MiB";
+    return false;
+  }
+  line = nl == std::string::npos ? tail : tail.substr(nl + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string_view to_string(Event e) {
+  static constexpr std::string_view kNames[kEventCount] = {
+      "request", "scope.open", "scope.revoke", "policy.reload", "breaker.transition", "segment.start", "audit.recovery"};
+  return kNames[static_cast<std::size_t>(e)];
+}
+
+Writer::Writer(const config::Audit& settings, std::string node) : settings_(settings), node_(std::move(node)) {
+  admit_limit_ = settings_.queue_records - settings_.queue_records / 8;
+  recover();
+  thread_ = std::thread([this] { run(); });
+}
+
+Writer::~Writer() { stop(); }
+
+void Writer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) ::close(fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  fd_ = dir_fd_ = -1;
+}
+
+bool Writer::submit(Entry& e) {
+  if (state_.load(std::memory_order_acquire) != State::ok && e.durability == config::Durability::strict) return false;
+  bool was_empty = false, strict = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.size() >= settings_.queue_records || stop_) {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    was_empty = queue_.empty();
+    strict = e.durability == config::Durability::strict;
+    queue_.push_back(std::move(e));
+    stats_.queue_depth.store(queue_.size(), std::memory_order_relaxed);
+  }
+  // The writer sleeps only on an empty queue; a strict record must not wait for its timer.
+  if (was_empty || strict) wake_.notify_one();
+  return true;
+}
+
+bool Writer::accepting() const {
+  return state_.load(std::memory_order_acquire) == State::ok && !low_disk_.load(std::memory_order_acquire) &&
+         stats_.queue_depth.load(std::memory_order_relaxed) < admit_limit_;
+}
+
+std::string Writer::unavailable_reason() const {
+  if (state_.load(std::memory_order_acquire) != State::ok) {
+    std::lock_guard lock(reason_mutex_);
+    return "the audit log cannot be written (" + reason_ + ")";
+  }
+  if (low_disk_.load(std::memory_order_acquire)) return "free disk space is below audit.disk_reserve";
+  if (stats_.queue_depth.load(std::memory_order_relaxed) >= admit_limit_) return "the audit queue is full";
+  return "";
+}
+
+// ---- start: recovery -------------------------------------------------------------------------
+
+void Writer::recover() {
+  std::error_code ec;
+  std::filesystem::create_directories(settings_.dir, ec);
+  if (ec) throw std::runtime_error("audit.dir " + settings_.dir + ": " + ec.message());
+  dir_fd_ = ::open(settings_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd_ < 0) throw std::runtime_error(errno_text("audit.dir " + settings_.dir));
+
+  std::map<std::string, std::vector<SegmentFile>> nodes;
+  std::string error;
+  if (!list_segments(settings_.dir, nodes, error)) throw std::runtime_error("audit.dir " + error);
+  std::vector<SegmentFile> segments = nodes[node_];
+  auto refuse = [&](const std::string& what) {
+    throw std::runtime_error("audit log " + settings_.dir + " is damaged: " + what +
+                             ". Refusing to start: run `scopegate audit verify --log " + settings_.dir +
+                             "`, then decide what to keep (move the damaged segment aside to start a new chain)");
+  };
+
+  // Earlier segments are checked where they join: each ends with a whole, intact record and the
+  // next begins with segment.start chained to it. Their middles are `audit verify`'s to check.
+  ChainVerifier chain(node_);
+  chain.accept_any_start();  // older segments may have been archived: the writer only continues the chain
+  for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
+    std::string line, why;
+    SealedLine sealed;
+    RecordHead head;
+    if (!read_last_line(segments[i].path, line, why)) refuse("segment " + segments[i].name + ": " + why);
+    if (!check_seal(line, sealed) || !sealed.intact || !parse_head(line, head)) {
+      refuse("the last record of segment " + segments[i].name + " is not intact");
+    }
+    if (head.seq + 1 != segments[i + 1].first_seq) {
+      refuse("segment " + segments[i].name + " ends at seq " + std::to_string(head.seq) + " but the next begins at " +
+             std::to_string(segments[i + 1].first_seq));
+    }
+    chain.resume_after(head.seq, sealed.hash);
+  }
+
+  std::string recovery;
+  if (!segments.empty()) {
+    const SegmentFile& last = segments.back();
+    LineReader reader;
+    if (!reader.open(last.path, error)) throw std::runtime_error("audit log: " + error);
+    chain.begin_segment(last);
+    std::string_view line;
+    std::uint64_t offset = 0, line_no = 0;
+    std::uint64_t good_end = 0, bad_offset = 0, bad_line = 0;
+    bool bad = false;
+    std::optional<std::string> damage;
+    RecordHead head;
+    while (reader.next(line, offset)) {
+      ++line_no;
+      bool sound = chain.feed(line, line_no, head);
+      bool readable = !head.node.empty();
+      if (!bad && sound) {
+        good_end = offset + line.size() + 1;
+        continue;
+      }
+      if (!bad) {
+        bad = true;
+        bad_offset = offset;
+        bad_line = line_no;
+      }
+      // A torn write leaves bytes no reader can take for a record. A readable record after the
+      // first bad line (or a bad line that reads as a record) is damage, not a torn tail.
+      if (readable && !damage) {
+        damage = line_no == bad_line ? "seq " + std::to_string(chain.problem()->seq) + " (" + last.name + " line " +
+                                           std::to_string(bad_line) + "): " + chain.problem()->why
+                                     : "line " + std::to_string(bad_line) + " of " + last.name +
+                                           " cannot be read, yet intact records follow it";
+      }
+    }
+    if (!reader.error().empty()) throw std::runtime_error("audit log " + last.path + ": " + reader.error());
+    if (damage) refuse(*damage);
+    if (!bad && reader.tail_bytes() > 0) {
+      bad = true;
+      bad_offset = reader.tail_offset();
+      bad_line = line_no + 1;
+    }
+    if (bad) {
+      std::uint64_t end = reader.tail_offset() + reader.tail_bytes();
+      std::uint64_t removed = end - bad_offset;
+      std::string aside_dir = settings_.dir + "/recovered";
+      std::filesystem::create_directories(aside_dir, ec);
+      std::string aside_name = "recovered/" + last.name + "." + std::to_string(bad_offset) + ".torn";
+      std::string aside = settings_.dir + "/" + aside_name;
+      int in = ::open(last.path.c_str(), O_RDWR | O_CLOEXEC);
+      int out = ::open(aside.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+      if (in < 0 || out < 0) throw std::runtime_error(errno_text("audit recovery: " + aside));
+      std::string bytes(removed, '\0');
+      if (::pread(in, bytes.data(), removed, static_cast<off_t>(bad_offset)) != static_cast<ssize_t>(removed) ||
+          !write_all(out, bytes.data(), bytes.size()) || ::fsync(out) != 0 ||
+          ::ftruncate(in, static_cast<off_t>(bad_offset)) != 0 || ::fsync(in) != 0) {
+        throw std::runtime_error(errno_text("audit recovery of " + last.path));
+      }
+      ::close(out);
+      ::close(in);
+      if (int d = ::open(aside_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+        ::fsync(d);
+        ::close(d);
+      }
+      if (good_end == 0) ::unlinkat(dir_fd_, last.name.c_str(), 0);  // nothing of it survived
+      ::fsync(dir_fd_);
+      recovery = ",\"segment\":\"" + last.name + "\",\"offset\":" + std::to_string(bad_offset) +
+                 ",\"removed_bytes\":" + std::to_string(removed) + ",\"first_removed_line\":" +
+                 std::to_string(bad_line) + ",\"copied_to\":\"" + aside_name + "\"";
+      log::warn("audit: a torn tail was set aside",
+                {{"segment", last.name}, {"bytes", std::to_string(removed)}, {"copied_to", aside}});
+    }
+  }
+  if (chain.records() > 0) {
+    last_seq_ = chain.last_seq();
+    last_hash_ = chain.last_hash();
+  }
+  open_segment("start", recovery);
+}
+
+// A new segment begins with segment.start (and, after a recovery, audit.recovery); the file and
+// the directory are fsynced before anything else is written to it.
+void Writer::open_segment(std::string_view reason, const std::string& recovery_members) {
+  std::string name = segment_name(node_, last_seq_ + 1);
+  int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) throw std::runtime_error(errno_text("audit segment " + settings_.dir + "/" + name));
+  std::string out;
+  std::string members = ",\"segment\":\"" + name + "\",\"reason\":\"" + std::string(reason) + "\"";
+  if (!segment_.empty()) members += ",\"previous_segment\":\"" + segment_ + "\"";
+  auto now = std::chrono::system_clock::now();
+  Digest hash = last_hash_;
+  std::uint64_t seq = last_seq_;
+  auto seal_one = [&](Event event, const std::string& m) {
+    hash = seal(out, ++seq, format_timestamp(now), node_, to_string(event), m, hash);
+  };
+  seal_one(Event::segment_start, members);
+  if (!recovery_members.empty()) seal_one(Event::audit_recovery, recovery_members);
+  if (!write_all(fd, out.data(), out.size()) || ::fsync(fd) != 0 || ::fsync(dir_fd_) != 0) {
+    std::string why = errno_text("audit segment " + name);
+    ::close(fd);
+    ::unlinkat(dir_fd_, name.c_str(), 0);
+    throw std::runtime_error(why);
+  }
+  stats_.records[static_cast<std::size_t>(Event::segment_start)].fetch_add(1, std::memory_order_relaxed);
+  if (!recovery_members.empty()) {
+    stats_.records[static_cast<std::size_t>(Event::audit_recovery)].fetch_add(1, std::memory_order_relaxed);
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  segment_ = std::move(name);
+  segment_opened_ = Steady::now();
+  written_ = durable_ = out.size();
+  last_seq_ = durable_seq_ = seq;
+  last_hash_ = durable_hash_ = hash;
+}
+
+// ---- the writer thread -----------------------------------------------------------------------
+
+Writer::Steady::time_point Writer::next_wakeup() const {
+  auto at = Steady::now() + kDiskCheckEvery;
+  if (state_.load() != State::ok) at = std::min(at, retry_at_);
+  if (unsynced_batch_ > 0) at = std::min(at, first_unsynced_ + settings_.fsync_interval);
+  return std::min(at, segment_opened_ + settings_.segment_max_age);
+}
+
+void Writer::run() {
+  std::vector<Entry> batch;
+  for (;;) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, next_wakeup(), [&] { return !queue_.empty() || stop_; });
+      batch.swap(queue_);
+      stats_.queue_depth.store(0, std::memory_order_relaxed);
+      stopping = stop_;
+    }
+    auto now = Steady::now();
+    check_disk(now);
+    if (state_.load() != State::ok) {
+      for (auto& e : batch) {
+        if (e.durability == config::Durability::strict) complete(e, false);
+        else if (pending_.size() < settings_.queue_records) pending_.push_back(std::move(e));
+        else stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+      }
+      batch.clear();
+      if (now >= retry_at_ || stopping) try_recover(now);
+      if (stopping) {
+        if (state_.load() != State::ok && !pending_.empty()) {
+          stats_.dropped.fetch_add(pending_.size(), std::memory_order_relaxed);
+          log::error("audit: records lost at exit: the log could not be written",
+                     {{"records", std::to_string(pending_.size())}});
+        }
+        return;
+      }
+      continue;
+    }
+    if (!batch.empty()) write_entries(batch);
+    batch.clear();
+    if (state_.load() == State::ok) maybe_sync(Steady::now(), stopping);
+    if (stopping) {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty()) return;
+    }
+  }
+}
+
+void Writer::seal_into(std::string& out, Event event, std::chrono::system_clock::time_point at,
+                       std::string_view members) {
+  // Records of the same second share the formatted date; only the microseconds change.
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count();
+  std::int64_t second = us / 1'000'000;
+  if (second != ts_cache_second_) {
+    ts_cache_ = format_timestamp(at);
+    ts_cache_second_ = second;
+  } else {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, "%06lld", static_cast<long long>(us % 1'000'000));
+    ts_cache_.replace(20, 6, frac, 6);
+  }
+  last_hash_ = seal(out, ++last_seq_, ts_cache_, node_, to_string(event), members, last_hash_);
+  stats_.records[static_cast<std::size_t>(event)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Writer::write_entries(std::vector<Entry>& batch) {
+  buffer_.clear();
+  auto now = Steady::now();
+  std::size_t i = 0;
+  for (; i < batch.size(); ++i) {
+    auto& e = batch[i];
+    // Rotation by size or age happens as records arrive: an idle segment is left as it is.
+    if (written_ + buffer_.size() >= settings_.segment_max_bytes || now - segment_opened_ >= settings_.segment_max_age) {
+      if (!flush_buffer() || !rotate()) break;
+    }
+    seal_into(buffer_, e.event, e.at, e.members);
+    if (e.durability == config::Durability::batch && unsynced_batch_++ == 0) first_unsynced_ = now;
+    if (e.durability == config::Durability::strict) unsynced_strict_ = true;
+    unsynced_.push_back(std::move(e));
+  }
+  if (i == batch.size()) flush_buffer();
+  // After a failure, the entries not sealed yet wait with the others for the retry.
+  for (; i < batch.size(); ++i) {
+    if (batch[i].durability == config::Durability::strict) complete(batch[i], false);
+    else pending_.push_back(std::move(batch[i]));
+  }
+}
+
+bool Writer::flush_buffer() {
+  if (buffer_.empty()) return true;
+  if (!write_all(fd_, buffer_.data(), buffer_.size())) {
+    enter_failure(errno_text("write " + segment_));
+    return false;
+  }
+  written_ += buffer_.size();
+  buffer_.clear();
+  return true;
+}
+
+bool Writer::rotate() {
+  if (!sync()) return false;
+  try {
+    open_segment("rotation", "");
+  } catch (const std::exception& e) {
+    enter_failure(e.what());
+    return false;
+  }
+  log::info("audit: new segment", {{"segment", segment_}});
+  return true;
+}
+
+void Writer::maybe_sync(Steady::time_point now, bool force) {
+  bool due = unsynced_strict_ || unsynced_batch_ >= settings_.fsync_records ||
+             (unsynced_batch_ > 0 && now - first_unsynced_ >= settings_.fsync_interval) ||
+             unsynced_.size() >= settings_.fsync_records;  // bounds what is kept for a re-write
+  if (due || (force && written_ > durable_)) sync();
+}
+
+bool Writer::sync() {
+  if (written_ == durable_ && unsynced_.empty()) return true;
+  auto start = Steady::now();
+  if (::fdatasync(fd_) != 0) {
+    enter_failure(errno_text("fsync " + segment_));
+    return false;
+  }
+  stats_.fsyncs.fetch_add(1, std::memory_order_relaxed);
+  stats_.fsync_nanoseconds.fetch_add(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - start).count()),
+      std::memory_order_relaxed);
+  durable_ = written_;
+  durable_seq_ = last_seq_;
+  durable_hash_ = last_hash_;
+  for (auto& e : unsynced_) {
+    if (e.done) complete(e, true);
+  }
+  unsynced_.clear();
+  unsynced_batch_ = 0;
+  unsynced_strict_ = false;
+  return true;
+}
+
+// A failed write or fsync means nothing since the last good fsync can be trusted to be on disk
+// (after a failed fsync the kernel may have dropped those pages). So the file is cut back to the
+// last durable byte, the chain goes back to the last durable record, and the records are kept
+// to be written again, not assumed written. Strict requests waiting on them are refused.
+void Writer::enter_failure(std::string why) {
+  stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+  if (state_.load() == State::ok) {
+    log::error("audit: cannot write the audit log; audited requests get 503 audit_unavailable until it recovers",
+               {{"error", why}, {"segment", segment_}});
+  }
+  {
+    std::lock_guard lock(reason_mutex_);
+    reason_ = std::move(why);
+  }
+  state_.store(State::failed, std::memory_order_release);
+  (void)::ftruncate(fd_, static_cast<off_t>(durable_));  // again at each retry if this fails
+  written_ = durable_;
+  last_seq_ = durable_seq_;
+  last_hash_ = durable_hash_;
+  std::vector<Entry> retry;
+  for (auto& e : unsynced_) {
+    if (e.durability == config::Durability::strict) complete(e, false);  // refused, so never forwarded
+    else retry.push_back(std::move(e));
+  }
+  unsynced_.clear();
+  unsynced_batch_ = 0;
+  unsynced_strict_ = false;
+  buffer_.clear();
+  retry.insert(retry.end(), std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
+  pending_ = std::move(retry);
+  retry_at_ = Steady::now() + kRetryEvery;
+}
+
+void Writer::try_recover(Steady::time_point now) {
+  retry_at_ = now + kRetryEvery;
+  if (low_disk_.load()) return;
+  if (::ftruncate(fd_, static_cast<off_t>(durable_)) != 0 || ::fdatasync(fd_) != 0) return;
+  state_.store(State::ok, std::memory_order_release);
+  std::vector<Entry> again = std::move(pending_);
+  pending_.clear();
+  write_entries(again);
+  if (state_.load() == State::ok && sync()) {
+    log::info("audit: the audit log is writable again; audited requests proceed", {{"segment", segment_}});
+  }
+}
+
+void Writer::check_disk(Steady::time_point now) {
+  if (settings_.disk_reserve == 0 || now - disk_checked_ < kDiskCheckEvery) return;
+  disk_checked_ = now;
+  struct statvfs vfs {};
+  if (::fstatvfs(dir_fd_, &vfs) != 0) return;
+  std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  bool low = free_bytes < settings_.disk_reserve;
+  if (low != low_disk_.load()) {
+    if (low) {
+      log::error("audit: free disk below audit.disk_reserve; audited requests get 503 audit_unavailable",
+                 {{"free_bytes", std::to_string(free_bytes)}, {"reserve", std::to_string(settings_.disk_reserve)}});
+    } else {
+      log::info("audit: free disk back above audit.disk_reserve", {{"free_bytes", std::to_string(free_bytes)}});
+    }
+    low_disk_.store(low, std::memory_order_release);
+  }
+}
+
+void Writer::complete(Entry& e, bool ok) {
+  if (!e.done) return;
+  auto done = std::move(e.done);
+  e.done = nullptr;
+  done(ok);
+}
+
+// The waiting coroutine sleeps on a timer that never expires by itself; the writer's answer is
+// posted to the coroutine's executor, which stores it and cancels the timer.
+boost::asio::awaitable<bool> commit(Writer& writer, Entry entry, boost::asio::any_io_executor ex) {
+  struct Wait {
+    explicit Wait(const boost::asio::any_io_executor& ex) : timer(ex, boost::asio::steady_timer::time_point::max()) {}
+    boost::asio::steady_timer timer;
+    bool durable = false;
+  };
+  auto wait = std::make_shared<Wait>(ex);
+  entry.done = [wait](bool ok) {
+    boost::asio::post(wait->timer.get_executor(), [wait, ok] {
+      wait->durable = ok;
+      wait->timer.cancel();
+    });
+  };
+  if (!writer.submit(entry)) co_return false;
+  co_await wait->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  co_return wait->durable;
+}
+
+}  // namespace scopegate::audit

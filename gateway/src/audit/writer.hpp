@@ -1,0 +1,135 @@
+// The audit writer (CONTRACT.md §6): the request path hands it a record's members through a
+// bounded queue and returns; one thread numbers, chains, batches, writes and fsyncs them, rotates
+// segments and, at start, recovers the directory. It fails closed: while it cannot keep records
+// safely, accepting() is false and the pipeline answers audited requests 503 audit_unavailable.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "audit/chain.hpp"
+#include "config/config.hpp"
+
+namespace scopegate::audit {
+
+// Called on the writer thread once a strict record is durable (true) or cannot be (false); it
+// must hand over to its own thread and return.
+using Completion = std::function<void(bool)>;
+
+// The events of CONTRACT.md §6, in the order their counters are kept.
+enum class Event { request, scope_open, scope_revoke, policy_reload, breaker_transition, segment_start, audit_recovery };
+inline constexpr std::size_t kEventCount = 7;
+std::string_view to_string(Event e);
+
+struct Entry {
+  Event event = Event::request;
+  std::chrono::system_clock::time_point at = std::chrono::system_clock::now();
+  std::string members;  // `,"key":value` members after the fixed head
+  config::Durability durability = config::Durability::batch;
+  Completion done;  // strict only
+};
+
+// What the writer has done, for /readyz and the metrics of CONTRACT.md §8. Read with relaxed loads.
+struct WriterStats {
+  std::array<std::atomic<std::uint64_t>, kEventCount> records{};
+  std::atomic<std::uint64_t> write_errors{0};
+  std::atomic<std::uint64_t> dropped{0};  // refused by a full queue, or lost at exit while failing
+  std::atomic<std::uint64_t> fsyncs{0};
+  std::atomic<std::uint64_t> fsync_nanoseconds{0};
+  std::atomic<std::uint64_t> queue_depth{0};
+};
+
+class Writer {
+ public:
+  // Recovers `settings.dir` for `node` (see docs/audit.md), opens a new segment and starts the
+  // thread. Throws std::runtime_error with a message for operators when the log cannot be used.
+  Writer(const config::Audit& settings, std::string node);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // Writes what is queued, fsyncs and joins the thread. Safe to call twice.
+  void stop();
+
+  // Takes `e` unless the queue is full or the writer is failing; otherwise leaves it untouched.
+  bool submit(Entry& e);
+  // Whether audited requests may proceed: not failing, disk above the reserve, queue not near full.
+  bool accepting() const;
+  // Why not, for the 503's message and the log.
+  std::string unavailable_reason() const;
+
+  const WriterStats& stats() const { return stats_; }
+  const std::string& node() const { return node_; }
+  const std::string& dir() const { return settings_.dir; }
+
+ private:
+  enum class State : int { ok, failed };
+  using Steady = std::chrono::steady_clock;
+
+  void recover();
+  void open_segment(std::string_view reason, const std::string& recovery_members);
+  void run();
+  void write_entries(std::vector<Entry>& batch);
+  bool flush_buffer();
+  bool rotate();
+  bool sync();
+  void maybe_sync(Steady::time_point now, bool force);
+  void enter_failure(std::string why);
+  void try_recover(Steady::time_point now);
+  void check_disk(Steady::time_point now);
+  void complete(Entry& e, bool ok);
+  void seal_into(std::string& out, Event event, std::chrono::system_clock::time_point at, std::string_view members);
+  Steady::time_point next_wakeup() const;
+
+  config::Audit settings_;
+  std::string node_;
+  WriterStats stats_;
+
+  // Shared with the request path.
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Entry> queue_;
+  bool stop_ = false;
+  std::atomic<State> state_{State::ok};
+  std::atomic<bool> low_disk_{false};
+  mutable std::mutex reason_mutex_;
+  std::string reason_;
+  std::size_t admit_limit_ = 0;  // accepting() turns false above this depth, before the queue is full
+
+  // The writer thread's own.
+  int dir_fd_ = -1;
+  int fd_ = -1;
+  std::string segment_;  // current segment's file name
+  Steady::time_point segment_opened_{};
+  std::uint64_t written_ = 0;   // bytes in the current segment
+  std::uint64_t durable_ = 0;   // ...of which fsynced
+  std::uint64_t last_seq_ = 0, durable_seq_ = 0;
+  Digest last_hash_ = kGenesis, durable_hash_ = kGenesis;
+  std::vector<Entry> unsynced_;  // written since the last good fsync: written again if it fails
+  std::vector<Entry> pending_;   // taken back after a failure, to write once the cause clears
+  std::size_t unsynced_batch_ = 0;
+  bool unsynced_strict_ = false;
+  Steady::time_point first_unsynced_{};
+  Steady::time_point retry_at_{}, disk_checked_{};
+  std::string buffer_;
+  std::string ts_cache_;
+  std::int64_t ts_cache_second_ = -1;
+  std::thread thread_;
+  bool stopped_ = false;
+};
+
+// Hands a strict `entry` to the writer; resumes on `ex` once it is durable (true) or cannot be.
+boost::asio::awaitable<bool> commit(Writer& writer, Entry entry, boost::asio::any_io_executor ex);
+
+}  // namespace scopegate::audit

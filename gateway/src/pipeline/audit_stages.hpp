@@ -1,0 +1,32 @@
+// The audit log's place in the pipeline (CONTRACT.md §6, docs/audit.md): refusing while the log
+// cannot keep records, making a strict route's record durable before the upstream or the client
+// hears anything, and reporting every other request once it is over.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+
+#include "http/hygiene.hpp"
+#include "pipeline/context.hpp"
+
+namespace scopegate::pipeline {
+
+// Fail closed: 503 audit_unavailable while the writer is failing, the disk is below its reserve
+// or the queue is nearly full. Nothing when no audit log is configured.
+std::optional<http::Violation> require_audit(RequestContext& x);
+
+// The route's (and, once the MCP tool is known, the tool's) durability.
+void resolve_durability(RequestContext& x);
+
+// Strict: the request's record is written and fsynced before it is forwarded. False when it
+// could not be made durable (the request must then be refused, not forwarded).
+boost::asio::awaitable<bool> commit_before_forward(RequestContext& x);
+
+// Strict: a refusal's record is made durable before the refusal is sent.
+boost::asio::awaitable<void> commit_refusal(RequestContext& x);
+
+// Hands a finished request to the fact sink, unless its record was already committed.
+void report(const RequestContext& x);
+
+}  // namespace scopegate::pipeline
