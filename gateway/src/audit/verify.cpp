@@ -80,10 +80,13 @@ void ChainVerifier::end_segment(std::uint64_t torn_bytes, std::uint64_t torn_lin
   }
 }
 
-bool verify_directory(const std::string& dir, std::vector<ChainReport>& out, std::string& error) {
+bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error) {
   std::map<std::string, std::vector<SegmentFile>> nodes;
-  if (!list_segments(dir, nodes, error)) return false;
-  for (const auto& [node, segments] : nodes) {
+  for (const auto& dir : dirs) {
+    if (!list_segments(dir, nodes, error)) return false;
+  }
+  for (auto& [node, segments] : nodes) {
+    std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
     ChainVerifier chain(node);
     ChainReport report;
     report.node = node;
@@ -107,6 +110,7 @@ bool verify_directory(const std::string& dir, std::vector<ChainReport>& out, std
     report.first_seq = chain.first_seq();
     report.last_seq = chain.last_seq();
     report.problem = chain.problem();
+    report.last_hash = chain.last_hash();
     out.push_back(std::move(report));
   }
   return true;

@@ -62,10 +62,13 @@ struct ChainReport {
   std::string node;
   std::uint64_t records = 0, first_seq = 0, last_seq = 0;
   std::uint64_t segments = 0, bytes = 0;
+  Digest last_hash = kGenesis;  // compare with a copy kept elsewhere: the chain cannot show a cut end
   std::optional<ChainProblem> problem;
 };
 
 // Verifies every node's chain in `dir`. Returns false (with `error`) when it cannot be read.
-bool verify_directory(const std::string& dir, std::vector<ChainReport>& out, std::string& error);
+// Verifies every node's chain found in `dirs` (one node's segments may be spread over several,
+// e.g. the live directory and an archive). Returns false (with `error`) when one cannot be read.
+bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error);
 
 }  // namespace scopegate::audit

@@ -1,4 +1,5 @@
 #include "cli/cli.hpp"
+#include "cli/audit_cli.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +30,10 @@ Usage:
   scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
                                                       mint a root delegation token (operators)
   scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
+  scopegate query footprint|actions|tree SCOPE --log DIR [...]
+  scopegate query never SCOPE --dataset D|--tool T|--route R|--resource U --log DIR [...]
+                                                      forensic questions over the audit log
+  scopegate audit verify --log DIR [--log DIR...]     verify the audit log's hash chains
   scopegate --version
 
 Run 'scopegate COMMAND --help' for a command's options.
@@ -318,6 +323,8 @@ int run(int argc, char** argv) {
   if (command == "serve") return cmd_serve(argc, argv);
   if (command == "check") return cmd_check(argc, argv);
   if (command == "token") return cmd_token(argc, argv);
+  if (command == "query") return cmd_query(argc, argv);
+  if (command == "audit") return cmd_audit(argc, argv);
   std::cerr << "unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

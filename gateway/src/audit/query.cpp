@@ -1,0 +1,641 @@
+#include "audit/query.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string.h>
+#include <functional>
+
+#include "delegation/json_out.hpp"
+
+namespace scopegate::audit {
+
+namespace dom = simdjson::dom;
+namespace json = delegation::json;
+
+namespace {
+
+// The members of a record a query reads. Views point into the parser: valid for one line.
+struct Fields {
+  std::string_view event, ts;
+  std::string_view scope_id, parent, root, path;
+  std::int64_t depth = -1;
+  std::string_view agent, route, tool, resource, upstream, decision;
+  std::vector<std::string_view> datasets;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::string_view actor, delegator, principal, objective;  // scope.open: the opened record
+};
+
+std::string_view str(dom::object o, std::string_view key) {
+  std::string_view s;
+  if (o.at_key(key).get_string().get(s)) return {};
+  return s;
+}
+
+std::uint64_t uint(dom::object o, std::string_view key) {
+  std::uint64_t v = 0;
+  if (o.at_key(key).get_uint64().get(v)) return 0;
+  return v;
+}
+
+bool parse_fields(dom::parser& parser, std::string_view line, Fields& f) {
+  dom::object o;
+  if (parser.parse(line.data(), line.size(), false).get_object().get(o)) return false;
+  f.event = str(o, "event");
+  f.ts = str(o, "ts");
+  dom::object scope;
+  if (!o.at_key("scope").get_object().get(scope)) {
+    f.scope_id = str(scope, "id");
+    f.parent = str(scope, "parent");
+    f.root = str(scope, "root");
+    f.path = str(scope, "path");
+    if (scope.at_key("depth").get_int64().get(f.depth)) f.depth = -1;
+  }
+  f.agent = str(o, "agent");
+  f.route = str(o, "route");
+  f.tool = str(o, "tool");
+  f.resource = str(o, "resource");
+  f.upstream = str(o, "upstream");
+  f.decision = str(o, "decision");
+  dom::array datasets;
+  if (!o.at_key("datasets").get_array().get(datasets)) {
+    for (auto d : datasets) {
+      std::string_view s;
+      if (!d.get_string().get(s)) f.datasets.push_back(s);
+    }
+  }
+  f.bytes_in = uint(o, "bytes_in");
+  f.bytes_out = uint(o, "bytes_out");
+  dom::object opened;
+  if (!o.at_key("opened").get_object().get(opened)) {
+    f.actor = str(opened, "actor");
+    f.delegator = str(opened, "delegator");
+    f.principal = str(opened, "principal");
+    f.objective = str(opened, "objective");
+  }
+  return true;
+}
+
+// Whether `path` (ids joined by '/') has `id` as one of its components.
+bool path_contains(std::string_view path, std::string_view id) {
+  for (std::size_t at = path.find(id); at != std::string_view::npos; at = path.find(id, at + 1)) {
+    bool starts = at == 0 || path[at - 1] == '/';
+    bool ends = at + id.size() == path.size() || path[at + id.size()] == '/';
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+bool matches(const Criterion& c, const Fields& f) {
+  if (c.kind == "tool") return f.tool == c.value;
+  if (c.kind == "route") return f.route == c.value;
+  if (c.kind == "resource") return f.resource == c.value;
+  if (c.kind == "dataset") return std::find(f.datasets.begin(), f.datasets.end(), c.value) != f.datasets.end();
+  return false;
+}
+
+void append_set(std::string& out, std::string_view key, const std::set<std::string>& items) {
+  json::append_key(out, key);
+  out += '[';
+  bool first = true;
+  for (const auto& i : items) {
+    if (!first) out += ',';
+    json::append_string(out, i);
+    first = false;
+  }
+  out += ']';
+}
+
+void append_totals(std::string& out, std::string_view key, const Totals& t) {
+  json::append_key(out, key);
+  out += "{\"allowed\":" + std::to_string(t.allowed);
+  json::append_int(out, "denied", static_cast<std::int64_t>(t.denied));
+  append_set(out, "tools", t.tools);
+  append_set(out, "resources", t.resources);
+  append_set(out, "routes", t.routes);
+  append_set(out, "datasets", t.datasets);
+  append_set(out, "upstreams", t.upstreams);
+  json::append_int(out, "bytes_in", static_cast<std::int64_t>(t.bytes_in));
+  json::append_int(out, "bytes_out", static_cast<std::int64_t>(t.bytes_out));
+  if (t.first.empty()) {
+    out += ",\"first\":null,\"last\":null";
+  } else {
+    json::append_field(out, "first", t.first);
+    json::append_field(out, "last", t.last);
+  }
+  out += '}';
+}
+
+void append_opt(std::string& out, std::string_view key, std::string_view value) {
+  if (value.empty()) {
+    json::append_key(out, key);
+    out += "null";
+  } else {
+    json::append_field(out, key, value);
+  }
+}
+
+std::string head_json(std::string_view query, const QueryOptions& o) {
+  std::string out = "{\"query\":\"" + std::string(query) + "\"";
+  json::append_field(out, "scope", o.scope);
+  out += ",\"descendants\":";
+  out += o.descendants ? "true" : "false";
+  append_opt(out, "since", o.since);
+  append_opt(out, "until", o.until);
+  return out;
+}
+
+std::string join(const std::set<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += sep;
+    out += i;
+  }
+  return out;
+}
+
+std::string csv_cell(std::string_view s) {
+  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string short_id(std::string_view id) { return std::string(id.substr(0, std::min<std::size_t>(id.size(), 13))); }
+
+// The subtree's scopes in tree order (parents before children, siblings by first activity).
+void walk(const QueryResult& r, const std::string& id, int level,
+          const std::function<void(const ScopeSummary&, int)>& visit) {
+  auto it = r.scopes.find(id);
+  if (it == r.scopes.end()) return;
+  visit(it->second, level);
+  for (const auto& child : it->second.children) walk(r, child, level + 1, visit);
+}
+
+std::vector<std::string> roots_of(const QueryResult& r, const QueryOptions& o) {
+  if (r.scopes.count(o.scope)) return {o.scope};
+  // The scope itself never appeared (no record of it in range): show what is below it.
+  std::vector<std::string> out;
+  for (const auto& [id, s] : r.scopes) {
+    if (!r.scopes.count(s.parent)) out.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Totals::add(const Totals& o) {
+  allowed += o.allowed;
+  denied += o.denied;
+  tools.insert(o.tools.begin(), o.tools.end());
+  resources.insert(o.resources.begin(), o.resources.end());
+  routes.insert(o.routes.begin(), o.routes.end());
+  datasets.insert(o.datasets.begin(), o.datasets.end());
+  upstreams.insert(o.upstreams.begin(), o.upstreams.end());
+  bytes_in += o.bytes_in;
+  bytes_out += o.bytes_out;
+  if (!o.first.empty() && (first.empty() || o.first < first)) first = o.first;
+  if (!o.last.empty() && (last.empty() || o.last > last)) last = o.last;
+}
+
+bool QueryResult::incomplete() const {
+  if (nodes.empty()) return true;  // nothing scanned is no evidence
+  return std::any_of(nodes.begin(), nodes.end(), [](const NodeScan& n) { return n.problem || !n.starts_at_genesis; });
+}
+
+std::optional<std::string> canonical_time(std::string_view t, bool end_of_range) {
+  auto digits = [&](std::size_t at, std::size_t n) {
+    if (at + n > t.size()) return false;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+    }
+    return true;
+  };
+  if (!digits(0, 4) || t.size() < 10 || t[4] != '-' || !digits(5, 2) || t[7] != '-' || !digits(8, 2)) return std::nullopt;
+  std::string out(t.substr(0, 10));
+  if (t.size() == 10) return out + (end_of_range ? "T23:59:59.999999Z" : "T00:00:00.000000Z");
+  if (t.size() < 20 || t[10] != 'T' || !digits(11, 2) || t[13] != ':' || !digits(14, 2) || t[16] != ':' ||
+      !digits(17, 2) || t.back() != 'Z') {
+    return std::nullopt;
+  }
+  out += t.substr(10, 9);
+  std::string frac;
+  if (t[19] == '.') {
+    frac = std::string(t.substr(20, t.size() - 21));
+    if (frac.empty() || frac.size() > 6 || !digits(20, frac.size())) return std::nullopt;
+  } else if (t.size() != 20) {
+    return std::nullopt;
+  }
+  frac.resize(6, end_of_range && frac.empty() ? '9' : '0');
+  return out + "." + frac + "Z";
+}
+
+QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* criterion) {
+  QueryResult r;
+  auto started = std::chrono::steady_clock::now();
+  std::map<std::string, std::vector<SegmentFile>> nodes;
+  for (const auto& dir : o.dirs) {
+    if (!list_segments(dir, nodes, r.error)) return r;
+  }
+  bool verify = o.verify || kind == QueryKind::never;
+  dom::parser parser;
+  const std::string& id = o.scope;
+  for (auto& [node, segments] : nodes) {
+    std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
+    // The same segment reached through two --log directories is read once.
+    segments.erase(std::unique(segments.begin(), segments.end(),
+                               [](const auto& a, const auto& b) { return a.first_seq == b.first_seq; }),
+                   segments.end());
+    NodeScan scan;
+    scan.node = node;
+    scan.verified = verify;
+    ChainVerifier chain(node);
+    chain.accept_any_start();
+    for (const auto& segment : segments) {
+      LineReader reader;
+      if (!reader.open(segment.path, r.error)) return r;
+      chain.begin_segment(segment);
+      std::string_view line;
+      std::uint64_t offset = 0, line_no = 0;
+      RecordHead head;
+      while (reader.next(line, offset)) {
+        ++line_no;
+        ++r.records;
+        r.bytes += line.size() + 1;
+        if (verify) {
+          chain.feed(line, line_no, head);
+        } else if (!parse_head(line, head)) {
+          continue;
+        }
+        if (scan.records++ == 0) {
+          scan.first_seq = head.seq;
+          scan.first_ts = std::string(head.ts);
+          scan.starts_at_genesis = head.seq == 1 || (!o.since.empty() && head.ts <= o.since);
+        }
+        scan.last_seq = head.seq;
+        if (head.ts > scan.last_ts) scan.last_ts = std::string(head.ts);
+        // Cheap filters first: the scope id must appear in the line at all.
+        if (!::memmem(line.data(), line.size(), id.data(), id.size())) continue;
+        if ((!o.since.empty() && head.ts < o.since) || (!o.until.empty() && head.ts > o.until)) continue;
+        Fields f;
+        if (!parse_fields(parser, line, f)) continue;
+        bool own = f.scope_id == id;
+        bool below = !own && o.descendants && path_contains(f.path, id);
+        if (!own && !below) continue;
+        ++r.matched;
+        bool request = f.event == "request";
+        if (kind == QueryKind::footprint || kind == QueryKind::tree) {
+          auto& s = r.scopes[std::string(f.scope_id)];
+          if (s.id.empty()) {
+            s.id = f.scope_id;
+            s.parent = f.parent;
+            s.root = f.root;
+            s.path = f.path;
+            s.depth = static_cast<int>(f.depth);
+          }
+          if (f.event == "scope.open") {
+            if (!f.actor.empty()) s.actor = f.actor;
+            s.delegator = f.delegator;
+            s.principal = f.principal;
+            s.objective = f.objective;
+          } else if (request) {
+            if (s.actor.empty()) s.actor = f.agent;
+            Totals& t = s.own;
+            (f.decision == "allow" ? t.allowed : t.denied)++;
+            if (f.decision == "allow") {
+              if (!f.tool.empty()) t.tools.emplace(f.tool);
+              if (!f.resource.empty()) t.resources.emplace(f.resource);
+              if (!f.route.empty()) t.routes.emplace(f.route);
+              for (auto d : f.datasets) t.datasets.emplace(d);
+              if (!f.upstream.empty()) t.upstreams.emplace(f.upstream);
+            }
+            t.bytes_in += f.bytes_in;
+            t.bytes_out += f.bytes_out;
+            if (t.first.empty() || f.ts < t.first) t.first = f.ts;
+            if (f.ts > t.last) t.last = f.ts;
+          }
+        } else if (kind == QueryKind::actions) {
+          if (request) r.records_json.emplace_back(line);
+        } else if (request && criterion && matches(*criterion, f)) {
+          (f.decision == "allow" ? r.records_json : r.attempts_json).emplace_back(line);
+        }
+      }
+      if (!reader.error().empty()) {
+        r.error = segment.path + ": " + reader.error();
+        return r;
+      }
+      if (verify) chain.end_segment(reader.tail_bytes(), line_no + 1);
+    }
+    scan.problem = chain.problem();
+    r.nodes.push_back(std::move(scan));
+  }
+  // Link children to parents and add each subtree's totals up from the leaves.
+  std::vector<ScopeSummary*> by_depth;
+  for (auto& [sid, s] : r.scopes) {
+    s.subtree = s.own;
+    by_depth.push_back(&s);
+  }
+  std::sort(by_depth.begin(), by_depth.end(), [](auto* a, auto* b) { return a->depth > b->depth; });
+  for (auto* s : by_depth) {
+    if (auto it = r.scopes.find(s->parent); it != r.scopes.end() && s->id != o.scope) {
+      it->second.subtree.add(s->subtree);
+    }
+  }
+  for (auto& [sid, s] : r.scopes) {
+    if (auto it = r.scopes.find(s.parent); it != r.scopes.end() && sid != o.scope) it->second.children.push_back(sid);
+  }
+  for (auto& [sid, s] : r.scopes) {
+    std::sort(s.children.begin(), s.children.end(), [&](const auto& a, const auto& b) {
+      const auto& ta = r.scopes[a].subtree.first;
+      const auto& tb = r.scopes[b].subtree.first;
+      return ta != tb ? ta < tb : a < b;
+    });
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return r;
+}
+
+int never_exit_code(const QueryResult& r) {
+  if (!r.records_json.empty()) return 1;  // a recorded access is evidence even if the chain broke elsewhere
+  return r.incomplete() ? 2 : 0;
+}
+
+std::string scanned_json(const QueryResult& r) {
+  std::string out = "{\"records\":" + std::to_string(r.records);
+  json::append_int(out, "bytes", static_cast<std::int64_t>(r.bytes));
+  json::append_int(out, "matched", static_cast<std::int64_t>(r.matched));
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.6f", r.seconds);
+  out += ",\"seconds\":";
+  out += secs;
+  out += ",\"nodes\":[";
+  for (std::size_t i = 0; i < r.nodes.size(); ++i) {
+    const auto& n = r.nodes[i];
+    if (i) out += ',';
+    out += "{\"node\":";
+    json::append_string(out, n.node);
+    json::append_int(out, "records", static_cast<std::int64_t>(n.records));
+    json::append_int(out, "first_seq", static_cast<std::int64_t>(n.first_seq));
+    json::append_int(out, "last_seq", static_cast<std::int64_t>(n.last_seq));
+    append_opt(out, "first_ts", n.first_ts);
+    append_opt(out, "last_ts", n.last_ts);
+    json::append_field(out, "chain", !n.verified ? "unverified" : n.problem ? "broken" : !n.starts_at_genesis ? "partial" : "verified");
+    if (n.problem) {
+      out += ",\"problem\":{\"seq\":" + std::to_string(n.problem->seq);
+      json::append_field(out, "file", n.problem->file);
+      json::append_int(out, "line", static_cast<std::int64_t>(n.problem->line));
+      json::append_field(out, "why", n.problem->why);
+      out += '}';
+    } else if (n.verified && !n.starts_at_genesis) {
+      out += ",\"problem\":{\"seq\":1,\"file\":\"\",\"line\":0,\"why\":\"the log starts at seq " +
+             std::to_string(n.first_seq) + ": earlier records are not in the directories scanned\"}";
+    }
+    out += '}';
+  }
+  return out + "]}";
+}
+
+std::string footprint_json(const QueryOptions& o, const QueryResult& r) {
+  std::string out = head_json("footprint", o);
+  out += ",\"scanned\":" + scanned_json(r) + ",\"scopes\":[";
+  bool first = true;
+  for (const auto& root : roots_of(r, o)) {
+    walk(r, root, 0, [&](const ScopeSummary& s, int) {
+      if (!first) out += ',';
+      first = false;
+      out += "{\"id\":";
+      json::append_string(out, s.id);
+      append_opt(out, "parent", s.parent);
+      json::append_int(out, "depth", s.depth);
+      json::append_field(out, "path", s.path);
+      append_opt(out, "actor", s.actor);
+      append_opt(out, "delegator", s.delegator);
+      append_opt(out, "principal", s.principal);
+      append_opt(out, "objective", s.objective);
+      append_totals(out, "own", s.own);
+      append_totals(out, "subtree", s.subtree);
+      out += '}';
+    });
+  }
+  return out + "]}\n";
+}
+
+std::string footprint_table(const QueryOptions& o, const QueryResult& r) {
+  std::string out;
+  for (const auto& root : roots_of(r, o)) {
+    walk(r, root, 0, [&](const ScopeSummary& s, int level) {
+      std::string indent(static_cast<std::size_t>(level) * 2, ' ');
+      out += indent + "scope " + s.id + "  depth " + std::to_string(s.depth) + "  actor " +
+             (s.actor.empty() ? "?" : s.actor) + "\n";
+      if (!s.objective.empty()) out += indent + "  objective:  " + s.objective + "\n";
+      out += indent + "  own:        " + std::to_string(s.own.allowed) + " allowed, " + std::to_string(s.own.denied) +
+             " denied, " + std::to_string(s.own.bytes_in) + " B in, " + std::to_string(s.own.bytes_out) + " B out\n";
+      if (!s.own.tools.empty()) out += indent + "  tools:      " + join(s.own.tools, ", ") + "\n";
+      if (!s.own.resources.empty()) out += indent + "  resources:  " + join(s.own.resources, ", ") + "\n";
+      if (!s.own.routes.empty()) out += indent + "  routes:     " + join(s.own.routes, ", ") + "\n";
+      if (!s.own.datasets.empty()) out += indent + "  datasets:   " + join(s.own.datasets, ", ") + "\n";
+      if (!s.own.upstreams.empty()) out += indent + "  upstreams:  " + join(s.own.upstreams, ", ") + "\n";
+      if (!s.own.first.empty()) out += indent + "  active:     " + s.own.first + " .. " + s.own.last + "\n";
+      if (!s.children.empty()) {
+        out += indent + "  subtree:    " + std::to_string(s.subtree.allowed) + " allowed, " +
+               std::to_string(s.subtree.denied) + " denied; datasets: " +
+               (s.subtree.datasets.empty() ? "none" : join(s.subtree.datasets, ", ")) + "\n";
+      }
+    });
+  }
+  if (out.empty()) out = "no records of scope " + o.scope + " in the logs scanned\n";
+  char tail[160];
+  std::snprintf(tail, sizeof tail, "(%llu records scanned in %.3f s)\n", static_cast<unsigned long long>(r.records),
+                r.seconds);
+  return out + tail;
+}
+
+std::string footprint_csv(const QueryResult& r) {
+  std::string out = "scope,parent,depth,actor,objective,allowed,denied,tools,resources,routes,datasets,upstreams,bytes_in,bytes_out,first,last\n";
+  for (const auto& [id, s] : r.scopes) {
+    out += csv_cell(s.id) + "," + csv_cell(s.parent) + "," + std::to_string(s.depth) + "," + csv_cell(s.actor) + "," +
+           csv_cell(s.objective) + "," + std::to_string(s.own.allowed) + "," + std::to_string(s.own.denied) + "," +
+           csv_cell(join(s.own.tools, ";")) + "," + csv_cell(join(s.own.resources, ";")) + "," +
+           csv_cell(join(s.own.routes, ";")) + "," + csv_cell(join(s.own.datasets, ";")) + "," +
+           csv_cell(join(s.own.upstreams, ";")) + "," + std::to_string(s.own.bytes_in) + "," +
+           std::to_string(s.own.bytes_out) + "," + s.own.first + "," + s.own.last + "\n";
+  }
+  return out;
+}
+
+std::string tree_json(const QueryOptions& o, const QueryResult& r) {
+  std::function<void(std::string&, const ScopeSummary&)> node = [&](std::string& out, const ScopeSummary& s) {
+    out += "{\"id\":";
+    json::append_string(out, s.id);
+    json::append_int(out, "depth", s.depth);
+    append_opt(out, "actor", s.actor);
+    append_opt(out, "objective", s.objective);
+    json::append_int(out, "allowed", static_cast<std::int64_t>(s.own.allowed));
+    json::append_int(out, "denied", static_cast<std::int64_t>(s.own.denied));
+    json::append_int(out, "subtree_allowed", static_cast<std::int64_t>(s.subtree.allowed));
+    json::append_int(out, "subtree_denied", static_cast<std::int64_t>(s.subtree.denied));
+    out += ",\"children\":[";
+    for (std::size_t i = 0; i < s.children.size(); ++i) {
+      if (i) out += ',';
+      node(out, r.scopes.at(s.children[i]));
+    }
+    out += "]}";
+  };
+  std::string out = head_json("tree", o);
+  out += ",\"scanned\":" + scanned_json(r) + ",\"roots\":[";
+  auto roots = roots_of(r, o);
+  for (std::size_t i = 0; i < roots.size(); ++i) {
+    if (i) out += ',';
+    node(out, r.scopes.at(roots[i]));
+  }
+  return out + "]}\n";
+}
+
+std::string tree_table(const QueryOptions& o, const QueryResult& r) {
+  std::string out;
+  for (const auto& root : roots_of(r, o)) {
+    walk(r, root, 0, [&](const ScopeSummary& s, int level) {
+      out += std::string(static_cast<std::size_t>(level) * 4, ' ') + (level ? "└── " : "") + s.id + "  " +
+             (s.actor.empty() ? "?" : s.actor) + "  " + std::to_string(s.own.allowed) + " allowed / " +
+             std::to_string(s.own.denied) + " denied";
+      if (!s.objective.empty()) out += "  \"" + s.objective + "\"";
+      out += "\n";
+    });
+  }
+  return out.empty() ? "no records of scope " + o.scope + " in the logs scanned\n" : out;
+}
+
+std::string tree_csv(const QueryResult& r) {
+  std::string out = "scope,parent,depth,actor,objective,allowed,denied,subtree_allowed,subtree_denied\n";
+  for (const auto& [id, s] : r.scopes) {
+    out += csv_cell(s.id) + "," + csv_cell(s.parent) + "," + std::to_string(s.depth) + "," + csv_cell(s.actor) + "," +
+           csv_cell(s.objective) + "," + std::to_string(s.own.allowed) + "," + std::to_string(s.own.denied) + "," +
+           std::to_string(s.subtree.allowed) + "," + std::to_string(s.subtree.denied) + "\n";
+  }
+  return out;
+}
+
+namespace {
+std::string records_array(const std::vector<std::string>& lines) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i) out += ',';
+    out += lines[i];
+  }
+  return out + "]";
+}
+
+// One table row per record: time, node/seq, scope, agent, what, decision and status.
+std::string record_rows(const std::vector<std::string>& lines) {
+  dom::parser parser;
+  std::string out;
+  for (const auto& line : lines) {
+    dom::object o;
+    if (parser.parse(line).get_object().get(o)) continue;
+    std::int64_t status = -1;
+    if (o.at_key("status").get_int64().get(status)) status = -1;
+    std::string_view scope;
+    if (o.at_key("scope").at_key("id").get_string().get(scope)) scope = {};
+    std::string what = std::string(str(o, "action"));
+    if (what.empty()) what = std::string(str(o, "method")) + " " + std::string(str(o, "path"));
+    out += std::string(str(o, "ts")) + "  " + std::string(str(o, "node")) + "#" + std::to_string(uint(o, "seq")) +
+           "  " + short_id(scope) + "  " + std::string(str(o, "agent")) + "  " + what + "  " +
+           std::string(str(o, "decision")) + " " + (status >= 0 ? std::to_string(status) : "(before forward)");
+    if (auto reason = str(o, "reason"); !reason.empty()) out += " " + std::string(reason);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string record_csv(const std::vector<std::string>& lines, std::string_view kind) {
+  dom::parser parser;
+  std::string out;
+  for (const auto& line : lines) {
+    dom::object o;
+    if (parser.parse(line).get_object().get(o)) continue;
+    std::int64_t status = -1;
+    if (o.at_key("status").get_int64().get(status)) status = -1;
+    std::string_view scope;
+    if (o.at_key("scope").at_key("id").get_string().get(scope)) scope = {};
+    out += std::string(kind.empty() ? "" : std::string(kind) + ",") + std::string(str(o, "ts")) + "," +
+           csv_cell(str(o, "node")) + "," + std::to_string(uint(o, "seq")) + "," + csv_cell(scope) + "," +
+           csv_cell(str(o, "agent")) + "," + csv_cell(str(o, "route")) + "," + csv_cell(str(o, "action")) + "," +
+           csv_cell(str(o, "decision")) + "," + (status >= 0 ? std::to_string(status) : "") + "," +
+           csv_cell(str(o, "reason")) + "," + csv_cell(str(o, "request_id")) + "\n";
+  }
+  return out;
+}
+}  // namespace
+
+std::string actions_json(const QueryOptions& o, const QueryResult& r) {
+  return head_json("actions", o) + ",\"scanned\":" + scanned_json(r) + ",\"records\":" + records_array(r.records_json) +
+         "}\n";
+}
+
+std::string actions_table(const QueryResult& r) {
+  std::string out = record_rows(r.records_json);
+  return out.empty() ? "no requests in range\n" : out;
+}
+
+std::string actions_csv(const QueryResult& r) {
+  return "ts,node,seq,scope,agent,route,action,decision,status,reason,request_id\n" + record_csv(r.records_json, "");
+}
+
+namespace {
+const char* answer_of(int exit_code) { return exit_code == 0 ? "never" : exit_code == 1 ? "accessed" : "incomplete"; }
+}  // namespace
+
+std::string never_json(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code) {
+  std::string out = head_json("never", o);
+  out += ",\"criterion\":{\"kind\":";
+  json::append_string(out, c.kind);
+  json::append_field(out, "value", c.value);
+  out += "},\"answer\":\"" + std::string(answer_of(exit_code)) + "\",\"exit\":" + std::to_string(exit_code);
+  out += ",\"scanned\":" + scanned_json(r);
+  out += ",\"accesses\":" + records_array(r.records_json) + ",\"attempts\":" + records_array(r.attempts_json) + "}\n";
+  return out;
+}
+
+std::string never_table(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code) {
+  std::string subject = c.kind + " " + c.value;
+  std::string where = "scope " + o.scope + (o.descendants ? " or any scope below it" : "");
+  std::string out;
+  if (exit_code == 0) {
+    out = "NEVER: no allowed request under " + where + " touched " + subject + ".\n";
+  } else if (exit_code == 1) {
+    out = "ACCESSED: " + std::to_string(r.records_json.size()) + " allowed request(s) under " + where + " touched " +
+          subject + ":\n" + record_rows(r.records_json);
+  } else {
+    out = "INCOMPLETE: no allowed request found under " + where + " touching " + subject +
+          ", but the evidence has a hole:\n";
+    for (const auto& n : r.nodes) {
+      if (n.problem) {
+        out += "  node " + n.node + ": seq " + std::to_string(n.problem->seq) + ": " + n.problem->why + "\n";
+      } else if (!n.starts_at_genesis) {
+        out += "  node " + n.node + ": the log starts at seq " + std::to_string(n.first_seq) + "\n";
+      }
+    }
+  }
+  if (!r.attempts_json.empty()) {
+    out += std::to_string(r.attempts_json.size()) + " denied attempt(s):\n" + record_rows(r.attempts_json);
+  }
+  for (const auto& n : r.nodes) {
+    out += "scanned node " + n.node + ": seq " + std::to_string(n.first_seq) + ".." + std::to_string(n.last_seq) +
+           " (" + std::to_string(n.records) + " records, chain " +
+           (n.problem ? "broken" : !n.starts_at_genesis ? "partial" : "verified") + ")\n";
+  }
+  if (r.nodes.empty()) out += "no audit records in the directories given\n";
+  return out;
+}
+
+std::string never_csv(const QueryResult& r) {
+  return "kind,ts,node,seq,scope,agent,route,action,decision,status,reason,request_id\n" +
+         record_csv(r.records_json, "access") + record_csv(r.attempts_json, "attempt");
+}
+
+}  // namespace scopegate::audit

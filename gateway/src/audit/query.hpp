@@ -1,0 +1,92 @@
+// The forensic queries of CONTRACT.md §7 over one or more audit directories: footprint, actions,
+// tree and never. One streaming pass over the segments: a line that does not name the scope is
+// skipped by a substring search before any parsing, and the scope `path` (root/.../id) makes
+// "this scope and everything under it" a component match.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "audit/verify.hpp"
+
+namespace scopegate::audit {
+
+struct QueryOptions {
+  std::vector<std::string> dirs;
+  std::string scope;
+  bool descendants = true;
+  std::string since, until;  // canonical RFC 3339 with microseconds; empty: unbounded
+  bool verify = false;       // follow every node's hash chain (always on for `never`)
+};
+
+// A criterion for `never`: one of tool, dataset, route, resource.
+struct Criterion {
+  std::string kind;
+  std::string value;
+};
+
+struct Totals {
+  std::uint64_t allowed = 0, denied = 0;
+  std::set<std::string> tools, resources, routes, datasets, upstreams;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::string first, last;  // timestamps of the first and last request
+  void add(const Totals& other);
+};
+
+struct ScopeSummary {
+  std::string id, parent, root, path;
+  int depth = -1;
+  std::string actor, delegator, principal, objective;
+  Totals own, subtree;
+  std::vector<std::string> children;
+};
+
+struct NodeScan {
+  std::string node;
+  std::uint64_t records = 0, first_seq = 0, last_seq = 0;
+  std::string first_ts, last_ts;
+  bool verified = false;  // the chain was followed
+  std::optional<ChainProblem> problem;
+  bool starts_at_genesis = true;
+};
+
+struct QueryResult {
+  std::vector<NodeScan> nodes;
+  std::uint64_t records = 0, bytes = 0, matched = 0;
+  double seconds = 0;
+  std::map<std::string, ScopeSummary> scopes;  // by id: the scope and every descendant seen
+  std::vector<std::string> records_json;       // actions / never: the matching records, as written
+  std::vector<std::string> attempts_json;      // never: denied attempts
+  bool incomplete() const;                     // a chain problem or a missing start in range
+  std::string error;                           // set when a directory or file cannot be read
+};
+
+enum class QueryKind { footprint, actions, tree, never };
+
+// Runs one pass. For `never`, `criterion` selects records_json (allowed) and attempts_json (denied).
+QueryResult run_query(QueryKind kind, const QueryOptions& options, const Criterion* criterion = nullptr);
+
+// "2026-11-21", "2026-11-21T10:00:00Z", "2026-11-21T10:00:00.5Z" → canonical; nullopt if invalid.
+std::optional<std::string> canonical_time(std::string_view text, bool end_of_range);
+
+// Output. JSON follows schema/query-*.schema.json; tables are for people; CSV for spreadsheets.
+std::string footprint_json(const QueryOptions& o, const QueryResult& r);
+std::string footprint_table(const QueryOptions& o, const QueryResult& r);
+std::string footprint_csv(const QueryResult& r);
+std::string tree_json(const QueryOptions& o, const QueryResult& r);
+std::string tree_table(const QueryOptions& o, const QueryResult& r);
+std::string tree_csv(const QueryResult& r);
+std::string actions_json(const QueryOptions& o, const QueryResult& r);
+std::string actions_table(const QueryResult& r);
+std::string actions_csv(const QueryResult& r);
+std::string never_json(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
+std::string never_table(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
+std::string never_csv(const QueryResult& r);
+int never_exit_code(const QueryResult& r);
+std::string scanned_json(const QueryResult& r);
+
+}  // namespace scopegate::audit
