@@ -5,6 +5,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -14,6 +16,8 @@
 
 #include "app/app.hpp"
 #include "app/log.hpp"
+#include "audit/query.hpp"
+#include "delegation/json_out.hpp"
 #include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"
 #include "http/request_id.hpp"
@@ -118,6 +122,11 @@ Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
   if (path == "/readyz") {
     if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
     if (app.draining()) return json(503, R"({"status":"draining"})" "\n");
+    if (auto* writer = app.audit_writer(); writer && !writer->accepting()) {
+      std::string body = R"({"status":"audit_unavailable","reason":)";
+      delegation::json::append_string(body, writer->unavailable_reason());
+      return json(503, body + "}\n");
+    }
     return json(200, R"({"status":"ready"})" "\n");
   }
   if (path.starts_with(kScopesPrefix)) return scopes(app, req, path.substr(kScopesPrefix.size()));
@@ -135,6 +144,42 @@ Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
   return error(http::ErrorCode::no_route, "no admin endpoint at this path");
 }
 
+// GET /v1/scopes/{id}/footprint[?descendants=false]: the footprint query over this node's audit
+// directory, run on the query thread so the control thread (signals, reloads) never waits on it.
+std::optional<std::string> footprint_target(const bhttp::request<bhttp::string_body>& req) {
+  constexpr std::string_view kSuffix = "/footprint";
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (!path.starts_with(kScopesPrefix) || !path.ends_with(kSuffix)) return std::nullopt;
+  std::string_view id = path.substr(kScopesPrefix.size(), path.size() - kScopesPrefix.size() - kSuffix.size());
+  if (!http::is_uuid(id)) return std::nullopt;
+  return std::string(id);
+}
+
+asio::awaitable<Response> footprint(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
+  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
+    co_return error(http::ErrorCode::method_not_allowed, "use GET");
+  }
+  auto* writer = app.audit_writer();
+  if (!writer) co_return error(http::ErrorCode::no_route, "no audit log is configured (audit.dir)");
+  audit::QueryOptions options;
+  options.dirs = {writer->dir()};
+  options.scope = std::move(id);
+  std::string_view target = req.target();
+  auto query = target.find('?') == std::string_view::npos ? std::string_view{} : target.substr(target.find('?') + 1);
+  if (query == "descendants=false") options.descendants = false;
+  else if (!query.empty() && query != "descendants=true") {
+    co_return error(http::ErrorCode::bad_request, "the only parameter is descendants=true|false");
+  }
+  auto home = co_await asio::this_coro::executor;
+  co_await asio::post(app.query_pool(), asio::use_awaitable);
+  auto result = audit::run_query(audit::QueryKind::footprint, options);
+  std::string body = result.error.empty() ? audit::footprint_json(options, result) : std::string();
+  co_await asio::post(home, asio::use_awaitable);
+  if (!result.error.empty()) co_return error(http::ErrorCode::audit_unavailable, "cannot read the audit log: " + result.error);
+  co_return json(200, std::move(body));
+}
+
 asio::awaitable<void> session(app::App& app, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -146,7 +191,9 @@ asio::awaitable<void> session(app::App& app, tcp::socket socket) {
     auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
     if (ec) break;
     auto& req = parser.get();
-    Response res = handle(app, req);
+    Response res;
+    if (auto id = footprint_target(req)) res = co_await footprint(app, req, std::move(*id));
+    else res = handle(app, req);
     bool keep = req.keep_alive() && !app.draining();
     res.keep_alive(keep);
     res.prepare_payload();

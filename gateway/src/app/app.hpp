@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <memory>
@@ -53,6 +54,8 @@ class App {
   audit::FactSink& sink() { return *sink_; }
   // The audit writer, or null when no audit.dir is configured (nothing to fail closed on).
   audit::Writer* audit_writer() { return writer_.get(); }
+  // Where admin queries over the audit log run (one at a time), off the control thread.
+  boost::asio::thread_pool& query_pool() { return query_pool_; }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
@@ -73,6 +76,7 @@ class App {
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
 
   boost::asio::io_context control_{1};
+  boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
   std::vector<ListenerRuntime> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -46,34 +46,6 @@ bool write_all(int fd, const char* data, std::size_t size) {
   return true;
 }
 
-// The last complete line of an earlier segment, read from its end.
-bool read_last_line(const std::string& path, std::string& line, std::string& why) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    why = errno_text(path);
-    return false;
-  }
-  struct stat st {};
-  ::fstat(fd, &st);
-  std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-  std::uint64_t want = std::min<std::uint64_t>(size, 1 << 20);
-  std::string tail(want, '\0');
-  ssize_t n = ::pread(fd, tail.data(), want, static_cast<off_t>(size - want));
-  ::close(fd);
-  if (n != static_cast<ssize_t>(want) || want == 0 || tail.back() != '\n') {
-    why = "it does not end with a complete record";
-    return false;
-  }
-  tail.pop_back();
-  auto nl = tail.rfind('\n');
-  if (nl == std::string::npos && want < size) {
-    why = "its last line is longer than 1 MiB";
-    return false;
-  }
-  line = nl == std::string::npos ? tail : tail.substr(nl + 1);
-  return true;
-}
-
 }  // namespace
 
 std::string_view to_string(Event e) {
@@ -157,23 +129,23 @@ void Writer::recover() {
                              "`, then decide what to keep (move the damaged segment aside to start a new chain)");
   };
 
-  // Earlier segments are checked where they join: each ends with a whole, intact record and the
-  // next begins with segment.start chained to it. Their middles are `audit verify`'s to check.
+  // Every earlier segment is followed record by record: damage there is for operators to judge
+  // (refuse to start); only a torn tail of the last segment is the writer's to repair.
   ChainVerifier chain(node_);
   chain.accept_any_start();  // older segments may have been archived: the writer only continues the chain
   for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
-    std::string line, why;
-    SealedLine sealed;
+    LineReader reader;
+    if (!reader.open(segments[i].path, error)) throw std::runtime_error("audit log: " + error);
+    chain.begin_segment(segments[i]);
+    std::string_view line;
+    std::uint64_t offset = 0, line_no = 0;
     RecordHead head;
-    if (!read_last_line(segments[i].path, line, why)) refuse("segment " + segments[i].name + ": " + why);
-    if (!check_seal(line, sealed) || !sealed.intact || !parse_head(line, head)) {
-      refuse("the last record of segment " + segments[i].name + " is not intact");
+    while (reader.next(line, offset)) chain.feed(line, ++line_no, head);
+    if (!reader.error().empty()) throw std::runtime_error("audit log " + segments[i].path + ": " + reader.error());
+    chain.end_segment(reader.tail_bytes(), line_no + 1);
+    if (const auto& p = chain.problem()) {
+      refuse("seq " + std::to_string(p->seq) + " (" + p->file + " line " + std::to_string(p->line) + "): " + p->why);
     }
-    if (head.seq + 1 != segments[i + 1].first_seq) {
-      refuse("segment " + segments[i].name + " ends at seq " + std::to_string(head.seq) + " but the next begins at " +
-             std::to_string(segments[i + 1].first_seq));
-    }
-    chain.resume_after(head.seq, sealed.hash);
   }
 
   std::string recovery;
@@ -262,7 +234,7 @@ void Writer::open_segment(std::string_view reason, const std::string& recovery_m
   int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) throw std::runtime_error(errno_text("audit segment " + settings_.dir + "/" + name));
   std::string out;
-  std::string members = ",\"segment\":\"" + name + "\",\"reason\":\"" + std::string(reason) + "\"";
+  std::string members = ",\"segment\":\"" + name + "\",\"cause\":\"" + std::string(reason) + "\"";
   if (!segment_.empty()) members += ",\"previous_segment\":\"" + segment_ + "\"";
   auto now = std::chrono::system_clock::now();
   Digest hash = last_hash_;

@@ -1,0 +1,401 @@
+"""The audit log (CONTRACT.md §6–§7) with the real binary: records and their schema, the hash
+chain against tampering, strict mode under kill -9, disk full, recovery of a torn tail, and a
+forensic scenario whose footprint/tree/never answers are checked against what the test did."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import jsonschema
+import pytest
+
+from audit_helpers import cli, kill9_cycle, query, records, segments, verify
+from harness import (ROOT, TOKEN_ENV, Gateway, agent_yaml, auth, delegation_config, open_root, open_scope, request,
+                     route)
+
+
+def audit_config(upstream, audit_dir, audit_extra="", routes_extra=""):
+    routes = (route("search", "/tools/search", upstream.url, access="scoped", strip_prefix="true",
+                    datasets="[web-index]", classification="public") +
+              route("hr", "/tools/hr", upstream.url, access="scoped", strip_prefix="true",
+                    datasets="[hr-records]", classification="restricted") +
+              route("files", "/tools/files", upstream.url, access="scoped", strip_prefix="true", audit="none") +
+              routes_extra)
+    return delegation_config(routes, extra="audit:\n  dir: %s\n%s" % (audit_dir, audit_extra))
+
+
+def schema_validator():
+    store = {}
+    for name in os.listdir(os.path.join(ROOT, "schema")):
+        with open(os.path.join(ROOT, "schema", name)) as f:
+            s = json.load(f)
+        store[s["$id"]] = s
+    schema = store["https://scopegate.dev/schema/audit-record.schema.json"]
+    resolver = jsonschema.RefResolver(base_uri=schema["$id"], referrer=schema, store=store)
+    return jsonschema.Draft202012Validator(schema, resolver=resolver)
+
+
+def get(gw, path, token, agent="planner", **headers):
+    return request("127.0.0.1", gw.port, "GET", path, headers=auth(agent, token, **headers))
+
+
+def test_every_request_and_event_is_one_chained_record_that_validates(start_gateway, upstream, tmp_path):
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search", "tool:hr", "agent:researcher"])
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    assert get(gw, "/tools/hr/alice", token)[0] == 200            # restricted: strict
+    assert get(gw, "/tools/files/x", token)[0] == 403             # not granted
+    assert request("127.0.0.1", gw.port, "GET", "/tools/search/q")[0] == 401
+    assert request("127.0.0.1", gw.port, "GET", "/nowhere", headers=auth("planner", token))[0] == 404
+    status, _, _ = request("127.0.0.1", gw.admin_port, "POST", "/v1/scopes/%s/revoke" % scope["id"],
+                           headers={"Authorization": "Bearer test-admin-token"})
+    assert status == 200
+    status, _, _ = request("127.0.0.1", gw.admin_port, "POST", "/v1/reload",
+                           headers={"Authorization": "Bearer test-admin-token"})
+    assert status == 200
+    gw.stop()
+
+    recs = records(d)
+    v = schema_validator()
+    for r in recs:
+        v.validate(r)
+    assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
+    assert recs[0]["event"] == "segment.start" and recs[0]["prev"] == "0" * 64
+    for a, b in zip(recs, recs[1:]):
+        assert b["prev"] == a["hash"]
+    events = [r["event"] for r in recs]
+    assert events.count("scope.open") == 1 and "scope.revoke" in events and "policy.reload" in events
+    reqs = [r for r in recs if r["event"] == "request"]
+    by_path = {}
+    for r in reqs:
+        by_path.setdefault(r["path"], r)  # the first request to each path
+    assert by_path["/tools/search/q"]["decision"] == "allow" and by_path["/tools/search/q"]["status"] == 200
+    assert by_path["/tools/search/q"]["datasets"] == ["web-index"]
+    hr = by_path["/tools/hr/alice"]
+    assert hr["recorded"] == "before_forward" and hr["classification"] == "restricted" and "status" not in hr
+    assert hr["scope"]["id"] == scope["id"] and hr["datasets"] == ["hr-records"]
+    files = by_path["/tools/files/x"]
+    assert files["decision"] == "deny" and files["reason"] == "grant_exceeded" and files["status"] == 403
+    assert by_path["/nowhere"]["reason"] == "no_route"
+    assert any(r.get("reason") == "unauthenticated" for r in reqs)
+    # The raw token and agent keys never appear.
+    with open(os.path.join(d, segments(d)[0])) as f:
+        text = f.read()
+    assert token not in text and "planner-key" not in text
+    assert verify(d)[0] == 0
+
+
+def tamper_log(tmp_path, upstream):
+    """A real log of three and more segments (4 KiB each) with requests under one scope."""
+    d = str(tmp_path / "orig")
+    gw = Gateway(audit_config(upstream, d, "  segment_max_bytes: 4KiB\n"), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"])
+    for i in range(40):
+        assert get(gw, "/tools/search/q%d" % i, token)[0] == 200
+    gw.stop()
+    assert len(segments(d)) >= 3 and verify(d)[0] == 0
+    return d, scope["id"]
+
+
+def lines_of(d, name):
+    with open(os.path.join(d, name)) as f:
+        return f.readlines()
+
+
+def write_lines(d, name, lines):
+    with open(os.path.join(d, name), "w") as f:
+        f.writelines(lines)
+
+
+@pytest.mark.parametrize("case", ["edit_byte", "delete", "reorder", "duplicate", "truncate_line", "remove_segment"])
+def test_tampering_is_found_at_the_exact_seq(tmp_path, upstream, case):
+    orig, scope = tamper_log(tmp_path, upstream)
+    d = str(tmp_path / case)
+    shutil.copytree(orig, d)
+    names = segments(d)
+    name = names[1]  # a middle segment
+    lines = lines_of(d, name)
+    first_seq = json.loads(lines[0])["seq"]
+    k = 3  # the 4th line of the segment
+    seq_k = first_seq + k
+    if case == "edit_byte":
+        at = lines[k].index('"path":"') + 9
+        lines[k] = lines[k][:at] + ("X" if lines[k][at] != "X" else "Y") + lines[k][at + 1:]
+        expected = seq_k
+    elif case == "delete":
+        del lines[k]
+        expected = seq_k
+    elif case == "reorder":
+        lines[k], lines[k + 1] = lines[k + 1], lines[k]
+        expected = seq_k
+    elif case == "duplicate":
+        lines.insert(k + 1, lines[k])
+        expected = seq_k + 1
+    elif case == "truncate_line":
+        lines[k] = lines[k][:len(lines[k]) // 2] + "\n"
+        expected = seq_k
+    else:
+        os.remove(os.path.join(d, name))
+        expected = first_seq
+    if case != "remove_segment":
+        write_lines(d, name, lines)
+
+    code, report = verify(d)
+    assert code == 1, report
+    assert report["intact"] is False
+    problem = report["nodes"][0]["problem"]
+    assert problem["seq"] == expected, problem
+    code, text, _ = cli("audit", "verify", "--log", d)
+    assert code == 1 and ("BROKEN at seq %d " % expected) in text
+    # The evidence answer cannot be "never" over a broken chain.
+    code, answer = query("never", scope, d, "--dataset", "hr-records")
+    assert code == 2 and answer["answer"] == "incomplete" and answer["accesses"] == []
+    # ...but an access that is recorded is still reported as one.
+    code, answer = query("never", scope, d, "--tool", "search")
+    assert code == 1 and answer["accesses"]
+    # The gateway refuses to start on a damaged log: operators decide (a torn tail is the exception).
+    gw = Gateway(audit_config(upstream, d), env=TOKEN_ENV, check_ready=False)
+    assert gw.wait(10) == 1
+    gw._reader.join(5)
+    assert any("is damaged" in line and "seq %d " % expected in line for line in gw.log_lines), gw.log_lines[-3:]
+
+
+def test_a_torn_tail_is_set_aside_and_recorded(start_gateway, upstream, tmp_path):
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"])
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    gw.stop()
+    last = segments(d)[-1]
+    torn = b'{"v":1,"seq":99,"ts":"2026-11-21T00:00:00.000000Z","node":"gw-te'
+    with open(os.path.join(d, last), "ab") as f:
+        f.write(torn)
+    assert verify(d)[0] == 1  # an incomplete line is reported...
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)  # ...and set aside at start
+    gw.stop()
+    recs = records(d)
+    recovery = [r for r in recs if r["event"] == "audit.recovery"]
+    assert len(recovery) == 1
+    assert recovery[0]["segment"] == last and recovery[0]["removed_bytes"] == len(torn)
+    with open(os.path.join(d, recovery[0]["copied_to"]), "rb") as f:
+        assert f.read() == torn
+    assert verify(d)[0] == 0
+    schema = schema_validator()
+    for r in recs:
+        schema.validate(r)
+
+
+def test_kill9_under_load_in_strict_mode_loses_no_answered_request(upstream, tmp_path):
+    """At least 50 cycles: every request that got a response has its record after the restart,
+    and every restart recovers and verifies. (bench/soak_kill9.py runs 1,000.)"""
+    d = str(tmp_path / "audit")
+    cfg = audit_config(upstream, d, "  durability: strict\n  segment_max_bytes: 64KiB\n")
+    gw = Gateway(cfg, env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"], ttl_s=3600)
+    gw.stop()
+    cycles = int(os.environ.get("SG_KILL9_CYCLES", "50"))
+    answered_total = 0
+    for cycle in range(cycles):
+        answered = kill9_cycle(cfg, TOKEN_ENV, "/tools/search/q", token, "planner", load_seconds=0.15)
+        answered_total += len(answered)
+        code, report = verify(d)
+        assert code == 0, (cycle, report)
+        ids = set()
+        for r in records(d):
+            if r["event"] == "request":
+                ids.add(r["request_id"])
+        missing = [rid for rid, status in answered if rid not in ids]
+        assert not missing, "cycle %d: %d answered requests have no record" % (cycle, len(missing))
+    assert answered_total > cycles * 5  # the load was real
+    gw = Gateway(cfg, env=TOKEN_ENV)  # a last restart recovers cleanly
+    gw.stop()
+    assert verify(d)[0] == 0
+
+
+def can_mount_tmpfs():
+    probe = tempfile.mkdtemp()
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["umount", probe])
+    os.rmdir(probe)
+    return ok
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not can_mount_tmpfs(), reason="needs root to mount a small tmpfs")
+@pytest.mark.parametrize("mode", ["write_fails", "below_reserve"])
+def test_disk_full_fails_closed_and_recovers(start_gateway, upstream, tmp_path, mode):
+    mnt = str(tmp_path / "small")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], check=True)
+    try:
+        d = os.path.join(mnt, "audit")
+        reserve = "0" if mode == "write_fails" else "1MiB"
+        gw = start_gateway(audit_config(upstream, d, "  disk_reserve: %s\n  fsync_interval: 5ms\n" % reserve),
+                           env=TOKEN_ENV)
+        scope, token = open_root(gw, grants=["tool:search"])
+        ballast = os.path.join(mnt, "ballast")
+        fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)  # until the file system is full
+        except OSError:
+            pass
+        os.close(fd)
+        if mode == "below_reserve":
+            os.truncate(ballast, os.path.getsize(ballast) - (512 << 10))  # 512 KiB free: below the reserve
+        statuses, answered = [], []
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            status, _, body = get(gw, "/tools/search/q", token)
+            statuses.append(status)
+            if status == 503:
+                assert json.loads(body)["error"]["code"] == "audit_unavailable"
+                break
+            time.sleep(0.01)
+        assert statuses[-1] == 503, statuses
+        first = upstream.stats()["requests"]
+        before = upstream.stats()["requests"]  # (a /stats call counts itself)
+        assert get(gw, "/tools/search/q", token)[0] == 503
+        assert upstream.stats()["requests"] - before == before - first  # never served unaudited
+        status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/readyz")
+        assert status == 503 and b"audit_unavailable" in body
+        gw.wait_for_log("audit: cannot write the audit log; audited requests get 503 audit_unavailable until it recovers"
+                        if mode == "write_fails" else
+                        "audit: free disk below audit.disk_reserve; audited requests get 503 audit_unavailable")
+        os.remove(ballast)
+        deadline = time.time() + 10
+        while time.time() < deadline and get(gw, "/tools/search/q", token)[0] != 200:
+            time.sleep(0.05)
+        assert get(gw, "/tools/search/q", token)[0] == 200
+        gw.stop()
+        assert verify(d)[0] == 0
+        reqs = [r for r in records(d) if r["event"] == "request" and r["path"] == "/tools/search/q"]
+        # Every request answered 200 before the failure is in the log (re-written, not assumed written).
+        assert sum(1 for r in reqs if r.get("status") == 200) >= statuses.count(200) + 1
+        assert any(r.get("reason") == "audit_unavailable" for r in reqs)
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
+def test_forensic_scenario_answers_exactly_what_happened(start_gateway, upstream, tmp_path):
+    """root (planner) → A (researcher) → A1 (writer); root → B (writer). Interleaved calls from
+    siblings; the footprint, tree and never answers are compared with the test's own ledger."""
+    d = str(tmp_path / "audit")
+    agents = (agent_yaml("planner", may_open_root=True) + agent_yaml("researcher", grants=["tool:*", "agent:*"]) +
+              agent_yaml("writer"))
+    routes = (route("search", "/tools/search", upstream.url, access="scoped", strip_prefix="true",
+                    datasets="[web-index]") +
+              route("hr", "/tools/hr", upstream.url, access="scoped", strip_prefix="true",
+                    datasets="[hr-records]", classification="restricted") +
+              route("files", "/tools/files", upstream.url, access="scoped", strip_prefix="true", datasets="[docs]"))
+    gw = start_gateway(delegation_config(routes, agents=agents, extra="audit:\n  dir: %s\n" % d), env=TOKEN_ENV)
+    root, root_token = open_root(gw, grants=["tool:*", "agent:*"], objective="quarterly review")
+    status, a = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:search", "tool:hr", "agent:writer"],
+                                           "objective": "find staff numbers"}, token=root_token)
+    assert status == 201
+    status, b = open_scope(gw, "planner", {"agent": "writer", "grants": ["tool:files", "tool:search"],
+                                           "objective": "draft report"}, token=root_token)
+    assert status == 201
+    status, a1 = open_scope(gw, "researcher", {"agent": "writer", "grants": ["tool:hr"],
+                                               "objective": "look up headcount"}, token=a["token"])
+    assert status == 201
+    scopes = {"root": (root["id"], root_token, "planner"), "A": (a["scope"]["id"], a["token"], "researcher"),
+              "B": (b["scope"]["id"], b["token"], "writer"), "A1": (a1["scope"]["id"], a1["token"], "writer")}
+    tools = {"search": "web-index", "hr": "hr-records", "files": "docs"}
+    plan = [("A", "search"), ("B", "files"), ("A1", "hr"), ("B", "hr"), ("A", "search"), ("root", "files"),
+            ("A1", "search"), ("B", "search"), ("A1", "hr"), ("A", "files")] * 3
+    ledger = {k: {"allowed": 0, "denied": 0, "tools": set(), "datasets": set()} for k in scopes}
+    ledger["root"]["allowed"] += 2  # opening A and B (POST /v1/scopes) were actions of the root scope
+    ledger["A"]["allowed"] += 1     # and opening A1 an action of A
+    for who, tool in plan:
+        sid, token, agent = scopes[who]
+        status, _, _ = get(gw, "/tools/%s/x" % tool, token, agent=agent)
+        allowed = status == 200
+        assert status in (200, 403)
+        entry = ledger[who]
+        entry["allowed" if allowed else "denied"] += 1
+        if allowed:
+            entry["tools"].add(tool)
+            entry["datasets"].add(tools[tool])
+    # The ledger follows from the grants: B may not touch hr, A1 only hr, A not files.
+    assert ledger["B"]["denied"] == 3 and "hr" not in ledger["B"]["tools"]
+    assert ledger["A1"]["tools"] == {"hr"} and ledger["A"]["tools"] == {"search"}
+    gw.stop()
+
+    code, fp = query("footprint", root["id"], d)
+    assert code == 0
+    by_id = {s["id"]: s for s in fp["scopes"]}
+    assert set(by_id) == {v[0] for v in scopes.values()}
+    for who, (sid, _, agent) in scopes.items():
+        own = by_id[sid]["own"]
+        assert own["allowed"] == ledger[who]["allowed"] and own["denied"] == ledger[who]["denied"], who
+        assert set(own["tools"]) == ledger[who]["tools"] and set(own["datasets"]) == ledger[who]["datasets"], who
+        assert by_id[sid]["actor"] == agent
+    assert by_id[scopes["A1"][0]]["depth"] == 2 and by_id[scopes["A1"][0]]["objective"] == "look up headcount"
+    sub_a = by_id[scopes["A"][0]]["subtree"]
+    assert sub_a["allowed"] == ledger["A"]["allowed"] + ledger["A1"]["allowed"]
+    assert set(sub_a["datasets"]) == ledger["A"]["datasets"] | ledger["A1"]["datasets"]
+    assert by_id[root["id"]]["subtree"]["allowed"] == sum(l["allowed"] for l in ledger.values())
+
+    code, tree = query("tree", root["id"], d)
+    top = tree["roots"][0]
+    assert top["id"] == root["id"] and top["objective"] == "quarterly review"
+    children = {c["id"]: c for c in top["children"]}
+    assert set(children) == {scopes["A"][0], scopes["B"][0]}
+    assert [c["id"] for c in children[scopes["A"][0]]["children"]] == [scopes["A1"][0]]
+    assert children[scopes["B"][0]]["children"] == []
+
+    # never: A1 read hr-records, so the root's subtree did; B tried and was refused; A itself never did.
+    code, ans = query("never", root["id"], d, "--dataset", "hr-records")
+    assert code == 1 and len(ans["accesses"]) == sum(1 for who, tool in plan if tool == "hr" and who == "A1")
+    code, ans = query("never", scopes["B"][0], d, "--dataset", "hr-records")
+    assert code == 0 and ans["answer"] == "never" and len(ans["attempts"]) == ledger["B"]["denied"]
+    code, ans = query("never", scopes["A"][0], d, "--dataset", "hr-records", "--no-descendants")
+    assert code == 0
+    code, ans = query("never", scopes["A"][0], d, "--dataset", "hr-records")
+    assert code == 1 and {r["scope"]["id"] for r in ans["accesses"]} == {scopes["A1"][0]}
+    code, ans = query("never", root["id"], d, "--tool", "nonexistent")
+    assert code == 0 and ans["scanned"]["nodes"][0]["chain"] == "verified"
+    # actions: every request record of the subtree, in log order.
+    code, acts = query("actions", scopes["B"][0], d)
+    assert len(acts["records"]) == ledger["B"]["allowed"] + ledger["B"]["denied"]
+    assert [r["seq"] for r in acts["records"]] == sorted(r["seq"] for r in acts["records"])
+    # The human formats answer too.
+    code, text, _ = cli("query", "never", root["id"], "--log", d, "--dataset", "hr-records")
+    assert code == 1 and text.startswith("ACCESSED")
+    code, text, _ = cli("query", "footprint", root["id"], "--log", d, "--format", "csv")
+    assert code == 0 and text.count("\n") == 1 + len(scopes)
+
+
+def test_admin_footprint_endpoint(start_gateway, upstream, tmp_path):
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"])
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    deadline = time.time() + 5
+    while True:
+        status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/v1/scopes/%s/footprint" % scope["id"])
+        fp = json.loads(body)
+        if status == 200 and fp["scopes"] and fp["scopes"][0]["own"]["allowed"] == 1 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert status == 200 and fp["scopes"][0]["own"]["tools"] == ["search"]
+    status, _, body = request("127.0.0.1", gw.admin_port, "GET",
+                              "/v1/scopes/%s/footprint?descendants=false" % scope["id"])
+    assert status == 200 and json.loads(body)["descendants"] is False
+    assert request("127.0.0.1", gw.admin_port, "POST", "/v1/scopes/%s/footprint" % scope["id"])[0] == 405
+
+
+def test_audit_settings_do_not_change_on_reload(start_gateway, upstream, tmp_path):
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    gw.write_config(audit_config(upstream, str(tmp_path / "elsewhere")))
+    status, _, body = request("127.0.0.1", gw.admin_port, "POST", "/v1/reload",
+                              headers={"Authorization": "Bearer test-admin-token"})
+    assert status == 400 and b"only on restart" in body
+    gw.stop()
+    reloads = [r for r in records(d) if r["event"] == "policy.reload"]
+    assert len(reloads) == 1 and reloads[0]["result"] == "error"
