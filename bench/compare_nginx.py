@@ -137,6 +137,8 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--scopegate-extra", default="", help="YAML appended to scopegate's config")
     ap.add_argument("--tokens", action="store_true", help="agents, delegation tokens and stamping on")
+    ap.add_argument("--audit", choices=["none", "batch", "strict"],
+                    help="scopegate writes its audit log (in the run's temp dir) with this durability")
     args = ap.parse_args()
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
@@ -177,6 +179,8 @@ def main():
             "  - { id: %s, api_key_sha256: %s%s }\n" % (a, hashlib.sha256(k.encode()).hexdigest(),
                                                          ", may_open_root: true" if a == "planner" else "")
             for a, k in keys.items())
+    if args.audit:
+        delegation += "audit: { dir: %s/audit, durability: %s }\n" % (d, args.audit)
     with open(sg_conf, "w") as f:
         f.write("""node: bench
 workers: 1

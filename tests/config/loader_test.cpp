@@ -336,3 +336,65 @@ routes:
                                          "routes[1]", "routes[1].access"});
   g_env.clear();
 }
+
+TEST_CASE("audit settings, dataset labels and the durability each request gets") {
+  auto r = load(R"(listeners: [{port: 1}]
+audit:
+  dir: /var/lib/scopegate/audit
+  durability: batch
+  fsync_interval: 5ms
+  segment_max_bytes: 8MiB
+  disk_reserve: 0
+routes:
+  - name: hr
+    kind: mcp
+    match: { path_prefix: /mcp/hr }
+    upstream: http://127.0.0.1:9000
+    datasets: [hr-records]
+    classification: confidential
+    tools:
+      salary_lookup: { datasets: [payroll], classification: restricted }
+      ping_tool: { audit: none }
+  - name: web
+    match: { path_prefix: /web }
+    upstream: http://127.0.0.1:9000
+    audit: strict
+)");
+  REQUIRE(r.config);
+  const auto& c = *r.config;
+  CHECK(c.audit.dir == "/var/lib/scopegate/audit");
+  CHECK(c.audit.fsync_interval == std::chrono::milliseconds(5));
+  CHECK(c.audit.segment_max_bytes == 8u << 20);
+  CHECK(c.audit.disk_reserve == 0);
+  const auto& hr = c.routes[0];
+  CHECK(hr.data.datasets == std::vector<std::string>{"hr-records"});
+  CHECK(effective_durability(c.audit, hr, "") == Durability::batch);
+  CHECK(effective_durability(c.audit, hr, "salary_lookup") == Durability::strict);  // restricted
+  CHECK(effective_durability(c.audit, hr, "ping_tool") == Durability::none);
+  CHECK(effective_durability(c.audit, c.routes[1], "") == Durability::strict);
+
+  auto e = only_error(load(R"(listeners: [{port: 1}]
+audit:
+  dir: /tmp/a
+routes:
+  - name: web
+    match: { path_prefix: /web }
+    upstream: http://127.0.0.1:9000
+    audit: sometimes
+)"));
+  CHECK(e.line == 8);
+  CHECK(e.key == "routes[0].audit");
+  e = only_error(load(R"(listeners: [{port: 1}]
+audit:
+  durability: strict
+)"));
+  CHECK(e.key == "audit.dir");
+  e = only_error(load(R"(listeners: [{port: 1}]
+routes:
+  - name: web
+    match: { path_prefix: /web }
+    upstream: http://127.0.0.1:9000
+    tools: { x: { datasets: [a] } }
+)"));
+  CHECK(e.key == "routes[0].tools");
+}

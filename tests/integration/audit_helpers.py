@@ -41,7 +41,8 @@ def query(verb, scope, d, *extra):
 
 def kill9_cycle(config_text, env, path, token, agent, load_seconds, threads=4):
     """Starts a gateway, loads it from `threads` clients with their own request ids, kills it with
-    SIGKILL mid-load, and returns the ids that received a response (any status)."""
+    SIGKILL mid-load, starts it again (recovery) and stops it cleanly. Returns the ids that
+    received a response (any status)."""
     gw = Gateway(config_text, env=env)
     answered = []
     lock = threading.Lock()
@@ -68,4 +69,5 @@ def kill9_cycle(config_text, env, path, token, agent, load_seconds, threads=4):
     for w in workers:
         w.join()
     gw._reader.join(5)
+    Gateway(config_text, env=env).stop()  # recovery at start: a torn tail is set aside
     return answered

@@ -202,7 +202,7 @@ def test_kill9_under_load_in_strict_mode_loses_no_answered_request(upstream, tmp
         answered = kill9_cycle(cfg, TOKEN_ENV, "/tools/search/q", token, "planner", load_seconds=0.15)
         answered_total += len(answered)
         code, report = verify(d)
-        assert code == 0, (cycle, report)
+        assert code == 0, (cycle, report["nodes"][0].get("problem"))
         ids = set()
         for r in records(d):
             if r["event"] == "request":

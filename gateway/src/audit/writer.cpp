@@ -29,6 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto kRetryEvery = 250ms;
 constexpr auto kDiskCheckEvery = 1s;
+constexpr std::size_t kWriteChunk = 1 << 20;
 
 std::string errno_text(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -344,6 +345,15 @@ void Writer::write_entries(std::vector<Entry>& batch) {
     if (e.durability == config::Durability::batch && unsynced_batch_++ == 0) first_unsynced_ = now;
     if (e.durability == config::Durability::strict) unsynced_strict_ = true;
     unsynced_.push_back(std::move(e));
+    // A long batch is written in pieces (bounded memory) and fsynced every fsync_records.
+    if (buffer_.size() >= kWriteChunk && !flush_buffer()) {
+      ++i;
+      break;
+    }
+    if (unsynced_batch_ >= settings_.fsync_records && (!flush_buffer() || !sync())) {
+      ++i;
+      break;
+    }
   }
   if (i == batch.size()) flush_buffer();
   // After a failure, the entries not sealed yet wait with the others for the retry.
