@@ -26,13 +26,13 @@ def audit_config(upstream, audit_dir, audit_extra="", routes_extra=""):
     return delegation_config(routes, extra="audit:\n  dir: %s\n%s" % (audit_dir, audit_extra))
 
 
-def schema_validator():
+def schema_validator(name="audit-record.schema.json"):
     store = {}
-    for name in os.listdir(os.path.join(ROOT, "schema")):
-        with open(os.path.join(ROOT, "schema", name)) as f:
+    for file in os.listdir(os.path.join(ROOT, "schema")):
+        with open(os.path.join(ROOT, "schema", file)) as f:
             s = json.load(f)
         store[s["$id"]] = s
-    schema = store["https://scopegate.dev/schema/audit-record.schema.json"]
+    schema = store["https://scopegate.dev/schema/" + name]
     resolver = jsonschema.RefResolver(base_uri=schema["$id"], referrer=schema, store=store)
     return jsonschema.Draft202012Validator(schema, resolver=resolver)
 
@@ -146,6 +146,7 @@ def test_tampering_is_found_at_the_exact_seq(tmp_path, upstream, case):
     code, report = verify(d)
     assert code == 1, report
     assert report["intact"] is False
+    schema_validator("audit-verify.schema.json").validate(report)
     problem = report["nodes"][0]["problem"]
     assert problem["seq"] == expected, problem
     code, text, _ = cli("audit", "verify", "--log", d)
@@ -327,6 +328,7 @@ def test_forensic_scenario_answers_exactly_what_happened(start_gateway, upstream
 
     code, fp = query("footprint", root["id"], d)
     assert code == 0
+    schema_validator("query-footprint.schema.json").validate(fp)
     by_id = {s["id"]: s for s in fp["scopes"]}
     assert set(by_id) == {v[0] for v in scopes.values()}
     for who, (sid, _, agent) in scopes.items():
@@ -341,6 +343,7 @@ def test_forensic_scenario_answers_exactly_what_happened(start_gateway, upstream
     assert by_id[root["id"]]["subtree"]["allowed"] == sum(l["allowed"] for l in ledger.values())
 
     code, tree = query("tree", root["id"], d)
+    schema_validator("query-tree.schema.json").validate(tree)
     top = tree["roots"][0]
     assert top["id"] == root["id"] and top["objective"] == "quarterly review"
     children = {c["id"]: c for c in top["children"]}
@@ -352,6 +355,7 @@ def test_forensic_scenario_answers_exactly_what_happened(start_gateway, upstream
     code, ans = query("never", root["id"], d, "--dataset", "hr-records")
     assert code == 1 and len(ans["accesses"]) == sum(1 for who, tool in plan if tool == "hr" and who == "A1")
     code, ans = query("never", scopes["B"][0], d, "--dataset", "hr-records")
+    schema_validator("query-never.schema.json").validate(ans)
     assert code == 0 and ans["answer"] == "never" and len(ans["attempts"]) == ledger["B"]["denied"]
     code, ans = query("never", scopes["A"][0], d, "--dataset", "hr-records", "--no-descendants")
     assert code == 0
@@ -361,6 +365,7 @@ def test_forensic_scenario_answers_exactly_what_happened(start_gateway, upstream
     assert code == 0 and ans["scanned"]["nodes"][0]["chain"] == "verified"
     # actions: every request record of the subtree, in log order.
     code, acts = query("actions", scopes["B"][0], d)
+    schema_validator("query-actions.schema.json").validate(acts)
     assert len(acts["records"]) == ledger["B"]["allowed"] + ledger["B"]["denied"]
     assert [r["seq"] for r in acts["records"]] == sorted(r["seq"] for r in acts["records"])
     # The human formats answer too.
@@ -383,6 +388,7 @@ def test_admin_footprint_endpoint(start_gateway, upstream, tmp_path):
             break
         time.sleep(0.05)
     assert status == 200 and fp["scopes"][0]["own"]["tools"] == ["search"]
+    schema_validator("query-footprint.schema.json").validate(fp)
     status, _, body = request("127.0.0.1", gw.admin_port, "GET",
                               "/v1/scopes/%s/footprint?descendants=false" % scope["id"])
     assert status == 200 and json.loads(body)["descendants"] is False
