@@ -6,6 +6,8 @@ set -euo pipefail
 GW=${GW:-http://127.0.0.1:8080}
 ADMIN=${ADMIN:-http://127.0.0.1:9901}
 ADMIN_TOKEN=${ADMIN_TOKEN:-demo-admin-token}
+AUDIT_DIR=${SCOPEGATE_AUDIT_DIR:-/var/tmp/scopegate-demo-audit}
+SCOPEGATE=${SCOPEGATE:-$(dirname "$0")/../build/gateway/scopegate}
 PLANNER='Authorization: Bearer demo-planner-key'
 RESEARCHER='Authorization: Bearer demo-researcher-key'
 out=$(mktemp)
@@ -67,5 +69,14 @@ expect 200 "$ADMIN/v1/scopes/$ROOT"
 expect 200 -X POST "$ADMIN/v1/scopes/$ROOT/revoke" -H "Authorization: Bearer $ADMIN_TOKEN"
 expect 401 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CHILD"
 echo "(child scope $CHILD_ID: revoked with its root)"
+
+step "11. The audit log: what was done under the root scope and below (the footprint per scope)"
+"$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR"
+
+step "12. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
+"$SCOPEGATE" query tree "$ROOT" --log "$AUDIT_DIR"
+# Exit 0 = never (the researcher's refused upload is listed as an attempt, not an access).
+"$SCOPEGATE" query never "$ROOT" --dataset shared-drive --log "$AUDIT_DIR" || { echo "tour: expected exit 0" >&2; exit 1; }
+"$SCOPEGATE" audit verify --log "$AUDIT_DIR"
 
 step "Done. Offline tools: scopegate token inspect \$TOKEN; scopegate check --config examples/scopegate.yaml"
