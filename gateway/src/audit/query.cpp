@@ -386,14 +386,11 @@ std::string scanned_json(const QueryResult& r) {
     append_opt(out, "last_ts", n.last_ts);
     json::append_field(out, "chain", !n.verified ? "unverified" : n.problem ? "broken" : !n.starts_at_genesis ? "partial" : "verified");
     if (n.problem) {
-      out += ",\"problem\":{\"seq\":" + std::to_string(n.problem->seq);
-      json::append_field(out, "file", n.problem->file);
-      json::append_int(out, "line", static_cast<std::int64_t>(n.problem->line));
-      json::append_field(out, "why", n.problem->why);
-      out += '}';
+      append_problem_json(out, *n.problem);
     } else if (n.verified && !n.starts_at_genesis) {
-      out += ",\"problem\":{\"seq\":1,\"file\":\"\",\"line\":0,\"why\":\"the log starts at seq " +
-             std::to_string(n.first_seq) + ": earlier records are not in the directories scanned\"}";
+      append_problem_json(out, {1, "", 0,
+                                "the log starts at seq " + std::to_string(n.first_seq) +
+                                    ": earlier records are not in the directories scanned"});
     }
     out += '}';
   }
@@ -530,44 +527,60 @@ std::string records_array(const std::vector<std::string>& lines) {
   return out + "]";
 }
 
-// One table row per record: time, node/seq, scope, agent, what, decision and status.
-std::string record_rows(const std::vector<std::string>& lines) {
+// The columns tables and CSV show of a request record.
+struct Row {
+  std::string_view ts, node, scope, agent, route, action, method, path, decision, reason, request_id;
+  std::uint64_t seq = 0;
+  std::int64_t status = -1;  // -1: strict, recorded before forwarding
+};
+
+template <class Visit>
+void for_each_row(const std::vector<std::string>& lines, Visit visit) {
   dom::parser parser;
-  std::string out;
   for (const auto& line : lines) {
     dom::object o;
     if (parser.parse(line).get_object().get(o)) continue;
-    std::int64_t status = -1;
-    if (o.at_key("status").get_int64().get(status)) status = -1;
-    std::string_view scope;
-    if (o.at_key("scope").at_key("id").get_string().get(scope)) scope = {};
-    std::string what = std::string(str(o, "action"));
-    if (what.empty()) what = std::string(str(o, "method")) + " " + std::string(str(o, "path"));
-    out += std::string(str(o, "ts")) + "  " + std::string(str(o, "node")) + "#" + std::to_string(uint(o, "seq")) +
-           "  " + short_id(scope) + "  " + std::string(str(o, "agent")) + "  " + what + "  " +
-           std::string(str(o, "decision")) + " " + (status >= 0 ? std::to_string(status) : "(before forward)");
-    if (auto reason = str(o, "reason"); !reason.empty()) out += " " + std::string(reason);
-    out += "\n";
+    Row r;
+    if (o.at_key("status").get_int64().get(r.status)) r.status = -1;
+    if (o.at_key("scope").at_key("id").get_string().get(r.scope)) r.scope = {};
+    r.ts = str(o, "ts");
+    r.node = str(o, "node");
+    r.seq = uint(o, "seq");
+    r.agent = str(o, "agent");
+    r.route = str(o, "route");
+    r.action = str(o, "action");
+    r.method = str(o, "method");
+    r.path = str(o, "path");
+    r.decision = str(o, "decision");
+    r.reason = str(o, "reason");
+    r.request_id = str(o, "request_id");
+    visit(r);
   }
+}
+
+// One table row per record: time, node#seq, scope, agent, what, decision and status.
+std::string record_rows(const std::vector<std::string>& lines) {
+  std::string out;
+  for_each_row(lines, [&](const Row& r) {
+    std::string what = r.action.empty() ? std::string(r.method) + " " + std::string(r.path) : std::string(r.action);
+    out += std::string(r.ts) + "  " + std::string(r.node) + "#" + std::to_string(r.seq) + "  " + short_id(r.scope) +
+           "  " + std::string(r.agent) + "  " + what + "  " + std::string(r.decision) + " " +
+           (r.status >= 0 ? std::to_string(r.status) : "(before forward)");
+    if (!r.reason.empty()) out += " " + std::string(r.reason);
+    out += "\n";
+  });
   return out;
 }
 
 std::string record_csv(const std::vector<std::string>& lines, std::string_view kind) {
-  dom::parser parser;
   std::string out;
-  for (const auto& line : lines) {
-    dom::object o;
-    if (parser.parse(line).get_object().get(o)) continue;
-    std::int64_t status = -1;
-    if (o.at_key("status").get_int64().get(status)) status = -1;
-    std::string_view scope;
-    if (o.at_key("scope").at_key("id").get_string().get(scope)) scope = {};
-    out += std::string(kind.empty() ? "" : std::string(kind) + ",") + std::string(str(o, "ts")) + "," +
-           csv_cell(str(o, "node")) + "," + std::to_string(uint(o, "seq")) + "," + csv_cell(scope) + "," +
-           csv_cell(str(o, "agent")) + "," + csv_cell(str(o, "route")) + "," + csv_cell(str(o, "action")) + "," +
-           csv_cell(str(o, "decision")) + "," + (status >= 0 ? std::to_string(status) : "") + "," +
-           csv_cell(str(o, "reason")) + "," + csv_cell(str(o, "request_id")) + "\n";
-  }
+  for_each_row(lines, [&](const Row& r) {
+    out += std::string(kind.empty() ? "" : std::string(kind) + ",") + std::string(r.ts) + "," + csv_cell(r.node) +
+           "," + std::to_string(r.seq) + "," + csv_cell(r.scope) + "," + csv_cell(r.agent) + "," + csv_cell(r.route) +
+           "," + csv_cell(r.action) + "," + csv_cell(r.decision) + "," +
+           (r.status >= 0 ? std::to_string(r.status) : "") + "," + csv_cell(r.reason) + "," +
+           csv_cell(r.request_id) + "\n";
+  });
   return out;
 }
 }  // namespace

@@ -3,12 +3,23 @@
 #include <algorithm>
 #include <cstring>
 
+#include "delegation/json_out.hpp"
+
 namespace scopegate::audit {
 
 void ChainVerifier::begin_segment(const SegmentFile& segment) {
   file_ = segment.name;
   segment_first_seq_ = segment.first_seq;
   segment_records_ = 0;
+}
+
+void append_problem_json(std::string& out, const ChainProblem& p) {
+  namespace json = delegation::json;
+  out += ",\"problem\":{\"seq\":" + std::to_string(p.seq);
+  json::append_field(out, "file", p.file);
+  json::append_int(out, "line", static_cast<std::int64_t>(p.line));
+  json::append_field(out, "why", p.why);
+  out += '}';
 }
 
 void ChainVerifier::resume_after(std::uint64_t seq, std::string_view hash) {

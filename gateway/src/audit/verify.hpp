@@ -20,6 +20,9 @@ struct ChainProblem {
   std::string why;
 };
 
+// `,"problem":{"seq":…,"file":…,"line":…,"why":…}` (schema/query-common.schema.json#/$defs/problem).
+void append_problem_json(std::string& out, const ChainProblem& p);
+
 class ChainVerifier {
  public:
   explicit ChainVerifier(std::string node) : node_(std::move(node)) {}

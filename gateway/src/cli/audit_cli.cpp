@@ -245,13 +245,7 @@ int cmd_audit(int argc, char** argv) {
       json::append_field(out, "last_hash", audit::view(r.last_hash));
       out += ",\"intact\":";
       out += r.problem ? "false" : "true";
-      if (r.problem) {
-        out += ",\"problem\":{\"seq\":" + std::to_string(r.problem->seq);
-        json::append_field(out, "file", r.problem->file);
-        json::append_int(out, "line", static_cast<std::int64_t>(r.problem->line));
-        json::append_field(out, "why", r.problem->why);
-        out += "}";
-      }
+      if (r.problem) audit::append_problem_json(out, *r.problem);
       out += "}";
     }
     std::cout << out << "]}\n";
