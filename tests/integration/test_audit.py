@@ -187,6 +187,14 @@ def test_a_torn_tail_is_set_aside_and_recorded(start_gateway, upstream, tmp_path
     schema = schema_validator()
     for r in recs:
         schema.validate(r)
+    # A segment created but never written (killed between the two) is removed at start.
+    seq = recs[-1]["seq"] + 1
+    empty = os.path.join(d, "gw-test-%020d.jsonl" % seq)
+    open(empty, "w").close()
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    gw.wait_for_log("audit: an empty segment was removed")
+    gw.stop()
+    assert verify(d)[0] == 0
 
 
 def test_kill9_under_load_in_strict_mode_loses_no_answered_request(upstream, tmp_path):

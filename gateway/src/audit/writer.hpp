@@ -101,6 +101,8 @@ class Writer {
   std::condition_variable wake_;
   std::vector<Entry> queue_;
   bool stop_ = false;
+  bool napping_ = false;     // the writer waits to be woken (no traffic for a while)
+  unsigned idle_polls_ = 0;  // (writer thread, under mutex_)
   std::atomic<State> state_{State::ok};
   std::atomic<bool> low_disk_{false};
   mutable std::mutex reason_mutex_;
