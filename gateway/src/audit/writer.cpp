@@ -280,7 +280,7 @@ Writer::Steady::time_point Writer::next_wakeup() const {
   auto at = Steady::now() + kDiskCheckEvery;
   if (state_.load() != State::ok) at = std::min(at, retry_at_);
   if (unsynced_batch_ > 0) at = std::min(at, first_unsynced_ + settings_.fsync_interval);
-  return std::min(at, segment_opened_ + settings_.segment_max_age);
+  return at;  // (rotation by age waits for the next record: an idle segment is left as it is)
 }
 
 void Writer::run() {
@@ -480,8 +480,14 @@ void Writer::try_recover(Steady::time_point now) {
 }
 
 void Writer::check_disk(Steady::time_point now) {
-  if (settings_.disk_reserve == 0 || now - disk_checked_ < kDiskCheckEvery) return;
+  if (now - disk_checked_ < kDiskCheckEvery) return;
   disk_checked_ = now;
+  if (auto dropped = stats_.dropped.load(std::memory_order_relaxed); dropped != dropped_logged_) {
+    log::error("audit: records were lost: the queue was full or the log could not be written",
+               {{"dropped_total", std::to_string(dropped)}});
+    dropped_logged_ = dropped;
+  }
+  if (settings_.disk_reserve == 0) return;
   struct statvfs vfs {};
   if (::fstatvfs(dir_fd_, &vfs) != 0) return;
   std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;

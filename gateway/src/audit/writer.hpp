@@ -124,6 +124,7 @@ class Writer {
   bool unsynced_strict_ = false;
   Steady::time_point first_unsynced_{};
   Steady::time_point retry_at_{}, disk_checked_{};
+  std::uint64_t dropped_logged_ = 0;
   std::string buffer_;
   std::string ts_cache_;
   std::int64_t ts_cache_second_ = -1;
