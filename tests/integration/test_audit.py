@@ -413,3 +413,28 @@ def test_audit_settings_do_not_change_on_reload(start_gateway, upstream, tmp_pat
     gw.stop()
     reloads = [r for r in records(d) if r["event"] == "policy.reload"]
     assert len(reloads) == 1 and reloads[0]["result"] == "error"
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_rotation_by_age_happens_as_records_arrive_and_an_idle_writer_sleeps(start_gateway, upstream, tmp_path):
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d, "  segment_max_age: 200ms\n"), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"])
+    assert len(segments(d)) == 1
+    before = cpu_seconds(gw.proc.pid)
+    time.sleep(1.5)  # idle, past the segment's age
+    assert cpu_seconds(gw.proc.pid) - before < 0.3  # the writer naps; no busy loop on the old deadline
+    assert len(segments(d)) == 1                    # an idle segment is left as it is
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    gw.stop()
+    names = segments(d)
+    assert len(names) == 2
+    with open(os.path.join(d, names[1])) as f:
+        first = json.loads(f.readline())
+    assert first["event"] == "segment.start" and first["cause"] == "rotation"
+    assert verify(d)[0] == 0
