@@ -96,27 +96,15 @@ bool matches(const Criterion& c, const Fields& f) {
   return false;
 }
 
-void append_set(std::string& out, std::string_view key, const std::set<std::string>& items) {
-  json::append_key(out, key);
-  out += '[';
-  bool first = true;
-  for (const auto& i : items) {
-    if (!first) out += ',';
-    json::append_string(out, i);
-    first = false;
-  }
-  out += ']';
-}
-
 void append_totals(std::string& out, std::string_view key, const Totals& t) {
   json::append_key(out, key);
   out += "{\"allowed\":" + std::to_string(t.allowed);
   json::append_int(out, "denied", static_cast<std::int64_t>(t.denied));
-  append_set(out, "tools", t.tools);
-  append_set(out, "resources", t.resources);
-  append_set(out, "routes", t.routes);
-  append_set(out, "datasets", t.datasets);
-  append_set(out, "upstreams", t.upstreams);
+  json::append_list(out, "tools", t.tools);
+  json::append_list(out, "resources", t.resources);
+  json::append_list(out, "routes", t.routes);
+  json::append_list(out, "datasets", t.datasets);
+  json::append_list(out, "upstreams", t.upstreams);
   json::append_int(out, "bytes_in", static_cast<std::int64_t>(t.bytes_in));
   json::append_int(out, "bytes_out", static_cast<std::int64_t>(t.bytes_out));
   if (t.first.empty()) {

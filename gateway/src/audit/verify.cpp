@@ -91,6 +91,23 @@ void ChainVerifier::end_segment(std::uint64_t torn_bytes, std::uint64_t torn_lin
   }
 }
 
+bool follow_segment(ChainVerifier& chain, const SegmentFile& segment, std::uint64_t& bytes, std::string& error) {
+  LineReader reader;
+  if (!reader.open(segment.path, error)) return false;
+  chain.begin_segment(segment);
+  std::string_view line;
+  std::uint64_t offset = 0, line_no = 0;
+  RecordHead head;
+  while (reader.next(line, offset)) chain.feed(line, ++line_no, head);
+  if (!reader.error().empty()) {
+    error = segment.path + ": " + reader.error();
+    return false;
+  }
+  chain.end_segment(reader.tail_bytes(), line_no + 1);
+  bytes += reader.tail_offset() + reader.tail_bytes();
+  return true;
+}
+
 bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error) {
   std::map<std::string, std::vector<SegmentFile>> nodes;
   for (const auto& dir : dirs) {
@@ -102,19 +119,7 @@ bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainR
     ChainReport report;
     report.node = node;
     for (const auto& segment : segments) {
-      LineReader reader;
-      if (!reader.open(segment.path, error)) return false;
-      chain.begin_segment(segment);
-      std::string_view line;
-      std::uint64_t offset = 0, line_no = 0;
-      RecordHead head;
-      while (reader.next(line, offset)) chain.feed(line, ++line_no, head);
-      if (!reader.error().empty()) {
-        error = segment.path + ": " + reader.error();
-        return false;
-      }
-      chain.end_segment(reader.tail_bytes(), line_no + 1);
-      report.bytes += reader.tail_offset() + reader.tail_bytes();
+      if (!follow_segment(chain, segment, report.bytes, error)) return false;
       ++report.segments;
     }
     report.records = chain.records();

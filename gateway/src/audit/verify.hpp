@@ -61,6 +61,10 @@ class ChainVerifier {
   bool any_start_ = false;
 };
 
+// Feeds every line of `segment` to `chain`, then reports its torn tail, if any; adds the file's
+// size to `bytes`. False (with `error`) when the file cannot be read.
+bool follow_segment(ChainVerifier& chain, const SegmentFile& segment, std::uint64_t& bytes, std::string& error);
+
 struct ChainReport {
   std::string node;
   std::uint64_t records = 0, first_seq = 0, last_seq = 0;

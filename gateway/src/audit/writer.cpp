@@ -139,15 +139,8 @@ void Writer::recover() {
   ChainVerifier chain(node_);
   chain.accept_any_start();  // older segments may have been archived: the writer only continues the chain
   for (std::size_t i = 0; i + 1 < segments.size(); ++i) {
-    LineReader reader;
-    if (!reader.open(segments[i].path, error)) throw std::runtime_error("audit log: " + error);
-    chain.begin_segment(segments[i]);
-    std::string_view line;
-    std::uint64_t offset = 0, line_no = 0;
-    RecordHead head;
-    while (reader.next(line, offset)) chain.feed(line, ++line_no, head);
-    if (!reader.error().empty()) throw std::runtime_error("audit log " + segments[i].path + ": " + reader.error());
-    chain.end_segment(reader.tail_bytes(), line_no + 1);
+    std::uint64_t bytes = 0;
+    if (!follow_segment(chain, segments[i], bytes, error)) throw std::runtime_error("audit log: " + error);
     if (const auto& p = chain.problem()) {
       refuse("seq " + std::to_string(p->seq) + " (" + p->file + " line " + std::to_string(p->line) + "): " + p->why);
     }

@@ -34,12 +34,16 @@ inline void append_int(std::string& out, std::string_view key, std::int64_t valu
   out += std::to_string(value);
 }
 
-inline void append_list(std::string& out, std::string_view key, const std::vector<std::string>& items) {
+// Any range of strings (a vector, a set).
+template <class Strings>
+void append_list(std::string& out, std::string_view key, const Strings& items) {
   append_key(out, key);
   out += '[';
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    append_string(out, items[i]);
+  bool first = true;
+  for (const auto& item : items) {
+    if (!first) out += ',';
+    append_string(out, item);
+    first = false;
   }
   out += ']';
 }

@@ -4,6 +4,13 @@
 
 namespace scopegate::delegation {
 
+void append_scope_path(std::string& out, const VerifiedToken& token, std::size_t index) {
+  for (std::size_t i = 0; i <= index; ++i) {
+    if (i) out += '/';
+    out += token.scopes[i].sid;
+  }
+}
+
 ScopeRecord scope_record(const VerifiedToken& token, std::size_t index) {
   const ScopeBlock& block = token.scopes[index];
   ScopeRecord r;
@@ -11,10 +18,7 @@ ScopeRecord scope_record(const VerifiedToken& token, std::size_t index) {
   r.parent = block.par;
   r.root = token.root().sid;
   r.depth = static_cast<int>(index);
-  for (std::size_t i = 0; i <= index; ++i) {
-    if (i) r.path += '/';
-    r.path += token.scopes[i].sid;
-  }
+  append_scope_path(r.path, token, index);
   r.principal = token.root().sub;
   r.actor = block.agt;
   if (index > 0) r.delegator = token.scopes[index - 1].agt;

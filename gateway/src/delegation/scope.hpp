@@ -25,6 +25,9 @@ struct ScopeRecord {
   std::int64_t exp = 0;   // effective: the earliest expiry up to this scope
 };
 
+// The `path` of the scope opened by block `index` (the ids from the root to it, joined by '/').
+void append_scope_path(std::string& out, const VerifiedToken& token, std::size_t index);
+
 // The record of the scope opened by d block `index` of a verified token (0 = root).
 ScopeRecord scope_record(const VerifiedToken& token, std::size_t index);
 

@@ -26,10 +26,7 @@ void describe(const RequestContext& x, audit::RequestFacts& f, std::string& path
     f.scope.parent = current.par;
     f.scope.root = x.token->root().sid;
     f.scope.depth = x.token->depth();
-    for (const auto& s : x.token->scopes) {
-      if (!path.empty()) path += '/';
-      path += s.sid;
-    }
+    delegation::append_scope_path(path, *x.token, x.token->scopes.size() - 1);
     f.scope.path = path;
     f.principal = x.token->root().sub;
   }
