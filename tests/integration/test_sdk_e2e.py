@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, delegation_config, open_root, request, route)
+from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, auth, delegation_config, error_code, open_root, request, route)
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 NODE = "node"
@@ -120,3 +120,62 @@ def test_a2a_delegation_then_the_sub_agent_calls_a_tool(start_gateway, tool_serv
         assert children[0]["objective"] == message
     finally:
         agent.stop()
+
+
+def duplicate_key_config(tool_url, agent_url, audit_dir):
+    routes = (route("mcp", "/mcp", tool_url, kind="mcp", access="scoped") +
+              route("researcher", "/agents/researcher", agent_url, kind="a2a", access="scoped",
+                    target_agent="researcher", strip_prefix="true", grants='["tool:search"]'))
+    return delegation_config(routes, extra="audit:\n  dir: %s\n" % audit_dir)
+
+
+def test_bodies_two_parsers_read_differently_never_reach_the_sdk_server(start_gateway, tool_server, tmp_path):
+    """The probe's bypass (issue 9): simdjson read the first of two "name" members, the SDK server
+    the last, so an ungranted tool ran while the log said the granted one did. Such a body is now
+    400 bad_request, the SDK server never sees it, and `query never` still answers from evidence."""
+    from audit_helpers import cli, records
+    audit_dir = str(tmp_path / "audit")
+    gw = start_gateway(duplicate_key_config(tool_server.url, "http://127.0.0.1:9", audit_dir), env=TOKEN_ENV)
+    root, token = open_root(gw, grants=["tool:search", "agent:researcher"])
+    before = len(tool_calls(tool_server))
+    headers = auth("planner", token, **{"Content-Type": "application/json",
+                                         "Accept": "application/json, text/event-stream"})
+    bodies = [
+        ('{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{},"name":"hr_lookup"}}',
+         {"Mcp-Method": "tools/call", "Mcp-Name": "search"}),
+        ('{"jsonrpc":"2.0","id":3,"method":"tools/list","method":"tools/call","params":{"name":"hr_lookup","arguments":{}}}', {}),
+        ('{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"search","arguments":{"q":1,"q":2}}}', {}),
+        ('{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"search","arguments":{}}} {}', {}),
+        ('{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"se\\ud800arch","arguments":{}}}', {}),
+        ('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search","na\\u006de":"hr_lookup"}}', {}),
+    ]
+    for body, more in bodies:
+        status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers={**headers, **more},
+                                  body=body.encode())
+        assert status == 400 and error_code(data) == "bad_request", (body, data)
+    body = b'\xff{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"search"}}'
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers=headers, body=body)
+    assert status == 400
+    # A2A: a second "method" would have delivered a message with no child scope minted.
+    a2a = '{"jsonrpc":"2.0","id":1,"method":"tasks/get","method":"message/send","params":{"message":{"role":"user","parts":[{"kind":"text","text":"hi"}],"messageId":"m1"}}}'
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/researcher", headers=headers, body=a2a)
+    assert status == 400 and error_code(data) == "bad_request"
+    # Methods MCP's transport does not define are 405; a GET carrying a body is refused.
+    call = '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"hr_lookup","arguments":{}}}'
+    for method in ("PUT", "PATCH"):
+        status, _, data = request("127.0.0.1", gw.port, method, "/mcp", headers=headers, body=call)
+        assert status == 405 and error_code(data) == "method_not_allowed", (method, data)
+    status, _, data = request("127.0.0.1", gw.port, "GET", "/mcp", headers=headers, body=call)
+    assert status == 400
+    # The SDK server ran nothing; a plain, well-formed call still works.
+    assert len(tool_calls(tool_server)) == before
+    ok = '{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"search","arguments":{}}}'
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers=headers, body=ok)
+    assert status == 200, data
+    assert [c["tool"] for c in tool_calls(tool_server)[before:]] == ["search"]
+    gw.stop()
+    refused = [r for r in records(audit_dir) if r["event"] == "request" and r.get("decision") == "deny"]
+    assert len(refused) == len(bodies) + 5
+    assert all(r["reason"] in ("bad_request", "method_not_allowed") for r in refused)
+    code, out, _ = cli("query", "never", root["id"], "--log", audit_dir, "--tool", "hr_lookup")
+    assert code == 0, out  # never executed: the evidence says so and the log verifies

@@ -75,3 +75,19 @@ TEST_CASE("A2A requests: delegations, text, task and context ids") {
   CHECK(a2a_rest_verb("/v1/tasks/1") == "");
   CHECK(a2a_rest_verb("/v1/xmessage:send") == "");
 }
+
+TEST_CASE("one reading: bodies two parsers would read differently are refused") {
+  std::string why;
+  // The probe's bypass: simdjson kept the first name, the SDK server the last.
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search","arguments":{},"name":"hr_lookup"}})"), why));
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":2,"method":"tools/list","method":"tools/call","params":{"name":"x"}})"), why));
+  CHECK_FALSE(parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"tasks/get","method":"message/send","params":{}})"), why));
+  CHECK_FALSE(parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":{"parts":[{"kind":"text","text":"a","text":"b"}]}}})"), why));
+  // Request or response: a message with both a method and a result is neither.
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"x"},"result":{}})"), why));
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":3,"method":5,"result":{}})"), why));
+  CHECK_FALSE(parse_mcp(padded(R"({"jsonrpc":"2.0","id":3,"method":""})"), why));
+  // REST: the message under both of its names.
+  CHECK_FALSE(parse_a2a_rest(padded(R"({"message":{"parts":[{"text":"a"}]},"request":{"parts":[{"text":"b"}]}})"), "message:send", why));
+  CHECK(why.find("twice") != std::string::npos);
+}

@@ -438,6 +438,9 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   // 7. The route's access rule: is an agent needed here at all?
   if (auto v = require_agent(x)) co_return co_await reply_violation(x, *v);
 
+  // 7b. The route's protocol decides which methods exist at all, before any body is read.
+  if (auto v = check_protocol_method(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+
   // 8. Body limit from the declared length, before any 100 Continue invites the body.
   if (x.content_length && *x.content_length > x.route->max_body_bytes) {
     co_return co_await reply_error(x, ErrorCode::payload_too_large, "request body over the route's limit", true);

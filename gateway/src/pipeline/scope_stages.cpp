@@ -158,6 +158,26 @@ bool needs_body(const RequestContext& x) {
   return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a;
 }
 
+std::optional<Violation> check_protocol_method(const RequestContext& x) {
+  auto kind = x.route->kind;
+  if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a) return std::nullopt;
+  // MCP's Streamable HTTP has POST (JSON-RPC), GET (the SSE stream) and DELETE (end of session);
+  // A2A's bindings use the same three. Only POST bodies are inspected, so any other method with
+  // a body would carry bytes past the gateway unread: it is refused, not forwarded.
+  switch (x.method) {
+    case bhttp::verb::post: return std::nullopt;
+    case bhttp::verb::get:
+    case bhttp::verb::delete_:
+      if (!x.has_body) return std::nullopt;
+      return Violation{ErrorCode::bad_request, std::string(x.parser.get().method_string()) +
+                                                   " on this route carries no body (only POST bodies are read)"};
+    default:
+      return Violation{ErrorCode::method_not_allowed,
+                       std::string(kind == config::RouteKind::mcp ? "an MCP" : "an A2A") +
+                           " route takes POST, GET and DELETE only"};
+  }
+}
+
 namespace {
 
 std::optional<Violation> classify_mcp(RequestContext& x) {
@@ -204,11 +224,17 @@ std::optional<Violation> classify_mcp(RequestContext& x) {
   return std::nullopt;
 }
 
+bool is_agent_card(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  return path.ends_with("/.well-known/agent-card.json") || path.ends_with("/.well-known/agent.json");
+}
+
 std::optional<Violation> classify_a2a(RequestContext& x) {
   x.action = "agent:" + x.route->target_agent;
   if (!x.body_buffered) {
-    // The agent card and REST reads (GET) pass through; they open no scope and are not grant-checked.
-    x.action.clear();
+    // The agent card is housekeeping. Other reads (REST GetTask, DELETE of a push config) act on
+    // the agent's tasks: `agent:<target>` actions that open no scope.
+    if (is_agent_card(x.parser.get().target())) x.action.clear();
     return std::nullopt;
   }
   std::string why;

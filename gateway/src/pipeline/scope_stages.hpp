@@ -28,6 +28,8 @@ std::optional<http::Violation> verify_scope(RequestContext& x);
 
 // Whether the route needs the body to name the action (MCP and A2A JSON-RPC requests).
 bool needs_body(const RequestContext& x);
+// MCP and A2A routes: only the methods their protocols define, and a body only where it is read.
+std::optional<http::Violation> check_protocol_method(const RequestContext& x);
 
 // Names the action (tool, resource, prompt, delegation) from the route, the method and, for
 // MCP/A2A, the buffered body; checks Mcp-Method/Mcp-Name against the body.

@@ -8,6 +8,7 @@
 #include "delegation/grants.hpp"
 #include "delegation/stamp.hpp"
 #include "http/request_id.hpp"
+#include "json/strict.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
 
@@ -38,13 +39,10 @@ bool printable(std::string_view s) {
 std::optional<OpenRequest> parse(const std::string& body, std::string& why) {
   namespace dom = simdjson::dom;
   thread_local dom::parser parser;
-  dom::object object;
-  if (parser.parse(body.data(), body.size(), false).get_object().get(object)) {
-    why = "the body must be a JSON object";
-    return std::nullopt;
-  }
+  auto object = json::parse_strict_object(parser, body, why);
+  if (!object) return std::nullopt;
   OpenRequest out;
-  for (auto field : object) {
+  for (auto field : *object) {
     std::string_view key = field.key;
     std::string_view text;
     if (key == "objective" || key == "principal" || key == "agent") {

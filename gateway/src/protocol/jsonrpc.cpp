@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "json/strict.hpp"
+
 namespace scopegate::protocol {
 
 namespace dom = simdjson::dom;
@@ -13,22 +15,9 @@ dom::parser& parser() {
   return p;
 }
 
+// One strict reading (json/strict.hpp): the tool behind the gateway reads these very bytes.
 std::optional<dom::object> parse_object(std::string_view body, std::string& why) {
-  dom::element doc;
-  if (auto error = parser().parse(body.data(), body.size(), false).get(doc)) {
-    why = std::string("the body is not valid JSON (") + simdjson::error_message(error) + ")";
-    return std::nullopt;
-  }
-  if (doc.is_array()) {
-    why = "JSON-RPC batches are not accepted: send one request per HTTP request";
-    return std::nullopt;
-  }
-  dom::object object;
-  if (doc.get_object().get(object)) {
-    why = "the body is not a JSON object";
-    return std::nullopt;
-  }
-  return object;
+  return json::parse_strict_object(parser(), body, why);
 }
 
 // A string member, if present and a string; `ok` false when present with another type.
@@ -73,22 +62,33 @@ bool is_message_method(std::string_view m) {
 
 }  // namespace
 
-std::size_t json_padding() { return simdjson::SIMDJSON_PADDING; }
+std::size_t json_padding() { return json::kPadding; }
 
 std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why) {
   auto object = parse_object(body, why);
   if (!object) return std::nullopt;
+  dom::element e;
+  bool has_method = !object->at_key("method").get(e);
+  bool is_response = !object->at_key("result").get(e) || !object->at_key("error").get(e);
+  if (!has_method) {
+    // A JSON-RPC response (a client answering a server's request) has no method: not an action.
+    if (!is_response) {
+      why = "not a JSON-RPC request: no method";
+      return std::nullopt;
+    }
+    return McpRequest{};
+  }
+  if (is_response) {
+    // Request or response? Readers would disagree, so neither is assumed.
+    why = "a JSON-RPC message has either a method or a result/error, not both";
+    return std::nullopt;
+  }
   bool ok = true;
   McpRequest out;
   out.method = string_member(*object, "method", ok);
   if (!ok || out.method.empty()) {
-    // A JSON-RPC response (a client answering a server's request) has no method: not an action.
-    dom::element e;
-    if (object->at_key("result").get(e) && object->at_key("error").get(e)) {
-      why = "not a JSON-RPC request: no method";
-      return std::nullopt;
-    }
-    return out;
+    why = "method must be a non-empty string";
+    return std::nullopt;
   }
   if (auto params = object_member(*object, "params")) {
     out.name = string_member(*params, "name", ok);
@@ -137,12 +137,13 @@ std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view
   A2aRequest out;
   out.method = verb;
   out.sends_message = true;
-  for (auto key : {"message", "request"}) {
-    if (auto message = object_member(*object, key)) {
-      read_message(*message, out);
-      break;
-    }
+  auto message = object_member(*object, "message");
+  auto request = object_member(*object, "request");  // the field's older name
+  if (message && request) {
+    why = "the body names the message twice (message and request)";
+    return std::nullopt;
   }
+  if (message || request) read_message(message ? *message : *request, out);
   return out;
 }
 

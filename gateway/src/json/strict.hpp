@@ -1,0 +1,34 @@
+// One reading of every inspected body (docs/protocol.md, "Inspected bodies"). A body the gateway
+// reads to decide something (MCP and A2A JSON-RPC, POST /v1/scopes, later plans and LLM requests)
+// is accepted only when every JSON parser reads it the same way: exactly one object, valid UTF-8,
+// no member name twice in any object at any depth, nothing after it. simdjson alone keeps the first
+// of two equal names while the SDKs behind the gateway (JavaScript, Python) keep the last, so the
+// gateway could authorise one tool while the server runs another; refusing such bodies closes that.
+#pragma once
+
+#include <simdjson.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace scopegate::json {
+
+// Bytes a buffer must have allocated past its end for parse_strict_object to read it in place.
+inline constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+
+// Parses `text` (with kPadding bytes of capacity past its end) with `parser`. The object lives in
+// the parser until its next parse. nullopt with `why`, a sentence for the client, when the text
+// breaks one of the rules above (JSON-RPC batches are named as such).
+std::optional<simdjson::dom::object> parse_strict_object(simdjson::dom::parser& parser, std::string_view text,
+                                                         std::string& why);
+
+// The path of the first object with a member name twice ("params.arguments", "$" for the top),
+// with the name, or nullopt when names are unique everywhere under `root`.
+struct Duplicate {
+  std::string path;
+  std::string name;
+};
+std::optional<Duplicate> find_duplicate_member(simdjson::dom::element root);
+
+}  // namespace scopegate::json
