@@ -171,9 +171,8 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
       if (ec) {
         x.client_keep_alive = false;
         if (x.client.timed_out()) {
-          co_return UpstreamFailure{total_deadline_passed(x) ? ErrorCode::upstream_timeout
-                                                             : ErrorCode::request_timeout,
-                                    "the request body stalled"};
+          auto code = total_deadline_passed(x) ? ErrorCode::upstream_timeout : ErrorCode::request_timeout;
+          co_return UpstreamFailure{code, "the request body stalled"};
         }
         co_return UpstreamFailure{ErrorCode::bad_request, "request body: " + ec.message()};
       }
@@ -190,9 +189,9 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
     up.stream.expires_after(phase(x, timeouts.upstream_idle));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       upstream_failed = true;
-      co_return UpstreamFailure{up.stream.timed_out() ? ErrorCode::upstream_timeout
-                                                            : ErrorCode::upstream_unavailable,
-                                "writing to the upstream: " + ec.message()};
+      auto code = up.stream.timed_out() ? ErrorCode::upstream_timeout : ErrorCode::upstream_unavailable;
+      std::string why = "writing to the upstream: " + ec.message();
+      co_return UpstreamFailure{code, std::move(why)};
     }
   } while (!done);
   x.body_consumed = true;
@@ -293,9 +292,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
         log::debug("upstream connect failed", {{"route", route.name},
                                                {"reason", upstream::to_string(connected.failure)},
                                                {"error", connected.detail}});
-        co_return co_await reply_error(x, ErrorCode::upstream_unavailable,
-                                       std::string("cannot connect to the upstream (") +
-                                           upstream::to_string(connected.failure) + ")");
+        std::string why = std::string("cannot connect to the upstream (") + upstream::to_string(connected.failure) + ")";
+        co_return co_await reply_error(x, ErrorCode::upstream_unavailable, why);
       }
       up = std::move(connected.connection);
     }
@@ -352,10 +350,12 @@ asio::awaitable<bool> forward(RequestContext& x) {
       if (is_disconnect(ec)) {
         co_return co_await reply_error(x, ErrorCode::upstream_unavailable, "the upstream closed the connection");
       }
-      co_return co_await reply_error(x, ErrorCode::upstream_protocol_error, "invalid response: " + ec.message());
+      std::string why = "invalid response: " + ec.message();
+      co_return co_await reply_error(x, ErrorCode::upstream_protocol_error, why);
     }
     if (auto v = http::check_response_framing(rp->get())) {
-      co_return co_await reply_error(x, v->code, "upstream response: " + v->message);
+      std::string why = "upstream response: " + v->message;
+      co_return co_await reply_error(x, v->code, why);
     }
 
     bool upstream_reusable = false;
@@ -391,7 +391,8 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
     } else if (client.timed_out()) {
       co_await reply_error(x, ErrorCode::request_timeout, "the request header did not arrive in time", true);
     } else if (!is_disconnect(ec)) {
-      co_await reply_error(x, ErrorCode::bad_request, "malformed request: " + ec.message(), true);
+      std::string why = "malformed request: " + ec.message();
+      co_await reply_error(x, ErrorCode::bad_request, why, true);
     }
     co_return false;
   }
@@ -471,11 +472,9 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 
   // 14. Strict audit: the record is durable before the upstream sees a byte (group commit).
   if (!co_await commit_before_forward(x)) {
-    auto* writer = x.worker.app().audit_writer();
-    co_return co_await reply_error(x, ErrorCode::audit_unavailable,
-                                   "the request's audit record could not be made durable (" +
-                                       (writer ? writer->unavailable_reason() : std::string()) + ")",
-                                   !x.body_consumed);
+    std::string why = "the request's audit record could not be made durable";
+    if (auto* writer = x.worker.app().audit_writer()) why += " (" + writer->unavailable_reason() + ")";
+    co_return co_await reply_error(x, ErrorCode::audit_unavailable, why, !x.body_consumed);
   }
 
   // 15. The upstream exchange and the relay back.

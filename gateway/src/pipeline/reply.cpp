@@ -73,9 +73,10 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
     x.status = http::status_of(code);
     co_await commit_refusal(x);
   }
-  std::string_view scope = x.token ? std::string_view(x.token->current().sid) : std::string_view{};
-  co_return co_await reply(x, http::status_of(code), http::error_body(code, {message, x.request_id, scope, ""}),
-                           force_close);
+  std::string_view scope;
+  if (x.token) scope = x.token->current().sid;
+  std::string body = http::error_body(code, {message, x.request_id, scope, ""});
+  co_return co_await reply(x, http::status_of(code), std::move(body), force_close);
 }
 
 asio::awaitable<bool> reply_violation(RequestContext& x, const http::Violation& v, bool force_close) {

@@ -175,8 +175,8 @@ asio::awaitable<bool> serve_open_scope(RequestContext& x) {
   }
   if (!x.agent) {
     const auto& listener = x.snapshot.config.listeners[x.info.listener];
-    co_return co_await reply_error(x, ErrorCode::unauthenticated,
-                                   "opening a scope needs an agent credential (" + listener.credential_header + ")");
+    std::string why = "opening a scope needs an agent credential (" + listener.credential_header + ")";
+    co_return co_await reply_error(x, ErrorCode::unauthenticated, why);
   }
   if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
   if (auto v = co_await read_whole_body(x, kMaxBody)) co_return co_await reply_violation(x, *v, !x.body_consumed);
