@@ -69,3 +69,14 @@ TEST_CASE("strict JSON: messages quote at most a readable part of a hostile name
   CHECK_FALSE(accepted("{\"" + name + "\":1,\"" + name + "\":2}", &why));
   CHECK(why.size() < 300);
 }
+
+TEST_CASE("strict JSON: nesting is bounded below every reader's limit") {
+  auto nested = [](std::size_t levels) {
+    return "{\"a\":" + std::string(levels, '[') + "1" + std::string(levels, ']') + "}";
+  };
+  CHECK(accepted(nested(scopegate::json::kMaxDepth - 1)));
+  std::string why;
+  CHECK_FALSE(accepted(nested(scopegate::json::kMaxDepth), &why));
+  CHECK(why.find("deeper") != std::string::npos);
+  CHECK_FALSE(accepted(nested(1000)));
+}

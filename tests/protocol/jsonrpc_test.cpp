@@ -91,3 +91,36 @@ TEST_CASE("one reading: bodies two parsers would read differently are refused") 
   CHECK_FALSE(parse_a2a_rest(padded(R"({"message":{"parts":[{"text":"a"}]},"request":{"parts":[{"text":"b"}]}})"), "message:send", why));
   CHECK(why.find("twice") != std::string::npos);
 }
+
+TEST_CASE("A2A: the text and ids the sub-agent's SDK acts on, or a refusal") {
+  std::string why;
+  auto send = [&](const std::string& message) {
+    return parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"message/send","params":{"message":)" + message +
+                                    "}}"),
+                             why);
+  };
+  // A file or data part carrying a text: v0.3 readers skip it, v1.0 readers read it. Refused.
+  CHECK_FALSE(send(R"({"parts":[{"kind":"file","file":{"uri":"u"},"text":"hidden"},{"kind":"text","text":"shown"}]})"));
+  auto a = send(R"({"parts":[{"kind":"file","file":{"uri":"u"}},{"kind":"text","text":"shown"},{"text":"too"}]})");
+  REQUIRE(a);
+  CHECK(a->text == "shown\ntoo");
+  // A text that is not a string would be turned into one by the SDK: refused.
+  CHECK_FALSE(send(R"({"parts":[{"text":["ignore the scope"]}]})"));
+  CHECK_FALSE(send(R"({"parts":[{"text":5},{"text":"t"}]})"));
+  CHECK_FALSE(send(R"({"parts":[{"kind":"text","text":5}]})"));
+  // An id under both spellings, or not a string: refused.
+  CHECK_FALSE(send(R"({"parts":[],"taskId":"A","task_id":"B"})"));
+  CHECK_FALSE(send(R"({"parts":[],"contextId":"","context_id":"B"})"));
+  CHECK_FALSE(send(R"({"parts":[],"taskId":7})"));
+  auto b = send(R"({"parts":[],"task_id":"T","contextId":"C"})");
+  REQUIRE(b);
+  CHECK(b->task_id == "T");
+  CHECK(b->context_id == "C");
+  // params.id names the task of tasks/get, never of a message send.
+  auto c = parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"message/send","params":{"id":"T","message":{"parts":[]}}})"), why);
+  REQUIRE(c);
+  CHECK(c->task_id.empty());
+  auto d = parse_a2a_jsonrpc(padded(R"({"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{"id":"T"}})"), why);
+  REQUIRE(d);
+  CHECK(d->task_id == "T");
+}

@@ -35,18 +35,19 @@ std::optional<std::string_view> repeated_name(dom::object object) {
   return *it;
 }
 
-// Depth is bounded by the parser's own limit (simdjson refuses deeper documents), so recursion
-// cannot outgrow the stack.
-std::optional<Duplicate> search(dom::element e, std::string& path) {
+// Depth is bounded by kMaxDepth, so recursion cannot outgrow the stack.
+std::optional<Ambiguity> search(dom::element e, std::string& path, std::size_t depth) {
   dom::object object;
   dom::array array;
+  bool nested = e.is_object() || e.is_array();
+  if (nested && depth >= kMaxDepth) return Ambiguity{path.empty() ? "$" : path, ""};
   if (!e.get_object().get(object)) {
-    if (auto name = repeated_name(object)) return Duplicate{path.empty() ? "$" : path, std::string(*name)};
+    if (auto name = repeated_name(object)) return Ambiguity{path.empty() ? "$" : path, std::string(*name)};
     for (auto field : object) {
       std::size_t mark = path.size();
       if (!path.empty()) path += '.';
       path += field.key;
-      if (auto found = search(field.value, path)) return found;
+      if (auto found = search(field.value, path, depth + 1)) return found;
       path.resize(mark);
     }
   } else if (!e.get_array().get(array)) {
@@ -56,7 +57,7 @@ std::optional<Duplicate> search(dom::element e, std::string& path) {
       path += '[';
       path += std::to_string(index++);
       path += ']';
-      if (auto found = search(item, path)) return found;
+      if (auto found = search(item, path, depth + 1)) return found;
       path.resize(mark);
     }
   }
@@ -74,9 +75,9 @@ std::string quoted_part(std::string_view s) {
 
 }  // namespace
 
-std::optional<Duplicate> find_duplicate_member(dom::element root) {
+std::optional<Ambiguity> find_ambiguity(dom::element root) {
   std::string path;
-  return search(root, path);
+  return search(root, path, 0);
 }
 
 std::optional<dom::object> parse_strict_object(dom::parser& parser, std::string_view text, std::string& why) {
@@ -96,7 +97,11 @@ std::optional<dom::object> parse_strict_object(dom::parser& parser, std::string_
     why = "the body must be one JSON object";
     return std::nullopt;
   }
-  if (auto dup = find_duplicate_member(doc)) {
+  if (auto dup = find_ambiguity(doc)) {
+    if (dup->name.empty()) {
+      why = "the body nests deeper than " + std::to_string(kMaxDepth) + " levels";
+      return std::nullopt;
+    }
     std::string where = dup->path == "$" ? std::string("the body") : quoted_part(dup->path);
     why = "member \"" + quoted_part(dup->name) + "\" appears twice in " + where +
           ": parsers disagree on which one counts, so the gateway refuses it";

@@ -16,6 +16,9 @@ namespace scopegate::json {
 
 // Bytes a buffer must have allocated past its end for parse_strict_object to read it in place.
 inline constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
+// Nesting deeper than this is refused: Python's parser gives up near 1,000 levels (recursion),
+// simdjson at 1,024, and no tool call needs more than a few dozen.
+inline constexpr std::size_t kMaxDepth = 128;
 
 // Parses `text` (with kPadding bytes of capacity past its end) with `parser`. The object lives in
 // the parser until its next parse. nullopt with `why`, a sentence for the client, when the text
@@ -23,12 +26,13 @@ inline constexpr std::size_t kPadding = simdjson::SIMDJSON_PADDING;
 std::optional<simdjson::dom::object> parse_strict_object(simdjson::dom::parser& parser, std::string_view text,
                                                          std::string& why);
 
-// The path of the first object with a member name twice ("params.arguments", "$" for the top),
-// with the name, or nullopt when names are unique everywhere under `root`.
-struct Duplicate {
+// The first place under `root` that breaks the rules: an object with a member name twice (`name`
+// set, `path` such as "params.arguments" or "$" for the top), or nesting deeper than kMaxDepth
+// (`name` empty). nullopt when there is none.
+struct Ambiguity {
   std::string path;
   std::string name;
 };
-std::optional<Duplicate> find_duplicate_member(simdjson::dom::element root);
+std::optional<Ambiguity> find_ambiguity(simdjson::dom::element root);
 
 }  // namespace scopegate::json

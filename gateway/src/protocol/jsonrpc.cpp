@@ -35,25 +35,64 @@ std::optional<dom::object> object_member(dom::object o, std::string_view key) {
   return out;
 }
 
-void read_message(dom::object message, A2aRequest& out) {
+// One id under either of its spellings; both at once, or a non-string, is refused (the SDKs
+// would pick one, or turn a number into text, and the record would name another task).
+bool read_id(dom::object message, std::string_view camel, std::string_view snake, std::string& out,
+             std::string& why) {
+  bool ok = true;
+  dom::element e;
+  bool has_camel = !message.at_key(camel).get(e);
+  bool has_snake = !message.at_key(snake).get(e);
+  if (has_camel && has_snake) {
+    why = "the message names " + std::string(camel) + " twice (" + std::string(camel) + " and " +
+          std::string(snake) + ")";
+    return false;
+  }
+  out = string_member(message, has_camel ? camel : snake, ok);
+  if (!ok) why = "message." + std::string(camel) + " must be a string";
+  return ok;
+}
+
+// The text parts of a message. A part with a "text" member is a text part, as the v1.0 SDK reads
+// it; the v0.3 SDK reads the part's "kind" instead, so a part whose kind is not "text" yet carries
+// a text is refused: the two would disagree on what the agent is told. A text that is not a
+// string is refused too, since the SDK would turn it into one and the agent would read words the
+// objective does not hold.
+bool read_message(dom::object message, A2aRequest& out, std::string& why) {
   bool ok = true;
   dom::array parts;
   if (!message.at_key("parts").get_array().get(parts)) {
     for (dom::element part : parts) {
       dom::object p;
       if (part.get_object().get(p)) continue;
+      dom::element e;
+      if (!p.at_key("kind").get(e)) {
+        std::string_view kind = string_member(p, "kind", ok);
+        if (!ok) {
+          why = "a message part's kind must be a string";
+          return false;
+        }
+        if (kind != "text") {
+          if (!p.at_key("text").get(e)) {
+            why = "a message part of kind \"" + std::string(kind.substr(0, 40)) + "\" carries a text";
+            return false;
+          }
+          continue;
+        }
+      }
+      if (p.at_key("text").get(e)) continue;
       std::string_view text = string_member(p, "text", ok);
+      if (!ok) {
+        why = "a message part's text must be a string";
+        return false;
+      }
       if (text.empty()) continue;
       if (!out.text.empty()) out.text += '\n';
       out.text += text;
     }
   }
-  for (auto key : {"taskId", "task_id"}) {
-    if (auto v = string_member(message, key, ok); !v.empty()) out.task_id = v;
-  }
-  for (auto key : {"contextId", "context_id"}) {
-    if (auto v = string_member(message, key, ok); !v.empty()) out.context_id = v;
-  }
+  return read_id(message, "taskId", "task_id", out.task_id, why) &&
+         read_id(message, "contextId", "context_id", out.context_id, why);
 }
 
 bool is_message_method(std::string_view m) {
@@ -124,9 +163,17 @@ std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& 
   }
   out.sends_message = is_message_method(out.method);
   if (auto params = object_member(*object, "params")) {
-    if (auto message = object_member(*params, "message")) read_message(*message, out);
-    // tasks/get, tasks/cancel, GetTask...: the task is params.id (or params.name "tasks/<id>").
-    if (out.task_id.empty()) out.task_id = string_member(*params, "id", ok);
+    if (out.sends_message) {
+      auto message = object_member(*params, "message");
+      if (message && !read_message(*message, out, why)) return std::nullopt;
+    } else {
+      // tasks/get, tasks/cancel, GetTask...: the task is params.id.
+      out.task_id = string_member(*params, "id", ok);
+      if (!ok) {
+        why = "params.id must be a string";
+        return std::nullopt;
+      }
+    }
   }
   return out;
 }
@@ -143,7 +190,7 @@ std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view
     why = "the body names the message twice (message and request)";
     return std::nullopt;
   }
-  if (message || request) read_message(message ? *message : *request, out);
+  if ((message || request) && !read_message(message ? *message : *request, out, why)) return std::nullopt;
   return out;
 }
 
