@@ -11,6 +11,7 @@ tested against a real process. Endpoints (any method):
   /sink                     reads the body and reports its length and sha256
   /delay?ms=500             waits before answering (first-byte timeout tests)
   /stall-body?ms=2000       sends half a body then waits (upstream idle tests)
+  /cut-body                 sends half a body then closes the connection (a cut response)
   /status?code=204          answers with that status
   /close-delimited          a body ended by closing the connection
   /bad-framing              Content-Length together with Transfer-Encoding
@@ -186,6 +187,10 @@ class Server:
             await asyncio.sleep(int(req.query.get("ms", 2000)) / 1000)
             writer.write(b"67890")
             return keep
+        if leaf == "cut-body":
+            writer.write(response_head(200, [("Content-Length", "10")]) + b"12345")
+            await writer.drain()
+            return False
         if leaf == "no-response":
             return False
         if leaf == "bad-framing":

@@ -82,6 +82,20 @@ Digest seal(std::string& out, std::uint64_t seq, std::string_view ts, std::strin
   return hash;
 }
 
+bool sealed_parts(std::string_view line, std::string_view& event, std::string_view& members) {
+  constexpr std::string_view kEvent = "\",\"event\":\"";
+  constexpr std::string_view kPrev = ",\"prev\":\"";
+  auto e = line.find(kEvent);
+  if (e == std::string_view::npos) return false;
+  auto event_start = e + kEvent.size();
+  auto event_end = line.find('"', event_start);
+  auto prev = line.rfind(kPrev);
+  if (event_end == std::string_view::npos || prev == std::string_view::npos || prev < event_end + 1) return false;
+  event = line.substr(event_start, event_end - event_start);
+  members = line.substr(event_end + 1, prev - event_end - 1);
+  return true;
+}
+
 bool check_seal(std::string_view line, SealedLine& out) {
   if (line.size() < kHashSuffix + 2 || line.back() != '}' || line[line.size() - 2] != '"') return false;
   std::string_view covered = line.substr(0, line.size() - kHashSuffix);

@@ -37,4 +37,8 @@ struct SealedLine {
 // False when the line does not end in a hash member at all.
 bool check_seal(std::string_view line, SealedLine& out);
 
+// The event and the members run of a line written by seal(): what the writer was handed. False
+// when the line does not have seal()'s shape.
+bool sealed_parts(std::string_view line, std::string_view& event, std::string_view& members);
+
 }  // namespace scopegate::audit

@@ -22,7 +22,7 @@ struct Fields {
   std::string_view event, ts;
   std::string_view scope_id, parent, root, path;
   std::int64_t depth = -1;
-  std::string_view agent, route, tool, resource, upstream, decision;
+  std::string_view agent, route, tool, resource, upstream, decision, outcome;
   std::vector<std::string_view> datasets;
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::string_view actor, delegator, principal, objective;  // scope.open: the opened record
@@ -59,6 +59,7 @@ bool parse_fields(dom::parser& parser, std::string_view line, Fields& f) {
   f.resource = str(o, "resource");
   f.upstream = str(o, "upstream");
   f.decision = str(o, "decision");
+  f.outcome = str(o, "outcome");
   dom::array datasets;
   if (!o.at_key("datasets").get_array().get(datasets)) {
     for (auto d : datasets) {
@@ -100,6 +101,7 @@ void append_totals(std::string& out, std::string_view key, const Totals& t) {
   json::append_key(out, key);
   out += "{\"allowed\":" + std::to_string(t.allowed);
   json::append_int(out, "denied", static_cast<std::int64_t>(t.denied));
+  json::append_int(out, "cut", static_cast<std::int64_t>(t.cut));
   json::append_list(out, "tools", t.tools);
   json::append_list(out, "resources", t.resources);
   json::append_list(out, "routes", t.routes);
@@ -180,6 +182,7 @@ std::vector<std::string> roots_of(const QueryResult& r, const QueryOptions& o) {
 void Totals::add(const Totals& o) {
   allowed += o.allowed;
   denied += o.denied;
+  cut += o.cut;
   tools.insert(o.tools.begin(), o.tools.end());
   resources.insert(o.resources.begin(), o.resources.end());
   routes.insert(o.routes.begin(), o.routes.end());
@@ -296,6 +299,7 @@ QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* cr
             Totals& t = s.own;
             (f.decision == "allow" ? t.allowed : t.denied)++;
             if (f.decision == "allow") {
+              if (!f.outcome.empty()) ++t.cut;
               if (!f.tool.empty()) t.tools.emplace(f.tool);
               if (!f.resource.empty()) t.resources.emplace(f.resource);
               if (!f.route.empty()) t.routes.emplace(f.route);
@@ -418,8 +422,10 @@ std::string footprint_table(const QueryOptions& o, const QueryResult& r) {
       out += indent + "scope " + s.id + "  depth " + std::to_string(s.depth) + "  actor " +
              (s.actor.empty() ? "?" : s.actor) + "\n";
       if (!s.objective.empty()) out += indent + "  objective:  " + s.objective + "\n";
-      out += indent + "  own:        " + std::to_string(s.own.allowed) + " allowed, " + std::to_string(s.own.denied) +
-             " denied, " + std::to_string(s.own.bytes_in) + " B in, " + std::to_string(s.own.bytes_out) + " B out\n";
+      out += indent + "  own:        " + std::to_string(s.own.allowed) + " allowed" +
+             (s.own.cut ? " (" + std::to_string(s.own.cut) + " cut mid-response)" : std::string()) + ", " +
+             std::to_string(s.own.denied) + " denied, " + std::to_string(s.own.bytes_in) + " B in, " +
+             std::to_string(s.own.bytes_out) + " B out\n";
       if (!s.own.tools.empty()) out += indent + "  tools:      " + join(s.own.tools, ", ") + "\n";
       if (!s.own.resources.empty()) out += indent + "  resources:  " + join(s.own.resources, ", ") + "\n";
       if (!s.own.routes.empty()) out += indent + "  routes:     " + join(s.own.routes, ", ") + "\n";

@@ -31,6 +31,7 @@ struct Criterion {
 
 struct Totals {
   std::uint64_t allowed = 0, denied = 0;
+  std::uint64_t cut = 0;  // allowed, but the response was cut mid-body (upstream_cut or client_cut)
   std::set<std::string> tools, resources, routes, datasets, upstreams;
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::string first, last;  // timestamps of the first and last request

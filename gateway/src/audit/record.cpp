@@ -92,6 +92,7 @@ std::string request_members(const RequestFacts& f) {
     json::append_field(out, "recorded", "before_forward");
   } else {
     json::append_int(out, "status", f.status);
+    field_if(out, "outcome", f.outcome);
     append_duration(out, f.duration_ms);
     json::append_int(out, "bytes_out", static_cast<std::int64_t>(f.bytes_out));
   }

@@ -56,6 +56,13 @@ void submit(Writer& writer, Event event, std::string members, config::Durability
 
 void WriterSink::request(const RequestFacts& f) {
   log_.request(f);
+  // While the log is unavailable, refusals are counted into the outage's audit.unavailable record
+  // rather than queued one by one. A forwarded request was admitted while it was healthy: its
+  // record is always kept.
+  if (!f.allowed && !writer_.accepting()) {
+    writer_.count_refusal(f.reason.empty() ? std::string_view("unknown") : f.reason);
+    return;
+  }
   submit(writer_, Event::request, request_members(f), f.durability);
 }
 

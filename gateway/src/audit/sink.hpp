@@ -41,6 +41,7 @@ struct RequestFacts {
   std::string_view reason;        // the error code when the gateway answered itself
   std::string_view rule;
   unsigned status = 0;
+  std::string_view outcome;       // upstream_cut, client_cut; empty when the response went out whole
   double duration_ms = 0;
   std::uint64_t bytes_in = 0, bytes_out = 0;
 };

@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <stdexcept>
 
@@ -33,6 +35,10 @@ constexpr std::size_t kWriteChunk = 1 << 20;
 constexpr auto kPollEvery = 1ms;
 constexpr unsigned kNapAfter = 200;      // ~200 ms without records
 constexpr std::size_t kWakeAt = 1024;    // queued records that wake a polling writer early
+// What a record costs beyond its members (the fixed head, seq, ts, prev and hash), for the byte bound.
+constexpr std::uint64_t kRecordOverhead = 256;
+
+std::uint64_t entry_bytes(const Entry& e) { return e.members.size() + kRecordOverhead; }
 
 std::string errno_text(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -54,17 +60,18 @@ bool write_all(int fd, const char* data, std::size_t size) {
 
 std::string_view to_string(Event e) {
   static constexpr std::string_view kNames[kEventCount] = {
-      "request", "scope.open", "scope.revoke", "policy.reload", "breaker.transition", "segment.start", "audit.recovery"};
+      "request",       "scope.open",    "scope.revoke",     "policy.reload",
+      "breaker.transition", "segment.start", "audit.recovery", "audit.unavailable"};
   return kNames[static_cast<std::size_t>(e)];
 }
 
 Writer::Writer(const config::Audit& settings, std::string node) : settings_(settings), node_(std::move(node)) {
   admit_limit_ = settings_.queue_records - settings_.queue_records / 8;
+  admit_bytes_ = settings_.queue_bytes - settings_.queue_bytes / 8;
   recover();
   thread_ = std::thread([this] { run(); });
 }
 
-Writer::~Writer() { stop(); }
 
 void Writer::stop() {
   if (stopped_) return;
@@ -78,17 +85,37 @@ void Writer::stop() {
   if (fd_ >= 0) ::close(fd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
   fd_ = dir_fd_ = -1;
+  journal_.reset();  // (the directory lock is held until the writer is destroyed)
+}
+
+Writer::~Writer() {
+  stop();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 bool Writer::submit(Entry& e) {
   if (state_.load(std::memory_order_acquire) != State::ok && e.durability == config::Durability::strict) return false;
   bool wake = false;
+  std::uint64_t bytes = entry_bytes(e);
   {
     std::lock_guard lock(mutex_);
-    if (queue_.size() >= settings_.queue_records || stop_) {
+    if (queue_.size() >= settings_.queue_records || queued_bytes_ + bytes > settings_.queue_bytes || stop_) {
       stats_.dropped.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
+    // The journal copy is made under the same lock, so its order is the queue's order and the
+    // writer's durable mark can be a single offset.
+    if (journal_ && e.durability == config::Durability::batch) {
+      auto at_us = std::chrono::duration_cast<std::chrono::microseconds>(e.at.time_since_epoch()).count();
+      e.journal_end = journal_->append(static_cast<unsigned>(e.event), at_us, e.members);
+      if (e.journal_end == 0) {
+        journal_full_.store(true, std::memory_order_release);
+        stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
+      }
+    }
+    queued_bytes_ += bytes;
+    stats_.queue_bytes.store(queued_bytes_, std::memory_order_relaxed);
     // A futex wake per record would cost more than writing it: the writer polls every
     // kPollEvery while traffic flows, and is woken only from a nap, for a strict record (it must
     // not wait) or when a batch is already large.
@@ -102,7 +129,21 @@ bool Writer::submit(Entry& e) {
 
 bool Writer::accepting() const {
   return state_.load(std::memory_order_acquire) == State::ok && !low_disk_.load(std::memory_order_acquire) &&
-         stats_.queue_depth.load(std::memory_order_relaxed) < admit_limit_;
+         !journal_full_.load(std::memory_order_acquire) &&
+         stats_.queue_depth.load(std::memory_order_relaxed) < admit_limit_ &&
+         stats_.queue_bytes.load(std::memory_order_relaxed) < admit_bytes_;
+}
+
+void Writer::count_refusal(std::string_view reason) {
+  auto now = std::chrono::system_clock::now();
+  std::lock_guard lock(tally_mutex_);
+  auto it = tally_.by_reason.find(reason);
+  if (it == tally_.by_reason.end()) it = tally_.by_reason.emplace(std::string(reason), 0).first;
+  ++it->second;
+  if (tally_.total++ == 0) tally_.first = now;
+  tally_.last = now;
+  tally_total_.store(tally_.total, std::memory_order_relaxed);
+  stats_.refusals_folded.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string Writer::unavailable_reason() const {
@@ -111,11 +152,35 @@ std::string Writer::unavailable_reason() const {
     return "the audit log cannot be written (" + reason_ + ")";
   }
   if (low_disk_.load(std::memory_order_acquire)) return "free disk space is below audit.disk_reserve";
-  if (stats_.queue_depth.load(std::memory_order_relaxed) >= admit_limit_) return "the audit queue is full";
+  if (journal_full_.load(std::memory_order_acquire)) return "the audit journal is full (the log is behind)";
+  if (stats_.queue_depth.load(std::memory_order_relaxed) >= admit_limit_ ||
+      stats_.queue_bytes.load(std::memory_order_relaxed) >= admit_bytes_) {
+    return "the audit queue is full";
+  }
   return "";
 }
 
 // ---- start: recovery -------------------------------------------------------------------------
+
+// One writer per directory: a second gateway started on the same config would otherwise write a
+// segment into the live chain (and the journal) before failing on a port. The lock is taken before
+// anything is read or written, and held until the process ends; the file says who holds it.
+void Writer::lock_directory() {
+  lock_fd_ = ::openat(dir_fd_, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (lock_fd_ < 0) throw std::runtime_error(errno_text("audit.dir " + settings_.dir + "/lock"));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    char holder[256] = {};
+    ssize_t n = ::pread(lock_fd_, holder, sizeof holder - 1, 0);
+    std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : std::string("another process");
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    throw std::runtime_error("audit.dir " + settings_.dir + " is in use by " + who +
+                             ": one gateway per audit directory (give each its own audit.dir and node)");
+  }
+  std::string me = "pid " + std::to_string(::getpid()) + " (node " + node_ + ")\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
+    throw std::runtime_error(errno_text("audit.dir " + settings_.dir + "/lock"));
+  }
+}
 
 void Writer::recover() {
   std::error_code ec;
@@ -123,6 +188,26 @@ void Writer::recover() {
   if (ec) throw std::runtime_error("audit.dir " + settings_.dir + ": " + ec.message());
   dir_fd_ = ::open(settings_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) throw std::runtime_error(errno_text("audit.dir " + settings_.dir));
+  lock_directory();
+
+  // The batch journal (journal.hpp): what it holds past its durable mark may be missing from the log.
+  std::vector<Journal::Unwritten> unwritten;
+  if (settings_.journal_bytes > 0) {
+    std::filesystem::create_directories(settings_.dir + "/journal", ec);
+    if (ec) throw std::runtime_error("audit.dir " + settings_.dir + "/journal: " + ec.message());
+    journal_ = std::make_unique<Journal>(settings_.dir + "/journal/" + node_ + ".journal", settings_.journal_bytes);
+    unwritten = journal_->unwritten();
+  }
+  // The last records of the log (event, members), enough to tell which of those it already holds.
+  std::deque<std::pair<std::string, std::string>> tail;
+  auto keep_tail = [&](std::string_view line) {
+    if (unwritten.empty()) return;
+    std::string_view event, members;
+    if (!sealed_parts(line, event, members)) return;
+    if (event == "segment.start" || event == "audit.recovery" || event == "audit.unavailable") return;  // the writer's own
+    tail.emplace_back(event, members);
+    if (tail.size() > unwritten.size()) tail.pop_front();
+  };
 
   std::map<std::string, std::vector<SegmentFile>> nodes;
   std::string error;
@@ -164,6 +249,7 @@ void Writer::recover() {
       bool readable = !head.node.empty();
       if (!bad && sound) {
         good_end = offset + line.size() + 1;
+        keep_tail(line);
         continue;
       }
       if (!bad) {
@@ -228,18 +314,45 @@ void Writer::recover() {
     last_seq_ = chain.last_seq();
     last_hash_ = chain.last_hash();
   }
-  open_segment("start", recovery);
+  // What was copied to the journal but not marked durable: the part the log already holds (its
+  // last records, in order) is dropped; the rest is written now, after segment.start.
+  if (journal_) {
+    auto same = [&](std::size_t t, std::size_t u) {
+      const auto& [event, members] = tail[t];
+      return unwritten[u].event < kEventCount && event == to_string(static_cast<Event>(unwritten[u].event)) &&
+             members == unwritten[u].members;
+    };
+    // The log holds the first `held` unwritten records when they are its last ones, in order.
+    std::size_t held = 0;
+    for (std::size_t start = 0; start < tail.size() && held == 0; ++start) {
+      std::size_t n = tail.size() - start;
+      if (n > unwritten.size() || !same(start, 0)) continue;
+      std::size_t i = 1;
+      while (i < n && same(start + i, i)) ++i;
+      if (i == n) held = n;
+    }
+    unwritten.erase(unwritten.begin(), unwritten.begin() + static_cast<std::ptrdiff_t>(held));
+    std::erase_if(unwritten, [](const Journal::Unwritten& u) { return u.event >= kEventCount; });
+    if (!unwritten.empty()) {
+      log::warn("audit: records of a process that stopped unexpectedly were written from the journal",
+                {{"records", std::to_string(unwritten.size())}, {"journal", journal_->path()}});
+    }
+  }
+  open_segment("start", recovery, unwritten);
+  if (journal_) journal_->forget_unwritten();
 }
 
 // A new segment begins with segment.start (and, after a recovery, audit.recovery); the file and
 // the directory are fsynced before anything else is written to it.
-void Writer::open_segment(std::string_view reason, const std::string& recovery_members) {
+void Writer::open_segment(std::string_view reason, const std::string& recovery_members,
+                          const std::vector<Journal::Unwritten>& replay) {
   std::string name = segment_name(node_, last_seq_ + 1);
   int fd = ::openat(dir_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) throw std::runtime_error(errno_text("audit segment " + settings_.dir + "/" + name));
   std::string out;
   std::string members = ",\"segment\":\"" + name + "\",\"cause\":\"" + std::string(reason) + "\"";
   if (!segment_.empty()) members += ",\"previous_segment\":\"" + segment_ + "\"";
+  if (!replay.empty()) members += ",\"replayed\":" + std::to_string(replay.size());
   auto now = std::chrono::system_clock::now();
   Digest hash = last_hash_;
   std::uint64_t seq = last_seq_;
@@ -248,6 +361,11 @@ void Writer::open_segment(std::string_view reason, const std::string& recovery_m
   };
   seal_one(Event::segment_start, members);
   if (!recovery_members.empty()) seal_one(Event::audit_recovery, recovery_members);
+  for (const auto& r : replay) {
+    auto at = std::chrono::system_clock::time_point(std::chrono::microseconds(r.at_us));
+    hash = seal(out, ++seq, format_timestamp(at), node_, to_string(static_cast<Event>(r.event)), r.members, hash);
+    stats_.records[r.event].fetch_add(1, std::memory_order_relaxed);
+  }
   if (!write_all(fd, out.data(), out.size()) || ::fsync(fd) != 0 || ::fsync(dir_fd_) != 0) {
     std::string why = errno_text("audit segment " + name);
     ::close(fd);
@@ -291,7 +409,9 @@ void Writer::run() {
       }
       idle_polls_ = queue_.empty() ? idle_polls_ + 1 : 0;
       batch.swap(queue_);
+      queued_bytes_ = 0;
       stats_.queue_depth.store(0, std::memory_order_relaxed);
+      stats_.queue_bytes.store(0, std::memory_order_relaxed);
       stopping = stop_;
     }
     auto now = Steady::now();
@@ -299,8 +419,7 @@ void Writer::run() {
     if (state_.load() != State::ok) {
       for (auto& e : batch) {
         if (e.durability == config::Durability::strict) complete(e, false);
-        else if (pending_.size() < settings_.queue_records) pending_.push_back(std::move(e));
-        else stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+        else keep_pending(std::move(e));
       }
       batch.clear();
       if (now >= retry_at_ || stopping) try_recover(now);
@@ -313,6 +432,10 @@ void Writer::run() {
         return;
       }
       continue;
+    }
+    // An outage is over once requests are admitted again: its record goes first.
+    if (outage_over()) {
+      if (auto record = take_outage_record()) batch.insert(batch.begin(), std::move(*record));
     }
     if (!batch.empty()) write_entries(batch);
     batch.clear();
@@ -369,8 +492,19 @@ void Writer::write_entries(std::vector<Entry>& batch) {
   // After a failure, the entries not sealed yet wait with the others for the retry.
   for (; i < batch.size(); ++i) {
     if (batch[i].durability == config::Durability::strict) complete(batch[i], false);
-    else pending_.push_back(std::move(batch[i]));
+    else keep_pending(std::move(batch[i]));
   }
+}
+
+// Records held while the log cannot be written are bounded like the queue, in count and bytes.
+void Writer::keep_pending(Entry&& e) {
+  std::uint64_t bytes = entry_bytes(e);
+  if (pending_.size() >= settings_.queue_records || pending_bytes_ + bytes > settings_.queue_bytes) {
+    stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  pending_bytes_ += bytes;
+  pending_.push_back(std::move(e));
 }
 
 bool Writer::flush_buffer() {
@@ -417,8 +551,14 @@ bool Writer::sync() {
   durable_ = written_;
   durable_seq_ = last_seq_;
   durable_hash_ = last_hash_;
+  std::uint64_t journaled = 0;
   for (auto& e : unsynced_) {
     if (e.done) complete(e, true);
+    journaled = std::max(journaled, e.journal_end);
+  }
+  if (journal_ && journaled > 0) {
+    journal_->mark_durable(journaled);
+    journal_full_.store(false, std::memory_order_release);
   }
   unsynced_.clear();
   unsynced_batch_ = 0;
@@ -435,6 +575,7 @@ void Writer::enter_failure(std::string why) {
   if (state_.load() == State::ok) {
     log::error("audit: cannot write the audit log; audited requests get 503 audit_unavailable until it recovers",
                {{"error", why}, {"segment", segment_}});
+    begin_outage(why);
   }
   {
     std::lock_guard lock(reason_mutex_);
@@ -455,21 +596,97 @@ void Writer::enter_failure(std::string why) {
   unsynced_strict_ = false;
   buffer_.clear();
   retry.insert(retry.end(), std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.end()));
-  pending_ = std::move(retry);
+  pending_.clear();
+  pending_bytes_ = 0;
+  for (auto& e : retry) keep_pending(std::move(e));
   retry_at_ = Steady::now() + kRetryEvery;
 }
 
+// Healthy again only once proven: the outage's own audit.unavailable record is written and
+// fsynced before any request is admitted. (Declaring success first and writing after let requests
+// through in the gap, and their records were lost when the write failed again.)
 void Writer::try_recover(Steady::time_point now) {
   retry_at_ = now + kRetryEvery;
   if (low_disk_.load()) return;
   if (::ftruncate(fd_, static_cast<off_t>(durable_)) != 0 || ::fdatasync(fd_) != 0) return;
+  auto proof = take_outage_record();  // always one: the outage began with the failure
+  buffer_.clear();
+  seal_into(buffer_, proof->event, proof->at, proof->members);
+  if (!write_all(fd_, buffer_.data(), buffer_.size()) || ::fdatasync(fd_) != 0) {
+    std::string why = errno_text("write " + segment_);
+    (void)::ftruncate(fd_, static_cast<off_t>(durable_));
+    last_seq_ = durable_seq_;
+    last_hash_ = durable_hash_;
+    stats_.records[static_cast<std::size_t>(Event::audit_unavailable)].fetch_sub(1, std::memory_order_relaxed);
+    buffer_.clear();
+    begin_outage(outage_cause_.empty() ? why : outage_cause_);  // still the same outage
+    {
+      std::lock_guard lock(reason_mutex_);
+      reason_ = std::move(why);
+    }
+    // The refusals it counted are counted again from the record's members next time: keep them.
+    pending_.insert(pending_.begin(), std::move(*proof));
+    pending_bytes_ += entry_bytes(pending_.front());
+    return;
+  }
+  written_ += buffer_.size();
+  durable_ = written_;
+  durable_seq_ = last_seq_;
+  durable_hash_ = last_hash_;
+  buffer_.clear();
   state_.store(State::ok, std::memory_order_release);
   std::vector<Entry> again = std::move(pending_);
   pending_.clear();
+  pending_bytes_ = 0;
   write_entries(again);
   if (state_.load() == State::ok && sync()) {
     log::info("audit: the audit log is writable again; audited requests proceed", {{"segment", segment_}});
   }
+}
+
+bool Writer::outage_over() const {
+  return (in_outage_ || tally_total_.load(std::memory_order_relaxed) > 0) && accepting();
+}
+
+void Writer::begin_outage(std::string_view cause) {
+  if (in_outage_) return;
+  in_outage_ = true;
+  outage_since_ = std::chrono::system_clock::now();
+  outage_cause_ = cause;
+}
+
+// The audit.unavailable record of the outage that is ending: its window, its cause and the
+// refusals counted meanwhile. nullopt when there was neither an outage nor a refusal.
+std::optional<Entry> Writer::take_outage_record() {
+  Tally tally;
+  {
+    std::lock_guard lock(tally_mutex_);
+    tally = std::move(tally_);
+    tally_ = Tally{};
+    tally_total_.store(0, std::memory_order_relaxed);
+  }
+  if (!in_outage_ && tally.total == 0) return std::nullopt;
+  auto now = std::chrono::system_clock::now();
+  auto since = in_outage_ ? outage_since_ : tally.first;
+  if (tally.total > 0 && tally.first < since) since = tally.first;
+  Entry e;
+  e.event = Event::audit_unavailable;
+  e.at = now;
+  auto& m = e.members;
+  m = ",\"since\":\"" + format_timestamp(since) + "\",\"until\":\"" + format_timestamp(now) + "\",\"failure\":";
+  delegation::json::append_string(m, in_outage_ ? std::string_view(outage_cause_) : std::string_view("the audit queue was full"));
+  m += ",\"refused\":{";
+  bool first = true;
+  for (const auto& [reason, count] : tally.by_reason) {
+    if (!first) m += ',';
+    first = false;
+    delegation::json::append_string(m, reason);
+    m += ':' + std::to_string(count);
+  }
+  m += "},\"refused_total\":" + std::to_string(tally.total);
+  in_outage_ = false;
+  outage_cause_.clear();
+  return e;
 }
 
 void Writer::check_disk(Steady::time_point now) {
@@ -489,6 +706,7 @@ void Writer::check_disk(Steady::time_point now) {
     if (low) {
       log::error("audit: free disk below audit.disk_reserve; audited requests get 503 audit_unavailable",
                  {{"free_bytes", std::to_string(free_bytes)}, {"reserve", std::to_string(settings_.disk_reserve)}});
+      begin_outage("free disk below audit.disk_reserve (" + std::to_string(free_bytes) + " bytes free)");
     } else {
       log::info("audit: free disk back above audit.disk_reserve", {{"free_bytes", std::to_string(free_bytes)}});
     }

@@ -13,12 +13,16 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "audit/chain.hpp"
+#include "audit/journal.hpp"
 #include "config/config.hpp"
 
 namespace scopegate::audit {
@@ -28,8 +32,11 @@ namespace scopegate::audit {
 using Completion = std::function<void(bool)>;
 
 // The events of CONTRACT.md §6, in the order their counters are kept.
-enum class Event { request, scope_open, scope_revoke, policy_reload, breaker_transition, segment_start, audit_recovery };
-inline constexpr std::size_t kEventCount = 7;
+enum class Event {
+  request, scope_open, scope_revoke, policy_reload, breaker_transition, segment_start, audit_recovery,
+  audit_unavailable,  // one record per outage: its window, its cause and the refusals it caused
+};
+inline constexpr std::size_t kEventCount = 8;
 std::string_view to_string(Event e);
 
 struct Entry {
@@ -38,6 +45,7 @@ struct Entry {
   std::string members;  // `,"key":value` members after the fixed head
   config::Durability durability = config::Durability::batch;
   Completion done;  // strict only
+  std::uint64_t journal_end = 0;  // batch: where its copy in the journal ends (0: not journaled)
 };
 
 // What the writer has done, for /readyz and the metrics of CONTRACT.md §8. Read with relaxed loads.
@@ -48,6 +56,8 @@ struct WriterStats {
   std::atomic<std::uint64_t> fsyncs{0};
   std::atomic<std::uint64_t> fsync_nanoseconds{0};
   std::atomic<std::uint64_t> queue_depth{0};
+  std::atomic<std::uint64_t> queue_bytes{0};
+  std::atomic<std::uint64_t> refusals_folded{0};  // refusals counted into audit.unavailable records
 };
 
 class Writer {
@@ -68,6 +78,10 @@ class Writer {
   bool accepting() const;
   // Why not, for the 503's message and the log.
   std::string unavailable_reason() const;
+  // A refusal made while !accepting(): counted by reason and written as part of one
+  // audit.unavailable record when the log is healthy again, instead of one record each (a backlog
+  // of refusals would otherwise outgrow the very space whose lack caused them).
+  void count_refusal(std::string_view reason);
 
   const WriterStats& stats() const { return stats_; }
   const std::string& node() const { return node_; }
@@ -77,8 +91,10 @@ class Writer {
   enum class State : int { ok, failed };
   using Steady = std::chrono::steady_clock;
 
+  void lock_directory();
   void recover();
-  void open_segment(std::string_view reason, const std::string& recovery_members);
+  void open_segment(std::string_view reason, const std::string& recovery_members,
+                    const std::vector<Journal::Unwritten>& replay = {});
   void run();
   void write_entries(std::vector<Entry>& batch);
   bool flush_buffer();
@@ -87,6 +103,10 @@ class Writer {
   void maybe_sync(Steady::time_point now, bool force);
   void enter_failure(std::string why);
   void try_recover(Steady::time_point now);
+  bool outage_over() const;
+  void begin_outage(std::string_view cause);
+  std::optional<Entry> take_outage_record();
+  void keep_pending(Entry&& e);
   void check_disk(Steady::time_point now);
   void complete(Entry& e, bool ok);
   void seal_into(std::string& out, Event event, std::chrono::system_clock::time_point at, std::string_view members);
@@ -105,12 +125,27 @@ class Writer {
   unsigned idle_polls_ = 0;  // (writer thread, under mutex_)
   std::atomic<State> state_{State::ok};
   std::atomic<bool> low_disk_{false};
+  std::unique_ptr<Journal> journal_;    // batch records, copied under mutex_ as they are queued
+  std::atomic<bool> journal_full_{false};
   mutable std::mutex reason_mutex_;
   std::string reason_;
   std::size_t admit_limit_ = 0;  // accepting() turns false above this depth, before the queue is full
+  std::uint64_t admit_bytes_ = 0;  // ...or above this many queued bytes
+  std::uint64_t queued_bytes_ = 0;  // (under mutex_)
+
+  // Refusals made while the log was unavailable, folded into one audit.unavailable record.
+  struct Tally {
+    std::map<std::string, std::uint64_t, std::less<>> by_reason;
+    std::uint64_t total = 0;
+    std::chrono::system_clock::time_point first{}, last{};
+  };
+  mutable std::mutex tally_mutex_;
+  Tally tally_;
+  std::atomic<std::uint64_t> tally_total_{0};  // lets the writer skip the lock when nothing was counted
 
   // The writer thread's own.
   int dir_fd_ = -1;
+  int lock_fd_ = -1;  // flock on <dir>/lock: one writer per directory
   int fd_ = -1;
   std::string segment_;  // current segment's file name
   Steady::time_point segment_opened_{};
@@ -120,6 +155,11 @@ class Writer {
   Digest last_hash_ = kGenesis, durable_hash_ = kGenesis;
   std::vector<Entry> unsynced_;  // written since the last good fsync: written again if it fails
   std::vector<Entry> pending_;   // taken back after a failure, to write once the cause clears
+  std::uint64_t pending_bytes_ = 0;
+  // The current outage (a failed write or fsync, or free disk below the reserve), if any.
+  bool in_outage_ = false;
+  std::chrono::system_clock::time_point outage_since_{};
+  std::string outage_cause_;
   std::size_t unsynced_batch_ = 0;
   bool unsynced_strict_ = false;
   Steady::time_point first_unsynced_{};

@@ -113,6 +113,8 @@ struct Audit {
   bool operator==(const Audit&) const = default;
 };
 
+  std::uint64_t queue_bytes = 32ull << 20;     // ...and their bytes: memory stays bounded while it fails
+  std::uint64_t journal_bytes = 64ull << 20;   // batch records mapped to disk before the response ends; 0 = off
 enum class RouteKind { http, mcp, agent, a2a };
 
 // What a route demands of its callers.

@@ -434,7 +434,7 @@ void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, 
 void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
   const std::string key = "audit";
   if (!r.expect_map(node, key, {"dir", "durability", "fsync_interval", "fsync_records", "segment_max_bytes",
-                                "segment_max_age", "queue_records", "disk_reserve"}))
+                                "segment_max_age", "queue_records", "queue_bytes", "journal_bytes", "disk_reserve"}))
     return;
   r.read_string(node, key, "dir", a.dir);
   if (a.dir.empty()) r.error(node, "audit.dir", "required: the directory the audit segments are written to");
@@ -477,6 +477,16 @@ void read_agent(Reader& r, const YAML::Node& node, const std::string& key, Agent
   if (!is_token(a.id)) r.error(node, key + ".id", "required: letters, digits, '-', '_' and '.'");
   std::string hash;
   r.read_string(node, key, "api_key_sha256", hash);
+  r.read_size(node, key, "queue_bytes", a.queue_bytes);
+  if (a.queue_bytes < (1u << 20)) r.error(node["queue_bytes"], "audit.queue_bytes", "at least 1MiB");
+  r.read(node, key, "journal_bytes", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    auto s = text == "0" ? std::optional<std::uint64_t>(0) : parse_size(text);
+    if (!s || (*s != 0 && *s < (1u << 20))) {
+      r.error(n, k, "expected 0 (no journal) or a size of at least 1MiB such as 64MiB, got '" + text + "'");
+    } else {
+      a.journal_bytes = *s;
+    }
+  });
   if (!hash.empty()) {
     if (hash.size() != 64 || !is_hex(hash)) {
       r.error(node["api_key_sha256"], key + ".api_key_sha256", "expected 64 hex digits (sha256sum of the key)");

@@ -59,6 +59,7 @@ void describe(const RequestContext& x, audit::RequestFacts& f, std::string& path
   f.allowed = x.forwarded || (!x.reason && x.status >= 200 && x.status < 400);
   if (x.reason) f.reason = http::to_string(*x.reason);
   f.status = x.status;
+  f.outcome = x.outcome;
   f.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - x.started).count();
   f.bytes_in = x.bytes_in;
   f.bytes_out = x.bytes_out;
@@ -106,8 +107,9 @@ asio::awaitable<void> commit_refusal(RequestContext& x) {
   x.recorded = co_await commit(x, *writer, false);
 }
 
-void report(const RequestContext& x) {
-  if (x.recorded) return;
+void report(RequestContext& x) {
+  if (x.recorded || x.reported) return;
+  x.reported = true;
   audit::RequestFacts f;
   std::string path;
   describe(x, f, path);

@@ -26,7 +26,8 @@ boost::asio::awaitable<bool> commit_before_forward(RequestContext& x);
 // Strict: a refusal's record is made durable before the refusal is sent.
 boost::asio::awaitable<void> commit_refusal(RequestContext& x);
 
-// Hands a finished request to the fact sink, unless its record was already committed.
-void report(const RequestContext& x);
+// Hands the request to the fact sink once, unless its record was already committed: before the
+// last write of its response where there is one (audit/journal.hpp says why), else when it ends.
+void report(RequestContext& x);
 
 }  // namespace scopegate::pipeline

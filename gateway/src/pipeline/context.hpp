@@ -112,11 +112,15 @@ struct RequestContext {
   // (strict routes commit before forwarding or refusing).
   config::Durability durability = config::Durability::batch;
   bool recorded = false;
+  bool reported = false;  // the request's record was handed to the audit sink (report())
 
   // Outcome, for the stages that watch every request (audit and metrics).
   bool forwarded = false;                 // the upstream received (part of) the request
   std::optional<http::ErrorCode> reason;  // the gateway answered with this error
   unsigned status = 0;
+  // Set when the response was cut after its head went out (docs/audit.md, "outcome"): the status
+  // was sent, but the body did not arrive whole.
+  std::string_view outcome;  // "", "upstream_cut" or "client_cut"
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
 };

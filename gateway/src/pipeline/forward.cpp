@@ -246,7 +246,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (!done) {
       if (!hangup && !upstream_length && (up.buffer.size() == 0 || relayed)) {
         hangup.emplace(x.client.socket(), up.stream);
-        if (hangup->fired()) co_return false;
+        if (hangup->fired()) {
+          x.outcome = "client_cut";
+          co_return false;
+        }
       }
       res.body().data = relay;
       res.body().size = app::RelayBuffers::kSize;
@@ -265,7 +268,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       piece = std::string_view(relay, got);
     }
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
-    if (auto [ec, n] = co_await writer.write(piece, done); ec) co_return false;
+    if (auto [ec, n] = co_await writer.write(piece, done); ec) {
+      x.outcome = "client_cut";
+      co_return false;
+    }
     relayed = true;
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
@@ -273,6 +279,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
 }
 
 // Stage: the upstream exchange. A pooled connection the upstream closed meanwhile is replaced
+        x.outcome = hangup && hangup->fired() ? "client_cut" : "upstream_cut";
 // once, but only when no request body has been taken from the client (so nothing is lost).
 asio::awaitable<bool> forward(RequestContext& x) {
   const auto& route = *x.route;
@@ -281,6 +288,9 @@ asio::awaitable<bool> forward(RequestContext& x) {
   const std::string& key = snap.pool_keys[route_index];
   auto relay = x.worker.buffers().acquire();
 
+    // The record is handed over before the client can see the end of the response, so that a
+    // crash after that point cannot lose it (audit/journal.hpp).
+    if (done) report(x);
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle,
                                                                              /*verify=*/x.has_body);
@@ -493,3 +503,4 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
 }
 
 }  // namespace scopegate::pipeline
+  // Most requests were reported before their last write; the rest (cut, or closed early) here.

@@ -55,6 +55,7 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
   res.prepare_payload();
   x.status = status;
   x.bytes_out += res.body().size();
+  report(x);  // before the reply goes out: a crash after it cannot lose the record (audit/journal.hpp)
   x.client.expires_after(x.snapshot.config.timeouts.client_send);
   if (x.method == bhttp::verb::head) {
     bhttp::response_serializer<bhttp::string_body> sr{res};
