@@ -582,3 +582,23 @@ def test_a_second_gateway_on_the_same_audit_directory_refuses_to_start(start_gat
     gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)  # and restarts on its log
     gw.stop()
     assert verify(d)[0] == 0
+
+
+def test_answers_about_evidence_never_look_clean_by_mistake(start_gateway, upstream, tmp_path):
+    """Issue 10: a scope id the log has never seen answered NEVER with exit 0; `audit verify` said 1
+    both for tampering and for a directory it could not read. Both now exit 2: nothing was proven."""
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search"])
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    gw.stop()
+    unknown = "01900000-0000-7000-8000-000000000000"
+    for verb in ("never", "footprint", "tree", "actions"):
+        extra = ("--tool", "hr") if verb == "never" else ()
+        code, out, err = cli("query", verb, unknown, "--log", d, *extra)
+        assert code == 2 and "not in the audit logs" in err and out == "", (verb, code, out, err)
+    assert cli("query", "never", scope["id"], "--log", d, "--tool", "hr")[0] == 0  # a known scope still answers
+    assert cli("query", "footprint", scope["id"], "--log", d)[0] == 0
+    missing = str(tmp_path / "no-such-dir")
+    assert cli("audit", "verify", "--log", missing)[0] == 2
+    assert cli("query", "never", scope["id"], "--log", missing, "--tool", "hr")[0] == 2

@@ -13,8 +13,11 @@ namespace scopegate::cli {
 
 namespace {
 
-// Usage errors exit 64 (EX_USAGE), apart from `never`'s answers 0, 1 and 2.
+// Usage errors exit 64 (EX_USAGE), apart from `never`'s answers 0, 1 and 2. Exit 2 is also every
+// query's answer when it cannot speak from evidence: an unreadable log, or a scope id it has no
+// record of.
 constexpr int kUsageError = 64;
+constexpr int kNotProven = 2;
 
 constexpr const char* kQueryUsage = R"(Usage:
   scopegate query footprint SCOPE [options]   per scope in the subtree: actions, tools, datasets, bytes, times
@@ -24,6 +27,8 @@ constexpr const char* kQueryUsage = R"(Usage:
       exit 0: no allowed request touched it (the chain of every node verified over the range);
       exit 1: it was touched (the records are listed); exit 2: none found, but the evidence has a
       hole (a broken chain, a gap, or a log whose start is missing). Denied attempts are listed too.
+  Every query exits 2 when the logs scanned hold no record of SCOPE (a mistyped id proves nothing)
+  or cannot be read; 64 for a usage error.
 
 Options:
   --log DIR              an audit directory (repeatable: several nodes, or live + archive)
@@ -39,7 +44,7 @@ constexpr const char* kAuditUsage = R"(Usage: scopegate audit verify --log DIR [
 
 Follows every node's hash chain in the directories: each line's hash, seq contiguous from 1, prev
 linking to the previous record, each segment starting with segment.start. Exit 0 when intact;
-1 with the first bad seq and why (or when a directory cannot be read).
+1 with the first bad seq and why; 2 when a directory or file cannot be read (nothing was proven).
 The chain cannot show records cut from its very end: compare the last seq and hash printed here with
 a copy kept elsewhere (docs/audit.md).
 )";
@@ -170,7 +175,14 @@ int cmd_query(int argc, char** argv) {
   auto result = audit::run_query(kind, p.options, p.criterion ? &*p.criterion : nullptr);
   if (!result.error.empty()) {
     std::cerr << "cannot read the audit log: " << result.error << "\n";
-    return 2;  // for `never`, unreadable evidence is incomplete evidence
+    return kNotProven;  // for `never`, unreadable evidence is incomplete evidence
+  }
+  if (result.matched == 0) {
+    // An id the logs never mention proves nothing: a mistyped id must not read as "never".
+    std::cerr << "scope " << p.options.scope << " is not in the audit logs scanned (" << result.records
+              << " records" << (p.options.since.empty() && p.options.until.empty() ? "" : " in the time range")
+              << "): check the id\n";
+    return kNotProven;
   }
   const auto& o = p.options;
   switch (kind) {
@@ -224,7 +236,7 @@ int cmd_audit(int argc, char** argv) {
   std::string error;
   if (!audit::verify_directories(p.options.dirs, reports, error)) {
     std::cerr << "cannot read the audit log: " << error << "\n";
-    return 1;
+    return kNotProven;
   }
   bool intact = !reports.empty() &&
                 std::none_of(reports.begin(), reports.end(), [](const auto& r) { return r.problem.has_value(); });
