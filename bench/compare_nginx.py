@@ -186,7 +186,7 @@ def main():
 workers: 1
 listeners: [{ name: data, address: 127.0.0.1, port: %d }]
 admin: { address: 127.0.0.1, port: %d }
-limits: { max_connections: 20000 }
+limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one peer
 %sroutes:
   - name: static
     access: %s

@@ -53,7 +53,7 @@ def main():
         f.write("""workers: 1
 listeners: [{ name: data, address: 127.0.0.1, port: %d }]
 admin: { address: 127.0.0.1, port: 0 }
-limits: { max_connections: %d }
+limits: { max_connections: %d, max_connections_per_peer: 0 }
 timeouts: { keepalive_idle: 10m }
 routes:
   - name: t

@@ -86,10 +86,9 @@ TEST_CASE("request targets") {
   CHECK_FALSE(check_request_target("/a/b.c/..d"));
   CHECK(check_request_target("http://example/x"));
   CHECK(check_request_target("*"));
-  CHECK(check_request_target("/tools/../admin"));
-  CHECK(check_request_target("/tools/.."));
-  CHECK(check_request_target("/./x"));
-  CHECK(check_request_target("/tools/%2e%2E/admin"));
+  CHECK(check_request_target("/a#frag"));
+  // Dot segments are resolved (or refused above the root) by the path normaliser: path_test.cpp.
+  CHECK_FALSE(check_request_target("/tools/../admin"));
 }
 
 TEST_CASE("response framing") {

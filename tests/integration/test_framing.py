@@ -1,9 +1,13 @@
 """Request framing that Boost 1.81's parser lets through is refused by the gateway itself:
 400 (501 for an unsupported coding), JSON body, connection closed, nothing forwarded."""
 import json
+import socket
+import threading
+import time
+
 import pytest
 
-from harness import config, exchange, route
+from harness import config, exchange, read_until_close, route
 
 BAD_FRAMING = {
     "cl_then_te": b"POST /t/sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -27,7 +31,9 @@ BAD_FRAMING = {
     "space_before_colon_host": b"GET /t/x HTTP/1.1\r\nHost : x\r\n\r\n",
     "http11_without_host": b"GET /t/x HTTP/1.1\r\nX-A: a\r\n\r\n",
     "duplicate_host": b"GET /t/x HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
-    "dot_segments": b"GET /t/../admin HTTP/1.1\r\nHost: x\r\n\r\n",
+    "dot_segments_above_root": b"GET /t/../../admin HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bare_lf_chunks": b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n",
+    "bare_lf_after_chunk_data": b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n",
     "absolute_form": b"GET http://x/t/x HTTP/1.1\r\nHost: x\r\n\r\n",
 }
 
@@ -87,3 +93,106 @@ def test_identical_repeated_content_length_is_one_length(gateway, upstream):
 def test_gateway_still_serves_after_violations(gateway):
     data, _, _ = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200")
+
+
+# Bare LF line endings. Beast 1.81 looks for CRLF only, so it waited for more bytes: a client's
+# bare-LF chunks got no answer until the body deadline (30 s here), a header ended by a bare-LF
+# empty line none until the header deadline (10 s), an upstream's bare-LF chunks gave the client
+# an empty reply. The gateway watches the line endings itself and refuses at once.
+
+def test_bare_lf_chunk_arriving_after_the_header_is_refused_at_once(gateway, upstream):
+    before = upstream.stats()["requests"]
+    s = socket.create_connection(("127.0.0.1", gateway.port), timeout=5)
+    s.sendall(b"POST /t/sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    time.sleep(0.3)
+    started = time.monotonic()
+    s.sendall(b"5\nhello\n0\n\n")
+    data, closed = read_until_close(s)
+    s.close()
+    assert time.monotonic() - started < 2
+    assert data.startswith(b"HTTP/1.1 400 ") and closed, data
+    error = json.loads(data.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "bad_request" and "bare LF" in error["message"]
+    assert upstream.stats()["requests"] == before + 1  # the upstream never saw a request
+
+
+def test_bare_lf_header_is_refused_at_once(gateway):
+    # Beast refuses a bare LF inside the request line or a field at once; an empty line written as a
+    # bare LF it does not recognise as the end of the header, so it used to wait for client_header.
+    data, closed, seconds = exchange(gateway.port, b"GET /t/x HTTP/1.1\r\nHost: x\r\n\n")
+    assert data.startswith(b"HTTP/1.1 400 ") and closed and seconds < 2, (data, seconds)
+
+
+class RawUpstream:
+    """An upstream that answers every request with fixed bytes: `pieces`, sent 0.2 s apart, then
+    keeps the connection open until the gateway closes it (so a gateway waiting for more would hang)."""
+
+    def __init__(self, pieces):
+        self.pieces = pieces
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        conn.settimeout(10)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            for i, piece in enumerate(self.pieces):
+                if i:
+                    time.sleep(0.2)
+                conn.sendall(piece)
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n"],
+    [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\n"],  # the header "ends" in a bare LF
+    [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n"],
+], ids=["chunks", "header", "after_chunk_data"])
+def test_bare_lf_from_an_upstream_is_502_at_once(pieces, start_gateway):
+    up = RawUpstream(pieces)
+    try:
+        g = start_gateway(config(route("raw", "/raw", up.url)))
+        data, closed, seconds = exchange(g.port, b"GET /raw/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert data.startswith(b"HTTP/1.1 502 ") and seconds < 2, (data, seconds)
+        error = json.loads(data.partition(b"\r\n\r\n")[2])["error"]
+        assert error["code"] == "upstream_protocol_error"
+    finally:
+        up.close()
+
+
+def test_bare_lf_chunks_after_an_upstream_header_end_the_response_at_once(start_gateway):
+    # The header came alone and well-formed; the broken chunks follow. The relay sends the head only
+    # with the first piece of body, so nothing went out yet: the client gets a 502 at once, not an
+    # empty reply after upstream_idle.
+    up = RawUpstream([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"5\nhello\n0\n\n"])
+    try:
+        g = start_gateway(config(route("raw", "/raw", up.url)))
+        data, closed, seconds = exchange(g.port, b"GET /raw/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert closed and seconds < 2, (data, seconds)
+        assert data.startswith(b"HTTP/1.1 502 ") and b"upstream_protocol_error" in data, data
+    finally:
+        up.close()

@@ -58,3 +58,56 @@ TEST_CASE("upstream targets: prefix stripping and base paths") {
   CHECK(router::upstream_target(r, "/tools/search") == "/api");
   CHECK(router::upstream_target(r, "/tools/search?x") == "/api?x");
 }
+
+TEST_CASE("resolve_target: one normalised path for routing and forwarding") {
+  std::vector<config::Route> routes = {route("keep", "/files"), route("unescape", "/docs"), route("params", "/matrix"),
+                                       route("root", "/")};
+  routes[0].paths.escaped_slashes = config::EscapedSlashes::keep;
+  routes[1].paths.escaped_slashes = config::EscapedSlashes::unescape;
+  routes[2].paths.path_params = config::PathParams::keep;
+  router::Router r(routes);
+  config::Paths paths;  // top level: merge slashes, reject %2F and ';'
+  auto resolve = [&](std::string_view target) { return router::resolve_target(r, paths, "a.example:8080", "GET", target); };
+
+  struct Case {
+    const char* target;
+    const char* resolved;  // "" unchanged; nullptr refused
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"/tools/search?q=../x", ""},               // the query is never touched
+           {"/tools/../admin?a=%2f", "/admin?a=%2f"},
+           {"//tools//x", "/tools/x"},
+           {"/../etc/passwd", nullptr},
+           {"/tools/x%2fy", nullptr},                  // default: reject
+           {"/tools/x%5cy", nullptr},
+           {"/tools/x;y", nullptr},
+           {"/tools/..;/admin", nullptr},
+           {"/files/a%2fb", "/files/a%2Fb"},           // keep: still escaped, upper-case hex
+           {"/files/a%2F..%2Fb", ""},                  // already in normal form
+           {"/files/x;y", nullptr},                    // the route keeps %2F, not ';'
+           {"/docs/a%2fb", "/docs/a/b"},               // unescape: decoded into a separator
+           {"/docs/a/..%2fb", "/docs/b"},
+           {"/docs/..%2f..%2fadmin", nullptr},         // decoded, it climbs above the root
+           {"/docs/..%2fadmin", nullptr},              // decoded, it leaves the route: refused
+           {"/matrix/a;v=1", ""},
+           {"/matrix/..;/x", nullptr},                 // ';' kept, but never on a dot segment
+       }) {
+    std::string target = c.target;
+    CAPTURE(target);
+    auto got = resolve(c.target);
+    if (!c.resolved) {
+      CHECK_FALSE(got.refusal.empty());
+    } else {
+      CHECK(got.refusal == "");
+      CHECK(got.target == std::string(c.resolved));
+    }
+  }
+  // The same path through the router afterwards lands on the route whose rules were applied.
+  CHECK(r.match("a.example", "GET", resolve("/docs/a%2fb").target)->name == "unescape");
+  paths.merge_slashes = false;
+  CHECK(resolve("//tools//x").target == "");
+  paths.rules.escaped_slashes = config::EscapedSlashes::keep;  // no route: the top level decides
+  std::vector<config::Route> none = {route("only", "/only")};
+  router::Router empty(none);
+  CHECK(router::resolve_target(empty, paths, "h", "GET", "/x%2fy").refusal == "");
+}

@@ -20,6 +20,7 @@
 #include "delegation/json_out.hpp"
 #include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"
+#include "http/linger.hpp"
 #include "http/request_id.hpp"
 
 namespace scopegate::admin {
@@ -180,16 +181,49 @@ asio::awaitable<Response> footprint(app::App& app, const bhttp::request<bhttp::s
   co_return json(200, std::move(body));
 }
 
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+constexpr std::uint64_t kBodyLimit = 64 * 1024;
+
+// The JSON error for a request that could not be read (CONTRACT.md §5), or nullopt when there is
+// nobody to answer: the client left, or never sent a byte before the deadline.
+std::optional<Response> unreadable(const boost::system::error_code& ec, bool started) {
+  if (ec == bhttp::error::header_limit) {
+    return error(http::ErrorCode::headers_too_large, "request header over 16 KiB");
+  }
+  if (ec == bhttp::error::body_limit) return error(http::ErrorCode::payload_too_large, "request body over 64 KiB");
+  if (ec == beast::error::timeout) {
+    if (!started) return std::nullopt;
+    return error(http::ErrorCode::request_timeout, "the request did not arrive in time");
+  }
+  if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message || ec == asio::error::eof ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+    return std::nullopt;
+  }
+  return error(http::ErrorCode::bad_request, "malformed request: " + ec.message());
+}
+
 asio::awaitable<void> session(app::App& app, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  bool linger = false;
   for (;;) {
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(16 * 1024);
-    parser.body_limit(64 * 1024);
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(kBodyLimit);
     stream.expires_after(std::chrono::seconds(30));
     auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-    if (ec) break;
+    if (ec) {
+      // Answered, then closed: after a bad request the byte stream cannot be trusted any more.
+      auto refusal = unreadable(ec, parser.got_some() || buffer.size() > 0);
+      if (refusal) {
+        refusal->keep_alive(false);
+        refusal->prepare_payload();
+        stream.expires_after(std::chrono::seconds(10));
+        auto [wec, wn] = co_await bhttp::async_write(stream, *refusal, use_tuple);
+        linger = !wec;
+      }
+      break;
+    }
     auto& req = parser.get();
     Response res;
     if (auto id = footprint_target(req)) res = co_await footprint(app, req, std::move(*id));
@@ -199,6 +233,14 @@ asio::awaitable<void> session(app::App& app, tcp::socket socket) {
     res.prepare_payload();
     auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
     if (wec || !keep) break;
+  }
+  if (linger) {
+    // The rest of the bad request may still be arriving: read and dropped for a while, so the
+    // error is not lost to a reset (http/linger.hpp).
+    stream.expires_never();
+    auto limit = app.snapshot()->config.timeouts.lingering_close;
+    co_await http::lingering_close(stream.socket(), limit);
+    co_return;
   }
   boost::system::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);

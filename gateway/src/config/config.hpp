@@ -50,11 +50,13 @@ struct Limits {
   std::size_t max_header_count = 100;
   std::uint64_t max_body_bytes = 10 * 1024 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_peer = 256;  // open connections from one client address; 0 = no cap
   std::uint64_t max_inspect_bytes = 1024 * 1024;  // mcp/a2a request bodies are read whole, up to this
 };
 
 // Deadlines for each phase of a request, named like nginx's.
 struct Timeouts {
+  Duration client_first_byte{5'000};    // a new connection's first byte (TLS: its ClientHello)
   Duration client_header{10'000};       // absolute, from the first byte of a request's header
   Duration client_body_idle{30'000};    // between reads of a request body
   Duration client_send{30'000};         // between writes to the client
@@ -65,6 +67,8 @@ struct Timeouts {
   Duration request_total{0};            // whole request; zero = off (the default, so streams live)
   Duration upstream_pool_idle{30'000};  // how long an idle upstream connection is kept
   Duration drain{15'000};               // SIGTERM: how long in-flight requests may finish
+  Duration lingering_close{5'000};      // reading what a client still sends after the gateway's
+                                        // last reply, before closing; zero = close at once
 };
 
 // Delegation-token settings (CONTRACT.md §2). Secrets come from the environment or files only.
@@ -109,13 +113,29 @@ struct Audit {
   std::uint64_t segment_max_bytes = 64ull << 20;
   Duration segment_max_age{3'600'000};
   std::size_t queue_records = 65536;           // records waiting for the writer; full → 503
+  std::uint64_t queue_bytes = 32ull << 20;     // ...and their bytes: memory stays bounded while it fails
+  std::uint64_t journal_bytes = 64ull << 20;   // batch records mapped to disk before the response ends; 0 = off
   std::uint64_t disk_reserve = 64ull << 20;    // free bytes below which audited requests get 503
   bool operator==(const Audit&) const = default;
 };
 
-  std::uint64_t queue_bytes = 32ull << 20;     // ...and their bytes: memory stays bounded while it fails
-  std::uint64_t journal_bytes = 64ull << 20;   // batch records mapped to disk before the response ends; 0 = off
 enum class RouteKind { http, mcp, agent, a2a };
+
+// Path forms that upstreams read differently from the gateway (docs/configuration.md, "Paths").
+enum class EscapedSlashes { reject, keep, unescape };  // %2F and %5C in a path
+enum class PathParams { reject, keep };                 // ';' in a path segment
+
+struct PathRules {
+  EscapedSlashes escaped_slashes = EscapedSlashes::reject;
+  PathParams path_params = PathParams::reject;
+};
+
+// The top-level `paths` section: the rules every route starts from, and what applies before any
+// route is known.
+struct Paths {
+  bool merge_slashes = true;  // before routing, so for every route alike
+  PathRules rules;
+};
 
 // What a route demands of its callers.
 enum class Access {
@@ -156,6 +176,7 @@ struct Route {
   std::uint64_t max_body_bytes = 0;  // resolved: the route's own or limits.max_body_bytes
   std::uint64_t max_inspect_bytes = 0;  // resolved: largest mcp/a2a JSON body read before forwarding
   Timeouts timeouts;                 // resolved: global values with the route's overrides
+  PathRules paths;                   // resolved: the top-level paths rules with the route's overrides
   DataLabel data;                    // datasets and classification of everything behind the route
   std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
   std::string location;              // "file:line" of the route, for messages
@@ -169,6 +190,7 @@ struct Config {
   Admin admin;
   Limits limits;
   Timeouts timeouts;
+  Paths paths;
   TokenSettings token;
   Audit audit;
   std::vector<Agent> agents;

@@ -215,20 +215,48 @@ void read_timeouts(Reader& r, const YAML::Node& node, const std::string& key, Ti
       return;
   } else {
     if (!r.expect_map(node, key,
-                      {"client_header", "client_body_idle", "client_send", "keepalive_idle", "upstream_connect",
-                       "upstream_first_byte", "upstream_idle", "request_total", "upstream_pool_idle", "drain"}))
+                      {"client_first_byte", "client_header", "client_body_idle", "client_send", "keepalive_idle",
+                       "upstream_connect", "upstream_first_byte", "upstream_idle", "request_total",
+                       "upstream_pool_idle", "drain", "lingering_close"}))
       return;
+    r.read_duration(node, key, "client_first_byte", t.client_first_byte, false);
     r.read_duration(node, key, "client_header", t.client_header, false);
     r.read_duration(node, key, "client_body_idle", t.client_body_idle, false);
     r.read_duration(node, key, "client_send", t.client_send, false);
     r.read_duration(node, key, "keepalive_idle", t.keepalive_idle, false);
     r.read_duration(node, key, "upstream_pool_idle", t.upstream_pool_idle, false);
     r.read_duration(node, key, "drain", t.drain, true);
+    r.read_duration(node, key, "lingering_close", t.lingering_close, true);
   }
   r.read_duration(node, key, "upstream_connect", t.upstream_connect, false);
   r.read_duration(node, key, "upstream_first_byte", t.upstream_first_byte, false);
   r.read_duration(node, key, "upstream_idle", t.upstream_idle, false);
   r.read_duration(node, key, "request_total", t.request_total, true);
+}
+
+// `paths:` at the top level (with merge_slashes) or on a route (overrides of the top level's rules).
+void read_paths(Reader& r, const YAML::Node& node, const std::string& key, PathRules& rules, bool* merge_slashes) {
+  if (merge_slashes) {
+    if (!r.expect_map(node, key, {"merge_slashes", "escaped_slashes", "path_params"})) return;
+    r.read_bool(node, key, "merge_slashes", *merge_slashes);
+  } else if (node.IsMap() && node["merge_slashes"].IsDefined()) {
+    r.error(node["merge_slashes"], key + ".merge_slashes",
+            "applies before routing, so only in the top-level paths section");
+    return;
+  } else if (!r.expect_map(node, key, {"escaped_slashes", "path_params"})) {
+    return;
+  }
+  r.read(node, key, "escaped_slashes", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    if (text == "reject") rules.escaped_slashes = EscapedSlashes::reject;
+    else if (text == "keep") rules.escaped_slashes = EscapedSlashes::keep;
+    else if (text == "unescape") rules.escaped_slashes = EscapedSlashes::unescape;
+    else r.error(n, k, "expected one of reject, keep, unescape; got '" + text + "'");
+  });
+  r.read(node, key, "path_params", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    if (text == "reject") rules.path_params = PathParams::reject;
+    else if (text == "keep") rules.path_params = PathParams::keep;
+    else r.error(n, k, "expected one of reject, keep; got '" + text + "'");
+  });
 }
 
 void read_listener(Reader& r, const YAML::Node& node, const std::string& key, Listener& l, std::size_t index) {
@@ -310,8 +338,9 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   route.location = file + ":" + std::to_string(node.Mark().line + 1);
   route.max_body_bytes = config.limits.max_body_bytes;
   route.timeouts = config.timeouts;
+  route.paths = config.paths.rules;
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
-                                "max_body_bytes", "timeouts", "access", "target_agent", "grants",
+                                "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools"}))
     return;
   r.read_string(node, key, "name", route.name);
@@ -352,6 +381,7 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   r.read_size(node, key, "max_body_bytes", route.max_body_bytes);
   route.max_inspect_bytes = std::min<std::uint64_t>(route.max_body_bytes, config.limits.max_inspect_bytes);
   if (auto t = node["timeouts"]; t.IsDefined()) read_timeouts(r, t, key + ".timeouts", route.timeouts, true);
+  if (auto p = node["paths"]; p.IsDefined()) read_paths(r, p, key + ".paths", route.paths, nullptr);
 
   std::string access = "scoped";
   r.read_string(node, key, "access", access);
@@ -447,6 +477,16 @@ void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
   if (a.segment_max_bytes < 4096) r.error(node["segment_max_bytes"], "audit.segment_max_bytes", "at least 4KiB");
   r.read_duration(node, key, "segment_max_age", a.segment_max_age, false);
   r.read_uint(node, key, "queue_records", a.queue_records, 64, 16'000'000);
+  r.read_size(node, key, "queue_bytes", a.queue_bytes);
+  if (a.queue_bytes < (1u << 20)) r.error(node["queue_bytes"], "audit.queue_bytes", "at least 1MiB");
+  r.read(node, key, "journal_bytes", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    auto s = text == "0" ? std::optional<std::uint64_t>(0) : parse_size(text);
+    if (!s || (*s != 0 && *s < (1u << 20))) {
+      r.error(n, k, "expected 0 (no journal) or a size of at least 1MiB such as 64MiB, got '" + text + "'");
+    } else {
+      a.journal_bytes = *s;
+    }
+  });
   r.read(node, key, "disk_reserve", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
     if (text == "0") {
       a.disk_reserve = 0;
@@ -477,16 +517,6 @@ void read_agent(Reader& r, const YAML::Node& node, const std::string& key, Agent
   if (!is_token(a.id)) r.error(node, key + ".id", "required: letters, digits, '-', '_' and '.'");
   std::string hash;
   r.read_string(node, key, "api_key_sha256", hash);
-  r.read_size(node, key, "queue_bytes", a.queue_bytes);
-  if (a.queue_bytes < (1u << 20)) r.error(node["queue_bytes"], "audit.queue_bytes", "at least 1MiB");
-  r.read(node, key, "journal_bytes", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
-    auto s = text == "0" ? std::optional<std::uint64_t>(0) : parse_size(text);
-    if (!s || (*s != 0 && *s < (1u << 20))) {
-      r.error(n, k, "expected 0 (no journal) or a size of at least 1MiB such as 64MiB, got '" + text + "'");
-    } else {
-      a.journal_bytes = *s;
-    }
-  });
   if (!hash.empty()) {
     if (hash.size() != 64 || !is_hex(hash)) {
       r.error(node["api_key_sha256"], key + ".api_key_sha256", "expected 64 hex digits (sha256sum of the key)");
@@ -591,8 +621,8 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     r.error(root, "", "the file is empty");
     return;
   }
-  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "token", "audit",
-                               "agents", "routes"})) {
+  if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "paths", "token",
+                               "audit", "agents", "routes"})) {
     return;
   }
   r.read_string(root, "", "node", c.node);
@@ -601,14 +631,17 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
 
   if (auto limits = root["limits"]; limits.IsDefined() &&
       r.expect_map(limits, "limits",
-                   {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections", "max_inspect_bytes"})) {
+                   {"max_header_bytes", "max_header_count", "max_body_bytes", "max_connections",
+                    "max_connections_per_peer", "max_inspect_bytes"})) {
     r.read_size(limits, "limits", "max_inspect_bytes", c.limits.max_inspect_bytes);
     r.read_size(limits, "limits", "max_header_bytes", c.limits.max_header_bytes);
     r.read_uint(limits, "limits", "max_header_count", c.limits.max_header_count, 1, 10000);
     r.read_size(limits, "limits", "max_body_bytes", c.limits.max_body_bytes);
     r.read_uint(limits, "limits", "max_connections", c.limits.max_connections, 1, 10'000'000);
+    r.read_uint(limits, "limits", "max_connections_per_peer", c.limits.max_connections_per_peer, 0, 10'000'000);
   }
   if (auto t = root["timeouts"]; t.IsDefined()) read_timeouts(r, t, "timeouts", c.timeouts, false);
+  if (auto p = root["paths"]; p.IsDefined()) read_paths(r, p, "paths", c.paths.rules, &c.paths.merge_slashes);
   if (auto t = root["token"]; t.IsDefined()) read_token(r, t, c.token);
   if (auto a = root["audit"]; a.IsDefined()) read_audit(r, a, c.audit);
 

@@ -20,6 +20,7 @@ struct AnyStream::Deadline {
         return;
       }
       self->fired = true;
+      self->ever_fired = true;
       self->at = Clock::time_point::max();
       boost::system::error_code ignored;
       self->socket->cancel(ignored);
@@ -32,6 +33,7 @@ struct AnyStream::Deadline {
   Clock::time_point timer_at{};                     // when the timer wakes, if waiting
   bool timer_waiting = false;
   bool fired = false;
+  bool ever_fired = false;
 };
 
 AnyStream::AnyStream(tcp::socket socket)
@@ -62,6 +64,8 @@ void AnyStream::expires_never() {
 }
 
 bool AnyStream::timed_out() const { return deadline_->fired; }
+
+bool AnyStream::missed_a_deadline() const { return deadline_->ever_fired; }
 
 void AnyStream::close() {
   boost::system::error_code ec;

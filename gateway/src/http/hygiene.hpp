@@ -27,7 +27,7 @@ struct Violation {
 // CR/LF/NUL in a value, HTTP/1.1 without Host, more than one Host, a bad Host.
 std::optional<Violation> check_request_framing(const bhttp::request_header<>& req);
 
-// The request target: origin-form only, no dot segments (they would slip past path-prefix routes).
+// The request target: origin-form only, no fragment. (Its path is normalised by router::resolve_target.)
 std::optional<Violation> check_request_target(std::string_view target);
 
 // Response framing that makes an upstream response unusable (the gateway answers 502).

@@ -2,6 +2,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include "http/linger.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
 #include "pipeline/forward.hpp"
@@ -18,26 +19,29 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kFirstRead = 1024;
 constexpr std::size_t kKeepBufferCapacity = 16 * 1024;
 
-// Registers the session with its worker and counts it; undone on every exit path.
+// Registers the session with its worker; undone on every exit path.
 class SessionScope {
  public:
   SessionScope(app::Worker& w, http::AnyStream& client) : worker_(w), it_(w.add_session()) {
     it_->client = &client;
-    worker_.app().connections.fetch_add(1, std::memory_order_relaxed);
   }
-  ~SessionScope() {
-    worker_.remove_session(it_);
-    worker_.app().connections.fetch_sub(1, std::memory_order_relaxed);
-  }
+  ~SessionScope() { worker_.remove_session(it_); }
   app::SessionHandle& handle() { return *it_; }
 
  private:
   app::Worker& worker_;
   std::list<app::SessionHandle>::iterator it_;
 };
+
+std::string_view text_of(const beast::flat_buffer& buffer) {
+  auto data = buffer.cdata();
+  return {static_cast<const char*>(data.data()), data.size()};
+}
 }  // namespace
 
-asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener) {
+// `slot` is held, not read: the frame owns it, so the connection counts until the session ends.
+asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener,
+                                  [[maybe_unused]] ConnectionSlot slot) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   pipeline::ClientInfo info{socket.remote_endpoint(ec), {}, listener.tls != nullptr, listener.index, {}};
@@ -52,6 +56,10 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
   auto& handle = scope.handle();
 
   if (auto* tls = client.tls()) {
+    // A silent socket is dropped after client_first_byte; a started handshake has client_header.
+    client.expires_after(worker.snapshot()->config.timeouts.client_first_byte);
+    auto [wec] = co_await client.socket().async_wait(tcp::socket::wait_read, use_tuple);
+    if (wec) co_return;
     client.expires_after(worker.snapshot()->config.timeouts.client_header);
     auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::server, use_tuple);
     if (hec) co_return;
@@ -59,23 +67,43 @@ asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const
   }
 
   beast::flat_buffer buffer;
+  bool linger = false;
   for (bool first = true;; first = false) {
     auto snapshot = worker.snapshot();
     const auto& timeouts = snapshot->config.timeouts;
+    // Every line of the next request's header must end in CRLF (http/framing_watch.hpp); a
+    // pipelined request may have started in the buffer already.
+    client.framing().expect_header(text_of(buffer));
     if (buffer.size() == 0) {
       // Idle between requests: the only state kept is the socket and a small buffer.
       if (buffer.capacity() > kKeepBufferCapacity) buffer.shrink_to_fit();
       handle.idle = true;
       if (worker.draining()) break;
-      client.expires_after(first ? timeouts.client_header : timeouts.keepalive_idle);
+      // A new connection gets client_first_byte to say anything at all (so silent sockets cannot
+      // hold slots for the whole header deadline); client_header starts with the first byte.
+      client.expires_after(first ? timeouts.client_first_byte : timeouts.keepalive_idle);
       auto [rec, n] = co_await client.async_read_some(buffer.prepare(kFirstRead), use_tuple);
       handle.idle = false;
-      if (rec) break;  // closed, reset or idle too long: nothing to answer
+      if (rec) break;  // closed, reset, silent or idle too long: nothing to answer
       buffer.commit(n);
     }
     handle.idle = false;
     bool keep = co_await pipeline::serve_request(worker, *snapshot, client, buffer, info, handle);
-    if (!keep) break;
+    if (!keep) {
+      // Not after a missed deadline (a slow header or body, a client that stopped reading): the
+      // deadline took the slot away, and lingering would give a slowloris client it back.
+      linger = !client.missed_a_deadline();
+      break;
+    }
+  }
+  if (linger) {
+    // The gateway ends the connection after a reply: what the client still sends (an unread body,
+    // pipelined requests) is read and dropped for a while, so the reply is not lost to a reset.
+    // Nothing is in flight any more: drain and shutdown may close it at once.
+    handle.idle = true;
+    client.expires_never();
+    auto limit = worker.snapshot()->config.timeouts.lingering_close;
+    co_await http::lingering_close(client.socket(), limit);
   }
   client.close();
 }

@@ -46,6 +46,17 @@ constexpr int kMaxInterimResponses = 8;
 std::optional<http::Violation> inspect_request(RequestContext& x) {
   auto& req = x.parser.get();
   if (auto v = http::check_request_framing(req)) return v;
+  // Bare LF line endings: Beast 1.81 would wait for a CRLF that never comes (http/framing_watch.hpp).
+  // A chunked body is watched from the bytes already buffered on, so a broken chunk line is
+  // refused here, or by the first body read after it, never after the body deadline.
+  auto& watch = x.client.framing();
+  auto buffered = x.client_buffer.cdata();
+  if (x.parser.chunked()) {
+    watch.expect_chunked_body(std::string_view(static_cast<const char*>(buffered.data()), buffered.size()));
+  } else if (!watch.failed()) {
+    watch.stop();  // a sized body may hold any bytes
+  }
+  if (watch.failed()) return http::Violation{ErrorCode::bad_request, "request framing: " + watch.error().message()};
   const auto& limits = x.snapshot.config.limits;
   if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) > limits.max_header_count) {
     return http::Violation{ErrorCode::headers_too_large, "more than " + std::to_string(limits.max_header_count) +
@@ -55,6 +66,12 @@ std::optional<http::Violation> inspect_request(RequestContext& x) {
     return http::Violation{ErrorCode::not_implemented, "CONNECT is not supported"};
   }
   if (auto v = http::check_request_target(req.target())) return v;
+  // One path for routing and forwarding: normalised here and written back into the request, so
+  // every later stage reads it (router::resolve_target explains the order of route and rules).
+  auto resolved = router::resolve_target(x.snapshot.router, x.snapshot.config.paths, x.host, req.method_string(),
+                                         req.target());
+  if (!resolved.refusal.empty()) return http::Violation{ErrorCode::bad_request, std::move(resolved.refusal)};
+  if (!resolved.target.empty()) req.target(resolved.target);
   if (auto v = http::find_spoofed_header(req)) return v;
   if (auto upgrade = req[bhttp::field::upgrade]; !upgrade.empty() && !http::iequals_ascii(upgrade, "h2c")) {
     // h2c may be ignored (RFC 9113 §3.1): the request then proceeds as HTTP/1.1. Anything else,
@@ -257,8 +274,18 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
-        // The status line may already be on its way: the only honest signal left is to cut.
         log::debug("upstream response body failed", {{"route", x.route->name}, {"error", ec.message()}});
+        if (!relayed && !(hangup && hangup->fired())) {
+          // Nothing has reached the client yet (the head goes out with the first piece): it can
+          // still be told plainly, e.g. of chunk framing it cannot be relayed (bare LF).
+          auto code = up.stream.timed_out() ? ErrorCode::upstream_timeout
+                      : is_disconnect(ec)   ? ErrorCode::upstream_unavailable
+                                            : ErrorCode::upstream_protocol_error;
+          std::string why = "the upstream response broke off before its body: " + ec.message();
+          co_return co_await reply_error(x, code, why, true);
+        }
+        // The status line is on its way: the only honest signal left is to cut.
+        x.outcome = hangup && hangup->fired() ? "client_cut" : "upstream_cut";
         co_return false;
       }
       std::size_t got = app::RelayBuffers::kSize - res.body().size;
@@ -267,6 +294,9 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       x.bytes_out += got;
       piece = std::string_view(relay, got);
     }
+    // The record is handed over before the client can see the end of the response, so that a
+    // crash after that point cannot lose it (audit/journal.hpp).
+    if (done) report(x);
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       x.outcome = "client_cut";
@@ -279,7 +309,6 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
 }
 
 // Stage: the upstream exchange. A pooled connection the upstream closed meanwhile is replaced
-        x.outcome = hangup && hangup->fired() ? "client_cut" : "upstream_cut";
 // once, but only when no request body has been taken from the client (so nothing is lost).
 asio::awaitable<bool> forward(RequestContext& x) {
   const auto& route = *x.route;
@@ -288,9 +317,6 @@ asio::awaitable<bool> forward(RequestContext& x) {
   const std::string& key = snap.pool_keys[route_index];
   auto relay = x.worker.buffers().acquire();
 
-    // The record is handed over before the client can see the end of the response, so that a
-    // crash after that point cannot lose it (audit/journal.hpp).
-    if (done) report(x);
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle,
                                                                              /*verify=*/x.has_body);
@@ -338,6 +364,8 @@ asio::awaitable<bool> forward(RequestContext& x) {
       rp->body_limit(boost::none);
       if (x.method == bhttp::verb::head) rp->skip(true);
       up->stream.expires_after(phase(x, route.timeouts.upstream_first_byte));
+      auto pending = up->buffer.cdata();
+      up->stream.framing().expect_header(std::string_view(static_cast<const char*>(pending.data()), pending.size()));
       std::tie(ec, std::ignore) = co_await bhttp::async_read_header(up->stream, up->buffer, *rp, use_tuple);
       if (ec) break;
       int status = rp->get().result_int();
@@ -366,6 +394,20 @@ asio::awaitable<bool> forward(RequestContext& x) {
     if (auto v = http::check_response_framing(rp->get())) {
       std::string why = "upstream response: " + v->message;
       co_return co_await reply_error(x, v->code, why);
+    }
+    // A chunked body with bare LF lines would leave the relay waiting for a CRLF and the client
+    // with an empty reply: what came with the header is checked now, while a 502 can still be sent;
+    // later chunks are watched as the relay reads them (http/framing_watch.hpp).
+    if (rp->chunked() && !rp->is_done()) {
+      auto body_start = up->buffer.cdata();
+      auto fec = up->stream.framing().expect_chunked_body(
+          std::string_view(static_cast<const char*>(body_start.data()), body_start.size()));
+      if (fec) {
+        std::string why = "upstream response: " + fec.message();
+        co_return co_await reply_error(x, ErrorCode::upstream_protocol_error, why);
+      }
+    } else {
+      up->stream.framing().stop();  // a sized or close-delimited body may hold any bytes
     }
 
     bool upstream_reusable = false;
@@ -498,9 +540,9 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
+  // Most requests were reported before their last write; the rest (cut, or closed early) here.
   if (x.status != 0 || x.forwarded) report(x);  // (a strict record already committed is not repeated)
   co_return keep;
 }
 
 }  // namespace scopegate::pipeline
-  // Most requests were reported before their last write; the rest (cut, or closed early) here.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,18 @@ class Router {
  private:
   const std::vector<config::Route>* routes_;
 };
+
+// The request target routing and forwarding both read (docs/configuration.md, "Paths").
+struct ResolvedTarget {
+  std::string target;   // the normalised path and the query as sent; empty when nothing changed
+  std::string refusal;  // non-empty: the request is refused (400 bad_request), and why
+};
+
+// Normalises the path of an origin-form `target` (http/path.hpp); the query is never touched.
+// `host` is the Host header as sent. See the comment in router.cpp for why the route is matched
+// on the normalised path before the route's own rules apply.
+ResolvedTarget resolve_target(const Router& router, const config::Paths& paths, std::string_view host,
+                              std::string_view method, std::string_view target);
 
 // Strips the route's prefix (if configured) and prepends the upstream's base path.
 std::string upstream_target(const config::Route& route, std::string_view target);
