@@ -12,6 +12,8 @@ packages=(
   curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema
   # benchmarks
   nginx-light wrk libbenchmark-dev
+  # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 root=$(cd "$(dirname "$0")/.." && pwd)
 

@@ -398,3 +398,20 @@ routes:
 )"));
   CHECK(e.key == "routes[0].tools");
 }
+
+TEST_CASE("a secret file that is not a regular file is an error, never a crash or a hang") {
+  // Found by the config fuzzer: a directory made std::ifstream throw, which ended `check` and,
+  // on reload, a running gateway.
+  for (const char* file : {"/tmp", "/dev/zero", "/no/such/file"}) {
+    CAPTURE(file);
+    auto r = load_string(std::string("listeners: [{port: 1}]\ntoken: { keys: [ { kid: k1, secret_file: ") + file +
+                             " } ] }\n",
+                         "gw.yaml", fake_env());
+    CHECK_FALSE(r.config);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].to_string().find("secret_file") != std::string::npos);
+  }
+  auto dir = load_file("/tmp");
+  CHECK_FALSE(dir.config);
+  REQUIRE(dir.errors.size() == 1);
+}

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -594,12 +595,18 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
       secret = decode_secret(*value, false);
       if (!secret) r.error(k["secret_env"], kk + ".secret_env", env_name + " must hold 64 hex digits (32 bytes)");
     } else {
-      std::ifstream in(file_name, std::ios::binary);
+      // A regular file, read up to a bound: a directory or a device (/dev/zero) is an error, not a hang.
+      constexpr std::size_t kMaxSecretFile = 4096;
+      std::error_code fec;
+      std::ifstream in;
+      if (std::filesystem::is_regular_file(file_name, fec)) in.open(file_name, std::ios::binary);
       if (!in) {
-        r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "'");
+        r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "' (a regular file)");
         continue;
       }
-      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::string content(kMaxSecretFile + 1, '\0');
+      in.read(content.data(), static_cast<std::streamsize>(content.size()));
+      content.resize(static_cast<std::size_t>(in.gcount()));
       secret = decode_secret(content, true);
       if (!secret) {
         r.error(k["secret_file"], kk + ".secret_file", "'" + file_name + "' must hold 32 raw bytes or 64 hex digits");
@@ -724,6 +731,9 @@ LoadResult load(const std::function<YAML::Node()>& parse, const std::string& fil
     read_config(reader, parse(), config, file);
   } catch (const YAML::Exception& e) {
     result.errors.push_back({file, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg});
+  } catch (const std::exception& e) {
+    // A file the config names that cannot be read as expected: an error, never a dead gateway.
+    result.errors.push_back({file, 0, "", e.what()});
   }
   if (result.errors.empty()) result.config = std::move(config);
   return result;
@@ -732,7 +742,9 @@ LoadResult load(const std::function<YAML::Node()>& parse, const std::string& fil
 }  // namespace
 
 LoadResult load_file(const std::string& path, EnvLookup env) {
-  std::ifstream in(path);
+  std::error_code ec;
+  std::ifstream in;
+  if (std::filesystem::is_regular_file(path, ec)) in.open(path);
   if (!in) {
     LoadResult result;
     result.errors.push_back({path, 0, "", "cannot open the file"});
