@@ -40,19 +40,23 @@ def query(verb, scope, d, *extra):
 
 
 def kill9_cycle(config_text, env, path, token, agent, load_seconds, threads=4):
-    """Starts a gateway, loads it from `threads` clients with their own request ids, kills it with
-    SIGKILL mid-load, starts it again (recovery) and stops it cleanly. Returns the ids that
-    received a response (any status)."""
+    """Starts a gateway, loads it from `threads` clients with their own request ids (on `path`, or
+    in turn on each of a list of paths), kills it with SIGKILL mid-load, starts it again (recovery)
+    and stops it cleanly. Returns the ids that received a response (any status)."""
     gw = Gateway(config_text, env=env)
     answered = []
     lock = threading.Lock()
     stop = threading.Event()
 
+    paths = path if isinstance(path, (list, tuple)) else [path]
+
     def client():
+        n = 0
         while not stop.is_set():
             rid = str(uuid.uuid4())
+            n += 1
             try:
-                status, _, _ = request("127.0.0.1", gw.port, "GET", path,
+                status, _, _ = request("127.0.0.1", gw.port, "GET", paths[n % len(paths)],
                                        headers=auth(agent, token, **{"X-Request-Id": rid}), timeout=2)
             except OSError:
                 continue

@@ -179,3 +179,32 @@ def test_bodies_two_parsers_read_differently_never_reach_the_sdk_server(start_ga
     assert all(r["reason"] in ("bad_request", "method_not_allowed") for r in refused)
     code, out, _ = cli("query", "never", root["id"], "--log", audit_dir, "--tool", "hr_lookup")
     assert code == 0, out  # never executed: the evidence says so and the log verifies
+
+
+def test_a_charset_or_content_coding_the_gateway_did_not_read_is_refused(start_gateway, tool_server, tmp_path):
+    """The probe's second bypass: express.json() (the SDKs' own Express helpers) decodes
+    `charset=utf-7`, so `+ACI-` became a quote the gateway never saw and a second "name" appeared.
+    Inspected bodies must be UTF-8 with no content coding."""
+    gw = start_gateway(duplicate_key_config(tool_server.url, "http://127.0.0.1:9", str(tmp_path / "audit")),
+                       env=TOKEN_ENV)
+    root, token = open_root(gw, grants=["tool:search"])
+    before = len(tool_calls(tool_server))
+    body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{},'
+            '"x":"+ACIALAAiAG4AYQBtAGUAIgA6ACIAaAByAF8AbABvAG8AawB1AHAAIgAsACIAeQAiADoAIg-"}}')
+    for content_type, coding in (("application/json; charset=utf-7", None),
+                                 ('application/json; charset="UTF-16"', None),
+                                 ("application/json; CHARSET=utf-7; x=y", None),
+                                 ("application/json", "gzip"),
+                                 ("application/json", "identity, gzip")):
+        headers = auth("planner", token, **{"Content-Type": content_type,
+                                             "Accept": "application/json, text/event-stream"})
+        if coding:
+            headers["Content-Encoding"] = coding
+        status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers=headers, body=body)
+        assert status == 400 and error_code(data) == "bad_request", (content_type, coding, data)
+    for content_type in ("application/json; charset=utf-8", "application/json;charset=\"UTF-8\"", "application/json"):
+        headers = auth("planner", token, **{"Content-Type": content_type,
+                                             "Accept": "application/json, text/event-stream"})
+        status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers=headers, body=body)
+        assert status == 200, (content_type, data)
+    assert [c["tool"] for c in tool_calls(tool_server)[before:]] == ["search"] * 3

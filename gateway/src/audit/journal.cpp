@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 namespace scopegate::audit {
@@ -42,12 +43,21 @@ Journal::Journal(std::string path, std::uint64_t capacity) : path_(std::move(pat
   if (fd_ < 0) throw std::runtime_error(errno_text("audit journal " + path_));
   struct stat st {};
   if (::fstat(fd_, &st) != 0) throw std::runtime_error(errno_text("audit journal " + path_));
-  map_size_ = kHeaderBytes + capacity_;
-  bool fresh = st.st_size == 0;
-  if (!fresh && static_cast<std::uint64_t>(st.st_size) != map_size_) {
-    // Another capacity than configured: read it as it is (to replay it), then start anew below.
-    map_size_ = static_cast<std::size_t>(st.st_size);
+  std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+  if (size != 0 && !header_matches(size)) {
+    // Truncated, resized or overwritten: its entries cannot be trusted to lie where the header
+    // says. It is kept aside for inspection and a new journal begins.
+    set_aside_ = path_ + ".damaged-" + std::to_string(::time(nullptr));
+    ::close(fd_);
+    if (::rename(path_.c_str(), set_aside_.c_str()) != 0) {
+      throw std::runtime_error(errno_text("audit journal " + path_ + " is damaged; moving it aside"));
+    }
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd_ < 0) throw std::runtime_error(errno_text("audit journal " + path_));
+    size = 0;
   }
+  bool fresh = size == 0;
+  map_size_ = fresh ? kHeaderBytes + capacity_ : static_cast<std::size_t>(size);
   // Blocks are reserved now, so that a store into the mapping can never fault on a full disk.
   if (int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(map_size_)); rc != 0) {
     errno = rc;
@@ -62,20 +72,21 @@ Journal::Journal(std::string path, std::uint64_t capacity) : path_(std::move(pat
   }
   map_ = static_cast<char*>(p);
   area_ = map_ + kHeaderBytes;
-  Header& h = header();
-  if (fresh || std::memcmp(h.magic, kMagic, sizeof kMagic) != 0 || h.capacity + kHeaderBytes != map_size_) {
-    if (!fresh && std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) {
-      ::munmap(map_, map_size_);
-      ::close(fd_);
-      throw std::runtime_error("audit journal " + path_ + " is not a scopegate journal: move it aside");
-    }
-    if (fresh) {
-      std::memcpy(h.magic, kMagic, sizeof kMagic);
-      h.capacity = capacity_;
-      h.durable = 0;
-    }
+  if (fresh) {
+    Header& h = header();
+    std::memcpy(h.magic, kMagic, sizeof kMagic);
+    h.capacity = capacity_;
+    h.durable = 0;
   }
   head_ = scan_end();
+}
+
+// The header names this file's own size: magic, and a capacity that fills the rest of the file.
+bool Journal::header_matches(std::uint64_t file_size) const {
+  Header h{};
+  if (::pread(fd_, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return false;
+  return std::memcmp(h.magic, kMagic, sizeof kMagic) == 0 && h.capacity >= 4096 && h.capacity % 8 == 0 &&
+         h.capacity + kHeaderBytes == file_size;
 }
 
 Journal::~Journal() {

@@ -50,14 +50,18 @@ class Journal {
   void mark_durable(std::uint64_t end);
 
   const std::string& path() const { return path_; }
+  // Where a damaged journal found at start was moved (empty if none was).
+  const std::string& set_aside() const { return set_aside_; }
 
  private:
   struct Header;
   struct EntryHead;
   Header& header() const;
+  bool header_matches(std::uint64_t file_size) const;
   std::uint64_t scan_end() const;
 
   std::string path_;
+  std::string set_aside_;
   std::uint64_t capacity_ = 0;  // bytes of the entry area
   int fd_ = -1;
   char* map_ = nullptr;

@@ -17,7 +17,10 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <unordered_map>
 #include <stdexcept>
+
+#include <simdjson.h>
 
 #include "app/log.hpp"
 #include "audit/segments.hpp"
@@ -54,6 +57,18 @@ bool write_all(int fd, const char* data, std::size_t size) {
     size -= static_cast<std::size_t>(n);
   }
   return true;
+}
+
+// A journal entry read back at start is written into the chain only if its members read as JSON
+// members: a damaged journal must not put bytes into the log that no reader can parse.
+bool members_well_formed(std::string_view members) {
+  if (members.empty()) return true;
+  if (members.front() != ',') return false;
+  std::string doc = "{\"v\":1" + std::string(members) + "}";
+  doc.reserve(doc.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  return !parser.parse(doc.data(), doc.size(), false).get(e) && e.is_object();
 }
 
 }  // namespace
@@ -104,8 +119,10 @@ bool Writer::submit(Entry& e) {
       return false;
     }
     // The journal copy is made under the same lock, so its order is the queue's order and the
-    // writer's durable mark can be a single offset.
-    if (journal_ && e.durability == config::Durability::batch) {
+    // writer's durable mark can be a single offset. Every record is copied, whatever its
+    // durability: then the log's last records are all journal records (or the writer's own),
+    // which is what lets a restart tell the ones already written.
+    if (journal_) {
       auto at_us = std::chrono::duration_cast<std::chrono::microseconds>(e.at.time_since_epoch()).count();
       e.journal_end = journal_->append(static_cast<unsigned>(e.event), at_us, e.members);
       if (e.journal_end == 0) {
@@ -196,16 +213,22 @@ void Writer::recover() {
     std::filesystem::create_directories(settings_.dir + "/journal", ec);
     if (ec) throw std::runtime_error("audit.dir " + settings_.dir + "/journal: " + ec.message());
     journal_ = std::make_unique<Journal>(settings_.dir + "/journal/" + node_ + ".journal", settings_.journal_bytes);
+    if (!journal_->set_aside().empty()) {
+      log::error("audit: the journal was damaged (its size does not match its header); it was set aside, and "
+                 "records of a crash before this start may be missing from the log",
+                 {{"moved_to", journal_->set_aside()}});
+    }
     unwritten = journal_->unwritten();
   }
-  // The last records of the log (event, members), enough to tell which of those it already holds.
-  std::deque<std::pair<std::string, std::string>> tail;
+  // The last records of the log (event and members), as many as the journal holds past its mark:
+  // the ones among them that the log already has were written before the process stopped.
+  std::deque<std::string> tail;
   auto keep_tail = [&](std::string_view line) {
     if (unwritten.empty()) return;
     std::string_view event, members;
     if (!sealed_parts(line, event, members)) return;
     if (event == "segment.start" || event == "audit.recovery" || event == "audit.unavailable") return;  // the writer's own
-    tail.emplace_back(event, members);
+    tail.push_back(std::string(event) + '\0' + std::string(members));
     if (tail.size() > unwritten.size()) tail.pop_front();
   };
 
@@ -317,22 +340,25 @@ void Writer::recover() {
   // What was copied to the journal but not marked durable: the part the log already holds (its
   // last records, in order) is dropped; the rest is written now, after segment.start.
   if (journal_) {
-    auto same = [&](std::size_t t, std::size_t u) {
-      const auto& [event, members] = tail[t];
-      return unwritten[u].event < kEventCount && event == to_string(static_cast<Event>(unwritten[u].event)) &&
-             members == unwritten[u].members;
-    };
-    // The log holds the first `held` unwritten records when they are its last ones, in order.
-    std::size_t held = 0;
-    for (std::size_t start = 0; start < tail.size() && held == 0; ++start) {
-      std::size_t n = tail.size() - start;
-      if (n > unwritten.size() || !same(start, 0)) continue;
-      std::size_t i = 1;
-      while (i < n && same(start + i, i)) ++i;
-      if (i == n) held = n;
+    // Matched as a multiset, not as a run: a record dropped from a full queue during an outage is
+    // in the journal but not in the log, and must not make the records after it look unwritten.
+    std::unordered_map<std::string, std::size_t> in_log;
+    for (const auto& t : tail) ++in_log[t];
+    std::size_t damaged = 0;
+    std::erase_if(unwritten, [&](const Journal::Unwritten& u) {
+      if (u.event >= kEventCount || !members_well_formed(u.members)) {
+        ++damaged;
+        return true;
+      }
+      auto it = in_log.find(std::string(to_string(static_cast<Event>(u.event))) + '\0' + u.members);
+      if (it == in_log.end() || it->second == 0) return false;
+      --it->second;
+      return true;
+    });
+    if (damaged > 0) {
+      log::error("audit: journal entries that do not read as records were skipped",
+                 {{"entries", std::to_string(damaged)}, {"journal", journal_->path()}});
     }
-    unwritten.erase(unwritten.begin(), unwritten.begin() + static_cast<std::ptrdiff_t>(held));
-    std::erase_if(unwritten, [](const Journal::Unwritten& u) { return u.event >= kEventCount; });
     if (!unwritten.empty()) {
       log::warn("audit: records of a process that stopped unexpectedly were written from the journal",
                 {{"records", std::to_string(unwritten.size())}, {"journal", journal_->path()}});

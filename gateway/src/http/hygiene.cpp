@@ -120,6 +120,42 @@ std::optional<Violation> check_response_framing(const bhttp::response_header<>& 
   return v;
 }
 
+std::optional<Violation> check_inspected_body_encoding(const bhttp::fields& fields) {
+  auto types = fields.equal_range(bhttp::field::content_type);
+  auto codings = fields.equal_range(bhttp::field::content_encoding);
+  if (std::distance(types.first, types.second) > 1 || std::distance(codings.first, codings.second) > 1) {
+    return Violation{ErrorCode::bad_request, "one Content-Type and at most one Content-Encoding, please"};
+  }
+  if (codings.first != codings.second) {
+    std::string_view coding = codings.first->value();
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+    if (!iequals_ascii(coding, "identity")) {
+      return Violation{ErrorCode::bad_request, "a body the gateway inspects cannot have a Content-Encoding"};
+    }
+  }
+  if (types.first == types.second) return std::nullopt;
+  // Parameters after the media type: `; name=value` or `; name="value"`; only charset matters.
+  std::string_view rest = types.first->value();
+  for (auto semi = rest.find(';'); semi != std::string_view::npos; semi = rest.find(';')) {
+    rest.remove_prefix(semi + 1);
+    std::string_view param = rest.substr(0, rest.find(';'));
+    while (!param.empty() && (param.front() == ' ' || param.front() == '\t')) param.remove_prefix(1);
+    auto eq = param.find('=');
+    std::string_view name = param.substr(0, eq);
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    if (!iequals_ascii(name, "charset")) continue;
+    std::string_view value = eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (!iequals_ascii(value, "utf-8") && !iequals_ascii(value, "utf8")) {
+      return Violation{ErrorCode::bad_request, "a body the gateway inspects must be UTF-8 (charset=utf-8 or none)"};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Violation> find_spoofed_header(const bhttp::fields& fields) {
   static constexpr std::array<std::string_view, 4> owned_prefixes = {"delegation-", "x-forwarded-", "x-request-id",
                                                                      "forwarded"};

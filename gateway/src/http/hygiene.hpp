@@ -37,6 +37,12 @@ std::optional<Violation> check_response_framing(const bhttp::response_header<>& 
 // read both as the same variable): `Delegation_Scope`, `X_Forwarded_For`.
 std::optional<Violation> find_spoofed_header(const bhttp::fields& fields);
 
+// A body the gateway inspects must reach the tool as the very bytes it read: UTF-8 JSON, no
+// content coding. A `charset` other than utf-8 (express.json decodes utf-7, utf-16 and others
+// before parsing, so `+ACI-` becomes a quote the gateway never saw), a Content-Encoding other than
+// identity, or two Content-Type or Content-Encoding fields are refused.
+std::optional<Violation> check_inspected_body_encoding(const bhttp::fields& fields);
+
 // The header names listed in Connection headers: hop-by-hop by the client's (or upstream's) say.
 class ConnectionTokens {
  public:

@@ -8,6 +8,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "http/hygiene.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "protocol/jsonrpc.hpp"
 
@@ -90,6 +91,11 @@ asio::awaitable<bool> reply_json(RequestContext& x, unsigned status, std::string
 
 asio::awaitable<std::optional<http::Violation>> read_whole_body(RequestContext& x, std::uint64_t limit) {
   auto& req = x.parser.get();
+  // Read whole only to be inspected: the tool must decode these bytes as the gateway does.
+  if (auto v = http::check_inspected_body_encoding(req)) {
+    x.client_keep_alive = false;
+    co_return v;
+  }
   if (x.content_length && *x.content_length > limit) {
     x.client_keep_alive = false;
     co_return http::Violation{ErrorCode::payload_too_large, "request body over " + std::to_string(limit) +
