@@ -114,7 +114,7 @@ struct Audit {
   Duration segment_max_age{3'600'000};
   std::size_t queue_records = 65536;           // records waiting for the writer; full → 503
   std::uint64_t queue_bytes = 32ull << 20;     // ...and their bytes: memory stays bounded while it fails
-  std::uint64_t journal_bytes = 64ull << 20;   // batch records mapped to disk before the response ends; 0 = off
+  std::uint64_t journal_bytes = 16ull << 20;   // records mapped to disk before the response ends; 0 = off
   std::uint64_t disk_reserve = 64ull << 20;    // free bytes below which audited requests get 503
   bool operator==(const Audit&) const = default;
 };
