@@ -410,6 +410,7 @@ TEST_CASE("a secret file that is not a regular file is an error, never a crash o
     CHECK_FALSE(r.config);
     REQUIRE(r.errors.size() == 1);
     CHECK(r.errors[0].to_string().find("secret_file") != std::string::npos);
+    CHECK(r.errors[0].to_string().find("cannot read file") != std::string::npos);
   }
   auto dir = load_file("/tmp");
   CHECK_FALSE(dir.config);

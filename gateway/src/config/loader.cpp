@@ -600,7 +600,7 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
       std::error_code fec;
       std::ifstream in;
       if (std::filesystem::is_regular_file(file_name, fec)) in.open(file_name, std::ios::binary);
-      if (!in) {
+      if (!in.is_open()) {
         r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "' (a regular file)");
         continue;
       }
@@ -745,7 +745,7 @@ LoadResult load_file(const std::string& path, EnvLookup env) {
   std::error_code ec;
   std::ifstream in;
   if (std::filesystem::is_regular_file(path, ec)) in.open(path);
-  if (!in) {
+  if (!in.is_open()) {
     LoadResult result;
     result.errors.push_back({path, 0, "", "cannot open the file"});
     return result;

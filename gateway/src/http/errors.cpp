@@ -69,6 +69,16 @@ std::size_t utf8_sequence(const unsigned char* p, std::size_t left) {
 void append_json_escaped(std::string& out, std::string_view text) {
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   for (std::size_t i = 0; i < text.size(); ++i) {
+    // Runs of plain printable ASCII, the usual case, are appended whole.
+    std::size_t run = i;
+    while (run < text.size() && bytes[run] >= 0x20 && bytes[run] < 0x7f && bytes[run] != '"' && bytes[run] != '\\') {
+      ++run;
+    }
+    if (run > i) {
+      out.append(text.data() + i, run - i);
+      i = run;
+      if (i == text.size()) break;
+    }
     unsigned char c = bytes[i];
     if (c >= 0x80) {
       std::size_t n = utf8_sequence(bytes + i, text.size() - i);

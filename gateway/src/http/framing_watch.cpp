@@ -1,5 +1,7 @@
 #include "http/framing_watch.hpp"
 
+#include <cstring>
+
 #include <algorithm>
 #include <string>
 
@@ -71,35 +73,60 @@ void FramingWatch::fail(FramingError e) {
   phase_ = Phase::off;
 }
 
+// Line by line rather than byte by byte: memchr finds the next LF (and any CR before it), so a
+// header costs a few vectorised scans. Every line must end in CRLF; a CR anywhere else, or an LF
+// without its CR, is a violation.
 std::size_t FramingWatch::feed_lines(std::string_view bytes) {
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    char c = bytes[i];
-    if (phase_ == Phase::trailer && ++trailer_bytes_ > kMaxTrailerBytes) {
-      fail(FramingError::trailers_too_long);
-      return i;
-    }
-    if (cr_) {
-      if (c != '\n') {
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  std::size_t i = 0;
+  auto count_trailer = [&](std::size_t k) {
+    if (phase_ != Phase::trailer) return true;
+    trailer_bytes_ += k;
+    if (trailer_bytes_ <= kMaxTrailerBytes) return true;
+    fail(FramingError::trailers_too_long);
+    return false;
+  };
+  while (i < n) {
+    if (cr_) {  // the byte before was a CR: this one must be its LF
+      if (p[i] != '\n') {
         fail(FramingError::bare_line_ending);
         return i;
       }
       cr_ = false;
+      if (!count_trailer(1)) return i;
+      ++i;
       if (line_ == 0 && seen_line_) {
         phase_ = Phase::off;  // the empty line: the header (or the trailers) ended
-        return i + 1;
+        return i;
       }
       seen_line_ = seen_line_ || line_ > 0;
       line_ = 0;
-    } else if (c == '\r') {
-      cr_ = true;
-    } else if (c == '\n') {
-      fail(FramingError::bare_line_ending);
-      return i;
-    } else {
-      ++line_;
+      continue;
     }
+    const auto* lf = static_cast<const char*>(std::memchr(p + i, '\n', n - i));
+    std::size_t end = lf ? static_cast<std::size_t>(lf - p) : n;  // [i, end) holds no LF
+    if (const auto* cr = static_cast<const char*>(std::memchr(p + i, '\r', end - i))) {
+      std::size_t at = static_cast<std::size_t>(cr - p);
+      if (at + 1 < end) {  // a CR followed by something other than LF
+        fail(FramingError::bare_line_ending);
+        return at + 1;
+      }
+      if (!count_trailer(at + 1 - i)) return i;
+      line_ += at - i;
+      cr_ = true;  // its LF is the next byte, here or in the next read
+      i = at + 1;
+      continue;
+    }
+    if (lf) {  // an LF with no CR before it
+      fail(FramingError::bare_line_ending);
+      return end;
+    }
+    if (!count_trailer(n - i)) return i;
+    line_ += n - i;
+    return n;
   }
-  return bytes.size();
+  return n;
 }
 
 std::size_t FramingWatch::feed_size_line(std::string_view bytes) {
