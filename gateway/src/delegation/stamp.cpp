@@ -3,18 +3,14 @@
 #include <charconv>
 
 #include "http/header_line.hpp"
+#include "http/path.hpp"
 #include "http/request_id.hpp"
 
 namespace scopegate::delegation {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using http::hex_value;
 
 bool is_lower_hex(std::string_view s) {
   for (char c : s) {

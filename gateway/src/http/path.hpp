@@ -36,4 +36,7 @@ NormalizedPath normalize_path(std::string_view path, const PathOptions& options)
 // case, decided by one scan and no allocation.
 bool needs_normalizing(std::string_view path);
 
+// The value of one hex digit of a percent-escape, or -1 (shared with the objective decoder).
+int hex_value(char c);
+
 }  // namespace scopegate::http
