@@ -645,12 +645,12 @@ void Writer::try_recover(Steady::time_point now) {
     last_hash_ = durable_hash_;
     stats_.records[static_cast<std::size_t>(Event::audit_unavailable)].fetch_sub(1, std::memory_order_relaxed);
     buffer_.clear();
-    begin_outage(outage_cause_.empty() ? why : outage_cause_);  // still the same outage
+    begin_outage(why);  // a new window: the record of the one that ended is kept, below
     {
       std::lock_guard lock(reason_mutex_);
       reason_ = std::move(why);
     }
-    // The refusals it counted are counted again from the record's members next time: keep them.
+    // That record (and the refusals it counts) waits with the held records, first in line.
     pending_.insert(pending_.begin(), std::move(*proof));
     pending_bytes_ += entry_bytes(pending_.front());
     return;
