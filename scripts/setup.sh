@@ -50,8 +50,18 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Debian starts nginx when it installs it. The benchmarks run their own nginx instances on ports of
+# their own and need no system one; and a machine's running web server is never ours to stop. So
+# while installing, a policy-rc.d (Debian's hook for exactly this) declines to start nginx, and only
+# nginx; one the machine already has is left in place, and with it whatever it decides.
+policy=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n[ "$1" = nginx ] && exit 101\nexit 0\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# Debian starts nginx on install; scopegate's benchmarks run their own instances on other ports.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-pkill -x nginx 2>/dev/null || true
+[ -n "$own_policy" ] && rm -f "$policy" && own_policy=
 install_e2e_packages
