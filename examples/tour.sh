@@ -70,13 +70,19 @@ expect 200 -X POST "$ADMIN/v1/scopes/$ROOT/revoke" -H "Authorization: Bearer $AD
 expect 401 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CHILD"
 echo "(child scope $CHILD_ID: revoked with its root)"
 
-step "11. The audit log: what was done under the root scope and below (the footprint per scope)"
+step "11. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
+"$SCOPEGATE" query scopes --principal user:alice --log "$AUDIT_DIR"
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR"
+# The child's actions in plain words (a unique prefix of its id is enough).
+"$SCOPEGATE" query actions "${CHILD_ID:0:13}" --log "$AUDIT_DIR"
 
 step "12. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
 "$SCOPEGATE" query tree "$ROOT" --log "$AUDIT_DIR"
 # Exit 0 = never (the researcher's refused upload is listed as an attempt, not an access).
 "$SCOPEGATE" query never "$ROOT" --dataset shared-drive --log "$AUDIT_DIR" || { echo "tour: expected exit 0" >&2; exit 1; }
 "$SCOPEGATE" audit verify --log "$AUDIT_DIR"
+# A one-file report to attach to a ticket: the tree, each scope's footprint, the evidence.
+"$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR" --format md >"$AUDIT_DIR/../scopegate-tour-report.md"
+echo "(report written to $(cd "$AUDIT_DIR/.." && pwd)/scopegate-tour-report.md)"
 
 step "Done. Offline tools: scopegate token inspect \$TOKEN; scopegate check --config examples/scopegate.yaml"

@@ -1,11 +1,15 @@
 // Audit-log benchmarks (docs/performance.md): the writer's throughput with the hash chain, and a
 // generator of large realistic logs for timing `scopegate query`. Run through bench/audit_bench.py.
-//   scopegate_audit_bench writer DIR N [batch|none|strict]   N request records from 2 threads
+//   scopegate_audit_bench writer DIR N [batch|none|strict] [CHECKPOINT_DIR KEY_FILE EVERY_RECORDS]
+//                                                              N request records from 2 threads,
+//                                                              optionally sealing signed checkpoints
 //   scopegate_audit_bench generate DIR N                      N records under a tree of scopes;
 //                                                              prints a root scope id to query
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,7 +75,20 @@ config::Audit settings(const std::string& dir, config::Durability d) {
   return a;
 }
 
-int writer_bench(const std::string& dir, std::uint64_t n, config::Durability d) {
+// audit.checkpoints for the writer benchmark: the key from a PEM file (scopegate audit keygen).
+config::Checkpoints checkpoint_settings(const std::string& dir, const std::string& key_file, std::uint64_t every) {
+  config::Checkpoints c;
+  c.dir = dir;
+  c.every_records = every;
+  c.key_source = "private_key_file '" + key_file + "'";
+  std::ifstream in(key_file);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  c.private_key_pem = pem.str();
+  return c;
+}
+
+int writer_bench(const std::string& dir, std::uint64_t n, config::Durability d, const config::Checkpoints& checkpoints) {
   config::DataLabel label{{"hr-records"}, "restricted", std::nullopt};
   Scope s{http::make_uuid_v7(), "", "", "", 0};
   s.root = s.path = s.id;
@@ -81,7 +98,9 @@ int writer_bench(const std::string& dir, std::uint64_t n, config::Durability d) 
   for (std::uint64_t i = 0; i < n; ++i) members.push_back(request_record(s, i, label));
   std::size_t bytes = 0;
   for (const auto& m : members) bytes += m.size() + 250;
-  audit::Writer w(settings(dir, d), "bench");
+  auto with_checkpoints = settings(dir, d);
+  with_checkpoints.checkpoints = checkpoints;
+  audit::Writer w(with_checkpoints, "bench");
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> producers;
   for (int t = 0; t < 2; ++t) {
@@ -92,9 +111,12 @@ int writer_bench(const std::string& dir, std::uint64_t n, config::Durability d) 
   for (auto& p : producers) p.join();
   w.stop();  // drains, writes and fsyncs the rest
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("{\"records\":%llu,\"seconds\":%.3f,\"records_per_second\":%.0f,\"mb_per_second\":%.1f,\"fsyncs\":%llu}\n",
+  const auto& c = w.stats().checkpoints;
+  std::printf("{\"records\":%llu,\"seconds\":%.3f,\"records_per_second\":%.0f,\"mb_per_second\":%.1f,\"fsyncs\":%llu,"
+              "\"checkpoints_sealed\":%llu,\"checkpoints_written\":%llu}\n",
               static_cast<unsigned long long>(n), secs, n / secs, bytes / secs / 1e6,
-              static_cast<unsigned long long>(w.stats().fsyncs.load()));
+              static_cast<unsigned long long>(w.stats().fsyncs.load()),
+              static_cast<unsigned long long>(c.sealed.load()), static_cast<unsigned long long>(c.written.load()));
   return 0;
 }
 
@@ -148,7 +170,8 @@ int generate(const std::string& dir, std::uint64_t n) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s writer DIR N [batch|none|strict] | generate DIR N\n", argv[0]);
+    std::fprintf(stderr, "usage: %s writer DIR N [batch|none|strict] [CHECKPOINT_DIR KEY_FILE EVERY_RECORDS] | generate DIR N\n",
+                 argv[0]);
     return 2;
   }
   std::string cmd = argv[1];
@@ -157,7 +180,9 @@ int main(int argc, char** argv) {
     std::string mode = argc > 4 ? argv[4] : "batch";
     auto d = mode == "none" ? config::Durability::none : mode == "strict" ? config::Durability::strict
                                                                             : config::Durability::batch;
-    return writer_bench(argv[2], n, d);
+    config::Checkpoints checkpoints;  // off
+    if (argc > 7) checkpoints = checkpoint_settings(argv[5], argv[6], std::strtoull(argv[7], nullptr, 10));
+    return writer_bench(argv[2], n, d, checkpoints);
   }
   if (cmd == "generate") return generate(argv[2], n);
   return 2;

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "crypto/hex.hpp"
+
 using namespace scopegate;
 
 TEST_CASE("agents are found by key hash, certificate subject and id") {
@@ -17,7 +19,7 @@ TEST_CASE("agents are found by key hash, certificate subject and id") {
   CHECK(dir.by_subject("CN=researcher,O=Example") == &agents[1]);
   CHECK(dir.by_subject("CN=researcher") == nullptr);
   CHECK(dir.by_id("researcher") == &agents[1]);
-  CHECK(auth::hex(auth::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(crypto::to_hex(auth::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST_CASE("credential headers") {

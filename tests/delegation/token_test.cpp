@@ -92,7 +92,7 @@ std::string with_part(const std::string& token, std::size_t index, const std::st
 
 }  // namespace
 
-TEST_CASE("the worked example of CONTRACT.md §2 is a vector") {
+TEST_CASE("the worked example of docs/protocol.md §2 is a vector") {
   auto keys = contract_keys();
   CHECK(hex(derive_k0(keys.keys["k1"])) == "42897f61ab01ae3653fdfe984f2544de34b66dd7b1f3a0bb26ca6d851cc9797b");
   CHECK(root_block_json(contract_root()) ==

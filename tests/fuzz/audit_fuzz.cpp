@@ -1,4 +1,4 @@
-// The audit log as read back (CONTRACT.md §6, §7): the hash-chain checker behind `audit verify`
+// The audit log as read back (docs/protocol.md §6, §7): the hash-chain checker behind `audit verify`
 // and the writer's start-up recovery (audit/verify.hpp), the line reader and record head
 // (audit/segments.hpp), and the query engine (audit/query.hpp). A log on disk may have been cut
 // short or edited by anyone with access to the directory: the reader must cope with any bytes.

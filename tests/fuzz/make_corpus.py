@@ -2,7 +2,7 @@
 """Writes the seed corpora of the fuzz harnesses (tests/fuzz/corpus/<harness>/).
 
 Seeds are small, real inputs the fuzzer starts from: request and response heads with every
-framing the gateway handles, dst1 tokens made with the CONTRACT.md §2 key (bytes 00..1f, kid k1)
+framing the gateway handles, dst1 tokens made with the docs/protocol.md §2 key (bytes 00..1f, kid k1)
 by the Python reference implementation (and the same blocks as JSON lines, which the harness signs
 itself), MCP and A2A bodies, configs from examples/ and the
 integration tests, and audit records written by a real gateway.
@@ -120,7 +120,7 @@ def http_seeds():
 SECRET = bytes(range(32))
 SECRET_K2 = bytes(range(0x20, 0x40))
 IAT, EXP = 1767225600, 1767229200
-CONTRACT_ROOT = ('{"v":1,"t":"d","kid":"k1","sid":"0193a6f0-0000-7000-8000-000000000001","sub":"user:alice",'
+EXAMPLE_ROOT = ('{"v":1,"t":"d","kid":"k1","sid":"0193a6f0-0000-7000-8000-000000000001","sub":"user:alice",'
                  '"agt":"planner","scp":["tool:*","agent:*"],"aud":"scopegate","iat":1767225600,"exp":1767229200}')
 
 
@@ -139,8 +139,8 @@ def child(sid, par, agt, scp, obj=None, exp=EXP - 600):
 
 
 def token_seeds():
-    root = dst1.mint_root(SECRET, CONTRACT_ROOT)
-    assert root.endswith(".RTm509phXKmHiwrnT95z3GJHW5_qD9CqOMqWPc-Bt4I"), "the CONTRACT's worked example"
+    root = dst1.mint_root(SECRET, EXAMPLE_ROOT)
+    assert root.endswith(".RTm509phXKmHiwrnT95z3GJHW5_qD9CqOMqWPc-Bt4I"), "the worked example of docs/protocol.md §2"
     c1 = dst1.append_child(root, SECRET, child("0193a6f0-0000-7000-8000-000000000002",
                                                "0193a6f0-0000-7000-8000-000000000001", "researcher",
                                                ["tool:search", "agent:writer"], "find the Q3 figures"))
@@ -159,13 +159,13 @@ def token_seeds():
         "objective-escapes": dst1.mint_root(SECRET, '{"v":1,"t":"d","kid":"k1","sid":"s\\u0000id","sub":"user:\\/x",'
                                                     '"agt":"planner","scp":["tool:\\u002a"],"obj":"\\ud83d\\ude00\\u007f",'
                                                     '"aud":"scopegate","iat":1767225600,"exp":1767229200}'),
-        "whitespace-json": dst1.mint_root(SECRET, CONTRACT_ROOT.replace(",", " ,\n ").replace(":", " : ")),
+        "whitespace-json": dst1.mint_root(SECRET, EXAMPLE_ROOT.replace(",", " ,\n ").replace(":", " : ")),
         "key-k2": dst1.mint_root(SECRET_K2, root_json(kid="k2")),
         "unknown-kid": dst1.mint_root(SECRET, root_json(kid="k9")),
         "expired": dst1.mint_root(SECRET, root_json(exp=IAT + 1)),
         "wrong-audience": dst1.mint_root(SECRET, root_json(aud="other-gateway")),
         "unknown-key": dst1.mint_root(SECRET, root_json(extra=1)),
-        "duplicate-key": dst1.mint_root(SECRET, CONTRACT_ROOT[:-1] + ',"scp":["*"]}'),
+        "duplicate-key": dst1.mint_root(SECRET, EXAMPLE_ROOT[:-1] + ',"scp":["*"]}'),
         "missing-sub": dst1.mint_root(SECRET, root_json(sub=None)),
         "version-2": dst1.mint_root(SECRET, root_json(v=2)),
         "iat-float": dst1.mint_root(SECRET, root_json(iat=1767225600.5)),
@@ -185,10 +185,10 @@ def token_seeds():
     d1 = json.dumps(child("0193a6f0-0000-7000-8000-000000000002", "0193a6f0-0000-7000-8000-000000000001",
                           "researcher", ["tool:search"], "find the Q3 figures"), separators=(",", ":"))
     lines = {
-        "json-root": CONTRACT_ROOT,
-        "json-child-caveat": "\n".join([CONTRACT_ROOT, "~" + d1, '{"t":"c","scp":["tool:s*"],"exp":1767228000}']),
-        "json-child-unendorsed": "\n".join([CONTRACT_ROOT, d1]),
-        "json-caveat-endorsed": "\n".join([CONTRACT_ROOT, '~{"t":"c","exp":1767228000}']),
+        "json-root": EXAMPLE_ROOT,
+        "json-child-caveat": "\n".join([EXAMPLE_ROOT, "~" + d1, '{"t":"c","scp":["tool:s*"],"exp":1767228000}']),
+        "json-child-unendorsed": "\n".join([EXAMPLE_ROOT, d1]),
+        "json-caveat-endorsed": "\n".join([EXAMPLE_ROOT, '~{"t":"c","exp":1767228000}']),
     }
     for name, text in lines.items():
         write("token", name + ".json", text)

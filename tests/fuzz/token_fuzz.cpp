@@ -1,4 +1,4 @@
-// dst1 tokens (CONTRACT.md §2, delegation/token.hpp): the Delegation-Token header an agent sends.
+// dst1 tokens (docs/protocol.md §2, delegation/token.hpp): the Delegation-Token header an agent sends.
 //
 // A mutated token almost never carries a valid MAC, so verification would stop at the tag check
 // and never reach the block rules behind it. So each input is verified as given (what a forger
@@ -8,7 +8,7 @@
 // - any other input is read as the blocks' JSON, one per line, the root first; a line that starts
 //   with '~' is endorsed (as a "d" block after the first must be). The fuzzer then mutates JSON,
 //   not base64url.
-// The key is the CONTRACT's worked example: kid k1, bytes 00..1f.
+// The key is the worked example of docs/protocol.md §2: kid k1, bytes 00..1f.
 //
 // Beyond "no crash": a token that verifies keeps its invariants (parent links, depth, expiry);
 // a caveat only ever narrows it; what the gateway mints from it (a re-minted root, a child, an

@@ -1,4 +1,4 @@
-"""An independent reference implementation of dst1 (CONTRACT.md §2), written from the contract with
+"""An independent reference implementation of dst1 (docs/protocol.md §2), written from the contract with
 Python's standard library only, to cross-check the gateway's C++ tokens in both directions."""
 import base64
 import hashlib

@@ -133,12 +133,19 @@ class Gateway:
             self.proc.returncode, "\n".join(self.log_lines[-20:]))
 
 
-def config(routes, listeners=None, extra="", admin_token="test-admin-token"):
-    """A gateway config: data listener and admin on port 0, plus the given routes (YAML text)."""
-    listeners = listeners or "  - name: data\n    address: 127.0.0.1\n    port: 0\n"
+def config(routes, listeners=None, extra="", admin_token="test-admin-token", data_port=0, admin_port=0):
+    """A gateway config: data listener and admin on port 0 (unless given), plus the given routes (YAML text)."""
+    listeners = listeners or "  - name: data\n    address: 127.0.0.1\n    port: %d\n" % data_port
     return ("node: gw-test\nworkers: 2\nlisteners:\n" + listeners +
-            "admin:\n  address: 127.0.0.1\n  port: 0\n  token: %s\n" % admin_token + extra +
+            "admin:\n  address: 127.0.0.1\n  port: %d\n  token: %s\n" % (admin_port, admin_token) + extra +
             "routes:\n" + routes)
+
+
+def free_port():
+    """A loopback port nothing listens on right now, for tests that need the same port twice."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def route(name, prefix, upstream_url, **extra):
@@ -219,7 +226,7 @@ def error_code(body):
     return json.loads(body)["error"]["code"]
 
 
-# Delegation tests: one token key (bytes 00..1f, the CONTRACT.md worked example's) and agents.
+# Delegation tests: one token key (bytes 00..1f, the worked example's of docs/protocol.md §2) and agents.
 TOKEN_SECRET = bytes(range(32))
 TOKEN_ENV = {"SG_TOKEN_K1": TOKEN_SECRET.hex()}
 AGENT_KEYS = {

@@ -1,29 +1,32 @@
-"""The audit log (CONTRACT.md §6–§7) with the real binary: records and their schema, the hash
+"""The audit log (docs/protocol.md §6–§7) with the real binary: records and their schema, the hash
 chain against tampering, strict mode under kill -9, disk full, recovery of a torn tail, and a
 forensic scenario whose footprint/tree/never answers are checked against what the test did."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import uuid
 
 import jsonschema
 import pytest
 
 from audit_helpers import cli, kill9_cycle, query, records, segments, verify
-from harness import (BIN, ROOT, TOKEN_ENV, Gateway, agent_yaml, auth, delegation_config, open_root, open_scope, request,
-                     route)
+from harness import (BIN, ROOT, TOKEN_ENV, Gateway, agent_yaml, auth, delegation_config, free_port, open_root, open_scope,
+                     request, route)
 
 
-def audit_config(upstream, audit_dir, audit_extra="", routes_extra=""):
+def audit_config(upstream, audit_dir, audit_extra="", routes_extra="", **ports):
     routes = (route("search", "/tools/search", upstream.url, access="scoped", strip_prefix="true",
                     datasets="[web-index]", classification="public") +
               route("hr", "/tools/hr", upstream.url, access="scoped", strip_prefix="true",
                     datasets="[hr-records]", classification="restricted") +
               route("files", "/tools/files", upstream.url, access="scoped", strip_prefix="true", audit="none") +
               routes_extra)
-    return delegation_config(routes, extra="audit:\n  dir: %s\n%s" % (audit_dir, audit_extra))
+    return delegation_config(routes, extra="audit:\n  dir: %s\n%s" % (audit_dir, audit_extra), **ports)
 
 
 def schema_validator(name="audit-record.schema.json"):
@@ -571,24 +574,164 @@ def test_a_response_cut_mid_body_is_recorded_as_cut_and_never_counted_whole(star
     assert '"cut": 1' in text, text  # one of the two allowed requests did not arrive whole
 
 
+OUTCOME_KEYS = {"v", "seq", "ts", "node", "event", "request_id", "trace_id", "span_id", "scope", "principal", "agent",
+                "route", "status", "duration_ms", "bytes_out", "prev", "hash"}
+
+
+def test_a_strict_request_is_recorded_before_forwarding_and_its_outcome_after(start_gateway, upstream, tmp_path):
+    """A strict route's record is made durable before the upstream sees the request, so it cannot
+    say how the request ended (`"recorded":"before_forward"`). What became of it follows in a
+    request.outcome record: same request_id and scope, the real status, duration and bytes out,
+    the cut if there was one, and the gateway's own error when it answered after recording."""
+    d = str(tmp_path / "audit")
+    vault = route("vault", "/tools/vault", "http://127.0.0.1:1", access="scoped", strip_prefix="true",
+                  classification="restricted")  # strict, and nothing listens upstream
+    gw = start_gateway(audit_config(upstream, d, routes_extra=vault), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:hr", "tool:vault", "tool:search"])
+    ok, cut, failed, batch = (str(uuid.uuid4()) for _ in range(4))
+    status, _, body = get(gw, "/tools/hr/alice", token, **{"X-Request-Id": ok})
+    assert status == 200
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("GET", "/tools/hr/cut-body", headers=auth("planner", token, **{"X-Request-Id": cut}))
+    resp = conn.getresponse()
+    assert resp.status == 200
+    with pytest.raises(http.client.IncompleteRead):
+        resp.read()
+    conn.close()
+    assert get(gw, "/tools/vault/x", token, **{"X-Request-Id": failed})[0] == 502
+    assert get(gw, "/tools/search/q", token, **{"X-Request-Id": batch})[0] == 200
+    gw.stop()
+    assert verify(d)[0] == 0
+
+    recs = records(d)
+    v = schema_validator()
+    for r in recs:
+        v.validate(r)
+
+    def pair(rid):
+        mine = [r for r in recs if r.get("request_id") == rid]
+        assert [r["event"] for r in mine] == ["request", "request.outcome"], mine
+        ahead, outcome = mine
+        assert ahead["recorded"] == "before_forward" and ahead["decision"] == "allow"
+        assert not {"status", "duration_ms", "bytes_out"} & set(ahead)
+        for key in ("scope", "principal", "agent", "route", "trace_id", "span_id"):
+            assert outcome[key] == ahead[key], key
+        assert outcome["seq"] > ahead["seq"] and outcome["duration_ms"] >= 0
+        assert "usage" not in outcome  # unknown here: never guessed
+        return outcome
+
+    outcome = pair(ok)
+    assert set(outcome) == OUTCOME_KEYS
+    assert outcome["status"] == 200 and outcome["bytes_out"] == len(body) and outcome["scope"]["id"] == scope["id"]
+    outcome = pair(cut)
+    assert set(outcome) == OUTCOME_KEYS | {"outcome"}
+    assert (outcome["status"], outcome["outcome"], outcome["bytes_out"]) == (200, "upstream_cut", 5)
+    outcome = pair(failed)
+    assert set(outcome) == OUTCOME_KEYS | {"reason"}
+    assert (outcome["status"], outcome["reason"]) == (502, "upstream_unavailable")
+    # Records written after the response (batch) are whole already: no outcome record.
+    assert [r["event"] for r in recs if r.get("request_id") == batch] == ["request"]
+    # The scope's actions hold each request once (how outcomes are joined to them is the query's).
+    code, actions = query("actions", scope["id"], d)
+    assert code == 0
+    requests = [r["request_id"] for r in actions["records"] if r["event"] == "request"]
+    assert all(requests.count(rid) == 1 for rid in (ok, cut, failed, batch)), requests
+    # The table and the CSV join each outcome to its request: status, bytes, cut and failure.
+    code, table, _ = cli("query", "actions", scope["id"], "--log", d)
+    rows = {rid: next(l for l in table.splitlines() if l.split()[1] == "%s#%d" % (r["node"], r["seq"]))
+            for rid in (ok, cut, failed) for r in recs if r.get("request_id") == rid and r["event"] == "request"}
+    assert re.search(r"allowed: 200, \d+ B out$", rows[ok]), rows[ok]
+    assert "the upstream cut the response" in rows[cut]
+    assert re.search(r"allowed: 502, \d+ B out, then failed: the upstream could not be reached "
+                     r"\(upstream_unavailable\)$", rows[failed]), rows[failed]
+    code, text, _ = cli("query", "actions", scope["id"], "--log", d, "--format", "csv")
+    header, *lines = text.splitlines()
+    col = header.split(",")
+    by_seq = {int(dict(zip(col, l.split(",")))["seq"]): dict(zip(col, l.split(","))) for l in lines}
+    ahead_ok = next(r for r in recs if r.get("request_id") == ok and r["event"] == "request")
+    assert by_seq[ahead_ok["seq"]]["status"] == "200" and by_seq[ahead_ok["seq"]]["bytes_out"] == str(len(body))
+    code, fp = query("footprint", scope["id"], d)
+    outcomes = sum(r["bytes_out"] for r in recs if r["event"] == "request.outcome")
+    whole = sum(r.get("bytes_out", 0) for r in recs if r["event"] == "request" and r.get("scope", {}).get("id") == scope["id"])
+    assert fp["scopes"][0]["own"]["bytes_out"] == outcomes + whole
+    assert fp["scopes"][0]["own"]["cut"] == 1
+
+
+def test_a_kill_between_a_strict_record_and_its_outcome_leaves_the_record_alone(upstream, tmp_path):
+    """The request record of a strict route is durable before forwarding; its outcome is written
+    once the response ends. A kill -9 in between leaves the request record without an outcome:
+    the request was forwarded, and what became of it is unknown (docs/audit.md)."""
+    d = str(tmp_path / "audit")
+    cfg = audit_config(upstream, d)
+    gw = Gateway(cfg, env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:hr"])
+    rid = str(uuid.uuid4())
+    outcome = {}
+
+    def slow_call():
+        try:
+            outcome["status"] = get(gw, "/tools/hr/delay?ms=3000", token, **{"X-Request-Id": rid})[0]
+        except OSError as e:
+            outcome["error"] = e
+
+    caller = threading.Thread(target=slow_call)
+    caller.start()
+    deadline = time.time() + 5
+    ahead = None
+    while ahead is None and time.time() < deadline:
+        try:
+            ahead = next((r for r in records(d) if r.get("request_id") == rid), None)
+        except ValueError:
+            pass  # a line being written
+        time.sleep(0.02)
+    assert ahead and ahead["recorded"] == "before_forward"  # durable, and the tool is working on it
+    gw.proc.kill()
+    gw.proc.wait()
+    caller.join()
+    assert "error" in outcome  # the client got no answer
+    gw._reader.join(5)
+    Gateway(cfg, env=TOKEN_ENV).stop()  # recovery: nothing to add for this request
+    assert verify(d)[0] == 0
+    mine = [r for r in records(d) if r.get("request_id") == rid]
+    assert [r["event"] for r in mine] == ["request"] and mine[0] == ahead
+
+
 def test_a_second_gateway_on_the_same_audit_directory_refuses_to_start(start_gateway, upstream, tmp_path):
     """Issue 10 (found with the journal of issue 9): a second `serve` on the same config wrote a
     segment into the live chain before failing on a port, and the first could not restart. Now the
-    directory is locked before anything is read or written: the second exits naming the holder."""
+    directory is locked before anything is read or written: the second exits naming the holder.
+    On the same fixed ports too: the data listeners use SO_REUSEPORT, so a second gateway that got
+    as far as binding them would have taken a share of the first one's connections. It stops at
+    the lock, before binding any port, and every request after its attempt reaches the first."""
     d = str(tmp_path / "audit")
-    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    ports = {"data_port": free_port(), "admin_port": free_port()}
+    gw = start_gateway(audit_config(upstream, d, **ports), env=TOKEN_ENV)
+    assert (gw.port, gw.admin_port) == (ports["data_port"], ports["admin_port"])
     scope, token = open_root(gw, grants=["tool:search"])
     assert get(gw, "/tools/search/q", token)[0] == 200
     before = sorted(os.listdir(d))
+    with open(os.path.join(d, "lock")) as f:
+        holder = f.read()
+    assert holder == "pid %d (node gw-test)\n" % gw.proc.pid
     second = subprocess.run([BIN, "serve", "--config", gw.config_path], capture_output=True, text=True, timeout=30,
                             env={**os.environ, **TOKEN_ENV})
     assert second.returncode != 0
-    assert "in use by pid %d" % gw.proc.pid in second.stderr, second.stderr
+    assert "is in use by pid %d (node gw-test)" % gw.proc.pid in second.stderr, second.stderr
+    assert '"msg":"listening"' not in second.stderr  # no port bound, the admin one included
     assert sorted(os.listdir(d)) == before  # not a byte written
-    assert get(gw, "/tools/search/q", token)[0] == 200  # the first still serves
+    with open(os.path.join(d, "lock")) as f:
+        assert f.read() == holder
+    ids = [str(uuid.uuid4()) for _ in range(200)]
+    for rid in ids:  # a connection each: with a second acceptor on the port, some would go there
+        assert get(gw, "/tools/search/q", token, **{"X-Request-Id": rid})[0] == 200
     gw.stop()
     assert verify(d)[0] == 0
-    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)  # and restarts on its log
+    recorded = {r["request_id"] for r in records(d) if r["event"] == "request"}
+    assert not set(ids) - recorded
+    gw = start_gateway(audit_config(upstream, d, **ports), env=TOKEN_ENV)  # and restarts on its log and ports
+    assert gw.port == ports["data_port"]
+    assert get(gw, "/tools/search/q", token)[0] == 200
     gw.stop()
     assert verify(d)[0] == 0
 
@@ -635,3 +778,36 @@ def test_a_damaged_journal_is_set_aside_never_replayed(start_gateway, upstream, 
     assert any(f.startswith("gw-test.journal.damaged-") for f in os.listdir(os.path.join(d, "journal")))
     for r in records(d):  # every line parsed as JSON (records() would raise otherwise)
         assert r["node"] == "gw-test"
+
+
+def test_every_request_record_carries_its_trace_and_its_datasets_refusals_included(start_gateway, upstream, tmp_path):
+    """An SRE joins the agent's trace to the gateway's record of it: trace_id and span_id are on
+    every request record, refusals made before stamping included, and an inbound traceparent's
+    trace id is kept. A routed request's record always has `datasets`, [] when it touched none."""
+    d = str(tmp_path / "audit")
+    plain = route("plain", "/tools/plain", upstream.url, access="scoped", strip_prefix="true")
+    gw = start_gateway(audit_config(upstream, d, routes_extra=plain), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:search", "tool:plain"])
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = "traceparent", "00-%s-00f067aa0ba902b7-01" % trace
+    calls = {
+        "allowed": get(gw, "/tools/plain/x", token, **dict([parent])),
+        "grant_exceeded": get(gw, "/tools/hr/x", token, **dict([parent])),
+        "no_token": request("127.0.0.1", gw.port, "GET", "/tools/search/x", headers=auth("planner")),
+        "no_route": get(gw, "/nowhere", token, **dict([parent])),
+        "spoofed": get(gw, "/tools/search/x", token, **{"Delegation_Scope": "forged", parent[0]: parent[1]}),
+        "bad_key": request("127.0.0.1", gw.port, "GET", "/tools/search/x", headers={"Authorization": "Bearer nope"}),
+    }
+    assert [c[0] for c in calls.values()] == [200, 403, 401, 404, 400, 401]
+    gw.stop()
+    reqs = [r for r in records(d) if r["event"] == "request"]
+    assert len(reqs) == 1 + len(calls)  # and opening the root
+    for r in reqs:
+        assert re.fullmatch(r"[0-9a-f]{32}", r["trace_id"]) and re.fullmatch(r"[0-9a-f]{16}", r["span_id"]), r
+        if "route" in r:
+            assert isinstance(r["datasets"], list), r
+    continued = [r for r in reqs if r["trace_id"] == trace]
+    assert sorted(r.get("reason", "") for r in continued) == ["", "grant_exceeded", "header_spoofing", "no_route"]
+    assert all(r["span_id"] != "00f067aa0ba902b7" for r in continued)  # the gateway is a span of its own
+    assert next(r for r in reqs if r.get("route") == "plain")["datasets"] == []
+    assert next(r for r in reqs if r.get("route") == "hr")["datasets"] == ["hr-records"]

@@ -1,4 +1,4 @@
-"""Delegation scopes end to end (CONTRACT.md §1–§4) with the real binary and a real tool server:
+"""Delegation scopes end to end (docs/protocol.md §1–§4) with the real binary and a real tool server:
 authentication, token verification, stamping, grants, delegations, POST /v1/scopes, revocation."""
 import json
 import time

@@ -1,6 +1,7 @@
 """The examples run as written: the example config is valid, and the README's tour
 (examples/tour.sh) passes against the gateway on examples/scopegate.yaml with the demo tool server."""
 import os
+import re
 import subprocess
 import tempfile
 
@@ -34,6 +35,12 @@ def test_the_tour_runs_as_written():
         # upload as an attempt, and the chain verifies.
         assert "NEVER:" in run.stdout and "1 denied attempt(s)" in run.stdout
         assert "tools:      search" in run.stdout and "intact, seq 1.." in run.stdout
+        assert "denied: the scope was not granted this action (grant_exceeded)" in run.stdout
+        assert re.search(r"^SCOPE +PARENT +DEPTH +PRINCIPAL", run.stdout, re.M)
+        report = os.path.join(os.path.dirname(audit_dir), "scopegate-tour-report.md")
+        with open(report) as f:
+            assert f.read().startswith("# Scope footprint report")
+        os.unlink(report)
     finally:
         gw.stop()
         upstream.stop()

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, Gateway, config, error_code, request, route
+from harness import BIN, Gateway, config, error_code, free_port, request, route
 
 TOKEN = "test-admin-token"
 
@@ -166,3 +166,41 @@ def test_drain_deadline_cuts_what_is_left(upstream, start_gateway):
     assert 0.8 < time.monotonic() - started < 3
     assert s.recv(100) == b""
     s.close()
+
+
+def serve_once(cfg_text, tmp_path, name):
+    """Runs `scopegate serve` on `cfg_text` to its exit (a start that must fail): (exit code, log lines)."""
+    path = tmp_path / name
+    path.write_text(cfg_text)
+    r = subprocess.run([BIN, "serve", "--config", str(path)], capture_output=True, text=True, timeout=30)
+    return r.returncode, [json.loads(l) for l in r.stderr.splitlines() if l.startswith("{")]
+
+
+def test_a_second_gateway_never_shares_the_first_ones_data_port(upstream, start_gateway, tmp_path):
+    """The data listeners use SO_REUSEPORT (one acceptor per worker), which would let a second
+    gateway of the same user join the first one's port and silently take a share of its
+    connections. Without an audit directory to lock, the admin listener (bound first, without
+    SO_REUSEPORT) stops a second start on the same config; with another admin port, the data
+    port itself is found in use. Either way the second exits before binding a data port."""
+    data_port, admin_port = free_port(), free_port()
+    routes = route("a", "/a", upstream.url, strip_prefix="true")
+    g = start_gateway(config(routes, data_port=data_port, admin_port=admin_port))
+    assert (g.port, g.admin_port) == (data_port, admin_port)
+
+    code, logs = serve_once(config(routes, data_port=data_port, admin_port=admin_port), tmp_path, "same.yaml")
+    assert code == 1
+    assert [e["msg"] for e in logs if e["level"] == "error"] == ["cannot listen (admin)"], logs
+    assert not [e for e in logs if e["msg"] == "listening"], logs  # the data port was never touched
+
+    code, logs = serve_once(config(routes, data_port=data_port, admin_port=0), tmp_path, "other-admin.yaml")
+    assert code == 1
+    refusal = [e for e in logs if e["level"] == "error"]
+    assert len(refusal) == 1 and refusal[0]["msg"] == "cannot listen" and refusal[0]["listener"] == "data"
+    assert "in use" in refusal[0]["error"] and refusal[0]["address"] == "127.0.0.1:%d" % data_port
+    assert not [e for e in logs if e["msg"] == "listening" and e["listener"] == "data"], logs
+
+    for _ in range(100):  # a connection each: all are the first gateway's
+        assert request("127.0.0.1", g.port, "GET", "/a/echo")[0] == 200
+    g.stop()
+    g = start_gateway(config(routes, data_port=data_port, admin_port=admin_port))  # the ports are free again
+    assert request("127.0.0.1", g.port, "GET", "/a/echo")[0] == 200

@@ -83,9 +83,26 @@ def test_audit_record_schema_describes_the_contract_fields():
     v.validate({"v": 1, "seq": 8, "ts": "2026-11-21T10:00:00.200000Z", "node": "gw-1", "event": "scope.revoke",
                 "scope": {"id": "r", "root": "r", "depth": 0, "path": "r"}, "revoked": ["r", "c"],
                 "prev": "a" * 64, "hash": "b" * 64})
+    # A strict route: the request record written ahead of forwarding, then its outcome.
+    ahead = dict({k: x for k, x in request_record.items() if k not in ("status", "duration_ms", "bytes_out")},
+                 recorded="before_forward")
+    v.validate(ahead)
+    outcome = {
+        "v": 1, "seq": 9, "ts": "2026-11-21T10:00:00.300000Z", "node": "gw-1", "event": "request.outcome",
+        "request_id": request_record["request_id"], "trace_id": request_record["trace_id"],
+        "span_id": request_record["span_id"], "scope": request_record["scope"], "principal": "user:alice",
+        "agent": "researcher", "route": "mcp", "status": 200, "outcome": "upstream_cut", "duration_ms": 3.25,
+        "bytes_out": 5, "usage": {"input_tokens": 10, "output_tokens": 2}, "prev": "b" * 64, "hash": "c" * 64}
+    v.validate(outcome)
+    v.validate({k: x for k, x in outcome.items() if k not in ("usage", "outcome", "trace_id", "span_id")})
     for broken in ({k: x for k, x in request_record.items() if k != "hash"},
                    dict(request_record, decision="maybe"),
                    dict(request_record, ts="2026-11-21 10:00:00"),
-                   {k: x for k, x in request_record.items() if k != "status"}):
+                   {k: x for k, x in request_record.items() if k != "status"},
+                   {k: x for k, x in outcome.items() if k != "status"},
+                   {k: x for k, x in outcome.items() if k != "bytes_out"},
+                   dict(outcome, usage={"input_tokens": -1}),
+                   dict(outcome, usage={"prompt_tokens": 3}),
+                   dict(outcome, outcome="finished")):
         with pytest.raises(jsonschema.ValidationError):
             v.validate(broken)

@@ -108,3 +108,39 @@ def test_key_config_errors_name_the_key(tmp_path):
                    "  signing_kid: k9\n")
     r = run("check", "--config", str(cfg))
     assert r.returncode == 1 and "token.signing_kid: no key with kid 'k9'" in r.stderr
+
+
+def test_control_characters_in_stamped_fields_are_refused_at_mint_and_at_verify(tmp_path):
+    """principal, agent and ids are stamped into upstream headers as they are: a CR/LF in one
+    would split a header. The CLI refuses to mint one; a token minted elsewhere with the same key
+    does not verify (docs/protocol.md §2)."""
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    for flag, value in (("--principal", "user:alice\r\nX-Admin: 1"), ("--agent", "planner\n"), ("--principal", "")):
+        args = {"--principal": "user:alice", "--agent": "planner", flag: value}
+        r = run("token", "mint", "--config", str(cfg), "--grants", "tool:*", *sum(args.items(), ()))
+        assert r.returncode == 2 and flag in r.stderr and r.stdout == "", (flag, r.stdout, r.stderr)
+    for field, value in (("sub", "user:alice\r\nX-Admin: 1"), ("agt", "planner\x7f"), ("sid", "s\n")):
+        block = {"v": 1, "t": "d", "kid": "k1", "sid": "0193a6f0-0000-7000-8000-000000000001", "sub": "user:alice",
+                 "agt": "planner", "scp": ["*"], "aud": "scopegate", "iat": 1767225600, "exp": 4102444800}
+        block[field] = value
+        token = ref.mint_root(SECRET, json.dumps(block, separators=(",", ":")))
+        r = run("token", "inspect", token, "--config", str(cfg))
+        assert r.returncode == 1 and json.loads(r.stdout)["error"] == "malformed", (field, r.stdout)
+    # The objective is stamped percent-encoded: any text is fine there.
+    block = {"v": 1, "t": "d", "kid": "k1", "sid": "0193a6f0-0000-7000-8000-000000000001", "sub": 'user:"al"',
+             "agt": "planner", "scp": ["*"], "aud": "scopegate", "iat": 1767225600, "exp": 4102444800,
+             "obj": "line one\nline two"}
+    r = run("token", "inspect", ref.mint_root(SECRET, json.dumps(block, separators=(",", ":"))), "--config", str(cfg))
+    assert r.returncode == 0 and json.loads(r.stdout)["principal"] == 'user:"al"'  # escaped, still JSON
+
+
+def test_inspect_at_takes_unix_seconds_and_refuses_anything_else(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    token = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+                "--grants", "tool:*").stdout.strip()
+    for bad in ("abc", "12x", "", "99999999999999999999999"):
+        r = run("token", "inspect", token, "--config", str(cfg), "--at", bad)
+        assert r.returncode == 2 and "--at" in r.stderr, (bad, r.returncode, r.stderr)
+    assert run("token", "inspect", token, "--config", str(cfg), "--at", "1767225600").returncode == 0

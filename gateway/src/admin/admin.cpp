@@ -178,13 +178,17 @@ asio::awaitable<Response> footprint(app::App& app, const bhttp::request<bhttp::s
   std::string body = result.error.empty() ? audit::footprint_json(options, result) : std::string();
   co_await asio::post(home, asio::use_awaitable);
   if (!result.error.empty()) co_return error(http::ErrorCode::audit_unavailable, "cannot read the audit log: " + result.error);
+  // As `scopegate query`: an id the log never mentions is not an empty footprint.
+  if (result.matched == 0) {
+    co_return error(http::ErrorCode::no_route, "scope " + options.scope + " is not in this node's audit log");
+  }
   co_return json(200, std::move(body));
 }
 
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 constexpr std::uint64_t kBodyLimit = 64 * 1024;
 
-// The JSON error for a request that could not be read (CONTRACT.md §5), or nullopt when there is
+// The JSON error for a request that could not be read (docs/protocol.md §5), or nullopt when there is
 // nobody to answer: the client left, or never sent a byte before the deadline.
 std::optional<Response> unreadable(const boost::system::error_code& ec, bool started) {
   if (ec == bhttp::error::header_limit) {

@@ -41,6 +41,24 @@ bool listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, bool reus
   if (ec) error = ec.message();
   return !ec;
 }
+
+// SO_REUSEPORT lets this process's workers share a port, but it would just as well let a second
+// gateway (same user) join a port the first one serves, and the kernel would split the traffic
+// between the two without a word. A socket bound without it finds out first: it cannot bind while
+// anyone listens there. (Closed at once; the workers' acceptors bind right after.)
+bool nobody_listens_on(asio::io_context& io, const tcp::endpoint& endpoint, std::string& error) {
+  tcp::acceptor probe(io);
+  boost::system::error_code ec;
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  if (ec == asio::error::address_in_use) {
+    error = "the address is in use (another process listens there; SO_REUSEPORT would share it)";
+  } else if (ec) {
+    error = ec.message();
+  }
+  return !ec;
+}
 }  // namespace
 
 App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
@@ -76,6 +94,10 @@ bool App::bind_listeners() {
     // Every worker gets its own acceptor on the same port (SO_REUSEPORT): the kernel spreads
     // connections and no accept lock is shared. Port 0 binds once, then the rest reuse the port.
     tcp::endpoint endpoint(address, l.port);
+    if (std::string error; l.port != 0 && !nobody_listens_on(control_, endpoint, error)) {
+      log::error("cannot listen", {{"listener", l.name}, {"address", to_string(endpoint)}, {"error", error}});
+      return false;
+    }
     for (auto& w : workers_) {
       auto& acceptor = w->acceptors().emplace_back(w->io());
       std::string error;
@@ -93,8 +115,11 @@ bool App::bind_listeners() {
 }
 
 int App::run() {
+  // Start-up order (docs/operations.md): the config was loaded and checked (cli), then every
+  // check that can refuse the start runs before the first data port is bound, so a gateway that
+  // cannot serve never takes a share of the traffic.
+  // 1. Revocations made before a restart hold again before the first request is accepted.
   if (const auto& file = snapshot_->config.token.revocations_file; !file.empty()) {
-    // Revocations made before a restart hold again before the first request is accepted.
     delegation::Revocations kept;
     std::string error;
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
@@ -105,8 +130,10 @@ int App::run() {
     for (const auto& r : kept) scopes_.revoke(r.id, r.until);
     log::info("revocations loaded", {{"file", file}, {"revoked", std::to_string(kept.size())}});
   }
+  // 2. The audit directory: its lock says one gateway per directory, and a second one stops here
+  //    naming the holder, before it reads or writes a byte of the log or binds a port. Recovery
+  //    runs next, also before any port is bound: a damaged log stops the start, not the traffic.
   if (const auto& audit = snapshot_->config.audit; !audit.dir.empty()) {
-    // Recovery runs before any port is bound: a damaged log stops the start, not the traffic.
     try {
       writer_ = std::make_unique<audit::Writer>(audit, snapshot_->config.node);
     } catch (const std::exception& e) {
@@ -116,8 +143,9 @@ int App::run() {
     sink_ = std::make_unique<audit::WriterSink>(*writer_);
     log::info("audit log open", {{"dir", audit.dir}, {"durability", config::to_string(audit.durability)}});
   }
-  if (!bind_listeners()) return 1;
 
+  // 3. The admin listener, bound without SO_REUSEPORT: a second gateway on the same config (with
+  //    no audit directory to lock) fails here, before it could share the data port.
   const auto& admin_cfg = snapshot_->config.admin;
   tcp::acceptor admin_acceptor(control_);
   {
@@ -131,6 +159,10 @@ int App::run() {
     }
     log::info("listening", {{"listener", "admin"}, {"address", to_string(admin_acceptor.local_endpoint())}});
   }
+
+  // 4. The data listeners, last; nothing is accepted until every one of them is bound.
+  if (!bind_listeners()) return 1;
+
   asio::co_spawn(control_, admin::serve(*this, admin_acceptor), asio::detached);
   schedule_scope_sweep();
 

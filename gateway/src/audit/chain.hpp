@@ -1,4 +1,4 @@
-// The hash chain of CONTRACT.md §6: how a record is sealed into a line, and how a line is checked.
+// The hash chain of docs/protocol.md §6: how a record is sealed into a line, and how a line is checked.
 // A line is `{"v":1,"seq":…,"ts":…,"node":…,"event":…<members>,"prev":"<64 hex>","hash":"<64 hex>"}`;
 // the hash covers the line as it would read without its `,"hash":"…"` member.
 #pragma once

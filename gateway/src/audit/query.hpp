@@ -1,5 +1,5 @@
-// The forensic queries of CONTRACT.md §7 over one or more audit directories: footprint, actions,
-// tree and never. One streaming pass over the segments: a line that does not name the scope is
+// The forensic queries of docs/protocol.md §7 over one or more audit directories: footprint, actions,
+// tree, never, and `scopes` (find a scope to start from). One streaming pass over the segments: a line that does not name the scope is
 // skipped by a substring search before any parsing, and the scope `path` (root/.../id) makes
 // "this scope and everything under it" a component match.
 #pragma once
@@ -15,12 +15,21 @@
 
 namespace scopegate::audit {
 
+// `query scopes`: which scopes to list. Every field that is set must match.
+struct ScopeFilter {
+  std::string id_prefix;  // also how a shortened id given to any query is resolved
+  std::string principal, agent;
+  std::string objective;  // a substring, compared without regard to ASCII case
+  bool root_only = false;
+};
+
 struct QueryOptions {
   std::vector<std::string> dirs;
   std::string scope;
   bool descendants = true;
   std::string since, until;  // canonical RFC 3339 with microseconds; empty: unbounded
   bool verify = false;       // follow every node's hash chain (always on for `never`)
+  ScopeFilter filter;        // `query scopes` only
 };
 
 // A criterion for `never`: one of tool, dataset, route, resource.
@@ -42,6 +51,8 @@ struct ScopeSummary {
   std::string id, parent, root, path;
   int depth = -1;
   std::string actor, delegator, principal, objective;
+  std::string first_seen, last_seen;  // any record of the scope, its opening included
+  bool in_range = false;              // `query scopes`: some record of it lies within --since/--until
   Totals own, subtree;
   std::vector<std::string> children;
 };
@@ -63,31 +74,50 @@ struct QueryResult {
   std::vector<std::string> records_json;       // actions / never: the matching records, as written
   std::vector<std::string> attempts_json;      // never: denied attempts
   bool incomplete() const;                     // a chain problem or a missing start in range
+  std::string_view chain() const;              // over every node: verified, broken, partial or unverified
   std::string error;                           // set when a directory or file cannot be read
+  std::string checkpoints;                     // what signed checkpoints proved; empty: not checked
 };
 
-enum class QueryKind { footprint, actions, tree, never };
+enum class QueryKind { footprint, actions, tree, never, scopes };
 
 // Runs one pass. For `never`, `criterion` selects records_json (allowed) and attempts_json (denied).
+// For `scopes`, every scope seen is summarised and `options.filter` picks those listed.
 QueryResult run_query(QueryKind kind, const QueryOptions& options, const Criterion* criterion = nullptr);
 
 // "2026-11-21", "2026-11-21T10:00:00Z", "2026-11-21T10:00:00.5Z" → canonical; nullopt if invalid.
 std::optional<std::string> canonical_time(std::string_view text, bool end_of_range);
 
-// Output. JSON follows schema/query-*.schema.json; tables are for people; CSV for spreadsheets.
+// Whether `text` is a whole scope id (a UUID), as opposed to a prefix to resolve first.
+bool is_full_scope_id(std::string_view text);
+
+// The ids of every scope the logs know that start with `prefix`, sorted.
+std::vector<std::string> scopes_with_prefix(const std::vector<std::string>& dirs, std::string_view prefix,
+                                            std::string& error);
+
+// After a query that read evidence: 1 when --verify found a broken chain or a gap, else 0.
+int evidence_exit_code(const QueryOptions& o, const QueryResult& r);
+
+// Output. JSON follows schema/query-*.schema.json; tables are for people; CSV for spreadsheets;
+// html and md are one-file reports for a ticket. Tables and CSV carry the chain status too.
 std::string footprint_json(const QueryOptions& o, const QueryResult& r);
 std::string footprint_table(const QueryOptions& o, const QueryResult& r);
 std::string footprint_csv(const QueryResult& r);
+std::string footprint_report(const QueryOptions& o, const QueryResult& r, bool html);
 std::string tree_json(const QueryOptions& o, const QueryResult& r);
 std::string tree_table(const QueryOptions& o, const QueryResult& r);
 std::string tree_csv(const QueryResult& r);
 std::string actions_json(const QueryOptions& o, const QueryResult& r);
-std::string actions_table(const QueryResult& r);
+std::string actions_table(const QueryOptions& o, const QueryResult& r);
 std::string actions_csv(const QueryResult& r);
 std::string never_json(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
 std::string never_table(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
 std::string never_csv(const QueryResult& r);
 int never_exit_code(const QueryResult& r);
+std::string scopes_json(const QueryOptions& o, const QueryResult& r);
+std::string scopes_table(const QueryOptions& o, const QueryResult& r);
+std::string scopes_csv(const QueryOptions& o, const QueryResult& r);
+std::vector<const ScopeSummary*> listed_scopes(const QueryOptions& o, const QueryResult& r);
 std::string scanned_json(const QueryResult& r);
 
 }  // namespace scopegate::audit

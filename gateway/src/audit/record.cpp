@@ -34,7 +34,7 @@ void append_duration(std::string& out, double ms) {
   out.append(buf, end);
 }
 
-// Route datasets, then the tool's, without repeats.
+// Route datasets, then the tool's, without repeats; [] for a routed request that has none.
 void append_datasets(std::string& out, const RequestFacts& f) {
   const config::DataLabel* labels[] = {f.route_label, f.tool_label};
   bool any = false;
@@ -52,7 +52,10 @@ void append_datasets(std::string& out, const RequestFacts& f) {
       any = true;
     }
   }
+  // A routed request always says which datasets it touched, none included: a reader (or a schema)
+  // need not tell a missing field from an empty answer.
   if (any) out += ']';
+  else if (!f.route.empty()) out += ",\"datasets\":[]";
   std::string_view classification = f.tool_label && !f.tool_label->classification.empty()
                                         ? std::string_view(f.tool_label->classification)
                                         : f.route_label ? std::string_view(f.route_label->classification)
@@ -60,17 +63,30 @@ void append_datasets(std::string& out, const RequestFacts& f) {
   field_if(out, "classification", classification);
 }
 
-}  // namespace
-
-std::string request_members(const RequestFacts& f) {
-  std::string out;
-  out.reserve(640);
+// Who made the request, under which scope: the head of request and request.outcome records.
+void append_caller(std::string& out, const RequestFacts& f) {
   field_if(out, "request_id", f.request_id);
   field_if(out, "trace_id", f.trace_id);
   field_if(out, "span_id", f.span_id);
   if (!f.scope.id.empty()) append_scope_ref(out, f.scope.id, f.scope.parent, f.scope.root, f.scope.depth, f.scope.path);
   field_if(out, "principal", f.principal);
   field_if(out, "agent", f.agent);
+}
+
+// What came of it: known once the response has gone out (or failed).
+void append_result(std::string& out, const RequestFacts& f) {
+  json::append_int(out, "status", f.status);
+  field_if(out, "outcome", f.outcome);
+  append_duration(out, f.duration_ms);
+  json::append_int(out, "bytes_out", static_cast<std::int64_t>(f.bytes_out));
+}
+
+}  // namespace
+
+std::string request_members(const RequestFacts& f) {
+  std::string out;
+  out.reserve(640);
+  append_caller(out, f);
   field_if(out, "target_agent", f.target_agent);
   field_if(out, "route", f.route);
   field_if(out, "operation", f.operation);
@@ -88,16 +104,26 @@ std::string request_members(const RequestFacts& f) {
   field_if(out, "rule", f.rule);
   field_if(out, "reason", f.reason);
   if (f.ahead) {
-    // Strict: written before the upstream sees the request; the outcome is not known yet.
+    // Strict: written before the upstream sees the request; the outcome is not known yet (it
+    // follows in a request.outcome record).
     json::append_field(out, "recorded", "before_forward");
   } else {
-    json::append_int(out, "status", f.status);
-    field_if(out, "outcome", f.outcome);
-    append_duration(out, f.duration_ms);
-    json::append_int(out, "bytes_out", static_cast<std::int64_t>(f.bytes_out));
+    append_result(out, f);
   }
   json::append_int(out, "bytes_in", static_cast<std::int64_t>(f.bytes_in));
   field_if(out, "child_scope", f.child_scope);
+  return out;
+}
+
+std::string request_outcome_members(const RequestFacts& f) {
+  std::string out;
+  out.reserve(384);
+  // The same request_id joins it to its request record; the caller and route repeat, so that
+  // a scope's records hold its outcomes without the join.
+  append_caller(out, f);
+  field_if(out, "route", f.route);
+  field_if(out, "reason", f.reason);  // the gateway answered itself (upstream_timeout, ...)
+  append_result(out, f);
   return out;
 }
 

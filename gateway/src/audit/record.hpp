@@ -1,4 +1,4 @@
-// The members of each record kind (CONTRACT.md §6), rendered on the request path into the
+// The members of each record kind (docs/protocol.md §6), rendered on the request path into the
 // string the writer seals. Empty facts are left out; strings are JSON-escaped.
 #pragma once
 
@@ -11,6 +11,8 @@
 namespace scopegate::audit {
 
 std::string request_members(const RequestFacts& f);
+// request.outcome (strict routes): the result of a request whose record was written before forwarding.
+std::string request_outcome_members(const RequestFacts& f);
 std::string scope_open_members(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id);
 std::string scope_revoke_members(const delegation::ScopeRecord* record, std::string_view scope,
                                  std::span<const std::string> revoked, std::string_view by);

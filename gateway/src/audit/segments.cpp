@@ -27,14 +27,40 @@ std::string_view between(std::string_view line, std::string_view key, std::size_
 }
 }  // namespace
 
-std::string segment_name(std::string_view node, std::uint64_t first_seq) {
+std::string seq_digits(std::uint64_t seq) {
   char digits[kSeqDigits + 1];
-  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(first_seq));
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(seq));
+  return digits;
+}
+
+std::optional<std::uint64_t> parse_seq_digits(std::string_view digits) {
+  std::uint64_t seq = 0;
+  if (digits.size() != kSeqDigits) return std::nullopt;
+  auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+  if (err != std::errc{} || end != digits.data() + digits.size()) return std::nullopt;
+  return seq;
+}
+
+std::string segment_name(std::string_view node, std::uint64_t first_seq) {
   std::string name(node);
   name += '-';
-  name += digits;
+  name += seq_digits(first_seq);
   name += kSuffix;
   return name;
+}
+
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
 }
 
 bool list_segments(const std::string& dir, std::map<std::string, std::vector<SegmentFile>>& out, std::string& error) {
@@ -50,14 +76,13 @@ bool list_segments(const std::string& dir, std::map<std::string, std::vector<Seg
     if (name.size() < kSeqDigits + 1 + kSuffix.size() + 1 || !name.ends_with(kSuffix)) continue;
     std::size_t digits_at = name.size() - kSuffix.size() - kSeqDigits;
     if (name[digits_at - 1] != '-') continue;
-    std::uint64_t seq = 0;
-    auto [end, err] = std::from_chars(name.data() + digits_at, name.data() + digits_at + kSeqDigits, seq);
-    if (err != std::errc{} || end != name.data() + digits_at + kSeqDigits) continue;
+    auto seq = parse_seq_digits(std::string_view(name).substr(digits_at, kSeqDigits));
+    if (!seq) continue;
     SegmentFile s;
     s.path = entry.path().string();
     s.node = name.substr(0, digits_at - 1);
     s.name = std::move(name);
-    s.first_seq = seq;
+    s.first_seq = *seq;
     out[s.node].push_back(std::move(s));
   }
   for (auto& [node, list] : out) {

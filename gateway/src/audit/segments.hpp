@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,10 +21,16 @@ struct SegmentFile {
 };
 
 std::string segment_name(std::string_view node, std::uint64_t first_seq);
+// A seq as the 20 zero-padded digits of file names (segments, checkpoints), and back.
+std::string seq_digits(std::uint64_t seq);
+std::optional<std::uint64_t> parse_seq_digits(std::string_view digits);
 
 // Every node's segments in `dir`, each list in chain order. Other files are ignored.
 // Returns false (with `error`) when the directory cannot be read.
 bool list_segments(const std::string& dir, std::map<std::string, std::vector<SegmentFile>>& out, std::string& error);
+
+// Writes all of `data` to `fd`, again after EINTR or a short write. False with errno set.
+bool write_all(int fd, const char* data, std::size_t size);
 
 // Reads a file line by line through one reusable buffer. Lines are views into the buffer, valid
 // until the next call, and are followed by simdjson's padding so they can be parsed in place.

@@ -23,6 +23,17 @@ void LogSink::request(const RequestFacts& f) {
               {"status", std::to_string(f.status)}});
 }
 
+void LogSink::request_outcome(const RequestFacts& f) {
+  if (!log::enabled(log::Level::debug)) return;
+  log::write(log::Level::debug, "request.outcome",
+             {{"request_id", std::string(f.request_id)},
+              {"scope", std::string(f.scope.id)},
+              {"route", std::string(f.route)},
+              {"reason", std::string(f.reason)},
+              {"status", std::to_string(f.status)},
+              {"outcome", std::string(f.outcome)}});
+}
+
 void LogSink::scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) {
   if (!log::enabled(log::Level::debug)) return;
   log::write(log::Level::debug, "scope.open",
@@ -64,6 +75,12 @@ void WriterSink::request(const RequestFacts& f) {
     return;
   }
   submit(writer_, Event::request, request_members(f), f.durability);
+}
+
+void WriterSink::request_outcome(const RequestFacts& f) {
+  log_.request_outcome(f);
+  // The request was admitted and forwarded while the log was healthy: its outcome is always kept.
+  submit(writer_, Event::request_outcome, request_outcome_members(f), config::Durability::batch);
 }
 
 void WriterSink::scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) {

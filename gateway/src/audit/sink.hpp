@@ -1,4 +1,4 @@
-// Where the pipeline hands the facts each request and each scope event produce (CONTRACT.md §6).
+// Where the pipeline hands the facts each request and each scope event produce (docs/protocol.md §6).
 // The stages only describe what happened; a sink decides what to keep. The audit writer (its own
 // thread, a bounded queue, the hash chain) is one sink; the operational log is another. A sink
 // is called on the event loop: it must copy what it keeps and return at once.
@@ -52,6 +52,9 @@ class FactSink {
  public:
   virtual ~FactSink() = default;
   virtual void request(const RequestFacts& facts) = 0;
+  // What became of a request whose record was committed before it was forwarded (strict): its
+  // status, duration, bytes out and outcome, known only now.
+  virtual void request_outcome(const RequestFacts& facts) = 0;
   // Called before the request that opened (or first used) the scope is forwarded.
   virtual void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) = 0;
   // `record` is null when this node never saw the scope.
@@ -67,6 +70,7 @@ class FactSink {
 class LogSink final : public FactSink {
  public:
   void request(const RequestFacts& facts) override;
+  void request_outcome(const RequestFacts& facts) override;
   void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
@@ -81,6 +85,7 @@ class WriterSink final : public FactSink {
  public:
   explicit WriterSink(Writer& writer) : writer_(writer) {}
   void request(const RequestFacts& facts) override;
+  void request_outcome(const RequestFacts& facts) override;
   void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;

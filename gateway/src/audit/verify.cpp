@@ -29,6 +29,8 @@ void ChainVerifier::resume_after(std::uint64_t seq, std::string_view hash) {
   std::memcpy(last_hash_.data(), hash.data(), 64);
 }
 
+void ChainVerifier::watch(std::vector<std::uint64_t> seqs) { watch_ = std::move(seqs); }
+
 void ChainVerifier::fail(std::uint64_t seq, std::uint64_t line, std::string why) {
   if (!problem_) problem_ = ChainProblem{seq, file_, line, std::move(why)};
 }
@@ -72,6 +74,11 @@ bool ChainVerifier::feed(std::string_view line, std::uint64_t line_no, RecordHea
   } else if (first_in_segment && (head.event != "segment.start" || head.seq != segment_first_seq_)) {
     broken(head.seq, "segment " + file_ + " does not begin with its segment.start record");
   }
+  if (!watch_.empty() && std::binary_search(watch_.begin(), watch_.end(), head.seq)) {
+    Digest hash;
+    std::memcpy(hash.data(), sealed.hash.data(), 64);
+    watched_.try_emplace(head.seq, hash);  // a duplicated seq keeps its first hash
+  }
   // The chain follows the file as it is: after a problem, each later record is checked against
   // its neighbour, but only the first problem is reported.
   if (records_ == 0) first_seq_ = head.seq;
@@ -108,7 +115,8 @@ bool follow_segment(ChainVerifier& chain, const SegmentFile& segment, std::uint6
   return true;
 }
 
-bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error) {
+bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error,
+                        const std::map<std::string, std::vector<std::uint64_t>>& watch) {
   std::map<std::string, std::vector<SegmentFile>> nodes;
   for (const auto& dir : dirs) {
     if (!list_segments(dir, nodes, error)) return false;
@@ -116,6 +124,7 @@ bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainR
   for (auto& [node, segments] : nodes) {
     std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
     ChainVerifier chain(node);
+    if (auto it = watch.find(node); it != watch.end()) chain.watch(it->second);
     ChainReport report;
     report.node = node;
     for (const auto& segment : segments) {
@@ -127,6 +136,7 @@ bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainR
     report.last_seq = chain.last_seq();
     report.problem = chain.problem();
     report.last_hash = chain.last_hash();
+    report.watched = chain.watched();
     out.push_back(std::move(report));
   }
   return true;

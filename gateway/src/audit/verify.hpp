@@ -1,8 +1,9 @@
-// Following a node's hash chain record by record (CONTRACT.md §6): `scopegate audit verify`, the
+// Following a node's hash chain record by record (docs/protocol.md §6): `scopegate audit verify`, the
 // evidence behind `query never`, and the writer's recovery at start all use this one checker.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,10 @@ class ChainVerifier {
   // After a segment's last complete line: bytes after the last newline are a torn write.
   void end_segment(std::uint64_t torn_bytes, std::uint64_t torn_line);
   void fail(std::uint64_t seq, std::uint64_t line, std::string why);
+  // Remember the hash of each of these seqs (ascending) as the chain passes it: what signed
+  // checkpoints say of the log is compared with that (checkpoint_verify.hpp).
+  void watch(std::vector<std::uint64_t> seqs);
+  const std::map<std::uint64_t, Digest>& watched() const { return watched_; }
 
   const std::string& node() const { return node_; }
   const std::optional<ChainProblem>& problem() const { return problem_; }
@@ -59,6 +64,8 @@ class ChainVerifier {
   Digest last_hash_ = kGenesis;
   std::optional<ChainProblem> problem_;
   bool any_start_ = false;
+  std::vector<std::uint64_t> watch_;
+  std::map<std::uint64_t, Digest> watched_;
 };
 
 // Feeds every line of `segment` to `chain`, then reports its torn tail, if any; adds the file's
@@ -71,11 +78,13 @@ struct ChainReport {
   std::uint64_t segments = 0, bytes = 0;
   Digest last_hash = kGenesis;  // compare with a copy kept elsewhere: the chain cannot show a cut end
   std::optional<ChainProblem> problem;
+  std::map<std::uint64_t, Digest> watched;  // the hashes of the seqs asked for, as the log has them
 };
 
-// Verifies every node's chain in `dir`. Returns false (with `error`) when it cannot be read.
 // Verifies every node's chain found in `dirs` (one node's segments may be spread over several,
-// e.g. the live directory and an archive). Returns false (with `error`) when one cannot be read.
-bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error);
+// e.g. the live directory and an archive), noting the hashes of the seqs in `watch` (per node).
+// Returns false (with `error`) when one cannot be read.
+bool verify_directories(const std::vector<std::string>& dirs, std::vector<ChainReport>& out, std::string& error,
+                        const std::map<std::string, std::vector<std::uint64_t>>& watch = {});
 
 }  // namespace scopegate::audit

@@ -45,20 +45,6 @@ std::uint64_t entry_bytes(const Entry& e) { return e.members.size() + kRecordOve
 
 std::string errno_text(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
 
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      return false;
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // A journal entry read back at start is written into the chain only if its members read as JSON
 // members: a damaged journal must not put bytes into the log that no reader can parse.
 bool members_well_formed(std::string_view members) {
@@ -76,13 +62,19 @@ bool members_well_formed(std::string_view members) {
 std::string_view to_string(Event e) {
   static constexpr std::string_view kNames[kEventCount] = {
       "request",       "scope.open",    "scope.revoke",     "policy.reload",
-      "breaker.transition", "segment.start", "audit.recovery", "audit.unavailable"};
+      "breaker.transition", "segment.start", "audit.recovery", "audit.unavailable",
+      "request.outcome"};
   return kNames[static_cast<std::size_t>(e)];
 }
 
 Writer::Writer(const config::Audit& settings, std::string node) : settings_(settings), node_(std::move(node)) {
   admit_limit_ = settings_.queue_records - settings_.queue_records / 8;
   admit_bytes_ = settings_.queue_bytes - settings_.queue_bytes / 8;
+  // The signing key is read before the log is touched: a key that cannot be used stops the start.
+  if (!settings_.checkpoints.dir.empty()) {
+    checkpoints_ = std::make_unique<Checkpointer>(settings_.checkpoints, node_, stats_.checkpoints);
+    settings_.checkpoints.private_key_pem.clear();
+  }
   recover();
   thread_ = std::thread([this] { run(); });
 }
@@ -97,6 +89,7 @@ void Writer::stop() {
   }
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
+  if (checkpoints_) checkpoints_->stop();  // writes the checkpoint sealed at the end
   if (fd_ >= 0) ::close(fd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
   fd_ = dir_fd_ = -1;
@@ -465,11 +458,16 @@ void Writer::run() {
     }
     if (!batch.empty()) write_entries(batch);
     batch.clear();
-    if (state_.load() == State::ok) maybe_sync(Steady::now(), stopping);
+    bool drained = false;  // (once stopping, nothing more is queued)
     if (stopping) {
       std::lock_guard lock(mutex_);
-      if (queue_.empty()) return;
+      drained = queue_.empty();
     }
+    if (state_.load() == State::ok) {
+      maybe_sync(Steady::now(), stopping);
+      maybe_checkpoint(Steady::now(), drained);  // at the end, one of the last record
+    }
+    if (drained) return;
   }
 }
 
@@ -546,6 +544,7 @@ bool Writer::flush_buffer() {
 
 bool Writer::rotate() {
   if (!sync()) return false;
+  if (checkpoints_) checkpoints_->seal(durable_seq_, view(durable_hash_), segment_);  // the segment's end
   try {
     open_segment("rotation", "");
   } catch (const std::exception& e) {
@@ -561,6 +560,22 @@ void Writer::maybe_sync(Steady::time_point now, bool force) {
              (unsynced_batch_ > 0 && now - first_unsynced_ >= settings_.fsync_interval) ||
              unsynced_.size() >= settings_.fsync_records;  // bounds what is kept for a re-write
   if (due || (force && written_ > durable_)) sync();
+}
+
+// After the batch's write (and fsync, where one was due): a checkpoint only ever names a record
+// that is fsynced, so no crash or power loss can leave a checkpoint ahead of the log.
+void Writer::maybe_checkpoint(Steady::time_point now, bool force) {
+  if (!checkpoints_) return;
+  switch (checkpoints_->due(durable_seq_, last_seq_, now, force)) {
+    case Checkpointer::Due::no:
+      return;
+    case Checkpointer::Due::after_sync:
+      if (!sync()) return;
+      break;
+    case Checkpointer::Due::now:
+      break;
+  }
+  checkpoints_->seal(durable_seq_, view(durable_hash_), segment_);
 }
 
 bool Writer::sync() {

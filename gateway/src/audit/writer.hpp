@@ -1,4 +1,4 @@
-// The audit writer (CONTRACT.md §6): the request path hands it a record's members through a
+// The audit writer (docs/protocol.md §6): the request path hands it a record's members through a
 // bounded queue and returns; one thread numbers, chains, batches, writes and fsyncs them, rotates
 // segments and, at start, recovers the directory. It fails closed: while it cannot keep records
 // safely, accepting() is false and the pipeline answers audited requests 503 audit_unavailable.
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "audit/chain.hpp"
+#include "audit/checkpointer.hpp"
 #include "audit/journal.hpp"
 #include "config/config.hpp"
 
@@ -31,12 +32,13 @@ namespace scopegate::audit {
 // must hand over to its own thread and return.
 using Completion = std::function<void(bool)>;
 
-// The events of CONTRACT.md §6, in the order their counters are kept.
+// The events of docs/protocol.md §6, in the order their counters are kept.
 enum class Event {
   request, scope_open, scope_revoke, policy_reload, breaker_transition, segment_start, audit_recovery,
   audit_unavailable,  // one record per outage: its window, its cause and the refusals it caused
+  request_outcome,    // strict routes: what became of a request recorded before it was forwarded
 };
-inline constexpr std::size_t kEventCount = 8;
+inline constexpr std::size_t kEventCount = 9;
 std::string_view to_string(Event e);
 
 struct Entry {
@@ -48,7 +50,7 @@ struct Entry {
   std::uint64_t journal_end = 0;  // batch: where its copy in the journal ends (0: not journaled)
 };
 
-// What the writer has done, for /readyz and the metrics of CONTRACT.md §8. Read with relaxed loads.
+// What the writer has done, for /readyz and the metrics of docs/protocol.md §8. Read with relaxed loads.
 struct WriterStats {
   std::array<std::atomic<std::uint64_t>, kEventCount> records{};
   std::atomic<std::uint64_t> write_errors{0};
@@ -58,6 +60,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> queue_depth{0};
   std::atomic<std::uint64_t> queue_bytes{0};
   std::atomic<std::uint64_t> refusals_folded{0};  // refusals counted into audit.unavailable records
+  CheckpointStats checkpoints;                     // signed checkpoints (audit.checkpoints)
 };
 
 class Writer {
@@ -101,6 +104,7 @@ class Writer {
   bool rotate();
   bool sync();
   void maybe_sync(Steady::time_point now, bool force);
+  void maybe_checkpoint(Steady::time_point now, bool force);
   void enter_failure(std::string why);
   void try_recover(Steady::time_point now);
   bool outage_over() const;
@@ -126,6 +130,7 @@ class Writer {
   std::atomic<State> state_{State::ok};
   std::atomic<bool> low_disk_{false};
   std::unique_ptr<Journal> journal_;    // batch records, copied under mutex_ as they are queued
+  std::unique_ptr<Checkpointer> checkpoints_;  // signs the durable end now and then; null when off
   std::atomic<bool> journal_full_{false};
   mutable std::mutex reason_mutex_;
   std::string reason_;

@@ -12,17 +12,6 @@ std::string sha256(std::string_view bytes) {
   return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
 }
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
-
 AgentDirectory::AgentDirectory(const std::vector<config::Agent>& agents) {
   for (const auto& a : agents) {
     by_id_.emplace(a.id, &a);

@@ -1,4 +1,4 @@
-// Agent authentication (CONTRACT.md §1, §3): an API key, known to the gateway only by its
+// Agent authentication (docs/protocol.md §1, §3): an API key, known to the gateway only by its
 // SHA-256, or the subject of a verified TLS client certificate. Built once per config snapshot.
 #pragma once
 
@@ -31,7 +31,6 @@ class AgentDirectory {
 // case-insensitively), the whole value for any other header. Empty when absent or malformed.
 std::string_view credential_key(std::string_view header_name, std::string_view value);
 
-std::string sha256(std::string_view bytes);  // 32 raw bytes
-std::string hex(std::string_view bytes);
+std::string sha256(std::string_view bytes);  // 32 raw bytes (crypto::to_hex writes them as hex)
 
 }  // namespace scopegate::auth

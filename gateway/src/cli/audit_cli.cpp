@@ -6,6 +6,7 @@
 
 #include "audit/query.hpp"
 #include "audit/verify.hpp"
+#include "cli/audit_checkpoint_cli.hpp"
 #include "config/loader.hpp"
 #include "delegation/json_out.hpp"
 
@@ -27,26 +28,43 @@ constexpr const char* kQueryUsage = R"(Usage:
       exit 0: no allowed request touched it (the chain of every node verified over the range);
       exit 1: it was touched (the records are listed); exit 2: none found, but the evidence has a
       hole (a broken chain, a gap, or a log whose start is missing). Denied attempts are listed too.
+  scopegate query scopes [--principal P] [--agent A] [--root-only] [--objective TEXT] [options]
+      the scopes the logs know (id, parent, depth, principal, actor, delegator, objective, first and
+      last activity, allowed and denied counts); exit 1 when none matches.
+  SCOPE is a full scope id or a unique prefix of one (8 characters or more usually suffice); an
+  ambiguous prefix lists its candidates and exits 2.
   Every query exits 2 when the logs scanned hold no record of SCOPE (a mistyped id proves nothing)
-  or cannot be read; 64 for a usage error.
+  or cannot be read; footprint, actions, tree and scopes exit 1 after their answer when --verify
+  found a broken chain or a gap; 64 for a usage error.
 
 Options:
   --log DIR              an audit directory (repeatable: several nodes, or live + archive)
-  --config FILE          take the directory from FILE's audit.dir instead
+  --config FILE          take the directory from FILE's audit.dir (only `node` and `audit` are read)
   --since T, --until T   RFC 3339 UTC (2026-11-21, 2026-11-21T10:00:00Z, ...), inclusive
   --descendants          include every scope below SCOPE (the default)
   --no-descendants       SCOPE's own records only
-  --format F             table (default), json (schema/query-*.schema.json) or csv
-  --verify               footprint/actions/tree: also verify the hash chains (never always does)
+  --format F             table (default), json (schema/query-*.schema.json) or csv; footprint also
+                         html or md: a one-file report for a ticket (the chains are always verified)
+  --verify               footprint/actions/tree/scopes: also verify the hash chains (never always
+                         does); the status is printed above and below tables and in a CSV column
+  --checkpoints DIR --public-key FILE
+                         footprint: also hold the logs against their signed checkpoints (as audit
+                         verify does); the result goes into the report, and damage exits 1
 )";
 
 constexpr const char* kAuditUsage = R"(Usage: scopegate audit verify --log DIR [--log DIR...] [--format table|json]
+                              [--checkpoints DIR --public-key FILE [--public-key FILE...]]
+       scopegate audit keygen --out PREFIX
 
 Follows every node's hash chain in the directories: each line's hash, seq contiguous from 1, prev
 linking to the previous record, each segment starting with segment.start. Exit 0 when intact;
 1 with the first bad seq and why; 2 when a directory or file cannot be read (nothing was proven).
-The chain cannot show records cut from its very end: compare the last seq and hash printed here with
-a copy kept elsewhere (docs/audit.md).
+The chain alone cannot show records cut from its very end, nor a log rewritten whole with its hashes
+recomputed. With --checkpoints (the signed checkpoints of audit.checkpoints, docs/audit.md) it can:
+every checkpoint must carry a valid signature by a --public-key, its record must be in the log with
+the hash it signed, and the log must reach the newest one; else exit 1 naming the seq. A checkpoint
+signed by no key given also exits 1. An unreadable checkpoint directory or key exits 2.
+keygen makes the key pair (PREFIX.key, mode 0600, and PREFIX.pub) and never overwrites a file.
 )";
 
 struct Parsed {
@@ -81,6 +99,8 @@ Parsed parse_query_args(int argc, char** argv, int first) {
       p.options.descendants = false;
     } else if (a == "--verify") {
       p.options.verify = true;
+    } else if (a == "--root-only") {
+      p.options.filter.root_only = true;
     } else if (!a.starts_with("--")) {
       p.positional.push_back(a);
     } else {
@@ -93,7 +113,15 @@ Parsed parse_query_args(int argc, char** argv, int first) {
         p.config = v;
       } else if (key == "--format") {
         p.format = v;
-        if (v != "table" && v != "json" && v != "csv") p.error = "--format is table, json or csv";
+        if (v != "table" && v != "json" && v != "csv" && v != "html" && v != "md") {
+          p.error = "--format is table, json, csv, html or md";
+        }
+      } else if (key == "--principal") {
+        p.options.filter.principal = v;
+      } else if (key == "--agent") {
+        p.options.filter.agent = v;
+      } else if (key == "--objective") {
+        p.options.filter.objective = v;
       } else if (key == "--since" || key == "--until") {
         auto t = audit::canonical_time(v, key == "--until");
         if (!t) p.error = key + " '" + v + "': expected RFC 3339 UTC such as 2026-11-21 or 2026-11-21T10:00:00Z";
@@ -113,7 +141,7 @@ Parsed parse_query_args(int argc, char** argv, int first) {
 // --log directories, or the config's audit.dir.
 bool resolve_dirs(Parsed& p) {
   if (!p.config.empty()) {
-    auto loaded = config::load_file(p.config);
+    auto loaded = config::load_audit_section(p.config);
     if (!loaded.config) {
       for (const auto& e : loaded.errors) std::cerr << e.to_string() << "\n";
       return false;
@@ -133,7 +161,31 @@ bool resolve_dirs(Parsed& p) {
 
 }  // namespace
 
+namespace {
+
+// What the signed checkpoints say of the logs a query read, for the evidence it prints. Nullopt
+// when none were asked for; `error` when they cannot be read.
+std::optional<std::string> checkpoint_evidence(const CheckpointOptions& options, const std::vector<std::string>& dirs,
+                                               bool& intact, std::string& error) {
+  auto checkpoints = read_checkpoints(options, error);
+  if (!checkpoints || !error.empty()) return std::nullopt;
+  std::vector<audit::ChainReport> reports;
+  if (!audit::verify_directories(dirs, reports, error, checkpoints->seqs())) return std::nullopt;
+  checkpoints->compare(reports);
+  intact = checkpoints->intact();
+  std::string out;
+  for (const auto& r : reports) out += "node " + r.node + ":" + checkpoints->node_line(r.node).substr(1);
+  return out + checkpoints->summary_line();
+}
+
+}  // namespace
+
 int cmd_query(int argc, char** argv) {
+  CheckpointOptions checkpoint_options;
+  if (std::string error; !take_checkpoint_options(argc, argv, 2, checkpoint_options, error)) {
+    std::cerr << error << "\n" << kQueryUsage;
+    return kUsageError;
+  }
   Parsed p = parse_query_args(argc, argv, 2);
   if (p.help) {
     std::cout << kQueryUsage;
@@ -143,19 +195,25 @@ int cmd_query(int argc, char** argv) {
     std::cerr << p.error << "\n" << kQueryUsage;
     return kUsageError;
   }
-  if (p.positional.size() != 2) {
-    std::cerr << kQueryUsage;
-    return kUsageError;
-  }
-  const std::string& verb = p.positional[0];
-  p.options.scope = p.positional[1];
+  std::string verb = p.positional.empty() ? std::string() : p.positional[0];
   audit::QueryKind kind;
   if (verb == "footprint") kind = audit::QueryKind::footprint;
   else if (verb == "actions") kind = audit::QueryKind::actions;
   else if (verb == "tree") kind = audit::QueryKind::tree;
   else if (verb == "never") kind = audit::QueryKind::never;
+  else if (verb == "scopes") kind = audit::QueryKind::scopes;
   else {
-    std::cerr << "unknown query '" << verb << "'\n" << kQueryUsage;
+    std::cerr << (verb.empty() ? std::string() : "unknown query '" + verb + "'\n") << kQueryUsage;
+    return kUsageError;
+  }
+  bool listing = kind == audit::QueryKind::scopes;
+  if (p.positional.size() != (listing ? 1u : 2u)) {
+    std::cerr << kQueryUsage;
+    return kUsageError;
+  }
+  const auto& filter = p.options.filter;
+  if (!listing && (!filter.principal.empty() || !filter.agent.empty() || !filter.objective.empty() || filter.root_only)) {
+    std::cerr << "--principal, --agent, --objective and --root-only apply to query scopes only\n";
     return kUsageError;
   }
   if (kind == audit::QueryKind::never && !p.criterion) {
@@ -166,16 +224,69 @@ int cmd_query(int argc, char** argv) {
     std::cerr << "--" << p.criterion->kind << " applies to query never only\n";
     return kUsageError;
   }
-  if (p.options.scope.size() < 8) {
-    std::cerr << "SCOPE is a scope id (a UUID)\n";
+  if ((p.format == "html" || p.format == "md") && kind != audit::QueryKind::footprint) {
+    std::cerr << "--format " << p.format << " is a footprint report: use it with query footprint\n";
     return kUsageError;
   }
-  if (!resolve_dirs(p)) return kind == audit::QueryKind::never ? 2 : kUsageError;
+  if (p.format == "html" || p.format == "md") p.options.verify = true;  // a report states what it proves
+  if (!listing) {
+    p.options.scope = p.positional[1];
+    if (p.options.scope.size() < 4) {
+      std::cerr << "SCOPE is a scope id, or a prefix of one of at least 4 characters\n";
+      return kUsageError;
+    }
+  }
+  if (!resolve_dirs(p)) return kind == audit::QueryKind::never ? kNotProven : kUsageError;
+
+  // A shortened id is resolved to the one scope it names before any evidence is read for it.
+  if (!listing && !audit::is_full_scope_id(p.options.scope)) {
+    std::string error;
+    auto candidates = audit::scopes_with_prefix(p.options.dirs, p.options.scope, error);
+    if (!error.empty()) {
+      std::cerr << "cannot read the audit log: " << error << "\n";
+      return kNotProven;
+    }
+    if (candidates.empty()) {
+      std::cerr << "no scope id in the audit logs scanned starts with '" << p.options.scope << "': check the id\n";
+      return kNotProven;
+    }
+    if (candidates.size() > 1) {
+      std::cerr << "'" << p.options.scope << "' is the start of " << candidates.size()
+                << " scope ids; give more of the one you mean:\n";
+      for (const auto& c : candidates) std::cerr << "  " << c << "\n";
+      return kNotProven;
+    }
+    p.options.scope = candidates.front();
+  }
 
   auto result = audit::run_query(kind, p.options, p.criterion ? &*p.criterion : nullptr);
   if (!result.error.empty()) {
     std::cerr << "cannot read the audit log: " << result.error << "\n";
     return kNotProven;  // for `never`, unreadable evidence is incomplete evidence
+  }
+  bool checkpoints_intact = true;
+  if (!checkpoint_options.dir.empty()) {
+    if (kind != audit::QueryKind::footprint || p.format == "json" || p.format == "csv") {
+      std::cerr << "--checkpoints applies to query footprint as a table or report (html, md); "
+                   "audit verify --format json gives the checkpoints' detail\n";
+      return kUsageError;
+    }
+    std::string error;
+    auto evidence = checkpoint_evidence(checkpoint_options, p.options.dirs, checkpoints_intact, error);
+    if (!error.empty()) {
+      std::cerr << "cannot read the checkpoints: " << error << "\n";
+      return kNotProven;
+    }
+    if (evidence) result.checkpoints = *evidence;
+  }
+  const auto& o = p.options;
+  if (listing) {
+    bool none = audit::listed_scopes(o, result).empty();
+    std::cout << (p.format == "json"  ? audit::scopes_json(o, result)
+                  : p.format == "csv" ? audit::scopes_csv(o, result)
+                                      : audit::scopes_table(o, result));
+    if (int code = audit::evidence_exit_code(o, result)) return code;
+    return none ? 1 : 0;
   }
   if (result.matched == 0) {
     // An id the logs never mention proves nothing: a mistyped id must not read as "never".
@@ -184,32 +295,36 @@ int cmd_query(int argc, char** argv) {
               << "): check the id\n";
     return kNotProven;
   }
-  const auto& o = p.options;
   switch (kind) {
     case audit::QueryKind::footprint:
-      std::cout << (p.format == "json" ? audit::footprint_json(o, result)
-                    : p.format == "csv" ? audit::footprint_csv(result)
-                                        : audit::footprint_table(o, result));
-      return 0;
+      std::cout << (p.format == "json"   ? audit::footprint_json(o, result)
+                    : p.format == "csv"  ? audit::footprint_csv(result)
+                    : p.format == "html" ? audit::footprint_report(o, result, true)
+                    : p.format == "md"   ? audit::footprint_report(o, result, false)
+                                         : audit::footprint_table(o, result));
+      break;
     case audit::QueryKind::actions:
-      std::cout << (p.format == "json" ? audit::actions_json(o, result)
+      std::cout << (p.format == "json"  ? audit::actions_json(o, result)
                     : p.format == "csv" ? audit::actions_csv(result)
-                                        : audit::actions_table(result));
-      return 0;
+                                        : audit::actions_table(o, result));
+      break;
     case audit::QueryKind::tree:
-      std::cout << (p.format == "json" ? audit::tree_json(o, result)
+      std::cout << (p.format == "json"  ? audit::tree_json(o, result)
                     : p.format == "csv" ? audit::tree_csv(result)
                                         : audit::tree_table(o, result));
-      return 0;
+      break;
     case audit::QueryKind::never: {
       int code = audit::never_exit_code(result);
-      std::cout << (p.format == "json" ? audit::never_json(o, *p.criterion, result, code)
+      std::cout << (p.format == "json"  ? audit::never_json(o, *p.criterion, result, code)
                     : p.format == "csv" ? audit::never_csv(result)
                                         : audit::never_table(o, *p.criterion, result, code));
       return code;
     }
+    case audit::QueryKind::scopes:
+      break;
   }
-  return 0;
+  if (!checkpoints_intact) return 1;  // the answer stands on a log the checkpoints show damaged
+  return audit::evidence_exit_code(o, result);
 }
 
 int cmd_audit(int argc, char** argv) {
@@ -218,8 +333,14 @@ int cmd_audit(int argc, char** argv) {
     std::cout << kAuditUsage;
     return 0;
   }
+  if (verb == "keygen") return audit_keygen(argc, argv);
   if (verb != "verify") {
     std::cerr << kAuditUsage;
+    return kUsageError;
+  }
+  CheckpointOptions checkpoint_options;
+  if (std::string error; !take_checkpoint_options(argc, argv, 3, checkpoint_options, error)) {
+    std::cerr << error << "\n" << kAuditUsage;
     return kUsageError;
   }
   Parsed p = parse_query_args(argc, argv, 3);
@@ -227,18 +348,31 @@ int cmd_audit(int argc, char** argv) {
     std::cout << kAuditUsage;
     return 0;
   }
-  if (!p.error.empty() || p.criterion || !p.positional.empty() || p.format == "csv") {
+  if (!p.error.empty() || p.criterion || !p.positional.empty() || (p.format != "table" && p.format != "json")) {
     std::cerr << (p.error.empty() ? "" : p.error + "\n") << kAuditUsage;
     return kUsageError;
   }
   if (!resolve_dirs(p)) return kUsageError;
   std::vector<audit::ChainReport> reports;
   std::string error;
-  if (!audit::verify_directories(p.options.dirs, reports, error)) {
+  auto checkpoints = read_checkpoints(checkpoint_options, error);
+  if (!error.empty()) {
+    std::cerr << "cannot read the checkpoints: " << error << "\n";
+    return kNotProven;
+  }
+  std::map<std::string, std::vector<std::uint64_t>> watch;  // the checkpoints' seqs, per node
+  if (checkpoints) watch = checkpoints->seqs();
+  if (!audit::verify_directories(p.options.dirs, reports, error, watch)) {
     std::cerr << "cannot read the audit log: " << error << "\n";
     return kNotProven;
   }
-  bool intact = !reports.empty() &&
+  if (checkpoints) checkpoints->compare(reports);
+  if (reports.empty()) {
+    // An empty directory (or a mistyped one that exists) proves nothing: not "intact".
+    std::cerr << "no audit segments in the directories given: nothing to verify\n";
+    return kNotProven;
+  }
+  bool intact = !reports.empty() && (!checkpoints || checkpoints->intact()) &&
                 std::none_of(reports.begin(), reports.end(), [](const auto& r) { return r.problem.has_value(); });
   if (p.format == "json") {
     namespace json = delegation::json;
@@ -258,21 +392,29 @@ int cmd_audit(int argc, char** argv) {
       out += ",\"intact\":";
       out += r.problem ? "false" : "true";
       if (r.problem) audit::append_problem_json(out, *r.problem);
+      if (checkpoints) checkpoints->append_node_json(out, r.node);
       out += "}";
     }
-    std::cout << out << "]}\n";
+    out += ']';
+    if (checkpoints) checkpoints->append_json(out);
+    std::cout << out << "}\n";
   } else {
-    if (reports.empty()) std::cout << "no audit segments found\n";
     for (const auto& r : reports) {
       if (r.problem) {
-        std::cout << "node " << r.node << ": BROKEN at seq " << r.problem->seq << " (" << r.problem->file << " line "
-                  << r.problem->line << "): " << r.problem->why << "\n";
+        std::cout << "node " << r.node << ": chain BROKEN at seq " << r.problem->seq << " (" << r.problem->file
+                  << " line " << r.problem->line << "): " << r.problem->why << "\n";
       } else {
-        std::cout << "node " << r.node << ": intact, seq " << r.first_seq << ".." << r.last_seq << " (" << r.records
-                  << " records in " << r.segments << " segments, " << r.bytes << " bytes); last hash "
+        std::cout << "node " << r.node << ": chain intact, seq " << r.first_seq << ".." << r.last_seq << " ("
+                  << r.records << " records in " << r.segments << " segments, " << r.bytes << " bytes); last hash "
                   << audit::view(r.last_hash) << "\n";
       }
+      if (checkpoints) std::cout << checkpoints->node_line(r.node);
     }
+    if (checkpoints) std::cout << checkpoints->summary_line();
+    // One verdict last, so that a chain intact up to a cut end is never read as the answer.
+    std::cout << (intact ? "verdict: INTACT" : "verdict: DAMAGED (see above)")
+              << (intact && !checkpoints ? " (the chain cannot show records cut from its end: add --checkpoints)" : "")
+              << "\n";
   }
   return intact ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-// `scopegate query ...` and `scopegate audit verify` (CONTRACT.md §7, docs/query.md).
+// `scopegate query ...` and `scopegate audit verify` (docs/protocol.md §7, docs/audit.md).
 #pragma once
 
 namespace scopegate::cli {

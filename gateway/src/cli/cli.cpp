@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <charconv>
 #include <iostream>
 #include <map>
 #include <string>
@@ -13,6 +14,7 @@
 #include "app/log.hpp"
 #include "config/loader.hpp"
 #include "config/units.hpp"
+#include "delegation/json_out.hpp"
 #include "delegation/token.hpp"
 #include "http/request_id.hpp"
 
@@ -33,7 +35,10 @@ Usage:
   scopegate query footprint|actions|tree SCOPE --log DIR [...]
   scopegate query never SCOPE --dataset D|--tool T|--route R|--resource U --log DIR [...]
                                                       forensic questions over the audit log
-  scopegate audit verify --log DIR [--log DIR...]     verify the audit log's hash chains
+  scopegate audit verify --log DIR [--log DIR...] [--checkpoints DIR --public-key FILE]
+                                                      verify the audit log's hash chains (and
+                                                      its signed checkpoints: a cut or rewritten log)
+  scopegate audit keygen --out PREFIX                 make the key pair that signs checkpoints
   scopegate --version
 
 Run 'scopegate COMMAND --help' for a command's options.
@@ -229,6 +234,15 @@ int cmd_token_mint(int argc, char** argv) {
     std::cerr << "--ttl must be a duration of at least 1s (e.g. 15m, 1h)\n";
     return 2;
   }
+  for (auto name : {"--principal", "--agent"}) {
+    const std::string& v = args.values[name];
+    // The gateway stamps them into upstream headers, and refuses a token carrying a control character.
+    if (v.empty() || v.size() > 256 ||
+        !std::all_of(v.begin(), v.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+      std::cerr << name << " must be 1 to 256 printable ASCII characters without spaces\n";
+      return 2;
+    }
+  }
   root.sid = http::make_uuid_v7();
   root.sub = args.values["--principal"];
   root.agt = args.values["--agent"];
@@ -276,12 +290,25 @@ int cmd_token_inspect(int argc, char** argv) {
     delegation::VerifyOptions options;
     options.audience = loaded.config->token.audience;
     options.skew_s = loaded.config->token.clock_skew.count() / 1000;
-    options.now = args.values.count("--at") ? std::stoll(args.values["--at"]) : unix_now();
+    options.now = unix_now();
+    if (args.values.count("--at")) {
+      const std::string& at = args.values["--at"];
+      auto [end, ec] = std::from_chars(at.data(), at.data() + at.size(), options.now);
+      if (ec != std::errc() || end != at.data() + at.size()) {
+        std::cerr << "--at is a Unix time in seconds, got '" << at << "'\n" << kTokenUsage;
+        return 2;
+      }
+    }
     auto result = delegation::verify(token, delegation::make_keyring(loaded.config->token), options);
     if (auto* v = std::get_if<delegation::VerifiedToken>(&result)) {
-      out += R"(,"verified":true,"valid":true,"depth":)" + std::to_string(v->depth()) +
-             R"(,"scope":")" + v->current().sid + R"(","actor":")" + v->current().agt + R"(","principal":")" +
-             v->root().sub + R"(","expires":)" + std::to_string(v->expires) + "}";
+      namespace json = delegation::json;
+      out += R"(,"verified":true,"valid":true)";
+      json::append_int(out, "depth", v->depth());
+      json::append_field(out, "scope", v->current().sid);
+      json::append_field(out, "actor", v->current().agt);
+      json::append_field(out, "principal", v->root().sub);
+      json::append_int(out, "expires", v->expires);
+      out += "}";
     } else {
       out += R"(,"verified":true,"valid":false,"error":")" +
              std::string(delegation::to_string(std::get<delegation::TokenError>(result))) + "\"}";

@@ -29,7 +29,7 @@ struct Listener {
   std::string credential_header = "Authorization";
 };
 
-// A registered caller (CONTRACT.md §1). The API key is known only by its SHA-256.
+// A registered caller (docs/protocol.md §1). The API key is known only by its SHA-256.
 struct Agent {
   std::string id;
   std::string api_key_sha256;       // 32 raw bytes; empty when the agent uses a certificate only
@@ -71,7 +71,7 @@ struct Timeouts {
                                         // last reply, before closing; zero = close at once
 };
 
-// Delegation-token settings (CONTRACT.md §2). Secrets come from the environment or files only.
+// Delegation-token settings (docs/protocol.md §2). Secrets come from the environment or files only.
 struct TokenKey {
   std::string kid;
   std::string secret;  // exactly 32 bytes
@@ -88,7 +88,7 @@ struct TokenSettings {
   std::string revocations_file;      // where revocations are kept across restarts; empty: memory only
 };
 
-// When a request's audit record must be on disk (CONTRACT.md §6, docs/audit.md).
+// When a request's audit record must be on disk (docs/protocol.md §6, docs/audit.md).
 enum class Durability {
   none,    // written at once, fsynced only at rotation and shutdown (the OS flushes it)
   batch,   // fsynced at most every audit.fsync_interval or audit.fsync_records (the default)
@@ -103,7 +103,19 @@ struct DataLabel {
   bool operator==(const DataLabel&) const = default;
 };
 
-// The audit log (CONTRACT.md §6). Fixed for the life of the process: a reload that changes it
+// Signed checkpoints of the audit log (docs/audit.md, "Signed checkpoints"): now and then the
+// writer signs the seq and hash of the last durable record and keeps them in a directory that lives
+// elsewhere, so a log cut at its end or rewritten whole no longer verifies. Off while `dir` is empty.
+struct Checkpoints {
+  std::string dir;                      // checkpoints go to <dir>/<node>/
+  std::uint64_t every_records = 10000;  // a checkpoint after this many durable records...
+  Duration every{60'000};               // ...or this long after the last one, whichever comes first
+  std::string key_source;               // "private_key_file '<path>'" or "private_key_env <NAME>", for messages
+  std::string private_key_pem;          // the Ed25519 private key, read at load (not by load_audit_section)
+  bool operator==(const Checkpoints&) const = default;
+};
+
+// The audit log (docs/protocol.md §6). Fixed for the life of the process: a reload that changes it
 // is refused, because the writer owns the files, the chain and its thread.
 struct Audit {
   std::string dir;                             // empty: no audit log (decisions go to the debug log)
@@ -116,6 +128,7 @@ struct Audit {
   std::uint64_t queue_bytes = 32ull << 20;     // ...and their bytes: memory stays bounded while it fails
   std::uint64_t journal_bytes = 16ull << 20;   // records mapped to disk before the response ends; 0 = off
   std::uint64_t disk_reserve = 64ull << 20;    // free bytes below which audited requests get 503
+  Checkpoints checkpoints;                     // signed checkpoints; off by default
   bool operator==(const Audit&) const = default;
 };
 

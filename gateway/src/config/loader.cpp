@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "config/units.hpp"
+#include "crypto/ed25519.hpp"
 #include "router/router.hpp"
 #include "upstream/url.hpp"
 
@@ -462,10 +463,40 @@ void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, 
   read_durability(r, node, key, "audit", label.audit);
 }
 
+// audit.checkpoints, all but the key itself: that is read by read_checkpoint_key, only when the
+// whole config is loaded (the query and audit commands read this section without it).
+void read_checkpoints(Reader& r, const YAML::Node& node, const std::string& audit_dir, Checkpoints& c) {
+  const std::string key = "audit.checkpoints";
+  if (!r.expect_map(node, key, {"dir", "every_records", "every", "private_key_file", "private_key_env"})) return;
+  r.read_string(node, key, "dir", c.dir);
+  if (c.dir.empty()) {
+    r.error(node, key + ".dir", "required: where the checkpoints are kept (another disk or a mounted share)");
+  } else if (!audit_dir.empty()) {
+    // Checkpoints beside the log would be cut or rewritten with it: they must live elsewhere.
+    auto log = std::filesystem::path(audit_dir).lexically_normal();
+    auto rel = std::filesystem::path(c.dir).lexically_normal().lexically_relative(log);
+    if (!rel.empty() && *rel.begin() != "..") {
+      r.error(node["dir"], key + ".dir",
+              "must not be audit.dir or inside it: whoever can rewrite the log could rewrite them too");
+    }
+  }
+  r.read_uint(node, key, "every_records", c.every_records, 1, 1'000'000'000);
+  r.read_duration(node, key, "every", c.every, false);
+  std::string file, env;
+  r.read_string(node, key, "private_key_file", file);
+  r.read_string(node, key, "private_key_env", env);
+  if (file.empty() == env.empty()) {
+    r.error(node, key, "exactly one of private_key_file and private_key_env (keys never live in the YAML)");
+  } else {
+    c.key_source = file.empty() ? "private_key_env " + env : "private_key_file '" + file + "'";
+  }
+}
+
 void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
   const std::string key = "audit";
   if (!r.expect_map(node, key, {"dir", "durability", "fsync_interval", "fsync_records", "segment_max_bytes",
-                                "segment_max_age", "queue_records", "queue_bytes", "journal_bytes", "disk_reserve"}))
+                                "segment_max_age", "queue_records", "queue_bytes", "journal_bytes", "disk_reserve",
+                                "checkpoints"}))
     return;
   r.read_string(node, key, "dir", a.dir);
   if (a.dir.empty()) r.error(node, "audit.dir", "required: the directory the audit segments are written to");
@@ -497,6 +528,7 @@ void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
       r.error(n, k, "expected a size such as 0, 64MiB or 1GiB, got '" + text + "'");
     }
   });
+  if (auto c = node["checkpoints"]; c.IsDefined() && !c.IsNull()) read_checkpoints(r, c, a.dir, a.checkpoints);
 }
 
 // A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
@@ -549,6 +581,19 @@ std::optional<std::string> decode_secret(std::string text, bool raw_allowed) {
   return out;
 }
 
+// A regular file, read up to `max` bytes (one more, so that a longer file shows as too long): a
+// directory or a device (/dev/zero) is an error, not a hang.
+bool read_secret_file(const std::string& path, std::size_t max, std::string& content) {
+  std::error_code ec;
+  std::ifstream in;
+  if (std::filesystem::is_regular_file(path, ec)) in.open(path, std::ios::binary);
+  if (!in.is_open()) return false;
+  content.assign(max + 1, '\0');
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  content.resize(static_cast<std::size_t>(in.gcount()));
+  return true;
+}
+
 void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
   const std::string key = "token";
   if (!r.expect_map(node, key, {"audience", "clock_skew", "signing_kid", "keys", "max_depth", "delegation_ttl",
@@ -595,18 +640,11 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
       secret = decode_secret(*value, false);
       if (!secret) r.error(k["secret_env"], kk + ".secret_env", env_name + " must hold 64 hex digits (32 bytes)");
     } else {
-      // A regular file, read up to a bound: a directory or a device (/dev/zero) is an error, not a hang.
-      constexpr std::size_t kMaxSecretFile = 4096;
-      std::error_code fec;
-      std::ifstream in;
-      if (std::filesystem::is_regular_file(file_name, fec)) in.open(file_name, std::ios::binary);
-      if (!in.is_open()) {
+      std::string content;
+      if (!read_secret_file(file_name, 4096, content)) {
         r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "' (a regular file)");
         continue;
       }
-      std::string content(kMaxSecretFile + 1, '\0');
-      in.read(content.data(), static_cast<std::streamsize>(content.size()));
-      content.resize(static_cast<std::size_t>(in.gcount()));
       secret = decode_secret(content, true);
       if (!secret) {
         r.error(k["secret_file"], kk + ".secret_file", "'" + file_name + "' must hold 32 raw bytes or 64 hex digits");
@@ -621,6 +659,39 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
       std::none_of(t.keys.begin(), t.keys.end(), [&](const TokenKey& k) { return k.kid == t.signing_kid; })) {
     r.error(node["signing_kid"], key + ".signing_kid", "no key with kid '" + t.signing_kid + "'");
   }
+}
+
+// The checkpoint signing key, read and checked at load: a gateway whose key is missing or is not
+// an Ed25519 private key refuses to start, and `scopegate check` says why. Messages name where the
+// key was to come from, never what it holds.
+void read_checkpoint_key(Reader& r, const YAML::Node& node, Checkpoints& c) {
+  const std::string key = "audit.checkpoints";
+  if (c.key_source.empty()) return;  // (already reported)
+  bool from_file = node["private_key_file"].IsDefined();
+  const std::string field = from_file ? "private_key_file" : "private_key_env";
+  std::string name;
+  r.read_string(node, key, field.c_str(), name);
+  std::string pem;
+  if (from_file) {
+    constexpr std::size_t kMaxKeyFile = 16 * 1024;  // an Ed25519 PEM is about 120 bytes
+    if (!read_secret_file(name, kMaxKeyFile, pem) || pem.size() > kMaxKeyFile) {
+      r.error(node[field], key + "." + field, "cannot read file '" + name + "' (a regular file of at most 16KiB)");
+      return;
+    }
+  } else if (auto value = r.env(name)) {
+    pem = *value;
+  } else {
+    r.error(node[field], key + "." + field, "environment variable " + name + " is not set");
+    return;
+  }
+  std::string why;
+  if (!crypto::Ed25519Key::from_private_pem(pem, why)) {
+    r.error(node[field], key + "." + field,
+            (from_file ? "'" + name + "'" : name) + " does not hold an Ed25519 private key in PEM (PKCS#8, " +
+                "unencrypted; `scopegate audit keygen` makes one): " + why);
+    return;
+  }
+  c.private_key_pem = std::move(pem);
 }
 
 void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string& file) {
@@ -650,7 +721,10 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   if (auto t = root["timeouts"]; t.IsDefined()) read_timeouts(r, t, "timeouts", c.timeouts, false);
   if (auto p = root["paths"]; p.IsDefined()) read_paths(r, p, "paths", c.paths.rules, &c.paths.merge_slashes);
   if (auto t = root["token"]; t.IsDefined()) read_token(r, t, c.token);
-  if (auto a = root["audit"]; a.IsDefined()) read_audit(r, a, c.audit);
+  if (auto a = root["audit"]; a.IsDefined()) {
+    read_audit(r, a, c.audit);
+    if (a.IsMap() && a["checkpoints"].IsMap()) read_checkpoint_key(r, a["checkpoints"], c.audit.checkpoints);
+  }
 
   if (auto admin = root["admin"]; admin.IsDefined() && r.expect_map(admin, "admin", {"address", "port", "token"})) {
     r.read_string(admin, "admin", "address", c.admin.address);
@@ -722,13 +796,16 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
 }
 
-LoadResult load(const std::function<YAML::Node()>& parse, const std::string& file, EnvLookup env) {
+using SectionReader = void (*)(Reader&, const YAML::Node&, Config&, const std::string&);
+
+LoadResult load(const std::function<YAML::Node()>& parse, const std::string& file, EnvLookup env,
+                SectionReader read = read_config) {
   LoadResult result;
   Config config;
   config.source_file = file;
   Reader reader(file, env ? std::move(env) : EnvLookup(process_env), result.errors);
   try {
-    read_config(reader, parse(), config, file);
+    read(reader, parse(), config, file);
   } catch (const YAML::Exception& e) {
     result.errors.push_back({file, e.mark.is_null() ? 0 : e.mark.line + 1, "", e.msg});
   } catch (const std::exception& e) {
@@ -739,9 +816,22 @@ LoadResult load(const std::function<YAML::Node()>& parse, const std::string& fil
   return result;
 }
 
-}  // namespace
+// The query and audit commands read a gateway's config for its node name and audit section only:
+// they must run where the token keys and the admin token are not available, and never resolve them.
+void read_audit_only(Reader& r, const YAML::Node& root, Config& c, const std::string&) {
+  if (root.IsNull() || !root.IsDefined()) {
+    r.error(root, "", "the file is empty");
+    return;
+  }
+  if (!root.IsMap()) {
+    r.error(root, "", "expected a mapping");
+    return;
+  }
+  r.read_string(root, "", "node", c.node);
+  if (auto a = root["audit"]; a.IsDefined()) read_audit(r, a, c.audit);
+}
 
-LoadResult load_file(const std::string& path, EnvLookup env) {
+LoadResult load_path(const std::string& path, EnvLookup env, SectionReader read) {
   std::error_code ec;
   std::ifstream in;
   if (std::filesystem::is_regular_file(path, ec)) in.open(path);
@@ -750,8 +840,16 @@ LoadResult load_file(const std::string& path, EnvLookup env) {
     result.errors.push_back({path, 0, "", "cannot open the file"});
     return result;
   }
-  return load([&] { return YAML::Load(in); }, path, std::move(env));
+  return load([&] { return YAML::Load(in); }, path, std::move(env), read);
 }
+
+}  // namespace
+
+LoadResult load_audit_section(const std::string& path, EnvLookup env) {
+  return load_path(path, std::move(env), read_audit_only);
+}
+
+LoadResult load_file(const std::string& path, EnvLookup env) { return load_path(path, std::move(env), read_config); }
 
 LoadResult load_string(std::string_view yaml, const std::string& file_name, EnvLookup env) {
   std::string text(yaml);

@@ -30,6 +30,9 @@ struct LoadResult {
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
 LoadResult load_file(const std::string& path, EnvLookup env = {});
+// Only `node` and `audit`, for the query and audit commands: nothing else is read or resolved, so
+// no token key, agent key or admin token is needed (or touched) to query a log.
+LoadResult load_audit_section(const std::string& path, EnvLookup env = {});
 LoadResult load_string(std::string_view yaml, const std::string& file_name, EnvLookup env = {});
 
 }  // namespace scopegate::config

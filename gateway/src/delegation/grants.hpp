@@ -1,4 +1,4 @@
-// Grant patterns (CONTRACT.md §1): an exact action string, or a prefix ending in '*'; "*" alone
+// Grant patterns (docs/protocol.md §1): an exact action string, or a prefix ending in '*'; "*" alone
 // matches everything. A set of patterns grants the union of what its patterns match, and a chain
 // of sets (a token's d and c blocks) grants what every set grants: the intersection.
 //

@@ -1,4 +1,4 @@
-// The scope record (CONTRACT.md §1): one unit of delegated authority, as the admin API, the
+// The scope record (docs/protocol.md §1): one unit of delegated authority, as the admin API, the
 // audit log and POST /v1/scopes show it. Derived from the d blocks of a verified token.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Values of the headers the gateway stamps (CONTRACT.md §3): objectives, W3C trace context and
+// Values of the headers the gateway stamps (docs/protocol.md §3): objectives, W3C trace context and
 // baggage. Everything produced here is printable ASCII without CR, LF or NUL, whatever came in.
 #pragma once
 
@@ -56,7 +56,7 @@ TraceContext continue_trace(std::string_view inbound_traceparent);
 // Inbound values are passed on as they came; entries without '=' are dropped.
 std::string stamp_baggage(std::string_view inbound, std::string_view scope);
 
-// What the forwarded request is stamped with (CONTRACT.md §3).
+// What the forwarded request is stamped with (docs/protocol.md §3).
 struct StampInput {
   const VerifiedToken* token = nullptr;  // the caller's scope; null on routes that need none
   const ScopeRecord* child = nullptr;    // a delegation's new scope: the one the receiver acts in

@@ -123,6 +123,10 @@ enum KeyBit : unsigned {
 constexpr unsigned kRootKeys = kV | kT | kKid | kSid | kSub | kAgt | kScp | kObj | kAud | kIat | kExp;
 constexpr unsigned kChildKeys = kT | kSid | kPar | kAgt | kScp | kObj | kIat | kExp;
 
+bool has_control_character(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
 unsigned key_bit(std::string_view k) {
   static constexpr std::pair<std::string_view, KeyBit> kKeys[] = {
       {"v", kV},     {"t", kT},     {"kid", kKid}, {"sid", kSid}, {"par", kPar}, {"sub", kSub},
@@ -171,6 +175,9 @@ std::optional<ParsedBlock> parse_block(const std::string& json, bool is_root) {
         case kT: break;
         default:
           bad = value.get_string().get(text) != simdjson::SUCCESS;
+          // Ids, principal and agent are stamped into upstream headers as they are: a control
+          // character in one (a token minted elsewhere with the same key) would split a header.
+          if (!bad && bit != kObj) bad = has_control_character(text);
           if (bad) break;
           switch (bit) {
             case kKid: s.kid = text; break;

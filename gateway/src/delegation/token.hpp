@@ -1,4 +1,4 @@
-// dst1 delegation tokens (CONTRACT.md §2): self-contained, unforgeable, attenuable.
+// dst1 delegation tokens (docs/protocol.md §2): self-contained, unforgeable, attenuable.
 //
 //   token = "dst1" 1*("." block) "." tag         every part base64url without padding
 //   block = b64u(json) ["~" b64u(endorsement)]

@@ -1,4 +1,4 @@
-// The JSON error replies of CONTRACT.md §5: one code, one status, one body shape.
+// The JSON error replies of docs/protocol.md §5: one code, one status, one body shape.
 #pragma once
 
 #include <string>
@@ -35,6 +35,9 @@ enum class ErrorCode {
 
 std::string_view to_string(ErrorCode code);
 unsigned status_of(ErrorCode code);
+// A refusal's reason in plain words ("its scope had been revoked"), or empty for a name that is not
+// an error code. For reports: the wire carries the code.
+std::string_view in_words(std::string_view code);
 
 // Optional context of an error reply; empty fields are left out of the body.
 struct ErrorDetail {

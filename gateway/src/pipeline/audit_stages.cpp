@@ -14,12 +14,13 @@ namespace asio = boost::asio;
 namespace {
 
 // What the request did, as facts for the sink. `path` holds the scope path the facts point to.
-void describe(const RequestContext& x, audit::RequestFacts& f, std::string& path) {
+void describe(RequestContext& x, audit::RequestFacts& f, std::string& path) {
   f.request_id = x.request_id;
-  if (!x.trace.empty()) {
-    f.trace_id = x.trace.trace_id();
-    f.span_id = x.trace.span_id();
-  }
+  // Every request record joins the agent's trace, refusals made before stamping included: the
+  // trace the request came with continues (or one starts) here, as stamping would have done.
+  if (x.trace.empty()) x.trace = delegation::continue_trace(x.inbound.traceparent);
+  f.trace_id = x.trace.trace_id();
+  f.span_id = x.trace.span_id();
   if (x.token) {
     const auto& current = x.token->current();
     f.scope.id = current.sid;
@@ -96,24 +97,31 @@ asio::awaitable<bool> commit_before_forward(RequestContext& x) {
   auto* writer = x.worker.app().audit_writer();
   if (!writer || x.durability != config::Durability::strict) co_return true;
   bool durable = co_await commit(x, *writer, true);
-  x.recorded = durable;
+  if (durable) x.recorded = RequestContext::Recorded::before_forward;
   co_return durable;
 }
 
 asio::awaitable<void> commit_refusal(RequestContext& x) {
   auto* writer = x.worker.app().audit_writer();
-  if (!writer || x.durability != config::Durability::strict || x.recorded || !x.route) co_return;
+  if (!writer || x.durability != config::Durability::strict || x.recorded != RequestContext::Recorded::not_yet ||
+      !x.route) {
+    co_return;
+  }
   // A refusal that cannot be made durable is still sent; report() queues its record again.
-  x.recorded = co_await commit(x, *writer, false);
+  if (co_await commit(x, *writer, false)) x.recorded = RequestContext::Recorded::whole;
 }
 
 void report(RequestContext& x) {
-  if (x.recorded || x.reported) return;
+  if (x.recorded == RequestContext::Recorded::whole || x.reported) return;
   x.reported = true;
   audit::RequestFacts f;
   std::string path;
   describe(x, f, path);
-  x.worker.app().sink().request(f);
+  if (x.recorded == RequestContext::Recorded::before_forward) {
+    x.worker.app().sink().request_outcome(f);
+  } else {
+    x.worker.app().sink().request(f);
+  }
 }
 
 }  // namespace scopegate::pipeline

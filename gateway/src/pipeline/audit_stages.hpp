@@ -1,4 +1,4 @@
-// The audit log's place in the pipeline (CONTRACT.md §6, docs/audit.md): refusing while the log
+// The audit log's place in the pipeline (docs/protocol.md §6, docs/audit.md): refusing while the log
 // cannot keep records, making a strict route's record durable before the upstream or the client
 // hears anything, and reporting every other request once it is over.
 #pragma once
@@ -26,8 +26,9 @@ boost::asio::awaitable<bool> commit_before_forward(RequestContext& x);
 // Strict: a refusal's record is made durable before the refusal is sent.
 boost::asio::awaitable<void> commit_refusal(RequestContext& x);
 
-// Hands the request to the fact sink once, unless its record was already committed: before the
-// last write of its response where there is one (audit/journal.hpp says why), else when it ends.
+// Hands the request to the fact sink once, unless its record was already committed whole: before
+// the last write of its response where there is one (audit/journal.hpp says why), else when it
+// ends. A record committed before forwarding is followed by its outcome (request.outcome) instead.
 void report(RequestContext& x);
 
 }  // namespace scopegate::pipeline

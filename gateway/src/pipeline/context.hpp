@@ -89,6 +89,7 @@ struct RequestContext {
   // Who is calling and under which scope (delegation stages).
   const config::Agent* agent = nullptr;
   std::shared_ptr<const delegation::VerifiedToken> token;  // shared with the worker's token cache
+  bool scope_checked = false;  // verify_scope ran: its verdict on the token stands (attribute_refusal)
   delegation::TraceContext trace;
 
   // What the request does: the action checked against grants ("" for housekeeping).
@@ -108,11 +109,13 @@ struct RequestContext {
   std::array<std::string_view, 4> replaced{};
   std::size_t replaced_count = 0;
 
-  // How durable the request's audit record must be, and whether it is already committed
-  // (strict routes commit before forwarding or refusing).
+  // How durable the request's audit record must be, and where it stands: strict routes commit it
+  // before forwarding (what became of the request follows in a request.outcome record) or,
+  // whole, before refusing.
   config::Durability durability = config::Durability::batch;
-  bool recorded = false;
-  bool reported = false;  // the request's record was handed to the audit sink (report())
+  enum class Recorded { not_yet, before_forward, whole };
+  Recorded recorded = Recorded::not_yet;
+  bool reported = false;  // the request's record, or its outcome, was handed to the audit sink (report())
 
   // Outcome, for the stages that watch every request (audit and metrics).
   bool forwarded = false;                 // the upstream received (part of) the request

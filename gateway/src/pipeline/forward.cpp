@@ -424,7 +424,10 @@ asio::awaitable<bool> forward(RequestContext& x) {
 namespace {
 
 // The pipeline, in order. Each position has a reason; a stage that refuses answers the client
-// itself and nothing after it runs (nothing reaches the upstream).
+// itself and nothing after it runs (nothing reaches the upstream). A refusal made before step 9
+// still names the caller's scope in its record when the credential and the one token hold
+// (attribute_refusal, in reply_error): they are read then for the record only, so this order
+// alone decides every answer.
 asio::awaitable<bool> run_stages(RequestContext& x) {
   const auto& snapshot = x.snapshot;
   const auto& cfg = snapshot.config;
@@ -541,7 +544,9 @@ asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& sn
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
   // Most requests were reported before their last write; the rest (cut, or closed early) here.
-  if (x.status != 0 || x.forwarded) report(x);  // (a strict record already committed is not repeated)
+  // (A strict record committed whole is not repeated; one committed before forwarding always
+  // gets its outcome, even when the client left before anything was sent upstream.)
+  if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) report(x);
   co_return keep;
 }
 

@@ -10,6 +10,7 @@
 
 #include "http/hygiene.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/scope_stages.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {
@@ -71,6 +72,7 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
 
 asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string_view message, bool force_close) {
   x.reason = code;
+  attribute_refusal(x);  // refused before its scope was known: the record still names it, if the token verifies
   if (code != ErrorCode::audit_unavailable && x.durability == config::Durability::strict) {
     x.status = http::status_of(code);
     co_await commit_refusal(x);

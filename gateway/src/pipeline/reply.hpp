@@ -1,5 +1,5 @@
 // What every stage needs to answer the client itself or read a body whole: JSON error replies
-// (CONTRACT.md §5), JSON success replies, deadlines per phase.
+// (docs/protocol.md §5), JSON success replies, deadlines per phase.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

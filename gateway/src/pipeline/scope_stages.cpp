@@ -102,18 +102,12 @@ std::optional<Violation> require_agent(RequestContext& x) {
                        (listener.tls && !listener.tls->client_ca.empty() ? " or a client certificate)" : ")")};
 }
 
-std::optional<Violation> verify_scope(RequestContext& x) {
-  // An open route runs under no scope: a token sent there is stripped like any Delegation-* header.
-  if (x.route && x.route->access == config::Access::open) return std::nullopt;
-  std::size_t count = x.inbound.tokens;
-  if (count == 0) {
-    if (x.route && x.route->access == config::Access::scoped) {
-      return Violation{ErrorCode::token_invalid, "this route needs a Delegation-Token"};
-    }
-    return std::nullopt;
-  }
-  if (count > 1) return Violation{ErrorCode::token_invalid, "more than one Delegation-Token header"};
-  if (!x.agent) return Violation{ErrorCode::unauthenticated, "a Delegation-Token needs an agent credential"};
+namespace {
+
+// The one Delegation-Token presented, verified (MAC chain, expiry, audience; or found in the
+// worker's cache of tokens verified before) and presented by its own actor, x.agent; or why not.
+// Changes nothing but the cache.
+std::variant<std::shared_ptr<const delegation::VerifiedToken>, Violation> presented_token(RequestContext& x) {
   const auto& settings = x.snapshot.config.token;
   std::string_view text = x.inbound.token;
   std::int64_t now = unix_now();
@@ -136,7 +130,13 @@ std::optional<Violation> verify_scope(RequestContext& x) {
     // A stolen token is useless without its actor's own credential.
     return Violation{ErrorCode::token_invalid, "the token's scope belongs to another agent"};
   }
-  x.token = std::move(token);
+  return token;
+}
+
+// What else x.token must pass: the agent's depth limit and revocation. The request runs under the
+// scope from here on, refused or not, so scopes seen for the first time are recorded and reported.
+std::optional<Violation> admit_scope(RequestContext& x) {
+  const auto& settings = x.snapshot.config.token;
   // A token minted offline is held to the same limits as one this gateway minted.
   if (int limit = std::min(x.agent->max_depth, settings.max_depth); x.token->depth() > limit) {
     return Violation{ErrorCode::depth_exceeded, "the scope is at depth " + std::to_string(x.token->depth()) +
@@ -150,6 +150,44 @@ std::optional<Violation> verify_scope(RequestContext& x) {
     app.sink().scope_opened(fresh, audit::Opening::first_seen, x.request_id);
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Violation> verify_scope(RequestContext& x) {
+  x.scope_checked = true;
+  // An open route runs under no scope: a token sent there is stripped like any Delegation-* header.
+  if (x.route && x.route->access == config::Access::open) return std::nullopt;
+  std::size_t count = x.inbound.tokens;
+  if (count == 0) {
+    if (x.route && x.route->access == config::Access::scoped) {
+      return Violation{ErrorCode::token_invalid, "this route needs a Delegation-Token"};
+    }
+    return std::nullopt;
+  }
+  if (count > 1) return Violation{ErrorCode::token_invalid, "more than one Delegation-Token header"};
+  if (!x.agent) return Violation{ErrorCode::unauthenticated, "a Delegation-Token needs an agent credential"};
+  auto verified = presented_token(x);
+  if (auto* v = std::get_if<Violation>(&verified)) return *v;
+  x.token = std::move(std::get<std::shared_ptr<const delegation::VerifiedToken>>(verified));
+  return admit_scope(x);
+}
+
+void attribute_refusal(RequestContext& x) {
+  if (x.token || x.scope_checked) return;  // verify_scope's verdict stands where it ran
+  // While the log cannot keep records, a refusal is only counted (audit.unavailable): nothing to
+  // attribute, and no first-seen scope.open may add to a backlog.
+  if (auto* writer = x.worker.app().audit_writer(); writer && !writer->accepting()) return;
+  if (!x.agent) authenticate(x);  // refused before the credential was read (framing, spoofing)
+  if (!x.agent || x.inbound.tokens != 1) return;
+  if (x.route && x.route->access == config::Access::open) return;  // runs under no scope, as verify_scope says
+  auto verified = presented_token(x);
+  auto* token = std::get_if<std::shared_ptr<const delegation::VerifiedToken>>(&verified);
+  if (!token) return;  // a token that does not verify names no scope
+  x.token = std::move(*token);
+  // Its verdict is not the client's (the refusal is already decided); as in verify_scope, a token
+  // too deep or revoked still names the scope it was presented for.
+  admit_scope(x);
 }
 
 bool needs_body(const RequestContext& x) {
@@ -348,7 +386,7 @@ std::variant<ChildScope, Violation> mint_child_scope(RequestContext& x, const co
   r.iat = block.iat;
   r.exp = block.exp;
   out.token = std::move(*minted);
-  // Recorded and reported before the request that opened it goes any further (CONTRACT.md §3).
+  // Recorded and reported before the request that opened it goes any further (docs/protocol.md §3).
   x.worker.app().scopes().open(r);
   x.worker.app().sink().scope_opened(r, audit::Opening::minted, x.request_id);
   return out;

@@ -1,4 +1,4 @@
-// The delegation stages (CONTRACT.md §1–§3), each a plain function of the RequestContext that
+// The delegation stages (docs/protocol.md §1–§3), each a plain function of the RequestContext that
 // returns the violation to answer with, or nothing. The order they run in is written once, in
 // serve_request (pipeline/forward.cpp).
 #pragma once
@@ -25,6 +25,14 @@ std::optional<http::Violation> require_agent(RequestContext& x);
 // Delegation-Token: verified (MAC chain, expiry, audience), presented by its actor, not deeper
 // than the agent may act, not revoked. Scopes seen for the first time are recorded and reported.
 std::optional<http::Violation> verify_scope(RequestContext& x);
+
+// A refusal decided before verify_scope ran (framing, spoofing, no route, body limits, a method
+// the route's protocol lacks) still names its caller and the caller's scope: x.agent when the
+// credential is valid, and x.token when its one Delegation-Token also verifies as verify_scope
+// would verify it, for the record (and the error body's scope). Nothing else changes: the client
+// gets the refusal already decided, nothing is minted, and a token that does not verify (forged,
+// expired, another agent's) attributes nothing. Called by reply_error.
+void attribute_refusal(RequestContext& x);
 
 // Whether the route needs the body to name the action (MCP and A2A JSON-RPC requests).
 bool needs_body(const RequestContext& x);

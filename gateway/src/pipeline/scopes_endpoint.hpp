@@ -1,4 +1,4 @@
-// POST /v1/scopes on the data listener (CONTRACT.md §4): an agent opens a root scope, or, under
+// POST /v1/scopes on the data listener (docs/protocol.md §4): an agent opens a root scope, or, under
 // its Delegation-Token, a child scope for another agent (or a narrower one for itself).
 #pragma once
 

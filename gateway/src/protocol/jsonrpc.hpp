@@ -1,4 +1,4 @@
-// Just enough of MCP and A2A request bodies to name what a request does (CONTRACT.md §1):
+// Just enough of MCP and A2A request bodies to name what a request does (docs/protocol.md §1):
 // the JSON-RPC method and the tool, resource or prompt it touches; for A2A, whether it sends a
 // message (a delegation), the message text (the sub-agent's objective) and task/context ids.
 // Bodies are parsed whole with simdjson, after the route's size limit has been enforced.

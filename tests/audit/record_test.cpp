@@ -1,0 +1,67 @@
+#include "audit/record.hpp"
+#include "audit/writer.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace scopegate::audit;
+
+namespace {
+// A strict request under a depth-1 scope, as audit_stages.cpp describes it.
+RequestFacts strict_request() {
+  RequestFacts f;
+  f.request_id = "0193a6f0-0000-7000-8000-000000000001";
+  f.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  f.span_id = "b7ad6b7169203331";
+  f.scope = {"c", "r", "r", "r/c", 1};
+  f.principal = "user:alice";
+  f.agent = "researcher";
+  f.route = "hr";
+  f.operation = "execute_tool";
+  f.tool = "hr";
+  f.method = "GET";
+  f.path = "/tools/hr/alice";
+  f.upstream = "http://hr";
+  f.allowed = true;
+  f.status = 200;
+  f.duration_ms = 1.5;
+  f.bytes_in = 3;
+  f.bytes_out = 20;
+  return f;
+}
+}  // namespace
+
+TEST_CASE("a strict request is written ahead without its result, which its outcome carries") {
+  RequestFacts f = strict_request();
+  f.ahead = true;
+  std::string ahead = request_members(f);
+  CHECK(ahead.find(R"("recorded":"before_forward")") != std::string::npos);
+  CHECK(ahead.find("\"status\"") == std::string::npos);
+  CHECK(ahead.find("\"bytes_out\"") == std::string::npos);
+
+  f.ahead = false;
+  CHECK(request_outcome_members(f) ==
+        R"(,"request_id":"0193a6f0-0000-7000-8000-000000000001","trace_id":"0af7651916cd43dd8448eb211c80319c",)"
+        R"("span_id":"b7ad6b7169203331","scope":{"id":"c","parent":"r","root":"r","depth":1,"path":"r/c"},)"
+        R"("principal":"user:alice","agent":"researcher","route":"hr","status":200,"duration_ms":1.500,"bytes_out":20)");
+}
+
+TEST_CASE("an outcome carries the cut and the gateway's own error when there is one") {
+  RequestFacts f = strict_request();
+  f.outcome = "upstream_cut";
+  std::string cut = request_outcome_members(f);
+  CHECK(cut.find(R"("status":200,"outcome":"upstream_cut","duration_ms":1.500,"bytes_out":20)") != std::string::npos);
+  f.outcome = {};
+  f.reason = "upstream_timeout";
+  f.status = 504;
+  std::string failed = request_outcome_members(f);
+  CHECK(failed.find(R"("route":"hr","reason":"upstream_timeout","status":504)") != std::string::npos);
+  CHECK(failed.find("\"decision\"") == std::string::npos);  // decided in the request record
+}
+
+TEST_CASE("request.outcome is an event of its own") {
+  CHECK(to_string(Event::request_outcome) == "request.outcome");
+  // Journal entries carry the event's number: a new event goes after the existing ones.
+  CHECK(static_cast<int>(Event::request_outcome) == static_cast<int>(Event::audit_unavailable) + 1);
+}
