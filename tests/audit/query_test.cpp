@@ -1,4 +1,5 @@
 #include "audit/query.hpp"
+#include "audit/query_output.hpp"
 
 #include <doctest/doctest.h>
 

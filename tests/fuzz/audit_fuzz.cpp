@@ -26,6 +26,7 @@
 
 #include "audit/chain.hpp"
 #include "audit/query.hpp"
+#include "audit/query_output.hpp"
 #include "audit/segments.hpp"
 #include "audit/verify.hpp"
 #include "delegation/hmac.hpp"

@@ -17,6 +17,7 @@
 #include "app/app.hpp"
 #include "app/log.hpp"
 #include "audit/query.hpp"
+#include "audit/query_output.hpp"
 #include "delegation/json_out.hpp"
 #include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"

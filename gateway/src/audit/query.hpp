@@ -95,29 +95,14 @@ bool is_full_scope_id(std::string_view text);
 std::vector<std::string> scopes_with_prefix(const std::vector<std::string>& dirs, std::string_view prefix,
                                             std::string& error);
 
+// `never`'s answer: 1 when an allowed request matched, else 2 when the evidence has a hole, else 0.
+int never_exit_code(const QueryResult& r);
+
 // After a query that read evidence: 1 when --verify found a broken chain or a gap, else 0.
 int evidence_exit_code(const QueryOptions& o, const QueryResult& r);
 
-// Output. JSON follows schema/query-*.schema.json; tables are for people; CSV for spreadsheets;
-// html and md are one-file reports for a ticket. Tables and CSV carry the chain status too.
-std::string footprint_json(const QueryOptions& o, const QueryResult& r);
-std::string footprint_table(const QueryOptions& o, const QueryResult& r);
-std::string footprint_csv(const QueryResult& r);
-std::string footprint_report(const QueryOptions& o, const QueryResult& r, bool html);
-std::string tree_json(const QueryOptions& o, const QueryResult& r);
-std::string tree_table(const QueryOptions& o, const QueryResult& r);
-std::string tree_csv(const QueryResult& r);
-std::string actions_json(const QueryOptions& o, const QueryResult& r);
-std::string actions_table(const QueryOptions& o, const QueryResult& r);
-std::string actions_csv(const QueryResult& r);
-std::string never_json(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
-std::string never_table(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code);
-std::string never_csv(const QueryResult& r);
-int never_exit_code(const QueryResult& r);
-std::string scopes_json(const QueryOptions& o, const QueryResult& r);
-std::string scopes_table(const QueryOptions& o, const QueryResult& r);
-std::string scopes_csv(const QueryOptions& o, const QueryResult& r);
+// The scopes `query scopes` lists: those matching options.filter (and the time range), ordered by
+// first activity.
 std::vector<const ScopeSummary*> listed_scopes(const QueryOptions& o, const QueryResult& r);
-std::string scanned_json(const QueryResult& r);
 
 }  // namespace scopegate::audit

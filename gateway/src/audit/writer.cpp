@@ -59,14 +59,6 @@ bool members_well_formed(std::string_view members) {
 
 }  // namespace
 
-std::string_view to_string(Event e) {
-  static constexpr std::string_view kNames[kEventCount] = {
-      "request",       "scope.open",    "scope.revoke",     "policy.reload",
-      "breaker.transition", "segment.start", "audit.recovery", "audit.unavailable",
-      "request.outcome"};
-  return kNames[static_cast<std::size_t>(e)];
-}
-
 Writer::Writer(const config::Audit& settings, std::string node) : settings_(settings), node_(std::move(node)) {
   admit_limit_ = settings_.queue_records - settings_.queue_records / 8;
   admit_bytes_ = settings_.queue_bytes - settings_.queue_bytes / 8;

@@ -24,6 +24,7 @@
 #include "audit/chain.hpp"
 #include "audit/checkpointer.hpp"
 #include "audit/journal.hpp"
+#include "audit/events.hpp"
 #include "config/config.hpp"
 
 namespace scopegate::audit {
@@ -32,14 +33,7 @@ namespace scopegate::audit {
 // must hand over to its own thread and return.
 using Completion = std::function<void(bool)>;
 
-// The events of docs/protocol.md §6, in the order their counters are kept.
-enum class Event {
-  request, scope_open, scope_revoke, policy_reload, breaker_transition, segment_start, audit_recovery,
-  audit_unavailable,  // one record per outage: its window, its cause and the refusals it caused
-  request_outcome,    // strict routes: what became of a request recorded before it was forwarded
-};
-inline constexpr std::size_t kEventCount = 9;
-std::string_view to_string(Event e);
+
 
 struct Entry {
   Event event = Event::request;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "audit/query.hpp"
+#include "audit/query_output.hpp"
 #include "audit/verify.hpp"
 #include "cli/audit_checkpoint_cli.hpp"
 #include "config/loader.hpp"

@@ -1,0 +1,49 @@
+// The member names of audit records (docs/protocol.md §6), declared once: the writer renders them
+// (record.cpp) and the readers look them up (query, its output formats). A name changed here
+// changes both sides; a name spelled differently on one side cannot happen.
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstdint>
+#include <string_view>
+
+namespace scopegate::audit {
+
+namespace field {
+// The fixed head of every record, written by seal() (chain.cpp).
+inline constexpr std::string_view v = "v", seq = "seq", ts = "ts", node = "node", event = "event";
+inline constexpr std::string_view prev = "prev", hash = "hash";
+// Who, under which scope.
+inline constexpr std::string_view request_id = "request_id", trace_id = "trace_id", span_id = "span_id";
+inline constexpr std::string_view scope = "scope", id = "id", parent = "parent", root = "root", depth = "depth",
+                                  path = "path";
+inline constexpr std::string_view principal = "principal", agent = "agent", target_agent = "target_agent";
+// What was asked.
+inline constexpr std::string_view route = "route", operation = "operation", action = "action", tool = "tool",
+                                  resource = "resource", mcp_method = "mcp_method", task_id = "task_id",
+                                  context_id = "context_id", datasets = "datasets",
+                                  classification = "classification", method = "method", upstream = "upstream";
+// What became of it.
+inline constexpr std::string_view decision = "decision", rule = "rule", reason = "reason", status = "status",
+                                  outcome = "outcome", recorded = "recorded", duration_ms = "duration_ms",
+                                  bytes_in = "bytes_in", bytes_out = "bytes_out", child_scope = "child_scope";
+// scope.open: the opened scope record.
+inline constexpr std::string_view how = "how", opened = "opened", actor = "actor", delegator = "delegator",
+                                  objective = "objective";
+}  // namespace field
+
+// Reading a member of a parsed record: empty / 0 when absent or of another type.
+inline std::string_view string_member(simdjson::dom::object o, std::string_view key) {
+  std::string_view s;
+  if (o.at_key(key).get_string().get(s)) return {};
+  return s;
+}
+
+inline std::uint64_t uint_member(simdjson::dom::object o, std::string_view key) {
+  std::uint64_t v = 0;
+  if (o.at_key(key).get_uint64().get(v)) return 0;
+  return v;
+}
+
+}  // namespace scopegate::audit
