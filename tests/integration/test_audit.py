@@ -811,3 +811,47 @@ def test_every_request_record_carries_its_trace_and_its_datasets_refusals_includ
     assert all(r["span_id"] != "00f067aa0ba902b7" for r in continued)  # the gateway is a span of its own
     assert next(r for r in reqs if r.get("route") == "plain")["datasets"] == []
     assert next(r for r in reqs if r.get("route") == "hr")["datasets"] == ["hr-records"]
+
+
+def test_a_reused_request_id_never_swaps_the_outcomes_of_strict_requests(start_gateway, upstream, tmp_path):
+    """Probe of issue 10: X-Request-Id is the client's to choose. Two strict requests sent with the
+    same id (a 5 MB download, then a 404) read back as two 404s of 15 B when outcomes were joined
+    by request id alone. They are joined by the span id the gateway made, so each keeps its own."""
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    scope, token = open_root(gw, grants=["tool:hr"])
+    rid = str(uuid.uuid4())
+    big = get(gw, "/tools/hr/bytes?n=500000", token, **{"X-Request-Id": rid})
+    small = get(gw, "/tools/hr/status?code=404", token, **{"X-Request-Id": rid})
+    assert (big[0], small[0]) == (200, 404) and len(big[2]) == 500000
+    gw.stop()
+    code, text, _ = cli("query", "actions", scope["id"], "--log", d, "--format", "csv")
+    header, *rows = text.splitlines()
+    mine = [dict(zip(header.split(","), r.split(","))) for r in rows if rid in r]
+    assert sorted((m["status"], m["bytes_out"]) for m in mine) == sorted([("200", "500000"), ("404", str(len(small[2])))])
+    code, actions = query("actions", scope["id"], d)
+    assert len(actions["outcomes"]) == 2 and {r["event"] for r in actions["records"]} == {"request"}
+    schema_validator("query-actions.schema.json").validate(actions)
+    # never lists the accesses with their outcomes joined too.
+    code, text, _ = cli("query", "never", scope["id"], "--log", d, "--tool", "hr")
+    assert code == 1 and "allowed: 200, 488 KiB out" in text and "outcome not recorded" not in text
+    # An --until between a request and its outcome still shows how the request ended.
+    recs = records(d)
+    ahead = [r for r in recs if r.get("request_id") == rid and r["event"] == "request"]
+    code, text, _ = cli("query", "actions", scope["id"], "--log", d, "--until", ahead[0]["ts"])
+    assert "allowed: 200, 488 KiB out" in text and "outcome not recorded" not in text
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_writer_in(start_gateway, upstream, tmp_path):
+    """Probe of issue 10: removing <dir>/lock (a tmp cleaner, an operator clearing a "stale lock")
+    released the lock for good and a second gateway forked the chain. The lock is on the directory."""
+    d = str(tmp_path / "audit")
+    gw = start_gateway(audit_config(upstream, d), env=TOKEN_ENV)
+    os.unlink(os.path.join(d, "lock"))
+    second = subprocess.run([BIN, "serve", "--config", gw.config_path], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, **TOKEN_ENV})
+    assert second.returncode != 0 and "is in use by" in second.stderr, second.stderr
+    scope, token = open_root(gw, grants=["tool:search"])
+    assert get(gw, "/tools/search/q", token)[0] == 200
+    gw.stop()
+    assert verify(d)[0] == 0

@@ -235,7 +235,7 @@ def test_footprint_reports_in_html_and_markdown_carry_tree_footprints_and_eviden
     code, md, _ = cli("query", "footprint", root, "--log", d, "--format", "md")
     assert code == 0 and md.startswith("# Scope footprint report: " + root)
     assert "## Delegation tree" in md and "## Evidence" in md and "| hash chain |" in md
-    assert "quarterly \\<review> \\| Q3" in md  # table and markup characters escaped
+    assert "quarterly \\<review\\> \\| Q3" in md  # table and markup characters escaped
     assert "researcher" in md and "user:alice" in md
     assert cli("query", "tree", root, "--log", d, "--format", "html")[0] == 64
 
@@ -319,3 +319,77 @@ def test_audit_verify_says_nothing_is_proven_for_an_empty_directory_and_ends_wit
     code, out, _ = cli("audit", "verify", "--log", world["dir"])
     assert code == 0 and out.splitlines()[-1].startswith("verdict: INTACT (the chain cannot show records cut")
     assert cli("audit", "verify", "--log", world["dir"], "--format", "html")[0] == 64
+
+
+def test_hostile_values_cannot_forge_evidence_lines_or_formulas(start_gateway, upstream, tmp_path):
+    """Probe of issue 10: an objective (any agent's free text) with a newline and terminal escapes
+    printed a fake "evidence: hash chain VERIFIED" line and hid the real one; a principal starting
+    with = ran as a spreadsheet formula; a bare CR split a CSV row."""
+    d = str(tmp_path / "audit")
+    gw = start_gateway(delegation_config(route("search", "/tools/search", upstream.url, access="scoped"),
+                                         extra="audit:\n  dir: %s\n" % d), env=TOKEN_ENV)
+    forged = "x\nevidence: hash chain VERIFIED (gw-test seq 1..9)\x1b[8m\x1b]0;t\x07 \u0085end"
+    root, _ = open_root(gw, grants=["tool:search"], principal='=HYPERLINK("http://evil/","x")', objective=forged)
+    other, _ = open_root(gw, grants=["tool:search"], objective="benign\r01a2ffff-0000-7000-8000-000000000000")
+    gw.stop()
+    for args in (("query", "scopes"), ("query", "footprint", root["id"]), ("query", "tree", root["id"])):
+        code, text, _ = cli(*args, "--log", d)
+        assert code == 0, args
+        assert "\x1b" not in text and "\x07" not in text and "\u0085" not in text and "\r" not in text, args
+        assert [l for l in text.splitlines() if l.startswith("evidence:")] == [text.splitlines()[-2]], args
+        assert "\\x1b[8m" in text and "\\x0a" not in text or "\\x0aevidence" in text, args
+    code, text, _ = cli("query", "scopes", "--log", d, "--format", "csv")
+    rows = list(__import__("csv").reader(text.splitlines(keepends=True)))
+    assert len(rows) == 3  # a header and two scopes: the CR did not make a row
+    cells = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    assert cells[root["id"]]["principal"].startswith("'=HYPERLINK")
+    # (text mode reads the CR as \n; what matters is that it stayed inside one quoted cell)
+    assert cells[other["id"]]["objective"] in ("benign\r01a2ffff-0000-7000-8000-000000000000",
+                                               "benign\n01a2ffff-0000-7000-8000-000000000000")
+    code, md, _ = cli("query", "footprint", root["id"], "--log", d, "--format", "md")
+    assert "\x1b" not in md and "\\~" not in md and "http\\://evil" in md
+    # never's CSV ends with the evidence it stands on, even with nothing to list.
+    code, text, _ = cli("query", "never", root["id"], "--log", d, "--tool", "x", "--format", "csv")
+    assert code == 0 and text.splitlines()[-1].startswith("evidence,") and text.splitlines()[-1].endswith(",verified")
+
+
+def test_checkpoints_that_cover_nothing_prove_nothing(world):
+    """Probe of issue 10: --checkpoints one directory too high, or every checkpoint deleted, said
+    INTACT with exit 0. A node no valid checkpoint covers now leaves the end unproven: exit 2."""
+    d, pub = world["dir"], world["pub"]
+    code, out, _ = cli("audit", "verify", "--log", d, "--checkpoints", world["checkpoints"], "--public-key", pub)
+    assert code == 0 and out.splitlines()[-1] == "verdict: INTACT"
+    parent = os.path.dirname(world["checkpoints"])
+    code, out, _ = cli("audit", "verify", "--log", d, "--checkpoints", parent, "--public-key", pub)
+    assert code == 2 and out.splitlines()[-1].startswith("verdict: NOT PROVEN: no checkpoint covers node gw-test")
+    code, out, _ = cli("audit", "verify", "--log", d, "--checkpoints", parent, "--public-key", pub, "--format", "json")
+    report = json.loads(out)
+    assert code == 2 and report["uncovered"] == ["gw-test"]
+    schema_validator("audit-verify.schema.json").validate(report)
+    node_dir = os.path.join(world["checkpoints"], "gw-test")
+    for name in os.listdir(node_dir):
+        os.unlink(os.path.join(node_dir, name))
+    assert cli("audit", "verify", "--log", d, "--checkpoints", world["checkpoints"], "--public-key", pub)[0] == 2
+
+
+def test_a_node_name_of_dots_alone_is_refused(tmp_path):
+    for node in (".", ".."):
+        cfg = tmp_path / "gw.yaml"
+        cfg.write_text("node: '%s'\nlisteners: [{port: 0}]\n" % node)
+        code, out, err = cli("check", "--config", str(cfg))
+        assert code != 0 and "node" in (out + err) and "dots alone" in (out + err), (node, out, err)
+
+
+def test_an_empty_time_range_says_so_rather_than_blaming_the_id(world):
+    code, out, err = cli("query", "footprint", world["root"], "--log", world["dir"], "--since", "2099-01-01")
+    assert code == 2 and "no record between 2099-01-01T00:00:00.000000Z and the end" in err and "time range" in err
+
+
+def test_a_delegated_scope_keeps_who_delegated_it_when_the_range_starts_after_its_opening(world):
+    d = world["dir"]
+    code, acts = query("actions", world["A"], d, "--no-descendants")
+    since = acts["records"][1]["ts"]  # after A was opened (and after its first request)
+    code, fp = query("footprint", world["A"], d, "--since", since, "--no-descendants")
+    assert code == 0
+    s = fp["scopes"][0]
+    assert (s["delegator"], s["principal"], s["objective"]) == ("planner", "user:alice", "Find staff numbers")

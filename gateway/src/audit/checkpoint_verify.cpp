@@ -184,6 +184,11 @@ bool CheckpointCheck::intact() const {
   return std::none_of(nodes_.begin(), nodes_.end(), [](const auto& n) { return n.second.problem.has_value(); });
 }
 
+bool CheckpointCheck::covers(std::string_view node) const {
+  auto it = nodes_.find(node);
+  return it != nodes_.end() && !it->second.valid.empty();
+}
+
 void CheckpointCheck::append_json(std::string& out) const {
   namespace json = delegation::json;
   std::uint64_t checked = 0;

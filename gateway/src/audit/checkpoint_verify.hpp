@@ -53,6 +53,9 @@ class CheckpointCheck {
   void compare(std::vector<ChainReport>& chains);
 
   bool intact() const;
+  // Whether `node` has at least one checkpoint signed by a key given: a log with none has nothing
+  // that proves its end, whatever its chain says.
+  bool covers(std::string_view node) const;
 
   // For `audit verify`: the top-level `,"checkpoints":{…}` member, a node's own `,"checkpoints":{…}`
   // (schema/audit-verify.schema.json), and the lines of the table.

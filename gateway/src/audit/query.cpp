@@ -24,6 +24,8 @@ struct Fields {
   std::int64_t depth = -1;
   std::string_view agent, route, tool, resource, upstream, decision, outcome;
   std::string_view record_principal;  // the top-level `principal` of any record
+  std::string_view request_id, span_id;
+  bool recorded_ahead = false;        // a strict request record, written before forwarding
   std::vector<std::string_view> datasets;
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::string_view actor, delegator, principal, objective;  // scope.open: the opened record
@@ -50,6 +52,9 @@ bool parse_fields(dom::parser& parser, std::string_view line, Fields& f) {
   f.decision = string_member(o, field::decision);
   f.outcome = string_member(o, field::outcome);
   f.record_principal = string_member(o, field::principal);
+  f.request_id = string_member(o, field::request_id);
+  f.span_id = string_member(o, field::span_id);
+  f.recorded_ahead = string_member(o, field::recorded) == "before_forward";
   dom::array datasets;
   if (!o.at_key(field::datasets).get_array().get(datasets)) {
     for (auto d : datasets) {
@@ -85,6 +90,18 @@ bool matches(const Criterion& c, const Fields& f) {
   if (c.kind == "resource") return f.resource == c.value;
   if (c.kind == "dataset") return std::find(f.datasets.begin(), f.datasets.end(), c.value) != f.datasets.end();
   return false;
+}
+
+// How a request.outcome finds its request: the node, the span id the gateway made for the request,
+// and the request id. The request id alone would not do: a client chooses it (X-Request-Id) and may
+// send it twice.
+std::string outcome_key(std::string_view node, const Fields& f) {
+  std::string key(node);
+  key += '/';
+  key += f.span_id;
+  key += '/';
+  key += f.request_id;
+  return key;
 }
 
 constexpr const char* kScopeMember = "\"scope\":{\"id\":";
@@ -240,6 +257,8 @@ QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* cr
   const std::string& id = kind != QueryKind::scopes ? o.scope
                           : !o.filter.id_prefix.empty() ? o.filter.id_prefix
                                                         : kScopeMember;
+  std::set<std::string> awaiting;                    // strict requests in the answer, by outcome_key
+  std::map<std::string, ScopeSummary> openings;      // scope.open records before --since
   for (auto& [node, segments] : nodes) {
     std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
     // The same segment reached through two --log directories is read once.
@@ -282,42 +301,57 @@ QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* cr
           if (parse_fields(parser, line, f) && !f.scope_id.empty()) note_scope(r, f, in_range);
           continue;
         }
-        if (!in_range) continue;
+        // Outside the range two kinds of record still matter: a scope's opening (who holds it, for
+        // whom, why) and the outcome of a request inside the range, which is written after it.
+        bool opening = head.event == event_name<Event::scope_open>;
+        bool outcome = head.event == event_name<Event::request_outcome>;
+        if (!in_range && !opening && !outcome) continue;
         Fields f;
         if (!parse_fields(parser, line, f)) continue;
         bool own = f.scope_id == id;
         bool below = !own && o.descendants && path_contains(f.path, id);
         if (!own && !below) continue;
-        ++r.matched;
-        bool request = f.event == event_name<Event::request>;
-        // A strict route's request record is written before forwarding; its outcome follows.
-        bool outcome = f.event == event_name<Event::request_outcome>;
+        bool summarising = kind == QueryKind::footprint || kind == QueryKind::tree;
         if (outcome) {
-          if (kind == QueryKind::actions) r.records_json.emplace_back(line);
-          if (kind == QueryKind::footprint || kind == QueryKind::tree) {
-            auto& s = r.scopes[std::string(f.scope_id)];
-            if (s.id.empty()) describe_scope(s, f);
-            Totals& t = s.own;
+          // Joined to its request by a key the gateway made (a client may reuse a request id).
+          auto it = awaiting.find(outcome_key(node, f));
+          if (it == awaiting.end()) continue;  // its request is outside the answer
+          awaiting.erase(it);
+          if (summarising) {
+            Totals& t = r.scopes[std::string(f.scope_id)].own;
             t.bytes_out += f.bytes_out;
             if (!f.outcome.empty()) ++t.cut;
+          } else {
+            r.outcomes_json.emplace_back(line);
           }
           continue;
         }
-        if (kind == QueryKind::footprint || kind == QueryKind::tree) {
+        if (!in_range) {
+          if (summarising) learn_opening(openings[std::string(f.scope_id)], f);
+          continue;
+        }
+        ++r.matched;
+        bool request = f.event == event_name<Event::request>;
+        bool kept = false;  // the request is part of the answer (its outcome, if any, joins it)
+        if (summarising) {
           auto& s = r.scopes[std::string(f.scope_id)];
           if (s.id.empty()) describe_scope(s, f);
-          if (f.event == event_name<Event::scope_open>) {
+          if (opening) {
             learn_opening(s, f);
           } else if (request) {
             if (s.actor.empty()) s.actor = f.agent;
             if (s.principal.empty()) s.principal = f.record_principal;
             count_request(s.own, f);
+            kept = true;
           }
         } else if (kind == QueryKind::actions) {
           if (request) r.records_json.emplace_back(line);
+          kept = request;
         } else if (request && criterion && matches(*criterion, f)) {
           (f.decision == "allow" ? r.records_json : r.attempts_json).emplace_back(line);
+          kept = true;
         }
+        if (kept && f.recorded_ahead) awaiting.insert(outcome_key(node, f));
       }
       if (!reader.error().empty()) {
         r.error = segment.path + ": " + reader.error();
@@ -327,6 +361,15 @@ QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* cr
     }
     scan.problem = chain.problem();
     r.nodes.push_back(std::move(scan));
+  }
+  for (auto& [sid, opened] : openings) {
+    if (auto it = r.scopes.find(sid); it != r.scopes.end()) {
+      ScopeSummary& s = it->second;
+      if (s.actor.empty() || !opened.actor.empty()) s.actor = opened.actor.empty() ? s.actor : opened.actor;
+      if (s.delegator.empty()) s.delegator = opened.delegator;
+      if (s.principal.empty()) s.principal = opened.principal;
+      if (s.objective.empty()) s.objective = opened.objective;
+    }
   }
   // Link children to parents and add each subtree's totals up from the leaves.
   std::vector<ScopeSummary*> by_depth;

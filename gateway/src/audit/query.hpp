@@ -73,6 +73,7 @@ struct QueryResult {
   std::map<std::string, ScopeSummary> scopes;  // by id: the scope and every descendant seen
   std::vector<std::string> records_json;       // actions / never: the matching records, as written
   std::vector<std::string> attempts_json;      // never: denied attempts
+  std::vector<std::string> outcomes_json;      // actions / never: request.outcome records of the requests listed
   bool incomplete() const;                     // a chain problem or a missing start in range
   std::string_view chain() const;              // over every node: verified, broken, partial or unverified
   std::string error;                           // set when a directory or file cannot be read

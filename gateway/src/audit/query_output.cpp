@@ -6,6 +6,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <functional>
 
@@ -70,10 +71,41 @@ std::string join(const std::set<std::string>& items, std::string_view sep) {
   return out;
 }
 
+// Text from the log as a terminal may show it: a control character (C0, DEL or C1) becomes
+// \xNN, so a value can neither start a line of its own (a forged "evidence:" line) nor hide what
+// follows it with an escape sequence. Every value from the log goes through it in tables and reports.
+std::string shown(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    unsigned code = c;
+    bool c1 = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+              static_cast<unsigned char>(text[i + 1]) <= 0x9F;  // U+0080..U+009F in UTF-8
+    if (c1) code = static_cast<unsigned char>(text[++i]);
+    if (c < 0x20 || c == 0x7F || c1) {
+      out += "\\x";
+      out += kHex[code >> 4];
+      out += kHex[code & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// A CSV cell that a spreadsheet reads as the text it is: quoted when it holds a separator, a
+// quote or a line break (CR included: spreadsheets end rows at a bare CR too), and prefixed with '
+// when it starts like a formula (= + - @, tab, CR), so a logged objective cannot run as one.
 std::string csv_cell(std::string_view s) {
-  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
+  std::string text(s);
+  if (!text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos) {
+    text.insert(text.begin(), '\'');
+  }
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : text) {
     if (c == '"') out += '"';
     out += c;
   }
@@ -99,7 +131,7 @@ std::string seq_ranges(const QueryResult& r) {
   std::string out;
   for (const auto& n : r.nodes) {
     if (!out.empty()) out += ", ";
-    out += n.node + " seq " + std::to_string(n.first_seq) + ".." + std::to_string(n.last_seq);
+    out += shown(n.node) + " seq " + std::to_string(n.first_seq) + ".." + std::to_string(n.last_seq);
   }
   return out.empty() ? "no records" : out;
 }
@@ -117,10 +149,10 @@ std::string evidence_line(const QueryResult& r) {
     out += "hash chain " + std::string(chain == "broken" ? "BROKEN" : "PARTIAL") + ":";
     for (const auto& n : r.nodes) {
       if (n.problem) {
-        out += " node " + n.node + " at seq " + std::to_string(n.problem->seq) + " (" + n.problem->file + " line " +
-               std::to_string(n.problem->line) + "): " + n.problem->why + ";";
+        out += " node " + shown(n.node) + " at seq " + std::to_string(n.problem->seq) + " (" + shown(n.problem->file) +
+               " line " + std::to_string(n.problem->line) + "): " + shown(n.problem->why) + ";";
       } else if (!n.starts_at_genesis) {
-        out += " node " + n.node + " starts at seq " + std::to_string(n.first_seq) + ", earlier records missing;";
+        out += " node " + shown(n.node) + " starts at seq " + std::to_string(n.first_seq) + ", earlier records missing;";
       }
     }
     out += " the figures may be incomplete";
@@ -219,29 +251,32 @@ std::string footprint_table(const QueryOptions& o, const QueryResult& r) {
   for (const auto& root : roots_of(r, o)) {
     walk(r, root, 0, [&](const ScopeSummary& s, int level) {
       std::string indent(static_cast<std::size_t>(level) * 2, ' ');
-      out += indent + "scope " + s.id + "  depth " + std::to_string(s.depth) + "\n";
-      out += indent + "  actor:      " + (s.actor.empty() ? "?" : s.actor) +
-             (s.delegator.empty() ? std::string() : ", delegated by " + s.delegator) + "\n";
-      if (!s.principal.empty()) out += indent + "  principal:  " + s.principal + "\n";
-      if (!s.objective.empty()) out += indent + "  objective:  " + s.objective + "\n";
-      out += indent + "  own:        " + std::to_string(s.own.allowed) + " allowed" +
-             (s.own.cut ? " (" + std::to_string(s.own.cut) + " cut mid-response)" : std::string()) + ", " +
-             std::to_string(s.own.denied) + " denied, " + human_bytes(s.own.bytes_in) + " in, " +
-             human_bytes(s.own.bytes_out) + " out\n";
-      if (!s.own.tools.empty()) out += indent + "  tools:      " + join(s.own.tools, ", ") + "\n";
-      if (!s.own.resources.empty()) out += indent + "  resources:  " + join(s.own.resources, ", ") + "\n";
-      if (!s.own.routes.empty()) out += indent + "  routes:     " + join(s.own.routes, ", ") + "\n";
-      if (!s.own.datasets.empty()) out += indent + "  datasets:   " + join(s.own.datasets, ", ") + "\n";
-      if (!s.own.upstreams.empty()) out += indent + "  upstreams:  " + join(s.own.upstreams, ", ") + "\n";
-      if (!s.own.first.empty()) out += indent + "  active:     " + s.own.first + " .. " + s.own.last + "\n";
+      auto line = [&](std::string_view label, const std::string& value) {
+        out += indent + std::string(label) + shown(value) + "\n";
+      };
+      line("scope ", s.id + "  depth " + std::to_string(s.depth));
+      line("  actor:      ", (s.actor.empty() ? "?" : s.actor) +
+                                (s.delegator.empty() ? std::string() : ", delegated by " + s.delegator));
+      if (!s.principal.empty()) line("  principal:  ", s.principal);
+      if (!s.objective.empty()) line("  objective:  ", s.objective);
+      line("  own:        ", std::to_string(s.own.allowed) + " allowed" +
+                                 (s.own.cut ? " (" + std::to_string(s.own.cut) + " cut mid-response)" : std::string()) +
+                                 ", " + std::to_string(s.own.denied) + " denied, " + human_bytes(s.own.bytes_in) +
+                                 " in, " + human_bytes(s.own.bytes_out) + " out");
+      if (!s.own.tools.empty()) line("  tools:      ", join(s.own.tools, ", "));
+      if (!s.own.resources.empty()) line("  resources:  ", join(s.own.resources, ", "));
+      if (!s.own.routes.empty()) line("  routes:     ", join(s.own.routes, ", "));
+      if (!s.own.datasets.empty()) line("  datasets:   ", join(s.own.datasets, ", "));
+      if (!s.own.upstreams.empty()) line("  upstreams:  ", join(s.own.upstreams, ", "));
+      if (!s.own.first.empty()) line("  active:     ", s.own.first + " .. " + s.own.last);
       if (!s.children.empty()) {
-        out += indent + "  subtree:    " + std::to_string(s.subtree.allowed) + " allowed, " +
-               std::to_string(s.subtree.denied) + " denied; datasets: " +
-               (s.subtree.datasets.empty() ? "none" : join(s.subtree.datasets, ", ")) + "\n";
+        line("  subtree:    ", std::to_string(s.subtree.allowed) + " allowed, " + std::to_string(s.subtree.denied) +
+                                   " denied; datasets: " +
+                                   (s.subtree.datasets.empty() ? "none" : join(s.subtree.datasets, ", ")));
       }
     });
   }
-  if (out.empty()) out = "no records of scope " + o.scope + " in the logs scanned\n";
+  if (out.empty()) out = "no records of scope " + shown(o.scope) + " in the logs scanned\n";
   return with_evidence(o, r, out);
 }
 
@@ -294,10 +329,10 @@ std::string tree_table(const QueryOptions& o, const QueryResult& r) {
   std::string out;
   for (const auto& root : roots_of(r, o)) {
     walk(r, root, 0, [&](const ScopeSummary& s, int level) {
-      out += std::string(static_cast<std::size_t>(level) * 4, ' ') + (level ? "└── " : "") + s.id + "  " +
-             (s.actor.empty() ? "?" : s.actor) + "  " + std::to_string(s.own.allowed) + " allowed / " +
+      out += std::string(static_cast<std::size_t>(level) * 4, ' ') + (level ? "└── " : "") + shown(s.id) + "  " +
+             shown(s.actor.empty() ? "?" : s.actor) + "  " + std::to_string(s.own.allowed) + " allowed / " +
              std::to_string(s.own.denied) + " denied";
-      if (!s.objective.empty()) out += "  \"" + s.objective + "\"";
+      if (!s.objective.empty()) out += "  \"" + shown(s.objective) + "\"";
       out += "\n";
     });
   }
@@ -342,14 +377,25 @@ struct Outcome {
   std::string outcome, reason;
 };
 
+// The key the engine joins an outcome to its request by (query.cpp, outcome_key): node, the span
+// id the gateway made, and the request id, which alone a client could reuse.
+std::string outcome_key(dom::object o) {
+  std::string key(string_member(o, field::node));
+  key += '/';
+  key += string_member(o, field::span_id);
+  key += '/';
+  key += string_member(o, field::request_id);
+  return key;
+}
+
 template <class Visit>
-void for_each_row(const std::vector<std::string>& lines, Visit visit) {
+void for_each_row(const std::vector<std::string>& lines, const std::vector<std::string>& outcome_lines, Visit visit) {
   dom::parser parser;
-  std::map<std::string, Outcome, std::less<>> outcomes;  // by request_id
-  for (const auto& line : lines) {
+  std::map<std::string, Outcome, std::less<>> outcomes;
+  for (const auto& line : outcome_lines) {
     dom::object o;
-    if (parser.parse(line).get_object().get(o) || string_member(o, field::event) != event_name<Event::request_outcome>) continue;
-    Outcome& out = outcomes[std::string(string_member(o, field::request_id))];
+    if (parser.parse(line).get_object().get(o)) continue;
+    Outcome& out = outcomes[outcome_key(o)];
     if (o.at_key(field::status).get_int64().get(out.status)) out.status = -1;
     out.bytes_out = uint_member(o, field::bytes_out);
     out.outcome = string_member(o, field::outcome);
@@ -375,11 +421,13 @@ void for_each_row(const std::vector<std::string>& lines, Visit visit) {
     r.outcome = string_member(o, field::outcome);
     r.bytes_out = uint_member(o, field::bytes_out);
     r.ahead = string_member(o, field::recorded) == "before_forward";
-    if (auto it = outcomes.find(r.request_id); r.ahead && it != outcomes.end()) {
-      r.status = it->second.status;
-      r.bytes_out = it->second.bytes_out;
-      r.outcome = it->second.outcome;
-      r.failure = it->second.reason;
+    if (r.ahead) {
+      if (auto it = outcomes.find(outcome_key(o)); it != outcomes.end()) {
+        r.status = it->second.status;
+        r.bytes_out = it->second.bytes_out;
+        r.outcome = it->second.outcome;
+        r.failure = it->second.reason;
+      }
     }
     visit(r);
   }
@@ -418,13 +466,14 @@ std::string aligned(const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width;
   for (const auto& row : rows) {
     width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], shown(row[i]).size());
   }
   std::string out;
   for (const auto& row : rows) {
     for (std::size_t i = 0; i < row.size(); ++i) {
-      out += row[i];
-      if (i + 1 < row.size()) out += std::string(width[i] - row[i].size() + 2, ' ');
+      std::string text = shown(row[i]);
+      out += text;
+      if (i + 1 < row.size()) out += std::string(width[i] - text.size() + 2, ' ');
     }
     out += "\n";
   }
@@ -432,19 +481,20 @@ std::string aligned(const std::vector<std::vector<std::string>>& rows) {
 }
 
 // One table row per request: time, node#seq, scope, agent, action and the decision in words.
-std::string record_rows(const std::vector<std::string>& lines) {
+std::string record_rows(const std::vector<std::string>& lines, const std::vector<std::string>& outcomes) {
   std::vector<std::vector<std::string>> rows{{"TIME", "NODE#SEQ", "SCOPE", "AGENT", "ACTION", "DECISION"}};
-  for_each_row(lines, [&](const Row& r) {
+  for_each_row(lines, outcomes, [&](const Row& r) {
     rows.push_back({std::string(r.ts), std::string(r.node) + "#" + std::to_string(r.seq), std::string(r.scope),
                     std::string(r.agent), action_of(r), decision_in_words(r)});
   });
   return rows.size() == 1 ? std::string() : aligned(rows);
 }
 
-std::string record_csv(const std::vector<std::string>& lines, std::string_view kind, std::string_view chain) {
+std::string record_csv(const std::vector<std::string>& lines, const std::vector<std::string>& outcomes,
+                       std::string_view kind, std::string_view chain) {
   std::string out;
-  for_each_row(lines, [&](const Row& r) {
-    out += std::string(kind.empty() ? "" : std::string(kind) + ",") + std::string(r.ts) + "," + csv_cell(r.node) +
+  for_each_row(lines, outcomes, [&](const Row& r) {
+    out += std::string(kind.empty() ? "" : std::string(kind) + ",") + csv_cell(r.ts) + "," + csv_cell(r.node) +
            "," + std::to_string(r.seq) + "," + csv_cell(r.scope) + "," + csv_cell(r.agent) + "," + csv_cell(r.route) +
            "," + csv_cell(action_of(r)) + "," + csv_cell(r.decision) + "," +
            (r.status >= 0 ? std::to_string(r.status) : "") + "," + std::to_string(r.bytes_out) + "," +
@@ -456,11 +506,11 @@ std::string record_csv(const std::vector<std::string>& lines, std::string_view k
 
 std::string actions_json(const QueryOptions& o, const QueryResult& r) {
   return head_json("actions", o) + ",\"scanned\":" + scanned_json(r) + ",\"records\":" + records_array(r.records_json) +
-         "}\n";
+         ",\"outcomes\":" + records_array(r.outcomes_json) + "}\n";
 }
 
 std::string actions_table(const QueryOptions& o, const QueryResult& r) {
-  std::string out = record_rows(r.records_json);
+  std::string out = record_rows(r.records_json, r.outcomes_json);
   return with_evidence(o, r, out.empty() ? "no requests in range\n" : out);
 }
 
@@ -468,7 +518,9 @@ namespace {
 constexpr const char* kRowColumns = "ts,node,seq,scope,agent,route,action,decision,status,bytes_out,reason,request_id,chain\n";
 }
 
-std::string actions_csv(const QueryResult& r) { return kRowColumns + record_csv(r.records_json, "", r.chain()); }
+std::string actions_csv(const QueryResult& r) {
+  return kRowColumns + record_csv(r.records_json, r.outcomes_json, "", r.chain());
+}
 
 namespace {
 const char* answer_of(int exit_code) { return exit_code == 0 ? "never" : exit_code == 1 ? "accessed" : "incomplete"; }
@@ -481,35 +533,36 @@ std::string never_json(const QueryOptions& o, const Criterion& c, const QueryRes
   json::append_field(out, "value", c.value);
   out += "},\"answer\":\"" + std::string(answer_of(exit_code)) + "\",\"exit\":" + std::to_string(exit_code);
   out += ",\"scanned\":" + scanned_json(r);
-  out += ",\"accesses\":" + records_array(r.records_json) + ",\"attempts\":" + records_array(r.attempts_json) + "}\n";
+  out += ",\"accesses\":" + records_array(r.records_json) + ",\"attempts\":" + records_array(r.attempts_json) +
+         ",\"outcomes\":" + records_array(r.outcomes_json) + "}\n";
   return out;
 }
 
 std::string never_table(const QueryOptions& o, const Criterion& c, const QueryResult& r, int exit_code) {
-  std::string subject = c.kind + " " + c.value;
+  std::string subject = c.kind + " " + shown(c.value);
   std::string where = "scope " + o.scope + (o.descendants ? " or any scope below it" : "");
   std::string out;
   if (exit_code == 0) {
     out = "NEVER: no allowed request under " + where + " touched " + subject + ".\n";
   } else if (exit_code == 1) {
     out = "ACCESSED: " + std::to_string(r.records_json.size()) + " allowed request(s) under " + where + " touched " +
-          subject + ":\n" + record_rows(r.records_json);
+          subject + ":\n" + record_rows(r.records_json, r.outcomes_json);
   } else {
     out = "INCOMPLETE: no allowed request found under " + where + " touching " + subject +
           ", but the evidence has a hole:\n";
     for (const auto& n : r.nodes) {
       if (n.problem) {
-        out += "  node " + n.node + ": seq " + std::to_string(n.problem->seq) + ": " + n.problem->why + "\n";
+        out += "  node " + shown(n.node) + ": seq " + std::to_string(n.problem->seq) + ": " + shown(n.problem->why) + "\n";
       } else if (!n.starts_at_genesis) {
-        out += "  node " + n.node + ": the log starts at seq " + std::to_string(n.first_seq) + "\n";
+        out += "  node " + shown(n.node) + ": the log starts at seq " + std::to_string(n.first_seq) + "\n";
       }
     }
   }
   if (!r.attempts_json.empty()) {
-    out += std::to_string(r.attempts_json.size()) + " denied attempt(s):\n" + record_rows(r.attempts_json);
+    out += std::to_string(r.attempts_json.size()) + " denied attempt(s):\n" + record_rows(r.attempts_json, {});
   }
   for (const auto& n : r.nodes) {
-    out += "scanned node " + n.node + ": seq " + std::to_string(n.first_seq) + ".." + std::to_string(n.last_seq) +
+    out += "scanned node " + shown(n.node) + ": seq " + std::to_string(n.first_seq) + ".." + std::to_string(n.last_seq) +
            " (" + std::to_string(n.records) + " records, chain " +
            (n.problem ? "broken" : !n.starts_at_genesis ? "partial" : "verified") + ")\n";
   }
@@ -518,8 +571,10 @@ std::string never_table(const QueryOptions& o, const Criterion& c, const QueryRe
 }
 
 std::string never_csv(const QueryResult& r) {
-  return "kind," + std::string(kRowColumns) + record_csv(r.records_json, "access", r.chain()) +
-         record_csv(r.attempts_json, "attempt", r.chain());
+  // A last `evidence` row: an answer with no access and no attempt still says what it stands on.
+  std::string evidence = "evidence" + std::string(std::count(kRowColumns, kRowColumns + std::strlen(kRowColumns), ','), ',');
+  return "kind," + std::string(kRowColumns) + record_csv(r.records_json, r.outcomes_json, "access", r.chain()) +
+         record_csv(r.attempts_json, {}, "attempt", r.chain()) + evidence + std::string(r.chain()) + "\n";
 }
 
 std::string scopes_json(const QueryOptions& o, const QueryResult& r) {
@@ -584,9 +639,11 @@ std::string scopes_csv(const QueryOptions& o, const QueryResult& r) {
 namespace {
 
 // Text for a report cell: HTML-escaped, or with Markdown's table and emphasis characters escaped.
-std::string cell(std::string_view text, bool html) {
+std::string cell(std::string_view raw, bool html) {
+  std::string text = shown(raw);
   std::string out;
-  for (char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
     if (html) {
       switch (c) {
         case '&': out += "&amp;"; break;
@@ -597,8 +654,15 @@ std::string cell(std::string_view text, bool html) {
         default: out += c;
       }
     } else {
-      if (c == '|' || c == '\\' || c == '`' || c == '*' || c == '_' || c == '<' || c == '[' || c == ']') out += '\\';
-      out += (c == '\n' || c == '\r') ? ' ' : c;
+      // Markdown: every character that could open markup is escaped: emphasis, code, links,
+      // strikethrough, tables and HTML anywhere; autolinks at their "://", "www." or "@"; headings and
+      // lists where a cell starts.
+      std::string_view rest = std::string_view(text).substr(i);
+      bool markup = std::string_view("\\`*_{}[]<>|~@").find(c) != std::string_view::npos ||
+                    (c == ':' && rest.starts_with("://")) || (c == '.' && i >= 3 && text.compare(i - 3, 3, "www") == 0) ||
+                    (i == 0 && (c == '-' || c == '+' || c == '#'));
+      if (markup) out += '\\';
+      out += c;
     }
   }
   return out;

@@ -91,6 +91,7 @@ void Writer::stop() {
 Writer::~Writer() {
   stop();
   if (lock_fd_ >= 0) ::close(lock_fd_);
+  if (dir_lock_fd_ >= 0) ::close(dir_lock_fd_);
 }
 
 bool Writer::submit(Entry& e) {
@@ -168,9 +169,14 @@ std::string Writer::unavailable_reason() const {
 // segment into the live chain (and the journal) before failing on a port. The lock is taken before
 // anything is read or written, and held until the process ends; the file says who holds it.
 void Writer::lock_directory() {
+  // The lock is on the directory itself: a lock file alone is released for good when someone
+  // deletes it (a tmp cleaner, an operator clearing a "stale lock"), and a second writer would then
+  // fork the chain. The file only names the holder.
+  dir_lock_fd_ = ::openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_lock_fd_ < 0) throw std::runtime_error(errno_text("audit.dir " + settings_.dir));
   lock_fd_ = ::openat(dir_fd_, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (lock_fd_ < 0) throw std::runtime_error(errno_text("audit.dir " + settings_.dir + "/lock"));
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(dir_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     char holder[256] = {};
     ssize_t n = ::pread(lock_fd_, holder, sizeof holder - 1, 0);
     std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : std::string("another process");

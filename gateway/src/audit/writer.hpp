@@ -144,7 +144,8 @@ class Writer {
 
   // The writer thread's own.
   int dir_fd_ = -1;
-  int lock_fd_ = -1;  // flock on <dir>/lock: one writer per directory
+  int lock_fd_ = -1;      // <dir>/lock: names the holder (pid, node) for the refusal message
+  int dir_lock_fd_ = -1;  // flock on the directory itself: one writer per directory, even if the file goes
   int fd_ = -1;
   std::string segment_;  // current segment's file name
   Steady::time_point segment_opened_{};

@@ -291,9 +291,15 @@ int cmd_query(int argc, char** argv) {
   }
   if (result.matched == 0) {
     // An id the logs never mention proves nothing: a mistyped id must not read as "never".
-    std::cerr << "scope " << p.options.scope << " is not in the audit logs scanned (" << result.records
-              << " records" << (p.options.since.empty() && p.options.until.empty() ? "" : " in the time range")
-              << "): check the id\n";
+    if (p.options.since.empty() && p.options.until.empty()) {
+      std::cerr << "scope " << p.options.scope << " is not in the audit logs scanned (" << result.records
+                << " records): check the id\n";
+    } else {
+      std::cerr << "scope " << p.options.scope << " has no record between "
+                << (p.options.since.empty() ? "the start" : p.options.since) << " and "
+                << (p.options.until.empty() ? "the end" : p.options.until) << " (" << result.records
+                << " records scanned): check the id and the time range\n";
+    }
     return kNotProven;
   }
   switch (kind) {
@@ -375,10 +381,27 @@ int cmd_audit(int argc, char** argv) {
   }
   bool intact = !reports.empty() && (!checkpoints || checkpoints->intact()) &&
                 std::none_of(reports.begin(), reports.end(), [](const auto& r) { return r.problem.has_value(); });
+  // Checkpoints were asked for: a node none of them covers (none written yet, all deleted, or the
+  // wrong directory given) has nothing proving its end, so the answer cannot be "intact".
+  std::vector<std::string> uncovered;
+  if (checkpoints) {
+    for (const auto& r : reports) {
+      if (!checkpoints->covers(r.node)) uncovered.push_back(r.node);
+    }
+  }
+  int code = !intact ? 1 : !uncovered.empty() ? kNotProven : 0;
   if (p.format == "json") {
     namespace json = delegation::json;
     std::string out = "{\"intact\":";
     out += intact ? "true" : "false";
+    if (checkpoints) {
+      out += ",\"uncovered\":[";
+      for (std::size_t i = 0; i < uncovered.size(); ++i) {
+        if (i) out += ',';
+        json::append_string(out, uncovered[i]);
+      }
+      out += ']';
+    }
     out += ",\"nodes\":[";
     for (std::size_t i = 0; i < reports.size(); ++i) {
       const auto& r = reports[i];
@@ -413,11 +436,19 @@ int cmd_audit(int argc, char** argv) {
     }
     if (checkpoints) std::cout << checkpoints->summary_line();
     // One verdict last, so that a chain intact up to a cut end is never read as the answer.
-    std::cout << (intact ? "verdict: INTACT" : "verdict: DAMAGED (see above)")
-              << (intact && !checkpoints ? " (the chain cannot show records cut from its end: add --checkpoints)" : "")
-              << "\n";
+    if (code == 1) {
+      std::cout << "verdict: DAMAGED (see above)\n";
+    } else if (code == kNotProven) {
+      std::cout << "verdict: NOT PROVEN: no checkpoint covers node";
+      for (const auto& n : uncovered) std::cout << " " << n;
+      std::cout << " (none written yet, deleted, or another --checkpoints directory meant); its end may have "
+                   "been cut\n";
+    } else {
+      std::cout << "verdict: INTACT"
+                << (checkpoints ? "" : " (the chain cannot show records cut from its end: add --checkpoints)") << "\n";
+    }
   }
-  return intact ? 0 : 1;
+  return code;
 }
 
 }  // namespace scopegate::cli

@@ -704,7 +704,10 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     return;
   }
   r.read_string(root, "", "node", c.node);
-  if (!is_token(c.node)) r.error(root["node"], "node", "use letters, digits, '-', '_' and '.'");
+  // The node names directories (checkpoints/<node>/) and files: "." and ".." would name others.
+  if (!is_token(c.node) || c.node.find_first_not_of('.') == std::string::npos) {
+    r.error(root["node"], "node", "use letters, digits, '-', '_' and '.', not dots alone");
+  }
   r.read_uint(root, "", "workers", c.workers, 0, 256);
 
   if (auto limits = root["limits"]; limits.IsDefined() &&
