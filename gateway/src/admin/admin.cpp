@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -15,13 +14,15 @@
 #include <boost/beast/http/write.hpp>
 
 #include "app/app.hpp"
-#include "app/log.hpp"
 #include "audit/query.hpp"
-#include "delegation/json_out.hpp"
+#include "clock/unix_clock.hpp"
 #include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"
 #include "http/linger.hpp"
 #include "http/request_id.hpp"
+#include "http/use_tuple.hpp"
+#include "json/write.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::admin {
 
@@ -32,7 +33,7 @@ using tcp = asio::ip::tcp;
 using Response = bhttp::response<bhttp::string_body>;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 
 Response json(unsigned status, std::string body) {
   Response res{static_cast<bhttp::status>(status), 11};
@@ -66,13 +67,13 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
     if (!http::is_uuid(id)) return error(http::ErrorCode::no_route, "not a scope id");
     if (req.method() != bhttp::verb::post) return error(http::ErrorCode::method_not_allowed, "revoking is a mutation: use POST");
     if (!authorized(app, req)) return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    std::int64_t now = clock::unix_now();
     auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
     auto view = app.scopes().find(id);
     bool known = view.has_value();
     // An id this node never saw is revoked too (another node or `token mint` may have made it),
     // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
-    auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
+    auto revoked = app.scopes().revoke(id, now + max_ttl.count());
     std::vector<std::string> ids;
     for (const auto& r : revoked) ids.push_back(r.id);
     app.sink().scope_revoked(known ? &view->record : nullptr, id, ids, "admin");
@@ -125,7 +126,7 @@ Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
     if (app.draining()) return json(503, R"({"status":"draining"})" "\n");
     if (auto* writer = app.audit_writer(); writer && !writer->accepting()) {
       std::string body = R"({"status":"audit_unavailable","reason":)";
-      delegation::json::append_string(body, writer->unavailable_reason());
+      scopegate::json::append_string(body, writer->unavailable_reason());
       return json(503, body + "}\n");
     }
     return json(200, R"({"status":"ready"})" "\n");

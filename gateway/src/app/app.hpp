@@ -18,15 +18,9 @@
 #include "audit/sink.hpp"
 #include "audit/writer.hpp"
 #include "delegation/registry.hpp"
+#include "listener/runtime.hpp"
 
 namespace scopegate::app {
-
-struct ListenerRuntime {
-  config::Listener config;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // null for plain listeners
-  boost::asio::ip::tcp::endpoint bound;            // the real port when config asked for 0
-  std::size_t index = 0;                           // in config.listeners
-};
 
 class App {
  public:
@@ -78,7 +72,7 @@ class App {
   boost::asio::io_context control_{1};
   boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
-  std::vector<ListenerRuntime> listeners_;
+  std::vector<listener::ListenerRuntime> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
   int exit_code_ = 0;
 };

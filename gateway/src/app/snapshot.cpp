@@ -4,6 +4,7 @@
 
 #include "listener/tls.hpp"
 #include "upstream/pool.hpp"
+#include "upstream/tls_client.hpp"
 
 namespace scopegate::app {
 
@@ -25,7 +26,7 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     std::shared_ptr<boost::asio::ssl::context> ctx;
     if (route.upstream.tls) {
       std::string error;
-      ctx = listener::make_client_context(route.upstream, error);
+      ctx = upstream::make_client_context(route.upstream, error);
       if (!ctx) {
         errors.push_back({route.location.substr(0, route.location.rfind(':')), 0,
                           "routes[" + std::to_string(i) + "].upstream", error});

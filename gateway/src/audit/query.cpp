@@ -9,13 +9,13 @@
 #include <string.h>
 #include <functional>
 
-#include "delegation/json_out.hpp"
 #include "http/errors.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::audit {
 
 namespace dom = simdjson::dom;
-namespace json = delegation::json;
+namespace json = scopegate::json;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include "audit/verify.hpp"
 #include "cli/audit_checkpoint_cli.hpp"
 #include "config/loader.hpp"
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::cli {
 
@@ -375,7 +375,7 @@ int cmd_audit(int argc, char** argv) {
   bool intact = !reports.empty() && (!checkpoints || checkpoints->intact()) &&
                 std::none_of(reports.begin(), reports.end(), [](const auto& r) { return r.problem.has_value(); });
   if (p.format == "json") {
-    namespace json = delegation::json;
+    namespace json = scopegate::json;
     std::string out = "{\"intact\":";
     out += intact ? "true" : "false";
     out += ",\"nodes\":[";

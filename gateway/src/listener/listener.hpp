@@ -7,8 +7,8 @@
 #include <atomic>
 #include <optional>
 
-#include "app/app.hpp"
 #include "app/worker.hpp"
+#include "listener/runtime.hpp"
 
 namespace scopegate::listener {
 
@@ -33,10 +33,10 @@ class ConnectionSlot {
 };
 
 boost::asio::awaitable<void> accept_loop(app::Worker& worker, boost::asio::ip::tcp::acceptor& acceptor,
-                                         const app::ListenerRuntime& listener);
+                                         const ListenerRuntime& listener);
 
 // Serves one client connection: TLS handshake if any, then requests until close, error or drain.
 boost::asio::awaitable<void> run_session(app::Worker& worker, boost::asio::ip::tcp::socket socket,
-                                         const app::ListenerRuntime& listener, ConnectionSlot slot);
+                                         const ListenerRuntime& listener, ConnectionSlot slot);
 
 }  // namespace scopegate::listener

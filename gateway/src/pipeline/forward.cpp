@@ -13,13 +13,13 @@
 #include <cerrno>
 
 #include "app/app.hpp"
-#include "app/log.hpp"
 #include "audit/sink.hpp"
 #include "http/errors.hpp"
-#include "http/hygiene.hpp"
 #include "http/head.hpp"
+#include "http/hygiene.hpp"
 #include "http/request_id.hpp"
 #include "http/wire.hpp"
+#include "log/log.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
