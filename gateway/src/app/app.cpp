@@ -63,16 +63,11 @@ bool nobody_listens_on(asio::io_context& io, const tcp::endpoint& endpoint, std:
 }  // namespace
 
 App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
-    : config_path_(std::move(config_path)), snapshot_(std::move(initial)) {
-  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this));
+    : Services(std::move(initial)), config_path_(std::move(config_path)) {
+  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<runtime::Worker>(*this));
 }
 
 App::~App() = default;
-
-std::shared_ptr<const Snapshot> App::snapshot() const {
-  std::lock_guard lock(snapshot_mutex_);
-  return snapshot_;
-}
 
 bool App::bind_listeners() {
   const auto& cfg = snapshot_->config;

@@ -9,12 +9,12 @@
 
 #include <utility>
 
-#include "app/app.hpp"
 #include "http/errors.hpp"
 #include "http/linger.hpp"
 #include "http/use_tuple.hpp"
 #include "listener/peer_limit.hpp"
 #include "log/log.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::listener {
 
@@ -69,13 +69,13 @@ asio::awaitable<void> refuse_overloaded(tcp::socket socket, const std::string& r
   co_await http::lingering_close(socket, linger);
 }
 
-void refuse(app::Worker& worker, tcp::socket socket, const std::string& reply, std::chrono::milliseconds linger) {
+void refuse(runtime::Worker& worker, tcp::socket socket, const std::string& reply, std::chrono::milliseconds linger) {
   if (lingering_refusals >= kMaxLingeringRefusals) linger = std::chrono::milliseconds(0);
   asio::co_spawn(worker.io(), refuse_overloaded(std::move(socket), reply, linger), asio::detached);
 }
 }  // namespace
 
-asio::awaitable<void> accept_loop(app::Worker& worker, tcp::acceptor& acceptor,
+asio::awaitable<void> accept_loop(runtime::Worker& worker, tcp::acceptor& acceptor,
                                   const ListenerRuntime& listener) {
   static const std::string too_many = overloaded_reply("too many client connections");
   static const std::string too_many_from_peer = overloaded_reply("too many connections from this address");

@@ -4,7 +4,6 @@
 
 #include <chrono>
 
-#include "app/app.hpp"
 #include "config/grant_pattern.hpp"
 #include "delegation/grants.hpp"
 #include "delegation/stamp.hpp"
@@ -12,6 +11,7 @@
 #include "json/strict.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 
