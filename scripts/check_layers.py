@@ -25,12 +25,9 @@ LAYERS = [
     ("",),                                          # main.cpp, asio_impl.cpp (gateway/src itself)
 ]
 
-# Upward includes known and not yet undone, by (including folder, included header). The admin
-# endpoint uses app::App (reload, the query pool) while app/ starts the admin endpoint; giving admin
-# an interface of its own removes this. Nothing may be added here without an issue that removes it.
-PENDING = {
-    ("admin", "app/app.hpp"),
-}
+# Upward includes known and not yet undone, by (including folder, included header). Empty: keep it
+# so. Nothing may be added here without an issue that removes it.
+PENDING = set()
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -13,7 +13,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "app/app.hpp"
 #include "audit/query.hpp"
 #include "clock/unix_clock.hpp"
 #include "delegation/revocation_file.hpp"
@@ -46,7 +45,7 @@ Response error(http::ErrorCode code, std::string_view message) {
   return json(http::status_of(code), http::error_body(code, {message, http::make_uuid_v7(), "", ""}));
 }
 
-bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& req) {
+bool authorized(const Control& app, const bhttp::request<bhttp::string_body>& req) {
   const std::string& token = app.snapshot()->config.admin.token;
   if (token.empty()) return false;
   auto header = req[bhttp::field::authorization];
@@ -59,7 +58,7 @@ bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& r
 constexpr std::string_view kScopesPrefix = "/v1/scopes/";
 
 // GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
-Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
+Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
   constexpr std::string_view kRevoke = "/revoke";
   if (rest.ends_with(kRevoke)) {
@@ -111,7 +110,7 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
 }
 
 // One route table for the admin endpoints: path, whether it mutates, handler.
-Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
+Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
@@ -158,7 +157,7 @@ std::optional<std::string> footprint_target(const bhttp::request<bhttp::string_b
   return std::string(id);
 }
 
-asio::awaitable<Response> footprint(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
+asio::awaitable<Response> footprint(Control& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
   if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
     co_return error(http::ErrorCode::method_not_allowed, "use GET");
   }
@@ -207,7 +206,7 @@ std::optional<Response> unreadable(const boost::system::error_code& ec, bool sta
   return error(http::ErrorCode::bad_request, "malformed request: " + ec.message());
 }
 
-asio::awaitable<void> session(app::App& app, tcp::socket socket) {
+asio::awaitable<void> session(Control& app, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool linger = false;
@@ -252,7 +251,7 @@ asio::awaitable<void> session(app::App& app, tcp::socket socket) {
 }
 }  // namespace
 
-asio::awaitable<void> serve(app::App& app, tcp::acceptor& acceptor) {
+asio::awaitable<void> serve(Control& app, tcp::acceptor& acceptor) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {

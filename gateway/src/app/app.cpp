@@ -63,7 +63,7 @@ bool nobody_listens_on(asio::io_context& io, const tcp::endpoint& endpoint, std:
 }  // namespace
 
 App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
-    : Services(std::move(initial)), config_path_(std::move(config_path)) {
+    : Control(std::move(initial)), config_path_(std::move(config_path)) {
   for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<runtime::Worker>(*this));
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/admin.hpp"
 #include "app/snapshot.hpp"
 #include "listener/runtime.hpp"
 #include "runtime/services.hpp"
@@ -21,8 +22,9 @@
 namespace scopegate::app {
 
 // The shared services (snapshot, scopes, sink, connection count) are runtime::Services, which the
-// workers, stages and sessions see; App adds what only the process owner does.
-class App : public runtime::Services {
+// workers, stages and sessions see; admin::Control adds what the admin endpoint may ask (reload, the
+// query pool); App adds what only the process owner does.
+class App : public admin::Control {
  public:
   App(std::string config_path, std::shared_ptr<const Snapshot> initial);
   ~App();
@@ -30,15 +32,11 @@ class App : public runtime::Services {
   // Binds, serves until SIGTERM/SIGINT and the drain, then returns the process exit code.
   int run();
 
-  struct ReloadOutcome {
-    bool ok = false;
-    std::string message;
-  };
   // Loads the config file again; on success swaps the snapshot, else keeps the running one.
-  ReloadOutcome reload();
+  ReloadOutcome reload() override;
 
   // Where admin queries over the audit log run (one at a time), off the control thread.
-  boost::asio::thread_pool& query_pool() { return query_pool_; }
+  boost::asio::thread_pool& query_pool() override { return query_pool_; }
 
  private:
   bool bind_listeners();
