@@ -1,4 +1,5 @@
 #include "http/errors.hpp"
+#include "json/write.hpp"
 
 #include <doctest/doctest.h>
 
@@ -23,7 +24,7 @@ TEST_CASE("error bodies are JSON in valid UTF-8 whatever the message quotes") {
            Case{"q\"\\\n\x01", "q\\\"\\\\\\n\\u0001"},
        }) {
     std::string escaped;
-    append_json_escaped(escaped, in);
+    scopegate::json::append_escaped(escaped, in);
     CHECK(escaped == out);
   }
 }

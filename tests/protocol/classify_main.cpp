@@ -16,9 +16,9 @@
 #include <string>
 #include <string_view>
 
-#include "delegation/json_out.hpp"
 #include "delegation/token.hpp"
 #include "json/strict.hpp"
+#include "json/write.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace {
@@ -48,19 +48,19 @@ std::string arguments_of(std::string_view body) {
   return simdjson::to_string(arguments);
 }
 
-// One output line: `fields` holds members already written with a leading comma (json_out.hpp).
+// One output line: `fields` holds members already written with a leading comma (json/write.hpp).
 void print(bool accepted, const std::string& fields) {
   std::cout << "{\"accepted\":" << (accepted ? "true" : "false") << fields << "}\n";
 }
 
 void refuse(const std::string& why) {
   std::string fields;
-  delegation::json::append_field(fields, "why", why);
+  scopegate::json::append_field(fields, "why", why);
   print(false, fields);
 }
 
 void classify_line(std::string_view kind, const std::string& body) {
-  namespace out = delegation::json;
+  namespace out = scopegate::json;
   std::string why, fields;
   if (kind == "mcp") {
     auto request = protocol::parse_mcp(body, why);

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "config/route_match.hpp"
+
 using namespace scopegate;
 
 namespace {
@@ -16,12 +18,12 @@ config::Route route(std::string name, std::string prefix, std::string host = "",
 }  // namespace
 
 TEST_CASE("path prefixes match on segment boundaries") {
-  CHECK(router::path_has_prefix("/tools", "/tools"));
-  CHECK(router::path_has_prefix("/tools/search", "/tools"));
-  CHECK(router::path_has_prefix("/tools?q=1", "/tools"));
-  CHECK_FALSE(router::path_has_prefix("/toolsx", "/tools"));
-  CHECK(router::path_has_prefix("/tools/x", "/tools/"));
-  CHECK(router::path_has_prefix("/anything", "/"));
+  CHECK(config::path_has_prefix("/tools", "/tools"));
+  CHECK(config::path_has_prefix("/tools/search", "/tools"));
+  CHECK(config::path_has_prefix("/tools?q=1", "/tools"));
+  CHECK_FALSE(config::path_has_prefix("/toolsx", "/tools"));
+  CHECK(config::path_has_prefix("/tools/x", "/tools/"));
+  CHECK(config::path_has_prefix("/anything", "/"));
 }
 
 TEST_CASE("first matching route wins; host and method restrict") {
@@ -38,12 +40,12 @@ TEST_CASE("first matching route wins; host and method restrict") {
 }
 
 TEST_CASE("coverage decides unreachable routes") {
-  CHECK(router::covers(route("a", "/t").match, route("b", "/t/x").match));
-  CHECK_FALSE(router::covers(route("a", "/t/x").match, route("b", "/t").match));
-  CHECK_FALSE(router::covers(route("a", "/t", "h").match, route("b", "/t").match));
-  CHECK(router::covers(route("a", "/t").match, route("b", "/t", "h").match));
-  CHECK_FALSE(router::covers(route("a", "/t", "", {"GET"}).match, route("b", "/t").match));
-  CHECK(router::covers(route("a", "/t", "", {"GET", "POST"}).match, route("b", "/t", "", {"GET"}).match));
+  CHECK(config::covers(route("a", "/t").match, route("b", "/t/x").match));
+  CHECK_FALSE(config::covers(route("a", "/t/x").match, route("b", "/t").match));
+  CHECK_FALSE(config::covers(route("a", "/t", "h").match, route("b", "/t").match));
+  CHECK(config::covers(route("a", "/t").match, route("b", "/t", "h").match));
+  CHECK_FALSE(config::covers(route("a", "/t", "", {"GET"}).match, route("b", "/t").match));
+  CHECK(config::covers(route("a", "/t", "", {"GET", "POST"}).match, route("b", "/t", "", {"GET"}).match));
 }
 
 TEST_CASE("upstream targets: prefix stripping and base paths") {

@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -14,15 +13,16 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "app/app.hpp"
-#include "app/log.hpp"
 #include "audit/query.hpp"
 #include "audit/query_output.hpp"
-#include "delegation/json_out.hpp"
+#include "clock/unix_clock.hpp"
 #include "delegation/revocation_file.hpp"
 #include "http/errors.hpp"
 #include "http/linger.hpp"
 #include "http/request_id.hpp"
+#include "http/use_tuple.hpp"
+#include "json/write.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::admin {
 
@@ -33,7 +33,7 @@ using tcp = asio::ip::tcp;
 using Response = bhttp::response<bhttp::string_body>;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 
 Response json(unsigned status, std::string body) {
   Response res{static_cast<bhttp::status>(status), 11};
@@ -46,7 +46,7 @@ Response error(http::ErrorCode code, std::string_view message) {
   return json(http::status_of(code), http::error_body(code, {message, http::make_uuid_v7(), "", ""}));
 }
 
-bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& req) {
+bool authorized(const Control& app, const bhttp::request<bhttp::string_body>& req) {
   const std::string& token = app.snapshot()->config.admin.token;
   if (token.empty()) return false;
   auto header = req[bhttp::field::authorization];
@@ -59,7 +59,7 @@ bool authorized(const app::App& app, const bhttp::request<bhttp::string_body>& r
 constexpr std::string_view kScopesPrefix = "/v1/scopes/";
 
 // GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
-Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
+Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
   constexpr std::string_view kRevoke = "/revoke";
   if (rest.ends_with(kRevoke)) {
@@ -67,13 +67,13 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
     if (!http::is_uuid(id)) return error(http::ErrorCode::no_route, "not a scope id");
     if (req.method() != bhttp::verb::post) return error(http::ErrorCode::method_not_allowed, "revoking is a mutation: use POST");
     if (!authorized(app, req)) return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    std::int64_t now = clock::unix_now();
     auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
     auto view = app.scopes().find(id);
     bool known = view.has_value();
     // An id this node never saw is revoked too (another node or `token mint` may have made it),
     // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
-    auto revoked = app.scopes().revoke(id, now.count() + max_ttl.count());
+    auto revoked = app.scopes().revoke(id, now + max_ttl.count());
     std::vector<std::string> ids;
     for (const auto& r : revoked) ids.push_back(r.id);
     app.sink().scope_revoked(known ? &view->record : nullptr, id, ids, "admin");
@@ -111,7 +111,7 @@ Response scopes(app::App& app, const bhttp::request<bhttp::string_body>& req, st
 }
 
 // One route table for the admin endpoints: path, whether it mutates, handler.
-Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
+Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
@@ -126,7 +126,7 @@ Response handle(app::App& app, const bhttp::request<bhttp::string_body>& req) {
     if (app.draining()) return json(503, R"({"status":"draining"})" "\n");
     if (auto* writer = app.audit_writer(); writer && !writer->accepting()) {
       std::string body = R"({"status":"audit_unavailable","reason":)";
-      delegation::json::append_string(body, writer->unavailable_reason());
+      scopegate::json::append_string(body, writer->unavailable_reason());
       return json(503, body + "}\n");
     }
     return json(200, R"({"status":"ready"})" "\n");
@@ -158,7 +158,7 @@ std::optional<std::string> footprint_target(const bhttp::request<bhttp::string_b
   return std::string(id);
 }
 
-asio::awaitable<Response> footprint(app::App& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
+asio::awaitable<Response> footprint(Control& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
   if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
     co_return error(http::ErrorCode::method_not_allowed, "use GET");
   }
@@ -207,7 +207,7 @@ std::optional<Response> unreadable(const boost::system::error_code& ec, bool sta
   return error(http::ErrorCode::bad_request, "malformed request: " + ec.message());
 }
 
-asio::awaitable<void> session(app::App& app, tcp::socket socket) {
+asio::awaitable<void> session(Control& app, tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   bool linger = false;
@@ -252,7 +252,7 @@ asio::awaitable<void> session(app::App& app, tcp::socket socket) {
 }
 }  // namespace
 
-asio::awaitable<void> serve(app::App& app, tcp::acceptor& acceptor) {
+asio::awaitable<void> serve(Control& app, tcp::acceptor& acceptor) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {

@@ -10,10 +10,11 @@
 #include <thread>
 
 #include "admin/admin.hpp"
-#include "app/log.hpp"
+#include "clock/unix_clock.hpp"
 #include "delegation/revocation_file.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::app {
 
@@ -62,21 +63,16 @@ bool nobody_listens_on(asio::io_context& io, const tcp::endpoint& endpoint, std:
 }  // namespace
 
 App::App(std::string config_path, std::shared_ptr<const Snapshot> initial)
-    : config_path_(std::move(config_path)), snapshot_(std::move(initial)) {
-  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<Worker>(*this));
+    : Control(std::move(initial)), config_path_(std::move(config_path)) {
+  for (unsigned i = 0; i < snapshot_->config.workers; ++i) workers_.push_back(std::make_unique<runtime::Worker>(*this));
 }
 
 App::~App() = default;
 
-std::shared_ptr<const Snapshot> App::snapshot() const {
-  std::lock_guard lock(snapshot_mutex_);
-  return snapshot_;
-}
-
 bool App::bind_listeners() {
   const auto& cfg = snapshot_->config;
   for (const auto& l : cfg.listeners) {
-    ListenerRuntime runtime{l, nullptr, {}, listeners_.size()};
+    listener::ListenerRuntime runtime{l, nullptr, {}, listeners_.size()};
     if (l.tls) {
       std::string error;
       runtime.tls = listener::make_server_context(*l.tls, error);
@@ -122,8 +118,8 @@ int App::run() {
   if (const auto& file = snapshot_->config.token.revocations_file; !file.empty()) {
     delegation::Revocations kept;
     std::string error;
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    if (!delegation::load_revocations(file, now.count(), kept, error)) {
+    std::int64_t now = clock::unix_now();
+    if (!delegation::load_revocations(file, now, kept, error)) {
       log::error("cannot load the revocations file", {{"error", error}});
       return 1;
     }
@@ -265,9 +261,9 @@ void App::schedule_scope_sweep() {
   scope_sweep_->expires_after(std::chrono::seconds(60));
   scope_sweep_->async_wait([this](boost::system::error_code ec) {
     if (ec || draining()) return;
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    std::int64_t now = clock::unix_now();
     auto skew = std::chrono::duration_cast<std::chrono::seconds>(snapshot()->config.token.clock_skew);
-    if (auto n = scopes_.sweep(now.count(), skew.count() + 60)) log::debug("expired scopes forgotten", {{"count", std::to_string(n)}});
+    if (auto n = scopes_.sweep(now, skew.count() + 60)) log::debug("expired scopes forgotten", {{"count", std::to_string(n)}});
     schedule_scope_sweep();
   });
 }

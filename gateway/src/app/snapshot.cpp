@@ -1,16 +1,10 @@
 #include "app/snapshot.hpp"
 
-#include <atomic>
-
 #include "listener/tls.hpp"
 #include "upstream/pool.hpp"
+#include "upstream/tls_client.hpp"
 
 namespace scopegate::app {
-
-std::uint64_t Snapshot::next_id() {
-  static std::atomic<std::uint64_t> counter{0};
-  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
-}
 
 std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors) {
   auto snapshot = std::make_shared<Snapshot>(std::move(config));
@@ -25,7 +19,7 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     std::shared_ptr<boost::asio::ssl::context> ctx;
     if (route.upstream.tls) {
       std::string error;
-      ctx = listener::make_client_context(route.upstream, error);
+      ctx = upstream::make_client_context(route.upstream, error);
       if (!ctx) {
         errors.push_back({route.location.substr(0, route.location.rfind(':')), 0,
                           "routes[" + std::to_string(i) + "].upstream", error});

@@ -6,7 +6,7 @@
 
 #include "audit/segments.hpp"
 #include "crypto/hex.hpp"
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::audit {
 
@@ -22,7 +22,7 @@ bool is_lower_hex(std::string_view s, std::size_t size) {
 }  // namespace
 
 std::string signed_bytes(const Checkpoint& c) {
-  namespace json = delegation::json;
+  namespace json = scopegate::json;
   std::string out = "{\"v\":1";
   json::append_field(out, "node", c.node);
   json::append_key(out, "seq");
@@ -38,7 +38,7 @@ std::string signed_bytes(const Checkpoint& c) {
 std::string checkpoint_text(const Checkpoint& c) {
   std::string out = signed_bytes(c);
   out.pop_back();  // the closing brace: sig goes last, outside what it signs
-  delegation::json::append_field(out, "sig", c.sig);
+  scopegate::json::append_field(out, "sig", c.sig);
   out += "}\n";
   return out;
 }

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::audit {
 
@@ -190,7 +190,7 @@ bool CheckpointCheck::covers(std::string_view node) const {
 }
 
 void CheckpointCheck::append_json(std::string& out) const {
-  namespace json = delegation::json;
+  namespace json = scopegate::json;
   std::uint64_t checked = 0;
   for (const auto& [node, n] : nodes_) checked += n.files;
   out += ",\"checkpoints\":{\"dir\":";
@@ -204,7 +204,7 @@ void CheckpointCheck::append_json(std::string& out) const {
 }
 
 void CheckpointCheck::append_node_json(std::string& out, std::string_view node) const {
-  namespace json = delegation::json;
+  namespace json = scopegate::json;
   auto it = nodes_.find(node);
   out += ",\"checkpoints\":{\"checked\":";
   if (it == nodes_.end()) {

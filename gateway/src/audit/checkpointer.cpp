@@ -9,9 +9,9 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "app/log.hpp"
 #include "audit/chain.hpp"
 #include "audit/segments.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::audit {
 

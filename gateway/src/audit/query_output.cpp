@@ -12,13 +12,13 @@
 
 #include "audit/events.hpp"
 #include "audit/record_fields.hpp"
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 #include "http/errors.hpp"
 
 namespace scopegate::audit {
 
 namespace dom = simdjson::dom;
-namespace json = delegation::json;
+namespace json = scopegate::json;
 
 namespace {
 

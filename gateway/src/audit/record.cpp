@@ -2,11 +2,11 @@
 
 #include <charconv>
 
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::audit {
 
-namespace json = delegation::json;
+namespace json = scopegate::json;
 
 namespace {
 

@@ -1,8 +1,8 @@
 #include "audit/sink.hpp"
 
-#include "app/log.hpp"
 #include "audit/record.hpp"
 #include "audit/writer.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::audit {
 

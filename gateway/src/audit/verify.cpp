@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::audit {
 
@@ -14,7 +14,7 @@ void ChainVerifier::begin_segment(const SegmentFile& segment) {
 }
 
 void append_problem_json(std::string& out, const ChainProblem& p) {
-  namespace json = delegation::json;
+  namespace json = scopegate::json;
   out += ",\"problem\":{\"seq\":" + std::to_string(p.seq);
   json::append_field(out, "file", p.file);
   json::append_int(out, "line", static_cast<std::int64_t>(p.line));

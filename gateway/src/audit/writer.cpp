@@ -22,10 +22,10 @@
 
 #include <simdjson.h>
 
-#include "app/log.hpp"
 #include "audit/segments.hpp"
 #include "audit/verify.hpp"
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::audit {
 
@@ -713,13 +713,13 @@ std::optional<Entry> Writer::take_outage_record() {
   e.at = now;
   auto& m = e.members;
   m = ",\"since\":\"" + format_timestamp(since) + "\",\"until\":\"" + format_timestamp(now) + "\",\"failure\":";
-  delegation::json::append_string(m, in_outage_ ? std::string_view(outage_cause_) : std::string_view("the audit queue was full"));
+  scopegate::json::append_string(m, in_outage_ ? std::string_view(outage_cause_) : std::string_view("the audit queue was full"));
   m += ",\"refused\":{";
   bool first = true;
   for (const auto& [reason, count] : tally.by_reason) {
     if (!first) m += ',';
     first = false;
-    delegation::json::append_string(m, reason);
+    scopegate::json::append_string(m, reason);
     m += ':' + std::to_string(count);
   }
   m += "},\"refused_total\":" + std::to_string(tally.total);

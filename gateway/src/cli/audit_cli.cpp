@@ -9,7 +9,7 @@
 #include "audit/verify.hpp"
 #include "cli/audit_checkpoint_cli.hpp"
 #include "config/loader.hpp"
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::cli {
 
@@ -391,7 +391,7 @@ int cmd_audit(int argc, char** argv) {
   }
   int code = !intact ? 1 : !uncovered.empty() ? kNotProven : 0;
   if (p.format == "json") {
-    namespace json = delegation::json;
+    namespace json = scopegate::json;
     std::string out = "{\"intact\":";
     out += intact ? "true" : "false";
     if (checkpoints) {

@@ -11,12 +11,13 @@
 #include <vector>
 
 #include "app/app.hpp"
-#include "app/log.hpp"
+#include "clock/unix_clock.hpp"
 #include "config/loader.hpp"
 #include "config/units.hpp"
-#include "delegation/json_out.hpp"
 #include "delegation/token.hpp"
 #include "http/request_id.hpp"
+#include "json/write.hpp"
+#include "log/log.hpp"
 
 namespace scopegate::cli {
 
@@ -181,12 +182,6 @@ int cmd_serve(int argc, char** argv) {
   return app.run();
 }
 
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -249,7 +244,7 @@ int cmd_token_mint(int argc, char** argv) {
   root.scp = split_list(args.values["--grants"]);
   root.obj = args.values.count("--objective") ? args.values["--objective"] : "";
   root.aud = settings.audience;
-  root.iat = unix_now();
+  root.iat = clock::unix_now();
   root.exp = root.iat + ttl->count() / 1000;
   if (root.scp.empty()) {
     std::cerr << "--grants needs at least one pattern\n";
@@ -290,7 +285,7 @@ int cmd_token_inspect(int argc, char** argv) {
     delegation::VerifyOptions options;
     options.audience = loaded.config->token.audience;
     options.skew_s = loaded.config->token.clock_skew.count() / 1000;
-    options.now = unix_now();
+    options.now = clock::unix_now();
     if (args.values.count("--at")) {
       const std::string& at = args.values["--at"];
       auto [end, ec] = std::from_chars(at.data(), at.data() + at.size(), options.now);
@@ -301,7 +296,7 @@ int cmd_token_inspect(int argc, char** argv) {
     }
     auto result = delegation::verify(token, delegation::make_keyring(loaded.config->token), options);
     if (auto* v = std::get_if<delegation::VerifiedToken>(&result)) {
-      namespace json = delegation::json;
+      namespace json = scopegate::json;
       out += R"(,"verified":true,"valid":true)";
       json::append_int(out, "depth", v->depth());
       json::append_field(out, "scope", v->current().sid);

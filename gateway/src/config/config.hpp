@@ -1,5 +1,5 @@
 // Plain configuration structs. Built once by config/loader.cpp, then only read:
-// a running gateway holds them inside an immutable app::Snapshot.
+// a running gateway holds them inside an immutable runtime::Snapshot.
 #pragma once
 
 #include <chrono>

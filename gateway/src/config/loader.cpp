@@ -13,10 +13,11 @@
 #include <sstream>
 #include <thread>
 
+#include "config/grant_pattern.hpp"
+#include "config/route_match.hpp"
 #include "config/units.hpp"
+#include "config/url.hpp"
 #include "crypto/ed25519.hpp"
-#include "router/router.hpp"
-#include "upstream/url.hpp"
 
 namespace scopegate::config {
 
@@ -314,7 +315,7 @@ void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Up
     return;
   }
   std::string why;
-  auto parsed = upstream::parse_url(u.url, why);
+  auto parsed = parse_url(u.url, why);
   if (!parsed) {
     r.error(at, url_key, "invalid upstream URL '" + u.url + "': " + why);
     return;
@@ -534,9 +535,7 @@ void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
 // A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
 void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants) {
   for (const auto& g : grants) {
-    auto star = g.find('*');
-    bool printable = std::all_of(g.begin(), g.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f && c != ','; });
-    if (g.empty() || !printable || (star != std::string::npos && star != g.size() - 1)) {
+    if (!is_valid_grant_pattern(g)) {
       r.error(node, key, "invalid grant pattern '" + g + "' (an action such as tool:search, or a prefix ending in *)");
     }
   }
@@ -782,7 +781,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
         r.error(routes[i]["name"], key + ".name", "duplicate route name '" + route.name + "'");
       }
       for (std::size_t j = 0; j < c.routes.size(); ++j) {
-        if (router::covers(c.routes[j].match, route.match)) {
+        if (covers(c.routes[j].match, route.match)) {
           r.error(routes[i]["match"], key + ".match",
                   "unreachable: every request it matches is taken first by route '" + c.routes[j].name +
                       "' (" + c.routes[j].location + "); put the more specific route first");

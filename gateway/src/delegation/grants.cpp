@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "config/grant_pattern.hpp"
+
 namespace scopegate::delegation {
 
 bool pattern_matches(std::string_view pattern, std::string_view action) {
@@ -57,16 +59,6 @@ Grants intersect_all(std::span<const Grants> sets) {
   return acc;
 }
 
-bool is_valid_pattern(std::string_view p) {
-  if (p.empty()) return false;
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(p[i]);
-    if (c <= 0x20 || c >= 0x7f || c == ',' || c == '"' || c == '\\') return false;
-    if (c == '*' && i + 1 != p.size()) return false;
-  }
-  return true;
-}
-
 bool parse_grant_list(std::string_view text, Grants& out) {
   out.clear();
   while (!text.empty()) {
@@ -76,7 +68,7 @@ bool parse_grant_list(std::string_view text, Grants& out) {
     while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
     while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
     if (item.empty()) continue;
-    if (!is_valid_pattern(item)) return false;
+    if (!config::is_valid_grant_pattern(item)) return false;
     out.emplace_back(item);
   }
   return true;

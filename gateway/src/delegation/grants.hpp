@@ -30,9 +30,7 @@ Grants intersect(std::span<const std::string> a, std::span<const std::string> b)
 Grants intersect_all(std::span<const Grants> sets);
 
 // Parses "a, b,c" (the Delegation-Grants header). Empty entries are skipped; nullopt-like empty
-// result with `ok` false when an entry is not a valid pattern.
+// result with `ok` false when an entry is not a valid pattern (config::is_valid_grant_pattern).
 bool parse_grant_list(std::string_view text, Grants& out);
-
-bool is_valid_pattern(std::string_view pattern);
 
 }  // namespace scopegate::delegation

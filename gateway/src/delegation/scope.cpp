@@ -1,6 +1,6 @@
 #include "delegation/scope.hpp"
 
-#include "delegation/json_out.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::delegation {
 

@@ -7,8 +7,7 @@
 #include <set>
 
 #include "delegation/hmac.hpp"
-#include "delegation/json_out.hpp"
-#include "http/errors.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::delegation {
 

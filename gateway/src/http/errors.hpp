@@ -50,7 +50,4 @@ struct ErrorDetail {
 // {"error":{"code":...,"message":...,"request_id":...}} with every string JSON-escaped.
 std::string error_body(ErrorCode code, const ErrorDetail& detail);
 
-// Appends `text` to `out` as the inside of a JSON string literal.
-void append_json_escaped(std::string& out, std::string_view text);
-
 }  // namespace scopegate::http

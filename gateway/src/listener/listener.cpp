@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -10,10 +9,12 @@
 
 #include <utility>
 
-#include "app/log.hpp"
 #include "http/errors.hpp"
 #include "http/linger.hpp"
+#include "http/use_tuple.hpp"
 #include "listener/peer_limit.hpp"
+#include "log/log.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::listener {
 
@@ -42,7 +43,7 @@ ConnectionSlot::~ConnectionSlot() {
 }
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 
 // Refused connections lingering at once on this worker. Each holds a descriptor (no connection
 // slot), so under a flood the ones past this close without lingering.
@@ -68,14 +69,14 @@ asio::awaitable<void> refuse_overloaded(tcp::socket socket, const std::string& r
   co_await http::lingering_close(socket, linger);
 }
 
-void refuse(app::Worker& worker, tcp::socket socket, const std::string& reply, std::chrono::milliseconds linger) {
+void refuse(runtime::Worker& worker, tcp::socket socket, const std::string& reply, std::chrono::milliseconds linger) {
   if (lingering_refusals >= kMaxLingeringRefusals) linger = std::chrono::milliseconds(0);
   asio::co_spawn(worker.io(), refuse_overloaded(std::move(socket), reply, linger), asio::detached);
 }
 }  // namespace
 
-asio::awaitable<void> accept_loop(app::Worker& worker, tcp::acceptor& acceptor,
-                                  const app::ListenerRuntime& listener) {
+asio::awaitable<void> accept_loop(runtime::Worker& worker, tcp::acceptor& acceptor,
+                                  const ListenerRuntime& listener) {
   static const std::string too_many = overloaded_reply("too many client connections");
   static const std::string too_many_from_peer = overloaded_reply("too many connections from this address");
   auto& app = worker.app();

@@ -7,8 +7,8 @@
 #include <atomic>
 #include <optional>
 
-#include "app/app.hpp"
-#include "app/worker.hpp"
+#include "listener/runtime.hpp"
+#include "runtime/worker.hpp"
 
 namespace scopegate::listener {
 
@@ -32,11 +32,11 @@ class ConnectionSlot {
   bool counted_per_peer_;
 };
 
-boost::asio::awaitable<void> accept_loop(app::Worker& worker, boost::asio::ip::tcp::acceptor& acceptor,
-                                         const app::ListenerRuntime& listener);
+boost::asio::awaitable<void> accept_loop(runtime::Worker& worker, boost::asio::ip::tcp::acceptor& acceptor,
+                                         const ListenerRuntime& listener);
 
 // Serves one client connection: TLS handshake if any, then requests until close, error or drain.
-boost::asio::awaitable<void> run_session(app::Worker& worker, boost::asio::ip::tcp::socket socket,
-                                         const app::ListenerRuntime& listener, ConnectionSlot slot);
+boost::asio::awaitable<void> run_session(runtime::Worker& worker, boost::asio::ip::tcp::socket socket,
+                                         const ListenerRuntime& listener, ConnectionSlot slot);
 
 }  // namespace scopegate::listener

@@ -1,8 +1,8 @@
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "http/linger.hpp"
+#include "http/use_tuple.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
 #include "pipeline/forward.hpp"
@@ -14,7 +14,7 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 // What an idle connection holds while it waits: small, so 10,000 idle clients stay cheap.
 constexpr std::size_t kFirstRead = 1024;
 constexpr std::size_t kKeepBufferCapacity = 16 * 1024;
@@ -22,15 +22,15 @@ constexpr std::size_t kKeepBufferCapacity = 16 * 1024;
 // Registers the session with its worker; undone on every exit path.
 class SessionScope {
  public:
-  SessionScope(app::Worker& w, http::AnyStream& client) : worker_(w), it_(w.add_session()) {
+  SessionScope(runtime::Worker& w, http::AnyStream& client) : worker_(w), it_(w.add_session()) {
     it_->client = &client;
   }
   ~SessionScope() { worker_.remove_session(it_); }
-  app::SessionHandle& handle() { return *it_; }
+  runtime::SessionHandle& handle() { return *it_; }
 
  private:
-  app::Worker& worker_;
-  std::list<app::SessionHandle>::iterator it_;
+  runtime::Worker& worker_;
+  std::list<runtime::SessionHandle>::iterator it_;
 };
 
 std::string_view text_of(const beast::flat_buffer& buffer) {
@@ -40,7 +40,7 @@ std::string_view text_of(const beast::flat_buffer& buffer) {
 }  // namespace
 
 // `slot` is held, not read: the frame owns it, so the connection counts until the session ends.
-asio::awaitable<void> run_session(app::Worker& worker, tcp::socket socket, const app::ListenerRuntime& listener,
+asio::awaitable<void> run_session(runtime::Worker& worker, tcp::socket socket, const ListenerRuntime& listener,
                                   [[maybe_unused]] ConnectionSlot slot) {
   boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);

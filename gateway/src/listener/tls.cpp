@@ -3,20 +3,19 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "crypto/tls.hpp"
+
 namespace scopegate::listener {
 
 namespace ssl = boost::asio::ssl;
 
 namespace {
-constexpr auto kOptions = ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                          ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use;
-
 // Only HTTP/1.1 is spoken: a client offering h2 via ALPN must fall back, not guess.
 int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                   unsigned int inlen, void*) {
-  static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, http11, sizeof http11, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, outlen, crypto::kAlpnHttp11, sizeof crypto::kAlpnHttp11, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
   }
@@ -27,7 +26,7 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* outlen, const 
 std::shared_ptr<ssl::context> make_server_context(const config::TlsServer& tls, std::string& error) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   boost::system::error_code ec;
-  ctx->set_options(kOptions, ec);
+  ctx->set_options(crypto::kTlsContextOptions, ec);
   if (!ec) ctx->use_certificate_chain_file(tls.certificate, ec);
   if (ec) {
     error = "certificate '" + tls.certificate + "': " + ec.message();
@@ -47,21 +46,6 @@ std::shared_ptr<ssl::context> make_server_context(const config::TlsServer& tls, 
     ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   }
   SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_http11, nullptr);
-  return ctx;
-}
-
-std::shared_ptr<ssl::context> make_client_context(const config::Upstream& upstream, std::string& error) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  boost::system::error_code ec;
-  ctx->set_options(kOptions, ec);
-  if (!upstream.ca_file.empty()) ctx->load_verify_file(upstream.ca_file, ec);
-  else ctx->set_default_verify_paths(ec);
-  if (ec) {
-    error = "CA for " + upstream.url + ": " + ec.message();
-    return nullptr;
-  }
-  static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(ctx->native_handle(), http11, sizeof http11);
   return ctx;
 }
 

@@ -1,4 +1,5 @@
-// OpenSSL contexts: server side for TLS listeners (optionally mTLS), client side for https upstreams.
+// OpenSSL server contexts for TLS listeners (optionally mTLS); the client side for https upstreams
+// is upstream/tls_client.hpp.
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
@@ -12,7 +13,6 @@ namespace scopegate::listener {
 
 // nullptr with `error` set when the certificate, key or CA cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_server_context(const config::TlsServer& tls, std::string& error);
-std::shared_ptr<boost::asio::ssl::context> make_client_context(const config::Upstream& upstream, std::string& error);
 
 // The RFC 2253 subject of the peer's certificate, when the handshake verified one; else empty.
 std::string verified_peer_subject(SSL* ssl);

@@ -3,9 +3,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "app/app.hpp"
 #include "audit/record.hpp"
 #include "audit/writer.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 

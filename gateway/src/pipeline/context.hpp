@@ -11,13 +11,13 @@
 #include <optional>
 #include <string>
 
-#include "app/snapshot.hpp"
-#include "app/worker.hpp"
 #include "delegation/scope.hpp"
 #include "delegation/stamp.hpp"
 #include "delegation/token.hpp"
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
+#include "runtime/snapshot.hpp"
+#include "runtime/worker.hpp"
 
 namespace scopegate::pipeline {
 
@@ -51,16 +51,16 @@ struct InboundHeaders {
 };
 
 struct RequestContext {
-  RequestContext(app::Worker& w, const app::Snapshot& s, http::AnyStream& c, boost::beast::flat_buffer& b,
-                 const ClientInfo& i, app::SessionHandle& h)
+  RequestContext(runtime::Worker& w, const runtime::Snapshot& s, http::AnyStream& c, boost::beast::flat_buffer& b,
+                 const ClientInfo& i, runtime::SessionHandle& h)
       : worker(w), snapshot(s), client(c), client_buffer(b), info(i), handle(h) {}
 
-  app::Worker& worker;
-  const app::Snapshot& snapshot;
+  runtime::Worker& worker;
+  const runtime::Snapshot& snapshot;
   http::AnyStream& client;
   boost::beast::flat_buffer& client_buffer;
   const ClientInfo& info;
-  app::SessionHandle& handle;
+  runtime::SessionHandle& handle;
 
   bhttp::request_parser<bhttp::buffer_body> parser;
   std::string request_id;

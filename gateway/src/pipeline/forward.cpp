@@ -12,19 +12,19 @@
 
 #include <cerrno>
 
-#include "app/app.hpp"
-#include "app/log.hpp"
 #include "audit/sink.hpp"
 #include "http/errors.hpp"
-#include "http/hygiene.hpp"
 #include "http/head.hpp"
+#include "http/hygiene.hpp"
 #include "http/request_id.hpp"
 #include "http/wire.hpp"
+#include "log/log.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
 #include "pipeline/scopes_endpoint.hpp"
 #include "router/router.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 
@@ -181,7 +181,7 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
   do {
     if (!done) {
       req.body().data = relay;
-      req.body().size = app::RelayBuffers::kSize;
+      req.body().size = runtime::RelayBuffers::kSize;
       x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_body_idle));
       auto [ec, n] = co_await bhttp::async_read_some(x.client, x.client_buffer, x.parser, use_tuple);
       if (ec == bhttp::error::need_buffer) ec = {};
@@ -193,7 +193,7 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
         }
         co_return UpstreamFailure{ErrorCode::bad_request, "request body: " + ec.message()};
       }
-      std::size_t got = app::RelayBuffers::kSize - req.body().size;
+      std::size_t got = runtime::RelayBuffers::kSize - req.body().size;
       done = x.parser.is_done();
       if (got == 0 && !done) continue;  // a read that only completed framing (a chunk header)
       x.bytes_in += got;
@@ -269,7 +269,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
         }
       }
       res.body().data = relay;
-      res.body().size = app::RelayBuffers::kSize;
+      res.body().size = runtime::RelayBuffers::kSize;
       up.stream.expires_after(phase(x, timeouts.upstream_idle));
       auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
       if (ec == bhttp::error::need_buffer) ec = {};
@@ -288,7 +288,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
         x.outcome = hangup && hangup->fired() ? "client_cut" : "upstream_cut";
         co_return false;
       }
-      std::size_t got = app::RelayBuffers::kSize - res.body().size;
+      std::size_t got = runtime::RelayBuffers::kSize - res.body().size;
       done = rp.is_done();
       if (got == 0 && !done) continue;  // framing only; nothing to pass on yet
       x.bytes_out += got;
@@ -335,7 +335,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
     }
     x.handle.upstream = &up->stream;
     struct ClearHandle {
-      app::SessionHandle& h;
+      runtime::SessionHandle& h;
       ~ClearHandle() { h.upstream = nullptr; }
     } clear_handle{x.handle};
 
@@ -538,8 +538,8 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 
 }  // namespace
 
-asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot, http::AnyStream& client,
-                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle) {
+asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snapshot& snapshot, http::AnyStream& client,
+                                    beast::flat_buffer& buffer, const ClientInfo& info, runtime::SessionHandle& handle) {
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.

@@ -9,8 +9,8 @@ namespace scopegate::pipeline {
 
 // The first bytes of the request are already in `buffer`. Returns true when the client
 // connection may carry another request.
-boost::asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot,
+boost::asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snapshot& snapshot,
                                            http::AnyStream& client, boost::beast::flat_buffer& buffer,
-                                           const ClientInfo& info, app::SessionHandle& handle);
+                                           const ClientInfo& info, runtime::SessionHandle& handle);
 
 }  // namespace scopegate::pipeline

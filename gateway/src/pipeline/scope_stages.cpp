@@ -3,12 +3,12 @@
 #include <chrono>
 #include <charconv>
 
-#include "app/app.hpp"
 #include "auth/agents.hpp"
 #include "delegation/grants.hpp"
 #include "delegation/registry.hpp"
 #include "http/request_id.hpp"
 #include "protocol/jsonrpc.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 

@@ -4,13 +4,14 @@
 
 #include <chrono>
 
-#include "app/app.hpp"
+#include "config/grant_pattern.hpp"
 #include "delegation/grants.hpp"
 #include "delegation/stamp.hpp"
 #include "http/request_id.hpp"
 #include "json/strict.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/scope_stages.hpp"
+#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 
@@ -68,7 +69,7 @@ std::optional<OpenRequest> parse(const std::string& body, std::string& why) {
       }
       out.grants.emplace();
       for (auto item : list) {
-        if (item.get_string().get(text) || !delegation::is_valid_pattern(text)) {
+        if (item.get_string().get(text) || !config::is_valid_grant_pattern(text)) {
           why = "grants must be a list of grant patterns (an action, or a prefix ending in *)";
           return std::nullopt;
         }

@@ -3,27 +3,11 @@
 #include <algorithm>
 #include <string>
 
+#include "config/route_match.hpp"
 #include "http/hygiene.hpp"
 #include "http/path.hpp"
 
 namespace scopegate::router {
-
-bool path_has_prefix(std::string_view path, std::string_view prefix) {
-  if (!path.starts_with(prefix)) return false;
-  if (path.size() == prefix.size() || prefix.ends_with('/')) return true;
-  char next = path[prefix.size()];
-  return next == '/' || next == '?';
-}
-
-bool covers(const config::RouteMatch& b, const config::RouteMatch& a) {
-  if (!path_has_prefix(a.path_prefix, b.path_prefix)) return false;
-  if (!b.host.empty() && b.host != a.host) return false;
-  if (b.methods.empty()) return true;
-  if (a.methods.empty()) return false;
-  return std::all_of(a.methods.begin(), a.methods.end(), [&](const std::string& m) {
-    return std::find(b.methods.begin(), b.methods.end(), m) != b.methods.end();
-  });
-}
 
 const config::Route* Router::match(std::string_view host, std::string_view method,
                                    std::string_view target) const {
@@ -33,7 +17,7 @@ const config::Route* Router::match(std::string_view host, std::string_view metho
     if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), method) == m.methods.end()) {
       continue;
     }
-    if (path_has_prefix(target, m.path_prefix)) return &route;
+    if (config::path_has_prefix(target, m.path_prefix)) return &route;
   }
   return nullptr;
 }

@@ -10,13 +10,6 @@
 
 namespace scopegate::router {
 
-// True when `path` is `prefix` or lies below it on a segment boundary:
-// "/tools" matches "/tools", "/tools/x" and "/tools?q", never "/toolsx".
-bool path_has_prefix(std::string_view path, std::string_view prefix);
-
-// True when every request route `a` can match, route `b` can match too (b shadows a if b comes first).
-bool covers(const config::RouteMatch& b, const config::RouteMatch& a);
-
 class Router {
  public:
   explicit Router(const std::vector<config::Route>& routes) : routes_(&routes) {}

@@ -2,7 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -11,10 +10,12 @@
 
 #include <cerrno>
 
+#include "http/use_tuple.hpp"
+
 namespace scopegate::upstream {
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 using tcp = asio::ip::tcp;
 
 // A pooled connection the upstream has closed (or that has unexpected bytes waiting) must not be

@@ -1,8 +1,8 @@
-#include "app/worker.hpp"
+#include "runtime/worker.hpp"
 
-#include "app/app.hpp"
+#include "runtime/services.hpp"
 
-namespace scopegate::app {
+namespace scopegate::runtime {
 
 RelayBuffers::Lease RelayBuffers::acquire() {
   if (free_.empty()) return Lease(*this, std::make_unique<char[]>(kSize));
@@ -16,7 +16,7 @@ void RelayBuffers::release(std::unique_ptr<char[]> b) {
   if (free_.size() < 256) free_.push_back(std::move(b));
 }
 
-Worker::Worker(App& app) : app_(app) {}
+Worker::Worker(Services& app) : app_(app) {}
 
 Worker::~Worker() {
   acceptors_.clear();
@@ -67,4 +67,4 @@ void Worker::force_close() {
   pool_.clear();
 }
 
-}  // namespace scopegate::app
+}  // namespace scopegate::runtime

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace scopegate::upstream {
+namespace scopegate::config {
 
 struct ParsedUrl {
   bool tls = false;
@@ -18,4 +18,4 @@ struct ParsedUrl {
 // nullopt with `why` set when the URL is not one scopegate can forward to.
 std::optional<ParsedUrl> parse_url(std::string_view url, std::string& why);
 
-}  // namespace scopegate::upstream
+}  // namespace scopegate::config

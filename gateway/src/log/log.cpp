@@ -1,4 +1,4 @@
-#include "app/log.hpp"
+#include "log/log.hpp"
 
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "http/errors.hpp"
+#include "json/write.hpp"
 
 namespace scopegate::log {
 
@@ -52,13 +52,13 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
   line += R"(","level":")";
   line += kNames[static_cast<int>(level)];
   line += R"(","msg":")";
-  http::append_json_escaped(line, message);
+  json::append_escaped(line, message);
   line += '"';
   for (const auto& f : fields) {
     line += ",\"";
-    http::append_json_escaped(line, f.key);
+    json::append_escaped(line, f.key);
     line += "\":\"";
-    http::append_json_escaped(line, f.value);
+    json::append_escaped(line, f.value);
     line += '"';
   }
   line += "}\n";

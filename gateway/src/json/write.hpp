@@ -1,6 +1,7 @@
-// The few JSON-writing steps the delegation code needs (token blocks, scope records), in one
-// place. Members are written with a leading comma, after an opening member the caller writes;
-// the bytes are exactly what is MAC'd in a token block, so their layout must not change.
+// The JSON writer shared by every layer that writes JSON by hand (delegation's token blocks and
+// scope records, audit records and queries, admin, error bodies, the operational log). Members are
+// written with a leading comma, after an opening member the caller writes; the bytes are exactly
+// what is MAC'd in a token block, so their layout must not change.
 #pragma once
 
 #include <cstdint>
@@ -8,13 +9,15 @@
 #include <string_view>
 #include <vector>
 
-#include "http/errors.hpp"
+namespace scopegate::json {
 
-namespace scopegate::delegation::json {
+// Appends `text` to `out` as the inside of a JSON string literal. Always valid JSON text: a byte
+// that is not part of well-formed UTF-8 becomes U+FFFD (see write.cpp).
+void append_escaped(std::string& out, std::string_view text);
 
 inline void append_string(std::string& out, std::string_view s) {
   out += '"';
-  http::append_json_escaped(out, s);
+  append_escaped(out, s);
   out += '"';
 }
 
@@ -48,4 +51,4 @@ void append_list(std::string& out, std::string_view key, const Strings& items) {
   out += ']';
 }
 
-}  // namespace scopegate::delegation::json
+}  // namespace scopegate::json

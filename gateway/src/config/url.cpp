@@ -1,8 +1,8 @@
-#include "upstream/url.hpp"
+#include "config/url.hpp"
 
 #include <charconv>
 
-namespace scopegate::upstream {
+namespace scopegate::config {
 
 std::optional<ParsedUrl> parse_url(std::string_view url, std::string& why) {
   ParsedUrl out;
@@ -69,4 +69,4 @@ std::optional<ParsedUrl> parse_url(std::string_view url, std::string& why) {
   return out;
 }
 
-}  // namespace scopegate::upstream
+}  // namespace scopegate::config

@@ -11,14 +11,14 @@
 #include <optional>
 #include <vector>
 
-#include "app/snapshot.hpp"
 #include "delegation/token_cache.hpp"
 #include "http/any_stream.hpp"
+#include "runtime/snapshot.hpp"
 #include "upstream/pool.hpp"
 
-namespace scopegate::app {
+namespace scopegate::runtime {
 
-class App;
+class Services;
 
 // What the worker knows of a live session, so that draining and forced shutdown can reach it.
 struct SessionHandle {
@@ -55,17 +55,17 @@ class RelayBuffers {
 
 class Worker {
  public:
-  explicit Worker(App& app);
+  explicit Worker(Services& app);
   ~Worker();
 
-  App& app() { return app_; }
+  Services& app() { return app_; }
   boost::asio::io_context& io() { return *io_; }
   upstream::Pool& pool() { return pool_; }
   RelayBuffers& buffers() { return buffers_; }
   delegation::TokenCache& tokens() { return tokens_; }
   std::vector<boost::asio::ip::tcp::acceptor>& acceptors() { return acceptors_; }
 
-  // The current config snapshot; re-read from the App only when its generation changed.
+  // The current config snapshot; re-read from the app only when its generation changed.
   std::shared_ptr<const Snapshot> snapshot();
 
   bool draining() const { return draining_; }
@@ -80,7 +80,7 @@ class Worker {
  private:
   void schedule_sweep();
 
-  App& app_;
+  Services& app_;
   // Destroyed explicitly in ~Worker, after the sockets below and before the session registry,
   // because destroying it destroys suspended session coroutines, which unregister themselves.
   // Only this worker's thread touches its sockets, so the reactor needs no locking per I/O;
@@ -98,4 +98,4 @@ class Worker {
   bool draining_ = false;
 };
 
-}  // namespace scopegate::app
+}  // namespace scopegate::runtime

@@ -1,0 +1,45 @@
+// Everything a request needs from configuration, built once per (re)load and then immutable.
+// Shared by std::shared_ptr<const Snapshot>: a reload publishes a new one; requests in flight
+// keep the one they started with.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "auth/agents.hpp"
+#include "config/config.hpp"
+#include "delegation/token.hpp"
+#include "router/router.hpp"
+
+namespace scopegate::runtime {
+
+struct Snapshot {
+  explicit Snapshot(config::Config c)
+      : config(std::move(c)),
+        router(config.routes),
+        agents(config.agents),
+        keyring(delegation::make_keyring(config.token)),
+        id(next_id()) {}
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+  std::size_t route_index(const config::Route& r) const { return static_cast<std::size_t>(&r - config.routes.data()); }
+
+  const config::Config config;
+  const router::Router router;  // refers into config.routes
+  const auth::AgentDirectory agents;  // refers into config.agents
+  const delegation::Keyring keyring;
+  const std::uint64_t id;  // unique per snapshot in this process (caches made under it key on it)
+  std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
+  std::vector<std::string> pool_keys;                                    // per route
+  std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
+
+ private:
+  static std::uint64_t next_id();
+};
+
+}  // namespace scopegate::runtime
