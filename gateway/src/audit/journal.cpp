@@ -1,5 +1,7 @@
 #include "audit/journal.hpp"
 
+#include "audit/segments.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -20,7 +22,6 @@ constexpr std::uint32_t kRecord = 1, kSkip = 2;
 
 std::uint64_t align8(std::uint64_t n) { return (n + 7) & ~std::uint64_t{7}; }
 
-std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 }  // namespace
 

@@ -49,6 +49,8 @@ std::string segment_name(std::string_view node, std::uint64_t first_seq) {
   return name;
 }
 
+std::string errno_text(std::string_view what) { return std::string(what) + ": " + std::strerror(errno); }
+
 bool write_all(int fd, const char* data, std::size_t size) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, size);

@@ -32,6 +32,9 @@ bool list_segments(const std::string& dir, std::map<std::string, std::vector<Seg
 // Writes all of `data` to `fd`, again after EINTR or a short write. False with errno set.
 bool write_all(int fd, const char* data, std::size_t size);
 
+// "what: <strerror(errno)>", for the exceptions of the writer, its recovery and its journal.
+std::string errno_text(std::string_view what);
+
 // Reads a file line by line through one reusable buffer. Lines are views into the buffer, valid
 // until the next call, and are followed by simdjson's padding so they can be parsed in place.
 class LineReader {
