@@ -83,22 +83,27 @@ asio::awaitable<bool> commit(RequestContext& x, audit::Writer& writer, bool ahea
 
 }  // namespace
 
-std::optional<http::Violation> require_audit(RequestContext& x) {
+Verdict require_audit(RequestContext& x) {
   auto* writer = x.worker.app().audit_writer();
-  if (!writer || writer->accepting()) return std::nullopt;
+  if (!writer || writer->accepting()) return Verdict::next();
   return http::Violation{http::ErrorCode::audit_unavailable, writer->unavailable_reason()};
 }
 
-void resolve_durability(RequestContext& x) {
+Verdict resolve_durability(RequestContext& x) {
   if (x.route) x.durability = config::effective_durability(x.snapshot.config.audit, *x.route, x.tool);
+  return Verdict::next();
 }
 
-asio::awaitable<bool> commit_before_forward(RequestContext& x) {
+asio::awaitable<Verdict> commit_before_forward(RequestContext& x) {
   auto* writer = x.worker.app().audit_writer();
-  if (!writer || x.durability != config::Durability::strict) co_return true;
-  bool durable = co_await commit(x, *writer, true);
-  if (durable) x.recorded = RequestContext::Recorded::before_forward;
-  co_return durable;
+  if (!writer || x.durability != config::Durability::strict) co_return Verdict::next();
+  if (co_await commit(x, *writer, true)) {
+    x.recorded = RequestContext::Recorded::before_forward;
+    co_return Verdict::next();
+  }
+  co_return Verdict::refuse(http::ErrorCode::audit_unavailable,
+                            "the request's audit record could not be made durable (" + writer->unavailable_reason() +
+                                ")");
 }
 
 asio::awaitable<void> commit_refusal(RequestContext& x) {

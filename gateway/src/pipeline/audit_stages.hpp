@@ -9,19 +9,20 @@
 
 #include "http/hygiene.hpp"
 #include "pipeline/context.hpp"
+#include "pipeline/verdict.hpp"
 
 namespace scopegate::pipeline {
 
 // Fail closed: 503 audit_unavailable while the writer is failing, the disk is below its reserve
 // or the queue is nearly full. Nothing when no audit log is configured.
-std::optional<http::Violation> require_audit(RequestContext& x);
+Verdict require_audit(RequestContext& x);
 
 // The route's (and, once the MCP tool is known, the tool's) durability.
-void resolve_durability(RequestContext& x);
+Verdict resolve_durability(RequestContext& x);
 
-// Strict: the request's record is written and fsynced before it is forwarded. False when it
-// could not be made durable (the request must then be refused, not forwarded).
-boost::asio::awaitable<bool> commit_before_forward(RequestContext& x);
+// Strict: the request's record is written and fsynced before it is forwarded. Refused
+// (audit_unavailable) when it could not be made durable: the request is then not forwarded.
+boost::asio::awaitable<Verdict> commit_before_forward(RequestContext& x);
 
 // Strict: a refusal's record is made durable before the refusal is sent.
 boost::asio::awaitable<void> commit_refusal(RequestContext& x);

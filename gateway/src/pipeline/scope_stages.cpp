@@ -78,7 +78,7 @@ void scan_inbound_headers(RequestContext& x) {
   }
 }
 
-std::optional<Violation> authenticate(RequestContext& x) {
+Verdict authenticate(RequestContext& x) {
   const auto& listener = x.snapshot.config.listeners[x.info.listener];
   std::string_view name = listener.credential_header;
   if (x.inbound.credentials > 1) {
@@ -94,7 +94,7 @@ std::optional<Violation> authenticate(RequestContext& x) {
   return std::nullopt;
 }
 
-std::optional<Violation> require_agent(RequestContext& x) {
+Verdict require_agent(RequestContext& x) {
   if (x.route->access == config::Access::open || x.agent) return std::nullopt;
   const auto& listener = x.snapshot.config.listeners[x.info.listener];
   return Violation{ErrorCode::unauthenticated,
@@ -154,7 +154,7 @@ std::optional<Violation> admit_scope(RequestContext& x) {
 
 }  // namespace
 
-std::optional<Violation> verify_scope(RequestContext& x) {
+Verdict verify_scope(RequestContext& x) {
   x.scope_checked = true;
   // An open route runs under no scope: a token sent there is stripped like any Delegation-* header.
   if (x.route && x.route->access == config::Access::open) return std::nullopt;
@@ -178,7 +178,7 @@ void attribute_refusal(RequestContext& x) {
   // While the log cannot keep records, a refusal is only counted (audit.unavailable): nothing to
   // attribute, and no first-seen scope.open may add to a backlog.
   if (auto* writer = x.worker.app().audit_writer(); writer && !writer->accepting()) return;
-  if (!x.agent) authenticate(x);  // refused before the credential was read (framing, spoofing)
+  if (!x.agent) (void)authenticate(x);  // refused before the credential was read (framing, spoofing)
   if (!x.agent || x.inbound.tokens != 1) return;
   if (x.route && x.route->access == config::Access::open) return;  // runs under no scope, as verify_scope says
   auto verified = presented_token(x);
@@ -196,7 +196,7 @@ bool needs_body(const RequestContext& x) {
   return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a;
 }
 
-std::optional<Violation> check_protocol_method(const RequestContext& x) {
+Verdict check_protocol_method(const RequestContext& x) {
   auto kind = x.route->kind;
   if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a) return std::nullopt;
   // MCP's Streamable HTTP has POST (JSON-RPC), GET (the SSE stream) and DELETE (end of session);
@@ -295,7 +295,7 @@ std::optional<Violation> classify_a2a(RequestContext& x) {
 
 }  // namespace
 
-std::optional<Violation> classify_action(RequestContext& x) {
+Verdict classify_action(RequestContext& x) {
   if (x.inbound.has_objective) {
     auto decoded = delegation::decode_objective(x.inbound.objective);
     if (!decoded) {
@@ -320,7 +320,7 @@ std::optional<Violation> classify_action(RequestContext& x) {
   return std::nullopt;
 }
 
-std::optional<Violation> check_grants(RequestContext& x) {
+Verdict check_grants(RequestContext& x) {
   if (x.action.empty() || !x.token) return std::nullopt;  // housekeeping, or a route that needs no scope
   if (!x.token->allows(x.action)) {
     return Violation{ErrorCode::grant_exceeded, "the scope does not grant " + x.action};
@@ -392,7 +392,7 @@ std::variant<ChildScope, Violation> mint_child_scope(RequestContext& x, const co
   return out;
 }
 
-std::optional<Violation> open_delegation(RequestContext& x) {
+Verdict open_delegation(RequestContext& x) {
   if (!x.delegates || !x.token) return std::nullopt;
   const config::Agent* target = x.snapshot.agents.by_id(x.route->target_agent);
   if (!target) return Violation{ErrorCode::policy_denied, "the route's target agent is not configured"};
@@ -417,7 +417,7 @@ std::optional<Violation> open_delegation(RequestContext& x) {
   return std::nullopt;
 }
 
-void stamp_delegation_headers(RequestContext& x) {
+Verdict stamp_delegation_headers(RequestContext& x) {
   auto& req = x.parser.get();
   x.stamped.clear();
   x.stamped.reserve(256);
@@ -440,6 +440,7 @@ void stamp_delegation_headers(RequestContext& x) {
   in.inbound_baggage = baggage;
   x.trace = delegation::render_delegation_headers(in, x.stamped);
   if (!x.trace.continued()) replace("tracestate");  // state of a trace we did not continue means nothing
+  return Verdict::next();
 }
 
 }  // namespace scopegate::pipeline

@@ -1,5 +1,5 @@
 // The delegation stages (docs/protocol.md §1–§3), each a plain function of the RequestContext that
-// returns the violation to answer with, or nothing. The order they run in is written once, in
+// returns a Verdict (pipeline/verdict.hpp): continue, or the refusal to answer with. The order they run in is written once, in
 // serve_request (pipeline/forward.cpp).
 #pragma once
 
@@ -9,6 +9,7 @@
 
 #include "http/hygiene.hpp"
 #include "pipeline/context.hpp"
+#include "pipeline/verdict.hpp"
 
 namespace scopegate::pipeline {
 
@@ -17,14 +18,14 @@ void scan_inbound_headers(RequestContext& x);
 
 // The agent credential (header, or verified client certificate). A credential that is present
 // but wrong is refused at once; an absent one is refused only where the route needs an agent.
-std::optional<http::Violation> authenticate(RequestContext& x);
+Verdict authenticate(RequestContext& x);
 
 // The route's access rule: scoped and authenticated routes need an agent.
-std::optional<http::Violation> require_agent(RequestContext& x);
+Verdict require_agent(RequestContext& x);
 
 // Delegation-Token: verified (MAC chain, expiry, audience), presented by its actor, not deeper
 // than the agent may act, not revoked. Scopes seen for the first time are recorded and reported.
-std::optional<http::Violation> verify_scope(RequestContext& x);
+Verdict verify_scope(RequestContext& x);
 
 // A refusal decided before verify_scope ran (framing, spoofing, no route, body limits, a method
 // the route's protocol lacks) still names its caller and the caller's scope: x.agent when the
@@ -37,14 +38,14 @@ void attribute_refusal(RequestContext& x);
 // Whether the route needs the body to name the action (MCP and A2A JSON-RPC requests).
 bool needs_body(const RequestContext& x);
 // MCP and A2A routes: only the methods their protocols define, and a body only where it is read.
-std::optional<http::Violation> check_protocol_method(const RequestContext& x);
+Verdict check_protocol_method(const RequestContext& x);
 
 // Names the action (tool, resource, prompt, delegation) from the route, the method and, for
 // MCP/A2A, the buffered body; checks Mcp-Method/Mcp-Name against the body.
-std::optional<http::Violation> classify_action(RequestContext& x);
+Verdict classify_action(RequestContext& x);
 
 // The action against the token's effective grants and the agent's ceiling.
-std::optional<http::Violation> check_grants(RequestContext& x);
+Verdict check_grants(RequestContext& x);
 
 struct ChildScope {
   delegation::ScopeRecord record;
@@ -61,9 +62,9 @@ std::variant<ChildScope, http::Violation> mint_child_scope(RequestContext& x, co
                                                            std::string_view objective, std::int64_t ttl_s);
 
 // A delegation: mints the child scope for the route's target agent, records and reports it.
-std::optional<http::Violation> open_delegation(RequestContext& x);
+Verdict open_delegation(RequestContext& x);
 
 // Renders the Delegation-*, traceparent and baggage lines for the forwarded head.
-void stamp_delegation_headers(RequestContext& x);
+Verdict stamp_delegation_headers(RequestContext& x);
 
 }  // namespace scopegate::pipeline

@@ -178,8 +178,8 @@ asio::awaitable<bool> serve_open_scope(RequestContext& x) {
     std::string why = "opening a scope needs an agent credential (" + listener.credential_header + ")";
     co_return co_await reply_error(x, ErrorCode::unauthenticated, why);
   }
-  if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
-  if (auto v = co_await read_whole_body(x, kMaxBody)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+  if (auto v = verify_scope(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = co_await read_whole_body(x, kMaxBody); !v.proceeds()) co_return co_await refuse(x, v);
   std::string why;
   auto request = parse(x.body, why);
   if (!request) co_return co_await reply_error(x, ErrorCode::bad_request, why);

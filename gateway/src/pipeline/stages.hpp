@@ -1,4 +1,5 @@
-// One request, start to finish: read the header, run the stages in order, forward, relay back.
+// One request, start to finish: the stage list (read the header, check, authenticate, verify,
+// classify, stamp), then the upstream exchange (pipeline/upstream_exchange.hpp).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
