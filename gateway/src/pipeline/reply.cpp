@@ -10,6 +10,7 @@
 
 #include "http/hygiene.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/request_end.hpp"
 #include "pipeline/scope_stages.hpp"
 #include "protocol/jsonrpc.hpp"
 
@@ -57,7 +58,7 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
   res.prepare_payload();
   x.status = status;
   x.bytes_out += res.body().size();
-  report(x);  // before the reply goes out: a crash after it cannot lose the record (audit/journal.hpp)
+  end_request(x);  // before the reply goes out: a crash after it cannot lose the record (audit/journal.hpp)
   x.client.expires_after(x.snapshot.config.timeouts.client_send);
   if (x.method == bhttp::verb::head) {
     bhttp::response_serializer<bhttp::string_body> sr{res};

@@ -10,6 +10,7 @@
 #include "http/request_id.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
+#include "pipeline/request_end.hpp"
 #include "pipeline/scope_stages.hpp"
 #include "pipeline/scopes_endpoint.hpp"
 #include "pipeline/upstream_exchange.hpp"
@@ -210,14 +211,16 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 }  // namespace
 
 asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot, http::AnyStream& client,
-                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle) {
+                                    beast::flat_buffer& buffer, const ClientInfo& info, app::SessionHandle& handle,
+                                    ResponseTap tap) {
   RequestContext x(worker, snapshot, client, buffer, info, handle);
+  x.response_tap = tap;
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
   // Most requests were reported before their last write; the rest (cut, or closed early) here.
   // (A strict record committed whole is not repeated; one committed before forwarding always
   // gets its outcome, even when the client left before anything was sent upstream.)
-  if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) report(x);
+  if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) end_request(x);
   co_return keep;
 }
 

@@ -9,9 +9,11 @@
 namespace scopegate::pipeline {
 
 // The first bytes of the request are already in `buffer`. Returns true when the client
-// connection may carry another request.
+// connection may carry another request. `tap`, when set, sees the response body of the request
+// whatever its route (the relay test; routes that need one will set it in a stage).
 boost::asio::awaitable<bool> serve_request(app::Worker& worker, const app::Snapshot& snapshot,
                                            http::AnyStream& client, boost::beast::flat_buffer& buffer,
-                                           const ClientInfo& info, app::SessionHandle& handle);
+                                           const ClientInfo& info, app::SessionHandle& handle,
+                                           ResponseTap tap = nullptr);
 
 }  // namespace scopegate::pipeline

@@ -16,6 +16,7 @@
 #include "http/wire.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
+#include "pipeline/request_end.hpp"
 #include "router/router.hpp"
 
 namespace scopegate::pipeline {
@@ -246,13 +247,14 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
     // The record is handed over before the client can see the end of the response, so that a
     // crash after that point cannot lose it (audit/journal.hpp).
-    if (done) report(x);
+    if (done) end_request(x);
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       x.outcome = "client_cut";
       co_return false;
     }
     relayed = true;
+    if (x.response_tap) x.response_tap(x, piece, done);
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return head.keep_alive;
