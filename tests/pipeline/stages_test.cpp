@@ -18,8 +18,10 @@
 #include "app/snapshot.hpp"
 #include "app/worker.hpp"
 #include "config/loader.hpp"
+#include "pipeline/authentication.hpp"
+#include "pipeline/classification.hpp"
 #include "pipeline/reply.hpp"
-#include "pipeline/scope_stages.hpp"
+#include "pipeline/verification.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include "http/hygiene.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/request_end.hpp"
-#include "pipeline/scope_stages.hpp"
+#include "pipeline/verification.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {

@@ -9,11 +9,15 @@
 #include "http/hygiene.hpp"
 #include "http/request_id.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/authentication.hpp"
+#include "pipeline/classification.hpp"
+#include "pipeline/delegate.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
-#include "pipeline/scope_stages.hpp"
 #include "pipeline/scopes_endpoint.hpp"
+#include "pipeline/stamping.hpp"
 #include "pipeline/upstream_exchange.hpp"
+#include "pipeline/verification.hpp"
 #include "router/router.hpp"
 
 namespace scopegate::pipeline {
