@@ -5,7 +5,7 @@
 #include "http/use_tuple.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
-#include "pipeline/forward.hpp"
+#include "pipeline/stages.hpp"
 
 namespace scopegate::listener {
 

@@ -50,6 +50,14 @@ struct InboundHeaders {
   bool has_mcp_method = false, has_mcp_name = false;
 };
 
+struct RequestContext;
+
+// Sees each piece of a response body right after it was written to the client, in order; the last
+// call has `last` set (its piece may be empty: the end of a chunked body). For accounting that must
+// read exactly what the client got, an SSE stream event by event (LLM usage, later). The state it
+// keeps belongs in the RequestContext.
+using ResponseTap = void (*)(RequestContext& x, std::string_view piece, bool last);
+
 struct RequestContext {
   RequestContext(runtime::Worker& w, const runtime::Snapshot& s, http::AnyStream& c, boost::beast::flat_buffer& b,
                  const ClientInfo& i, runtime::SessionHandle& h)
@@ -115,7 +123,7 @@ struct RequestContext {
   config::Durability durability = config::Durability::batch;
   enum class Recorded { not_yet, before_forward, whole };
   Recorded recorded = Recorded::not_yet;
-  bool reported = false;  // the request's record, or its outcome, was handed to the audit sink (report())
+  bool ended = false;  // the end-of-request observers ran (end_request)
 
   // Outcome, for the stages that watch every request (audit and metrics).
   bool forwarded = false;                 // the upstream received (part of) the request
@@ -126,6 +134,9 @@ struct RequestContext {
   std::string_view outcome;  // "", "upstream_cut" or "client_cut"
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
+
+  // Null unless the request's route needs it: the relay then pays one pointer test per piece.
+  ResponseTap response_tap = nullptr;
 };
 
 }  // namespace scopegate::pipeline

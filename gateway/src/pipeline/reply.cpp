@@ -8,9 +8,11 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "http/use_tuple.hpp"
 #include "http/hygiene.hpp"
 #include "pipeline/audit_stages.hpp"
-#include "pipeline/scope_stages.hpp"
+#include "pipeline/request_end.hpp"
+#include "pipeline/verification.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {
@@ -20,7 +22,7 @@ using http::ErrorCode;
 using std::chrono::milliseconds;
 
 namespace {
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 }
 
 milliseconds phase(const RequestContext& x, milliseconds limit) {
@@ -57,7 +59,7 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
   res.prepare_payload();
   x.status = status;
   x.bytes_out += res.body().size();
-  report(x);  // before the reply goes out: a crash after it cannot lose the record (audit/journal.hpp)
+  end_request(x);  // before the reply goes out: a crash after it cannot lose the record (audit/journal.hpp)
   x.client.expires_after(x.snapshot.config.timeouts.client_send);
   if (x.method == bhttp::verb::head) {
     bhttp::response_serializer<bhttp::string_body> sr{res};
@@ -83,6 +85,15 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
   co_return co_await reply(x, http::status_of(code), std::move(body), force_close);
 }
 
+asio::awaitable<bool> refuse(RequestContext& x, const Verdict& verdict) {
+  const Refusal& r = verdict.refusal();
+  if (r.silent) {
+    x.client_keep_alive = false;
+    co_return false;
+  }
+  co_return co_await reply_error(x, r.code, r.message, r.after == AfterRefusal::close);
+}
+
 asio::awaitable<bool> reply_violation(RequestContext& x, const http::Violation& v, bool force_close) {
   co_return co_await reply_error(x, v.code, v.message, force_close);
 }
@@ -91,7 +102,17 @@ asio::awaitable<bool> reply_json(RequestContext& x, unsigned status, std::string
   co_return co_await reply(x, status, std::move(body), false);
 }
 
-asio::awaitable<std::optional<http::Violation>> read_whole_body(RequestContext& x, std::uint64_t limit) {
+asio::awaitable<bool> send_continue(RequestContext& x) {
+  if (!x.expect_continue || !x.has_body || x.version < 11 || x.continue_sent) co_return true;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  x.client.expires_after(x.snapshot.config.timeouts.client_send);
+  auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
+  if (ec) co_return false;
+  x.continue_sent = true;
+  co_return true;
+}
+
+asio::awaitable<Verdict> read_whole_body(RequestContext& x, std::uint64_t limit) {
   auto& req = x.parser.get();
   // Read whole only to be inspected: the tool must decode these bytes as the gateway does.
   if (auto v = http::check_inspected_body_encoding(req)) {
@@ -103,15 +124,9 @@ asio::awaitable<std::optional<http::Violation>> read_whole_body(RequestContext& 
     co_return http::Violation{ErrorCode::payload_too_large, "request body over " + std::to_string(limit) +
                                                                 " bytes, the most this route reads before forwarding"};
   }
-  if (x.expect_continue && x.has_body && x.version >= 11) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    x.client.expires_after(x.snapshot.config.timeouts.client_send);
-    auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
-    if (ec) {
-      x.client_keep_alive = false;
-      co_return http::Violation{ErrorCode::bad_request, "client gone"};
-    }
-    x.continue_sent = true;
+  if (!co_await send_continue(x)) {
+    x.client_keep_alive = false;
+    co_return http::Violation{ErrorCode::bad_request, "client gone"};
   }
   constexpr std::size_t kStep = 16 * 1024;
   x.body.clear();
@@ -141,7 +156,7 @@ asio::awaitable<std::optional<http::Violation>> read_whole_body(RequestContext& 
   x.body.reserve(x.body.size() + protocol::json_padding());
   x.body_consumed = true;
   x.body_buffered = true;
-  co_return std::nullopt;
+  co_return Verdict::next();
 }
 
 }  // namespace scopegate::pipeline

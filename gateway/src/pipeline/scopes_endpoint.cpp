@@ -4,13 +4,15 @@
 
 #include <chrono>
 
+#include "clock/unix_clock.hpp"
 #include "config/grant_pattern.hpp"
 #include "delegation/grants.hpp"
 #include "delegation/stamp.hpp"
 #include "http/request_id.hpp"
 #include "json/strict.hpp"
+#include "pipeline/delegate.hpp"
 #include "pipeline/reply.hpp"
-#include "pipeline/scope_stages.hpp"
+#include "pipeline/verification.hpp"
 #include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
@@ -83,10 +85,6 @@ std::optional<OpenRequest> parse(const std::string& body, std::string& why) {
   return out;
 }
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 struct Opened {
   delegation::ScopeRecord scope;
   std::string token;
@@ -115,7 +113,7 @@ std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
     if (!r.principal.empty() && r.principal != parent.root().sub) {
       return Violation{ErrorCode::bad_request, "a child scope keeps its root's principal"};
     }
-    auto child = mint_child_scope(x, *target, target->grants, r.grants, r.objective, ttl);
+    auto child = open_child_scope(x, *target, target->grants, r.grants, r.objective, ttl);
     if (auto* v = std::get_if<Violation>(&child)) return *v;
     auto& c = std::get<ChildScope>(child);
     return Opened{std::move(c.record), std::move(c.token)};
@@ -131,38 +129,16 @@ std::variant<Opened, Violation> open_scope(RequestContext& x, OpenRequest& r) {
   if (r.principal.empty() || r.principal.size() > kMaxPrincipal || !printable(r.principal)) {
     return Violation{ErrorCode::bad_request, "a root scope needs a principal (printable, at most 256 bytes)"};
   }
-  delegation::Grants grants = r.grants ? *r.grants : caller.grants;
-  for (const auto& g : grants) {
-    if (!delegation::set_covers(caller.grants, g)) {
-      return Violation{ErrorCode::grant_exceeded, "agent " + caller.id + " may never hold " + g};
-    }
+  std::string sid = http::make_uuid_v7();
+  delegation::RootMint in{x.snapshot.keyring, settings, caller, r.principal, r.grants, r.objective, ttl,
+                          clock::unix_now(), sid};
+  auto minted = delegation::mint_root_scope(in);
+  if (auto* refused = std::get_if<delegation::MintRefusal>(&minted)) {
+    return Violation{refused->code, std::move(refused->message)};
   }
-  std::int64_t now = unix_now();
-  delegation::ScopeBlock block;
-  block.sid = http::make_uuid_v7();
-  block.kid = x.snapshot.keyring.signing_kid;
-  block.sub = r.principal;
-  block.aud = settings.audience;
-  block.agt = caller.id;
-  block.scp = grants;
-  block.obj = r.objective;
-  block.iat = now;
-  block.exp = now + ttl;
-  auto token = delegation::mint_root(x.snapshot.keyring, block);
-  if (!token) return Violation{ErrorCode::policy_denied, "no signing key is configured"};
-  Opened out;
-  out.token = std::move(*token);
-  auto& s = out.scope;
-  s.id = block.sid;
-  s.root = block.sid;
-  s.depth = 0;
-  s.path = block.sid;
-  s.principal = r.principal;
-  s.actor = caller.id;
-  s.objective = block.obj;
-  s.grants = std::move(grants);
-  s.iat = block.iat;
-  s.exp = block.exp;
+  auto& root = std::get<delegation::MintedScope>(minted);
+  Opened out{std::move(root.record), std::move(root.token)};
+  const auto& s = out.scope;
   x.worker.app().scopes().open(s);
   x.worker.app().sink().scope_opened(s, audit::Opening::minted, x.request_id);
   return out;
@@ -179,8 +155,8 @@ asio::awaitable<bool> serve_open_scope(RequestContext& x) {
     std::string why = "opening a scope needs an agent credential (" + listener.credential_header + ")";
     co_return co_await reply_error(x, ErrorCode::unauthenticated, why);
   }
-  if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
-  if (auto v = co_await read_whole_body(x, kMaxBody)) co_return co_await reply_violation(x, *v, !x.body_consumed);
+  if (auto v = verify_scope(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = co_await read_whole_body(x, kMaxBody); !v.proceeds()) co_return co_await refuse(x, v);
   std::string why;
   auto request = parse(x.body, why);
   if (!request) co_return co_await reply_error(x, ErrorCode::bad_request, why);

@@ -1,87 +1,39 @@
-#include "pipeline/forward.hpp"
+#include "pipeline/upstream_exchange.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <sys/socket.h>
 
 #include <cerrno>
 
-#include "audit/sink.hpp"
-#include "http/errors.hpp"
-#include "http/head.hpp"
-#include "http/hygiene.hpp"
-#include "http/request_id.hpp"
-#include "http/wire.hpp"
+#include "http/use_tuple.hpp"
+#include "runtime/services.hpp"
 #include "log/log.hpp"
+#include "http/errors.hpp"
+#include "http/hygiene.hpp"
+#include "http/head.hpp"
+#include "http/wire.hpp"
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/reply.hpp"
-#include "pipeline/scope_stages.hpp"
-#include "pipeline/scopes_endpoint.hpp"
+#include "pipeline/request_end.hpp"
 #include "router/router.hpp"
-#include "runtime/services.hpp"
 
 namespace scopegate::pipeline {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 using http::ErrorCode;
-using std::chrono::milliseconds;
 
 namespace {
 
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+using http::use_tuple;
 // Upstream response headers may carry more (cookies, CSP) than we accept from agents.
 constexpr std::size_t kMinUpstreamHeaderLimit = 64 * 1024;
 // Informational (1xx) responses an upstream may send before the real one; more is abuse.
 constexpr int kMaxInterimResponses = 8;
 
-// Stage: checks that need only the request header. Ordered cheapest and most fundamental first:
-// framing decides whether the byte stream can be trusted at all, so it comes before anything else.
-std::optional<http::Violation> inspect_request(RequestContext& x) {
-  auto& req = x.parser.get();
-  if (auto v = http::check_request_framing(req)) return v;
-  // Bare LF line endings: Beast 1.81 would wait for a CRLF that never comes (http/framing_watch.hpp).
-  // A chunked body is watched from the bytes already buffered on, so a broken chunk line is
-  // refused here, or by the first body read after it, never after the body deadline.
-  auto& watch = x.client.framing();
-  auto buffered = x.client_buffer.cdata();
-  if (x.parser.chunked()) {
-    watch.expect_chunked_body(std::string_view(static_cast<const char*>(buffered.data()), buffered.size()));
-  } else if (!watch.failed()) {
-    watch.stop();  // a sized body may hold any bytes
-  }
-  if (watch.failed()) return http::Violation{ErrorCode::bad_request, "request framing: " + watch.error().message()};
-  const auto& limits = x.snapshot.config.limits;
-  if (static_cast<std::size_t>(std::distance(req.begin(), req.end())) > limits.max_header_count) {
-    return http::Violation{ErrorCode::headers_too_large, "more than " + std::to_string(limits.max_header_count) +
-                                                              " header fields"};
-  }
-  if (req.method() == bhttp::verb::connect) {
-    return http::Violation{ErrorCode::not_implemented, "CONNECT is not supported"};
-  }
-  if (auto v = http::check_request_target(req.target())) return v;
-  // One path for routing and forwarding: normalised here and written back into the request, so
-  // every later stage reads it (router::resolve_target explains the order of route and rules).
-  auto resolved = router::resolve_target(x.snapshot.router, x.snapshot.config.paths, x.host, req.method_string(),
-                                         req.target());
-  if (!resolved.refusal.empty()) return http::Violation{ErrorCode::bad_request, std::move(resolved.refusal)};
-  if (!resolved.target.empty()) req.target(resolved.target);
-  if (auto v = http::find_spoofed_header(req)) return v;
-  if (auto upgrade = req[bhttp::field::upgrade]; !upgrade.empty() && !http::iequals_ascii(upgrade, "h2c")) {
-    // h2c may be ignored (RFC 9113 §3.1): the request then proceeds as HTTP/1.1. Anything else,
-    // WebSocket included, would need a tunnel the gateway does not build: refused, documented.
-    return http::Violation{ErrorCode::not_implemented, "protocol upgrade is not supported"};
-  }
-  return std::nullopt;
-}
-
-// Stage: the head sent upstream. Hygiene and stamping happen in one pass (http/head.hpp): every
+// The head sent upstream. Hygiene and stamping happen in one pass (http/head.hpp): every
 // hop-by-hop and gateway-owned header the client sent is skipped before the gateway's own are
 // written, so nothing inbound survives under a gateway-owned name. Framing is re-derived from
 // what the parser saw, never copied from the client's fields.
@@ -296,20 +248,21 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
     // The record is handed over before the client can see the end of the response, so that a
     // crash after that point cannot lose it (audit/journal.hpp).
-    if (done) report(x);
+    if (done) end_request(x);
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       x.outcome = "client_cut";
       co_return false;
     }
     relayed = true;
+    if (x.response_tap) x.response_tap(x, piece, done);
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return head.keep_alive;
 }
 
-// Stage: the upstream exchange. A pooled connection the upstream closed meanwhile is replaced
-// once, but only when no request body has been taken from the client (so nothing is lost).
+}  // namespace
+
 asio::awaitable<bool> forward(RequestContext& x) {
   const auto& route = *x.route;
   const auto& snap = x.snapshot;
@@ -339,14 +292,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
       ~ClearHandle() { h.upstream = nullptr; }
     } clear_handle{x.handle};
 
-    if (x.expect_continue && x.has_body && x.version >= 11 && !x.continue_sent) {
-      // The gateway answers the expectation itself (as nginx does) and strips it upstream.
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      x.client.expires_after(snap.config.timeouts.client_send);
-      auto [ec, n] = co_await asio::async_write(x.client, asio::buffer(kContinue), use_tuple);
-      if (ec) co_return false;
-      x.continue_sent = true;
-    }
+    if (!co_await send_continue(x)) co_return false;
 
     bool upstream_failed = false;
     if (auto failure = co_await send_request(x, *up, relay.data(), upstream_failed)) {
@@ -419,135 +365,5 @@ asio::awaitable<bool> forward(RequestContext& x) {
   }
 }
 
-}  // namespace
-
-namespace {
-
-// The pipeline, in order. Each position has a reason; a stage that refuses answers the client
-// itself and nothing after it runs (nothing reaches the upstream). A refusal made before step 9
-// still names the caller's scope in its record when the credential and the one token hold
-// (attribute_refusal, in reply_error): they are read then for the record only, so this order
-// alone decides every answer.
-asio::awaitable<bool> run_stages(RequestContext& x) {
-  const auto& snapshot = x.snapshot;
-  const auto& cfg = snapshot.config;
-  auto& client = x.client;
-  x.parser.header_limit(static_cast<std::uint32_t>(cfg.limits.max_header_bytes));
-  x.parser.body_limit(boost::none);  // enforced per route once the route is known
-
-  // 1. Read the header under one absolute deadline: a slow client cannot hold the slot forever.
-  client.expires_after(cfg.timeouts.client_header);
-  auto [ec, n] = co_await bhttp::async_read_header(client, x.client_buffer, x.parser, use_tuple);
-  if (ec) {
-    x.client_keep_alive = false;
-    x.request_id = http::make_uuid_v7();  // even a request that never parsed gets an id to quote
-    if (ec == bhttp::error::header_limit) {
-      co_await reply_error(x, ErrorCode::headers_too_large, "request header over limits.max_header_bytes", true);
-    } else if (client.timed_out()) {
-      co_await reply_error(x, ErrorCode::request_timeout, "the request header did not arrive in time", true);
-    } else if (!is_disconnect(ec)) {
-      std::string why = "malformed request: " + ec.message();
-      co_await reply_error(x, ErrorCode::bad_request, why, true);
-    }
-    co_return false;
-  }
-
-  auto& req = x.parser.get();
-  // 2. Facts from the request as sent, before any stage rewrites it.
-  scan_inbound_headers(x);
-  auto inbound_id = x.inbound.request_id;
-  x.request_id = http::is_uuid(inbound_id) ? std::string(inbound_id) : http::make_uuid_v7();
-  x.method = req.method();
-  x.version = req.version();
-  x.client_keep_alive = req.keep_alive();
-  if (auto cl = x.parser.content_length()) x.content_length = *cl;
-  x.has_body = x.parser.chunked() || (x.content_length && *x.content_length > 0);
-  x.body_consumed = !x.has_body;
-  x.expect_continue = http::iequals_ascii(req[bhttp::field::expect], "100-continue");
-  x.host = req[bhttp::field::host];
-
-  // 3. Framing, limits, target and spoofing: a violation is answered and the connection closed,
-  //    because after bad framing the gateway cannot know where the next request starts.
-  if (auto v = inspect_request(x)) co_return co_await reply_violation(x, *v, true);
-
-  // 4. The agent credential, before anything else is decided: a wrong key never learns more
-  //    (not even whether a route exists).
-  if (auto v = authenticate(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
-
-  // 5. The gateway's own endpoint on the data listener (it opens scopes, so it is audited).
-  std::string_view target = req.target();
-  if (target.substr(0, target.find('?')) == kScopesPath) {
-    if (auto v = require_audit(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
-    co_return co_await serve_open_scope(x);
-  }
-
-  // 6. Route. Host without port, lower-cased; the path with the query for prefix matching.
-  x.route = snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
-  if (!x.route) co_return co_await reply_error(x, ErrorCode::no_route, "no route matches this request");
-  if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
-
-  // 6b. Fail closed: a route is served only while its record can be kept. From here on a
-  //     strict route's refusals are made durable before they are sent (reply_error).
-  resolve_durability(x);
-  if (auto v = require_audit(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
-
-  // 7. The route's access rule: is an agent needed here at all?
-  if (auto v = require_agent(x)) co_return co_await reply_violation(x, *v);
-
-  // 7b. The route's protocol decides which methods exist at all, before any body is read.
-  if (auto v = check_protocol_method(x)) co_return co_await reply_violation(x, *v, !x.body_consumed);
-
-  // 8. Body limit from the declared length, before any 100 Continue invites the body.
-  if (x.content_length && *x.content_length > x.route->max_body_bytes) {
-    co_return co_await reply_error(x, ErrorCode::payload_too_large, "request body over the route's limit", true);
-  }
-
-  // 9. The scope: the token is verified before any body is read, so an unauthorised caller
-  //    costs a header's worth of work.
-  if (auto v = verify_scope(x)) co_return co_await reply_violation(x, *v);
-
-  // 10. MCP/A2A: the JSON-RPC body names the action, so it is read whole (bounded) first.
-  if (needs_body(x) && x.has_body) {
-    if (auto v = co_await read_whole_body(x, x.route->max_inspect_bytes)) {
-      co_return co_await reply_violation(x, *v, !x.body_consumed);
-    }
-  }
-
-  // 11. What the request does, then whether the scope grants it.
-  if (auto v = classify_action(x)) co_return co_await reply_violation(x, *v);
-  resolve_durability(x);  // an MCP tool may carry its own label
-  if (auto v = check_grants(x)) co_return co_await reply_violation(x, *v);
-
-  // 12. A delegation opens the child scope (and reports it) before anything is forwarded.
-  if (auto v = open_delegation(x)) co_return co_await reply_violation(x, *v);
-
-  // 13. Stamping, after hygiene has decided what of the inbound head survives (http/head.cpp
-  //     skips every Delegation-*, hop-by-hop and replaced header while writing the rest).
-  stamp_delegation_headers(x);
-
-  // 14. Strict audit: the record is durable before the upstream sees a byte (group commit).
-  if (!co_await commit_before_forward(x)) {
-    std::string why = "the request's audit record could not be made durable";
-    if (auto* writer = x.worker.app().audit_writer()) why += " (" + writer->unavailable_reason() + ")";
-    co_return co_await reply_error(x, ErrorCode::audit_unavailable, why, !x.body_consumed);
-  }
-
-  // 15. The upstream exchange and the relay back.
-  co_return co_await forward(x);
-}
-
-}  // namespace
-
-asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snapshot& snapshot, http::AnyStream& client,
-                                    beast::flat_buffer& buffer, const ClientInfo& info, runtime::SessionHandle& handle) {
-  RequestContext x(worker, snapshot, client, buffer, info, handle);
-  bool keep = co_await run_stages(x);
-  // A connection that closed before a request began is not a request.
-  // Most requests were reported before their last write; the rest (cut, or closed early) here.
-  // (A strict record committed whole is not repeated; one committed before forwarding always
-  // gets its outcome, even when the client left before anything was sent upstream.)
-  if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) report(x);
-  co_return keep;
-}
 
 }  // namespace scopegate::pipeline

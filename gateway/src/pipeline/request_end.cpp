@@ -1,0 +1,82 @@
+#include "pipeline/request_end.hpp"
+
+#include "runtime/services.hpp"
+#include "pipeline/audit_stages.hpp"
+
+namespace scopegate::pipeline {
+
+namespace {
+
+// What runs when a request ends, in order. One line per observer.
+constexpr RequestObserver kRequestObservers[] = {
+    &audit_request,  // the request's record, or after a write-ahead record its outcome (docs/audit.md)
+};
+
+}  // namespace
+
+void summarize(RequestContext& x, RequestSummary& out) {
+  auto& f = out.facts;
+  f.request_id = x.request_id;
+  // Every request record joins the agent's trace, refusals made before stamping included: the
+  // trace the request came with continues (or one starts) here, as stamping would have done.
+  if (x.trace.empty()) x.trace = delegation::continue_trace(x.inbound.traceparent);
+  f.trace_id = x.trace.trace_id();
+  f.span_id = x.trace.span_id();
+  if (x.token) {
+    const auto& current = x.token->current();
+    f.scope.id = current.sid;
+    f.scope.parent = current.par;
+    f.scope.root = x.token->root().sid;
+    f.scope.depth = x.token->depth();
+    delegation::append_scope_path(out.scope_path, *x.token, x.token->scopes.size() - 1);
+    f.scope.path = out.scope_path;
+    f.principal = x.token->root().sub;
+  }
+  if (x.agent) f.agent = x.agent->id;
+  if (x.child) {
+    f.child_scope = x.child->id;
+    f.target_agent = x.child->actor;
+  }
+  if (x.route) {
+    f.route = x.route->name;
+    f.upstream = x.route->upstream.url;
+    f.route_label = &x.route->data;
+    if (!x.tool.empty()) {
+      if (auto it = x.route->tools.find(x.tool); it != x.route->tools.end()) f.tool_label = &it->second;
+    }
+  }
+  f.operation = x.operation;
+  f.action = x.action;
+  f.tool = x.tool;
+  f.resource = x.resource;
+  f.mcp_method = x.mcp_method;
+  f.task_id = x.task_id;
+  f.context_id = x.context_id;
+  const auto& req = x.parser.get();
+  if (x.method != bhttp::verb::unknown || x.parser.is_header_done()) {
+    f.method = req.method_string();
+    f.path = req.target();
+  }
+  // Forwarded, or answered by the gateway's own endpoint (POST /v1/scopes) without an error.
+  f.allowed = x.forwarded || (!x.reason && x.status >= 200 && x.status < 400);
+  if (x.reason) f.reason = http::to_string(*x.reason);
+  f.status = x.status;
+  f.outcome = x.outcome;
+  f.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - x.started).count();
+  f.bytes_in = x.bytes_in;
+  f.bytes_out = x.bytes_out;
+  f.durability = x.durability;
+  out.reason = x.reason;
+  out.recorded = x.recorded;
+}
+
+void end_request(RequestContext& x) {
+  if (x.ended) return;
+  x.ended = true;
+  RequestSummary summary;
+  summarize(x, summary);
+  auto& app = x.worker.app();
+  for (RequestObserver observe : kRequestObservers) observe(app, summary);
+}
+
+}  // namespace scopegate::pipeline

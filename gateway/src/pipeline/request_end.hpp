@@ -1,0 +1,49 @@
+// What runs when a request ends: one list of observers, each fed one immutable summary of the
+// request. Today the audit record; metrics, plan tracking and LLM usage join the list later.
+// Adding an observer is one function and one line in the list (request_end.cpp).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "audit/sink.hpp"
+#include "pipeline/context.hpp"
+
+namespace scopegate::app {
+class App;
+}
+
+namespace scopegate::pipeline {
+
+// The request as it ended, built once from the RequestContext (summarize). `facts` holds what
+// every observer reads: ids, trace, scope, agent, route, action, decision (allowed), reason,
+// status, duration, bytes, outcome. Its views point into the context and into `scope_path`, so a
+// summary lives no longer than the request and is neither copied nor moved.
+struct RequestSummary {
+  RequestSummary() = default;
+  RequestSummary(const RequestSummary&) = delete;
+  RequestSummary& operator=(const RequestSummary&) = delete;
+
+  audit::RequestFacts facts;
+  std::optional<http::ErrorCode> reason;  // the error the gateway answered with, as a code
+  // How the request's audit record stands: a strict route's record may already be durable, whole
+  // (a refusal) or ahead of forwarding (then only its outcome is still to be recorded).
+  RequestContext::Recorded recorded = RequestContext::Recorded::not_yet;
+  std::string scope_path;  // storage behind facts.scope.path
+};
+
+// Fills `out` from the request. Starts the request's trace if no stage did (every record joins the
+// agent's trace, refusals made before stamping included).
+void summarize(RequestContext& x, RequestSummary& out);
+
+// An end-of-request observer. It must not block: it runs on the event loop, before the last write
+// of the response (see end_request).
+using RequestObserver = void (*)(runtime::Services& app, const RequestSummary& summary);
+
+// The request is over as far as the gateway decides: runs every observer once, in list order.
+// Called before the last write of a response where there is one, so that a crash after the client
+// saw the end of its response cannot lose the record (audit/journal.hpp: the journal is written
+// before the reply); otherwise when the request ends (cut, or closed early). Later calls do nothing.
+void end_request(RequestContext& x);
+
+}  // namespace scopegate::pipeline
