@@ -1,5 +1,7 @@
 #include "audit/record.hpp"
 
+#include "audit/record_fields.hpp"
+
 #include <charconv>
 
 #include "json/write.hpp"
@@ -16,13 +18,14 @@ void field_if(std::string& out, std::string_view key, std::string_view value) {
 
 void append_scope_ref(std::string& out, std::string_view id, std::string_view parent, std::string_view root,
                       int depth, std::string_view path) {
-  out += ",\"scope\":{\"id\":";
+  json::append_key(out, field::scope);
+  out += "{\"id\":";
   json::append_string(out, id);
-  field_if(out, "parent", parent);
+  field_if(out, field::parent, parent);
   if (depth >= 0) {
-    json::append_field(out, "root", root);
-    json::append_int(out, "depth", depth);
-    json::append_field(out, "path", path);
+    json::append_field(out, field::root, root);
+    json::append_int(out, field::depth, depth);
+    json::append_field(out, field::path, path);
   }
   out += '}';
 }
@@ -30,7 +33,7 @@ void append_scope_ref(std::string& out, std::string_view id, std::string_view pa
 void append_duration(std::string& out, double ms) {
   char buf[32];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
-  json::append_key(out, "duration_ms");
+  json::append_key(out, field::duration_ms);
   out.append(buf, end);
 }
 
@@ -47,38 +50,47 @@ void append_datasets(std::string& out, const RequestFacts& f) {
       for (std::size_t i = 0; i < n; ++i) repeat = repeat || seen[i] == d;
       if (repeat) continue;
       if (n < std::size(seen)) seen[n++] = d;
-      out += any ? "," : ",\"datasets\":[";
+      if (any) {
+        out += ',';
+      } else {
+        json::append_key(out, field::datasets);
+        out += '[';
+      }
       json::append_string(out, d);
       any = true;
     }
   }
   // A routed request always says which datasets it touched, none included: a reader (or a schema)
   // need not tell a missing field from an empty answer.
-  if (any) out += ']';
-  else if (!f.route.empty()) out += ",\"datasets\":[]";
+  if (any) {
+    out += ']';
+  } else if (!f.route.empty()) {
+    json::append_key(out, field::datasets);
+    out += "[]";
+  }
   std::string_view classification = f.tool_label && !f.tool_label->classification.empty()
                                         ? std::string_view(f.tool_label->classification)
                                         : f.route_label ? std::string_view(f.route_label->classification)
                                                         : std::string_view{};
-  field_if(out, "classification", classification);
+  field_if(out, field::classification, classification);
 }
 
 // Who made the request, under which scope: the head of request and request.outcome records.
 void append_caller(std::string& out, const RequestFacts& f) {
-  field_if(out, "request_id", f.request_id);
-  field_if(out, "trace_id", f.trace_id);
-  field_if(out, "span_id", f.span_id);
+  field_if(out, field::request_id, f.request_id);
+  field_if(out, field::trace_id, f.trace_id);
+  field_if(out, field::span_id, f.span_id);
   if (!f.scope.id.empty()) append_scope_ref(out, f.scope.id, f.scope.parent, f.scope.root, f.scope.depth, f.scope.path);
-  field_if(out, "principal", f.principal);
-  field_if(out, "agent", f.agent);
+  field_if(out, field::principal, f.principal);
+  field_if(out, field::agent, f.agent);
 }
 
 // What came of it: known once the response has gone out (or failed).
 void append_result(std::string& out, const RequestFacts& f) {
-  json::append_int(out, "status", f.status);
-  field_if(out, "outcome", f.outcome);
+  json::append_int(out, field::status, f.status);
+  field_if(out, field::outcome, f.outcome);
   append_duration(out, f.duration_ms);
-  json::append_int(out, "bytes_out", static_cast<std::int64_t>(f.bytes_out));
+  json::append_int(out, field::bytes_out, static_cast<std::int64_t>(f.bytes_out));
 }
 
 }  // namespace
@@ -87,31 +99,31 @@ std::string request_members(const RequestFacts& f) {
   std::string out;
   out.reserve(640);
   append_caller(out, f);
-  field_if(out, "target_agent", f.target_agent);
-  field_if(out, "route", f.route);
-  field_if(out, "operation", f.operation);
-  field_if(out, "action", f.action);
-  field_if(out, "tool", f.tool);
-  field_if(out, "resource", f.resource);
-  field_if(out, "mcp_method", f.mcp_method);
-  field_if(out, "task_id", f.task_id);
-  field_if(out, "context_id", f.context_id);
+  field_if(out, field::target_agent, f.target_agent);
+  field_if(out, field::route, f.route);
+  field_if(out, field::operation, f.operation);
+  field_if(out, field::action, f.action);
+  field_if(out, field::tool, f.tool);
+  field_if(out, field::resource, f.resource);
+  field_if(out, field::mcp_method, f.mcp_method);
+  field_if(out, field::task_id, f.task_id);
+  field_if(out, field::context_id, f.context_id);
   append_datasets(out, f);
-  field_if(out, "method", f.method);
-  field_if(out, "path", f.path);
-  field_if(out, "upstream", f.upstream);
-  json::append_field(out, "decision", f.allowed ? "allow" : "deny");
-  field_if(out, "rule", f.rule);
-  field_if(out, "reason", f.reason);
+  field_if(out, field::method, f.method);
+  field_if(out, field::path, f.path);
+  field_if(out, field::upstream, f.upstream);
+  json::append_field(out, field::decision, f.allowed ? "allow" : "deny");
+  field_if(out, field::rule, f.rule);
+  field_if(out, field::reason, f.reason);
   if (f.ahead) {
     // Strict: written before the upstream sees the request; the outcome is not known yet (it
     // follows in a request.outcome record).
-    json::append_field(out, "recorded", "before_forward");
+    json::append_field(out, field::recorded, "before_forward");
   } else {
     append_result(out, f);
   }
-  json::append_int(out, "bytes_in", static_cast<std::int64_t>(f.bytes_in));
-  field_if(out, "child_scope", f.child_scope);
+  json::append_int(out, field::bytes_in, static_cast<std::int64_t>(f.bytes_in));
+  field_if(out, field::child_scope, f.child_scope);
   return out;
 }
 
@@ -121,20 +133,20 @@ std::string request_outcome_members(const RequestFacts& f) {
   // The same request_id joins it to its request record; the caller and route repeat, so that
   // a scope's records hold its outcomes without the join.
   append_caller(out, f);
-  field_if(out, "route", f.route);
-  field_if(out, "reason", f.reason);  // the gateway answered itself (upstream_timeout, ...)
+  field_if(out, field::route, f.route);
+  field_if(out, field::reason, f.reason);  // the gateway answered itself (upstream_timeout, ...)
   append_result(out, f);
   return out;
 }
 
 std::string scope_open_members(const delegation::ScopeRecord& s, Opening how, std::string_view request_id) {
   std::string out;
-  field_if(out, "request_id", request_id);
+  field_if(out, field::request_id, request_id);
   append_scope_ref(out, s.id, s.parent, s.root, s.depth, s.path);
-  field_if(out, "principal", s.principal);
-  field_if(out, "agent", s.actor);
-  json::append_field(out, "how", how == Opening::minted ? "minted" : "first_seen");
-  out += ",\"opened\":";
+  field_if(out, field::principal, s.principal);
+  field_if(out, field::agent, s.actor);
+  json::append_field(out, field::how, how == Opening::minted ? "minted" : "first_seen");
+  json::append_key(out, field::opened);
   delegation::append_scope_json(out, s);
   return out;
 }
@@ -144,8 +156,9 @@ std::string scope_revoke_members(const delegation::ScopeRecord* record, std::str
   std::string out;
   if (record) append_scope_ref(out, record->id, record->parent, record->root, record->depth, record->path);
   else append_scope_ref(out, scope, "", "", -1, "");
-  json::append_field(out, "by", by);
-  out += ",\"revoked\":[";
+  json::append_field(out, field::by, by);
+  json::append_key(out, field::revoked);
+  out += '[';
   for (std::size_t i = 0; i < revoked.size(); ++i) {
     if (i) out += ',';
     json::append_string(out, revoked[i]);
@@ -156,17 +169,17 @@ std::string scope_revoke_members(const delegation::ScopeRecord* record, std::str
 
 std::string reload_members(bool ok, std::uint64_t generation, std::string_view message) {
   std::string out;
-  json::append_field(out, "result", ok ? "ok" : "error");
-  json::append_int(out, "generation", static_cast<std::int64_t>(generation));
-  field_if(out, "message", message);
+  json::append_field(out, field::result, ok ? "ok" : "error");
+  json::append_int(out, field::generation, static_cast<std::int64_t>(generation));
+  field_if(out, field::message, message);
   return out;
 }
 
 std::string breaker_members(std::string_view route, std::string_view from, std::string_view to) {
   std::string out;
-  json::append_field(out, "route", route);
-  json::append_field(out, "from", from);
-  json::append_field(out, "breaker", to);
+  json::append_field(out, field::route, route);
+  json::append_field(out, field::from, from);
+  json::append_field(out, field::breaker, to);
   return out;
 }
 

@@ -28,6 +28,9 @@ inline constexpr std::string_view route = "route", operation = "operation", acti
 inline constexpr std::string_view decision = "decision", rule = "rule", reason = "reason", status = "status",
                                   outcome = "outcome", recorded = "recorded", duration_ms = "duration_ms",
                                   bytes_in = "bytes_in", bytes_out = "bytes_out", child_scope = "child_scope";
+// Other events: scope.revoke, policy.reload, breaker.transition.
+inline constexpr std::string_view by = "by", revoked = "revoked", result = "result", generation = "generation",
+                                  message = "message", from = "from", breaker = "breaker";
 // scope.open: the opened scope record.
 inline constexpr std::string_view how = "how", opened = "opened", actor = "actor", delegator = "delegator",
                                   objective = "objective";
