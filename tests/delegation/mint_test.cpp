@@ -1,4 +1,5 @@
 #include "delegation/mint.hpp"
+#include "test_keys.hpp"
 
 #include <doctest/doctest.h>
 
@@ -14,14 +15,7 @@ constexpr std::int64_t kNow = 1767225600;
 constexpr const char* kRootSid = "0193a6f0-0000-7000-8000-000000000001";
 constexpr const char* kChildSid = "0193a6f0-0000-7000-8000-000000000002";
 
-Keyring keys() {
-  Keyring k;
-  Secret s{};
-  for (int i = 0; i < 32; ++i) s[i] = static_cast<unsigned char>(i);
-  k.keys["k1"] = s;
-  k.signing_kid = "k1";
-  return k;
-}
+Keyring keys() { return testing::example_keys(); }
 
 scopegate::config::Agent agent(std::string id, Grants grants, int max_depth = 8) {
   scopegate::config::Agent a;

@@ -1,19 +1,13 @@
 #include "delegation/registry.hpp"
 #include "delegation/token_cache.hpp"
+#include "test_keys.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace scopegate::delegation;
 
 namespace {
-Keyring keys() {
-  Keyring k;
-  Secret s{};
-  for (int i = 0; i < 32; ++i) s[i] = static_cast<unsigned char>(i);
-  k.keys["k1"] = s;
-  k.signing_kid = "k1";
-  return k;
-}
+Keyring keys() { return testing::example_keys(); }
 
 VerifiedToken verified(const std::string& token) {
   auto r = verify(token, keys(), {"scopegate", 1000, 30});

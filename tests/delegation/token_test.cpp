@@ -1,4 +1,5 @@
 #include "delegation/token.hpp"
+#include "test_keys.hpp"
 
 #include <doctest/doctest.h>
 
@@ -14,14 +15,7 @@ namespace {
 constexpr std::int64_t kIat = 1767225600;
 constexpr std::int64_t kExp = 1767229200;
 
-Keyring contract_keys() {
-  Keyring k;
-  Secret s{};
-  for (int i = 0; i < 32; ++i) s[i] = static_cast<unsigned char>(i);
-  k.keys["k1"] = s;
-  k.signing_kid = "k1";
-  return k;
-}
+Keyring contract_keys() { return testing::example_keys(); }
 
 std::string hex(const Mac& m) {
   std::string out;
