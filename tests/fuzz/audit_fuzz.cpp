@@ -227,6 +227,8 @@ void read_segment(std::string_view text, std::string_view node, std::uint64_t fi
       require_json(utf8, scanned_json(r), "scanned JSON is valid");
       footprint_table(o, r);
       footprint_csv(r);
+      footprint_report(o, r, true);
+      footprint_report(o, r, false);
       break;
     }
     case Reading::tree: {
@@ -241,7 +243,7 @@ void read_segment(std::string_view text, std::string_view node, std::uint64_t fi
       o.descendants = false;
       auto r = run_query(QueryKind::actions, o);
       require_json(utf8, actions_json(o, r), "actions JSON is valid");
-      actions_table(r);
+      actions_table(o, r);
       actions_csv(r);
       break;
     }

@@ -232,6 +232,7 @@ void check_upstream_head(RequestParser& parser) {
 
   bhttp::request_parser<bhttp::empty_body> again;
   again.header_limit(1 << 20);
+  again.body_limit(boost::none);  // only the head is read back: a large Content-Length is not an error here
   boost::system::error_code ec;
   std::size_t used = again.put(asio::buffer(out), ec);
   fuzz::require(!ec && again.is_header_done() && used == out.size(), "the upstream head parses whole");
@@ -296,6 +297,7 @@ void check_response(std::string_view bytes) {
   http::append_client_response_head(out, res, head);
   bhttp::response_parser<bhttp::empty_body> again;
   again.header_limit(1 << 20);
+  again.body_limit(boost::none);  // only the head is read back: a large Content-Length is not an error here
   again.put(asio::buffer(out), ec);
   fuzz::require(!ec && again.is_header_done(), "the head sent to the client parses");
 }

@@ -125,7 +125,8 @@ void CheckpointCheck::compare(std::vector<ChainReport>& chains) {
   for (auto& [node, n] : nodes_) {
     if (n.valid.empty()) continue;
     const CheckpointFile& newest = n.valid.back();
-    auto chain = std::find_if(chains.begin(), chains.end(), [&](const ChainReport& r) { return r.node == node; });
+    const std::string& name = node;  // (a structured binding cannot be captured before C++20's clang 16)
+    auto chain = std::find_if(chains.begin(), chains.end(), [&](const ChainReport& r) { return r.node == name; });
     if (chain == chains.end()) {
       ChainReport missing;
       missing.node = node;
