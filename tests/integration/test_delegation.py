@@ -5,6 +5,7 @@ import time
 import uuid
 
 import dst1_reference as ref
+from audit_helpers import records
 from harness import (AGENT_KEYS, TOKEN_ENV, TOKEN_SECRET, Gateway, agent_yaml, auth, delegation_config, error_code,
                      exchange, open_root, open_scope, parse_responses, request, route)
 
@@ -192,6 +193,47 @@ def test_post_scopes_opens_roots_and_children_within_bounds(start_gateway, upstr
     status, _, data = request("127.0.0.1", gw.admin_port, "GET", "/v1/scopes/" + root["id"])
     view = json.loads(data)
     assert status == 200 and [c["id"] for c in view["children"]] == [child["id"]]
+
+
+def test_post_scopes_passes_the_stages_of_every_route(start_gateway, upstream, tmp_path):
+    """POST /v1/scopes is the route "scopegate:scopes": its refusals come from the same stages as any
+    route's (method, credential, grants against the scope and the caller's ceiling) and its
+    records name the route."""
+    audit_dir = tmp_path / "audit"
+    # The planner's ceiling holds no agent:* grant, so it may never delegate, whatever its token says.
+    agents = (agent_yaml("planner", may_open_root=True, grants=["tool:*"]) + agent_yaml("researcher") +
+              agent_yaml("writer") + agent_yaml("intruder"))
+    gw = start_gateway(delegation_config(routes(upstream), agents=agents, extra="audit:\n  dir: %s\n" % audit_dir),
+                       env=TOKEN_ENV)
+    status, _, data = request("127.0.0.1", gw.port, "GET", "/v1/scopes", headers=auth("planner"))
+    assert status == 405 and error_code(data) == "method_not_allowed"
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/scopes", body=b"{}")
+    assert status == 401 and error_code(data) == "unauthenticated"
+    # A token minted elsewhere that grants agent:researcher: the scope allows it, the ceiling does not.
+    now = int(time.time())
+    sid = str(uuid.uuid4())
+    offline = ref.mint_root(TOKEN_SECRET, json.dumps({
+        "v": 1, "t": "d", "kid": "k1", "sid": sid, "sub": "user:alice", "agt": "planner",
+        "scp": ["tool:*", "agent:researcher"], "aud": "scopegate", "iat": now, "exp": now + 60},
+        separators=(",", ":")))
+    status, body = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:search"]}, token=offline)
+    assert status == 403 and body["error"]["code"] == "grant_exceeded", body
+    assert "planner may never agent:researcher" in body["error"]["message"]
+    status, body = open_scope(gw, "planner", {"agent": "nobody"}, token=offline)
+    assert status == 400 and "nobody" in body["error"]["message"]
+    # A narrower scope for itself passes nothing on: allowed.
+    status, body = open_scope(gw, "planner", {"grants": ["tool:search"]}, token=offline)
+    assert status == 201, body
+    gw.stop()
+
+    reqs = [r for r in records(audit_dir) if r["event"] == "request"]
+    assert [(r["route"], r["status"], r.get("reason")) for r in reqs] == [
+        ("scopegate:scopes", 405, "method_not_allowed"), ("scopegate:scopes", 401, "unauthenticated"),
+        ("scopegate:scopes", 403, "grant_exceeded"), ("scopegate:scopes", 400, "bad_request"),
+        ("scopegate:scopes", 201, None)]
+    # Refusals under the token name its scope, as on any route.
+    assert [r.get("scope", {}).get("id") for r in reqs[2:]] == [sid, sid, sid]
+    assert reqs[4]["decision"] == "allow" and reqs[4]["child_scope"]
 
 
 def test_delegation_mints_a_child_for_the_sub_agent(start_gateway, upstream):

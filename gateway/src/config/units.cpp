@@ -61,6 +61,7 @@ const char* to_string(RouteKind kind) {
     case RouteKind::mcp: return "mcp";
     case RouteKind::agent: return "agent";
     case RouteKind::a2a: return "a2a";
+    case RouteKind::scopes: return "scopes";
   }
   return "http";
 }

@@ -1,5 +1,6 @@
 #include "pipeline/classification.hpp"
 
+#include "delegation/scope_request.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {
@@ -10,11 +11,15 @@ using http::Violation;
 bool needs_body(const RequestContext& x) {
   auto kind = x.route->kind;
   if (x.method != bhttp::verb::post) return false;
-  return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a;
+  return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a || kind == config::RouteKind::scopes;
 }
 
 Verdict check_protocol_method(const RequestContext& x) {
   auto kind = x.route->kind;
+  if (kind == config::RouteKind::scopes) {
+    if (x.method == bhttp::verb::post) return std::nullopt;
+    return Violation{ErrorCode::method_not_allowed, "opening a scope is a mutation: use POST"};
+  }
   if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a) return std::nullopt;
   // MCP's Streamable HTTP has POST (JSON-RPC), GET (the SSE stream) and DELETE (end of session);
   // A2A's bindings use the same three. Only POST bodies are inspected, so any other method with
@@ -110,6 +115,24 @@ std::optional<Violation> classify_a2a(RequestContext& x) {
   return std::nullopt;
 }
 
+// POST /v1/scopes: the body says what to open. A child for another agent is the action
+// `agent:<target>`, checked against the caller's scope and ceiling like a delegation on an agent
+// route; a root (no token) or a narrower scope for the caller itself passes on nothing.
+std::optional<Violation> classify_open_scope(RequestContext& x) {
+  std::string why;
+  auto request = delegation::parse_scope_request(x.body, why);
+  if (!request) return Violation{ErrorCode::bad_request, why};
+  if (x.token) {
+    std::string_view target = request->agent.empty() ? std::string_view(x.agent->id) : request->agent;
+    if (!x.snapshot.agents.by_id(target)) {
+      return Violation{ErrorCode::bad_request, "no agent with id '" + std::string(target) + "'"};
+    }
+    if (target != x.agent->id) x.action = "agent:" + std::string(target);
+  }
+  x.scope_request = std::move(*request);
+  return std::nullopt;
+}
+
 }  // namespace
 
 Verdict classify_action(RequestContext& x) {
@@ -133,6 +156,7 @@ Verdict classify_action(RequestContext& x) {
       x.action = "agent:" + x.route->target_agent;
       x.delegates = true;
       return std::nullopt;
+    case config::RouteKind::scopes: return classify_open_scope(x);
   }
   return std::nullopt;
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "delegation/scope.hpp"
+#include "delegation/scope_request.hpp"
 #include "delegation/stamp.hpp"
 #include "delegation/token.hpp"
 #include "http/any_stream.hpp"
@@ -107,6 +108,7 @@ struct RequestContext {
   std::string task_id, context_id;  // A2A
   std::string objective;            // Delegation-Objective (decoded) or the A2A message text
   bool delegates = false;           // a delegation: a child scope is minted for the route's agent
+  std::optional<delegation::ScopeRequest> scope_request;  // POST /v1/scopes: what to open
 
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;

@@ -10,7 +10,9 @@ namespace scopegate::pipeline {
 
 constexpr std::string_view kScopesPath = "/v1/scopes";
 
-// Answers the request; returns whether the connection may carry another one.
+// The last stage of the scopes route (pipeline/stages.cpp): every stage before it has passed,
+// so the body is parsed (x.scope_request) and the grants checked. Mints the scope and answers 201;
+// returns whether the connection may carry another one.
 boost::asio::awaitable<bool> serve_open_scope(RequestContext& x);
 
 }  // namespace scopegate::pipeline

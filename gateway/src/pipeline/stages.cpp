@@ -114,9 +114,19 @@ Verdict inspect_request(RequestContext& x) {
   return Verdict::next();
 }
 
-// Host without port, lower-cased; the path with the query for prefix matching.
+bool is_scopes_endpoint(RequestContext& x) {
+  std::string_view target = x.parser.get().target();
+  return target.substr(0, target.find('?')) == kScopesPath;
+}
+
+// The gateway's own endpoint first, on any host: no config route can shadow it. Then the table:
+// host without port, lower-cased; the path with the query for prefix matching.
 Verdict route_request(RequestContext& x) {
   auto& req = x.parser.get();
+  if (is_scopes_endpoint(x)) {
+    x.route = &x.snapshot.scopes_route;
+    return Verdict::next();
+  }
   x.route = x.snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
   if (!x.route) return Verdict::refuse(ErrorCode::no_route, "no route matches this request");
   if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
@@ -132,20 +142,15 @@ Verdict check_declared_length(RequestContext& x) {
   return Verdict::next();
 }
 
-// MCP/A2A: the JSON-RPC body names the action, so it is read whole (bounded) first.
+// MCP/A2A and POST /v1/scopes: the JSON body names the action, so it is read whole (bounded) first.
 asio::awaitable<Verdict> read_inspected_body(RequestContext& x) {
   if (!needs_body(x) || !x.has_body) co_return Verdict::next();
   co_return co_await read_whole_body(x, x.route->max_inspect_bytes);
 }
 
-bool is_scopes_endpoint(RequestContext& x) {
-  std::string_view target = x.parser.get().target();
-  return target.substr(0, target.find('?')) == kScopesPath;
-}
-
 // The pipeline, in order. Each position has a reason. Every stage answers with a Verdict; a
 // refusal goes through refuse() (the reply, the record) and nothing after it runs (nothing reaches
-// the upstream). A refusal made before step 9 still names the caller's scope in its record when
+// the upstream). A refusal made before step 8 still names the caller's scope in its record when
 // the credential and the one token hold (attribute_refusal, in reply_error): they are read then for
 // the record only, so this order alone decides every answer.
 asio::awaitable<bool> run_stages(RequestContext& x) {
@@ -163,41 +168,40 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //    (not even whether a route exists).
   if (auto v = authenticate(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 5. The gateway's own endpoint on the data listener (it opens scopes, so it is audited).
-  if (is_scopes_endpoint(x)) {
-    if (auto v = require_audit(x); !v.proceeds()) co_return co_await refuse(x, v);
-    co_return co_await serve_open_scope(x);
-  }
-
-  // 6. Route. Host without port, lower-cased; the path with the query for prefix matching.
+  // 5. Route. POST /v1/scopes is a route too (the gateway's own): it passes every stage up to
+  //    the grants, so what applies to an action applies to opening a scope.
   if (auto v = route_request(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 6b. Fail closed: a route is served only while its record can be kept. From here on a
+  // 5b. Fail closed: a route is served only while its record can be kept. From here on a
   //     strict route's refusals are made durable before they are sent (reply_error).
   if (auto v = resolve_durability(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = require_audit(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 7. The route's access rule: is an agent needed here at all?
+  // 6. The route's access rule: is an agent needed here at all?
   if (auto v = require_agent(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 7b. The route's protocol decides which methods exist at all, before any body is read.
+  // 6b. The route's protocol decides which methods exist at all, before any body is read.
   if (auto v = check_protocol_method(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 8. Body limit from the declared length, before any 100 Continue invites the body.
+  // 7. Body limit from the declared length, before any 100 Continue invites the body.
   if (auto v = check_declared_length(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 9. The scope: the token is verified before any body is read, so an unauthorised caller
+  // 8. The scope: the token is verified before any body is read, so an unauthorised caller
   //    costs a header's worth of work.
   if (auto v = verify_scope(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 10. MCP/A2A: the JSON-RPC body names the action, so it is read whole (bounded) first.
+  // 9. MCP/A2A (and POST /v1/scopes): the JSON body names the action, so it is read whole
+  //    (bounded) first.
   if (auto v = co_await read_inspected_body(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 11. What the request does, then whether the scope grants it. An MCP tool may carry its own
+  // 10. What the request does, then whether the scope grants it. An MCP tool may carry its own
   //     durability label, so durability is resolved again once the tool is known.
   if (auto v = classify_action(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = resolve_durability(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = check_grants(x); !v.proceeds()) co_return co_await refuse(x, v);
+
+  // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
+  if (x.route->kind == config::RouteKind::scopes) co_return co_await serve_open_scope(x);
 
   // 12. A delegation opens the child scope (and reports it) before anything is forwarded.
   if (auto v = open_delegation(x); !v.proceeds()) co_return co_await refuse(x, v);

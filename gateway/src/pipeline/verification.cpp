@@ -74,10 +74,10 @@ std::optional<Violation> admit_scope(RequestContext& x) {
 Verdict verify_scope(RequestContext& x) {
   x.scope_checked = true;
   // An open route runs under no scope: a token sent there is stripped like any Delegation-* header.
-  if (x.route && x.route->access == config::Access::open) return std::nullopt;
+  if (x.route->access == config::Access::open) return std::nullopt;
   std::size_t count = x.inbound.tokens;
   if (count == 0) {
-    if (x.route && x.route->access == config::Access::scoped) {
+    if (x.route->access == config::Access::scoped) {
       return Violation{ErrorCode::token_invalid, "this route needs a Delegation-Token"};
     }
     return std::nullopt;

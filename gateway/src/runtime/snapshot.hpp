@@ -23,22 +23,31 @@ struct Snapshot {
         router(config.routes),
         agents(config.agents),
         keyring(delegation::make_keyring(config.token)),
+        scopes_route(make_scopes_route(config)),
         id(next_id()) {}
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
-  std::size_t route_index(const config::Route& r) const { return static_cast<std::size_t>(&r - config.routes.data()); }
+  // Index of a route into the per-route tables: config.routes in order, then scopes_route.
+  std::size_t route_index(const config::Route& r) const {
+    if (&r == &scopes_route) return config.routes.size();
+    return static_cast<std::size_t>(&r - config.routes.data());
+  }
 
   const config::Config config;
   const router::Router router;  // refers into config.routes
   const auth::AgentDirectory agents;  // refers into config.agents
   const delegation::Keyring keyring;
+  // POST /v1/scopes as a route (docs/protocol.md §4): named "scopegate:scopes", a name no config
+  // route can take, so that the stages, the audit record and the metrics treat it as any other.
+  const config::Route scopes_route;
   const std::uint64_t id;  // unique per snapshot in this process (caches made under it key on it)
   std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
   std::vector<std::string> pool_keys;                                    // per route
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
 
  private:
+  static config::Route make_scopes_route(const config::Config& c);
   static std::uint64_t next_id();
 };
 
