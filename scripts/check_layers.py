@@ -10,7 +10,7 @@ import sys
 
 # Lowest first. A folder may include its own layer and every layer before it.
 LAYERS = [
-    ("json", "clock"),                              # leaf helpers: JSON reading and writing, Unix time
+    ("json", "clock", "metrics"),                   # leaf helpers: JSON, Unix time, metric cells and exposition
     ("log",),                                       # the operational log (JSON lines on stderr)
     ("http",),                                      # header hygiene, framing, wire I/O, JSON errors
     ("crypto",),                                    # Ed25519, hex, shared TLS settings

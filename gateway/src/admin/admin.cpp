@@ -23,6 +23,8 @@
 #include "http/use_tuple.hpp"
 #include "json/write.hpp"
 #include "log/log.hpp"
+#include "metrics/exposition.hpp"
+#include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::admin {
 
@@ -110,6 +112,17 @@ Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std
   return json(200, std::move(body));
 }
 
+// GET /metrics (docs/protocol.md §8): the text format 0.0.4, or OpenMetrics when the scraper's
+// Accept prefers it. Rendered here, on the control thread: the workers only ever touch atomics.
+Response metrics_page(Control& app, const bhttp::request<bhttp::string_body>& req) {
+  runtime::sample_before_scrape(app);
+  auto format = metrics::negotiate(req[bhttp::field::accept]);
+  Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, metrics::content_type(format));
+  metrics::render(runtime::GatewayMetrics::instance().registry(), format, res.body());
+  return res;
+}
+
 // One route table for the admin endpoints: path, whether it mutates, handler.
 Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
   std::string_view target = req.target();
@@ -130,6 +143,10 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
       return json(503, body + "}\n");
     }
     return json(200, R"({"status":"ready"})" "\n");
+  }
+  if (path == "/metrics") {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    return metrics_page(app, req);
   }
   if (path.starts_with(kScopesPrefix)) return scopes(app, req, path.substr(kScopesPrefix.size()));
   if (path == "/v1/reload") {

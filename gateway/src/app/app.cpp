@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "admin/admin.hpp"
+#include "runtime/gateway_metrics.hpp"
 #include "clock/unix_clock.hpp"
 #include "delegation/revocation_file.hpp"
 #include "listener/listener.hpp"
@@ -220,6 +221,7 @@ App::ReloadOutcome App::reload() {
     log::warn("reload rejected: the running config is kept", {{"file", config_path_},
                                                                 {"errors", std::to_string(loaded.errors.size())}});
     sink().config_reloaded(false, generation(), message);
+    runtime::record_reload(false);
     return {false, message};
   }
   const auto& old_cfg = snapshot()->config;
@@ -229,6 +231,7 @@ App::ReloadOutcome App::reload() {
     std::string message = config_path_ + ": audit settings and node change only on restart";
     log::warn("reload rejected: the running config is kept", {{"error", message}});
     sink().config_reloaded(false, generation(), message);
+    runtime::record_reload(false);
     return {false, message};
   }
   bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
@@ -251,6 +254,7 @@ App::ReloadOutcome App::reload() {
                                 {"generation", std::to_string(generation)},
                                 {"routes", std::to_string(next->config.routes.size())}});
   sink().config_reloaded(true, generation, "");
+  runtime::record_reload(true);
   return {true, "reloaded generation " + std::to_string(generation)};
 }
 

@@ -36,6 +36,7 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     }
   }
   if (!errors.empty()) return nullptr;
+  snapshot->metric_labels = runtime::GatewayMetrics::instance().resolve(snapshot->config);
   return snapshot;
 }
 

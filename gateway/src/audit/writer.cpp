@@ -1,5 +1,7 @@
 #include "audit/writer.hpp"
 
+#include "metrics/registry.hpp"
+
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -445,10 +447,12 @@ bool Writer::sync() {
     enter_failure(errno_text("fsync " + segment_));
     return false;
   }
+  auto took = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - start).count());
   stats_.fsyncs.fetch_add(1, std::memory_order_relaxed);
-  stats_.fsync_nanoseconds.fetch_add(
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Steady::now() - start).count()),
-      std::memory_order_relaxed);
+  stats_.fsync_nanoseconds.fetch_add(took, std::memory_order_relaxed);
+  static const metrics::Buckets buckets = metrics::latency_buckets();
+  stats_.fsync_latency.observe(buckets, took);
   durable_ = written_;
   durable_seq_ = last_seq_;
   durable_hash_ = last_hash_;

@@ -26,6 +26,7 @@
 #include "audit/journal.hpp"
 #include "audit/events.hpp"
 #include "config/config.hpp"
+#include "metrics/cells.hpp"
 
 namespace scopegate::audit {
 
@@ -51,6 +52,7 @@ struct WriterStats {
   std::atomic<std::uint64_t> dropped{0};  // refused by a full queue, or lost at exit while failing
   std::atomic<std::uint64_t> fsyncs{0};
   std::atomic<std::uint64_t> fsync_nanoseconds{0};
+  metrics::HistogramCell fsync_latency;  // in metrics::latency_buckets()
   std::atomic<std::uint64_t> queue_depth{0};
   std::atomic<std::uint64_t> queue_bytes{0};
   std::atomic<std::uint64_t> refusals_folded{0};  // refusals counted into audit.unavailable records
@@ -83,6 +85,7 @@ class Writer {
   const WriterStats& stats() const { return stats_; }
   const std::string& node() const { return node_; }
   const std::string& dir() const { return settings_.dir; }
+  std::size_t queue_capacity() const { return settings_.queue_records; }
 
  private:
   enum class State : int { ok, failed };

@@ -129,6 +129,8 @@ struct RequestContext {
 
   // Outcome, for the stages that watch every request (audit and metrics).
   bool forwarded = false;                 // the upstream received (part of) the request
+  Clock::time_point upstream_started{};   // when its head went upstream
+  bool counted_inflight = false;          // in scopegate_inflight_requests until the request ends
   std::optional<http::ErrorCode> reason;  // the gateway answered with this error
   unsigned status = 0;
   // Set when the response was cut after its head went out (docs/audit.md, "outcome"): the status

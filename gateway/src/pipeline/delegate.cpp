@@ -1,6 +1,7 @@
 #include "pipeline/delegate.hpp"
 
 #include "clock/unix_clock.hpp"
+#include "runtime/gateway_metrics.hpp"
 #include "runtime/services.hpp"
 #include "delegation/mint.hpp"
 #include "delegation/registry.hpp"
@@ -25,8 +26,18 @@ std::variant<ChildScope, Violation> open_child_scope(RequestContext& x, const co
   auto& out = std::get<ChildScope>(minted);
   // Recorded and reported before the request that opened it goes any further (docs/protocol.md §3).
   x.worker.app().scopes().open(out.record);
-  x.worker.app().sink().scope_opened(out.record, audit::Opening::minted, x.request_id);
+  report_scope_opened(x, out.record, audit::Opening::minted);
   return std::move(out);
+}
+
+void report_scope_opened(RequestContext& x, const delegation::ScopeRecord& scope, audit::Opening how) {
+  x.worker.app().sink().scope_opened(scope, how, x.request_id);
+  const auto& agents = x.snapshot.config.agents;
+  std::uint16_t agent = runtime::GatewayMetrics::instance().none;
+  if (const auto* a = x.snapshot.agents.by_id(scope.actor)) {
+    agent = x.snapshot.metric_labels.agents[static_cast<std::size_t>(a - agents.data())];
+  }
+  runtime::record_scope_opened(agent, scope.depth);
 }
 
 Verdict open_delegation(RequestContext& x) {

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <variant>
 
+#include "audit/sink.hpp"
 #include "delegation/mint.hpp"
 #include "http/hygiene.hpp"
 #include "pipeline/context.hpp"
@@ -24,6 +25,10 @@ std::variant<ChildScope, http::Violation> open_child_scope(RequestContext& x, co
                                                            const delegation::Grants& ceiling,
                                                            const std::optional<delegation::Grants>& requested,
                                                            std::string_view objective, std::int64_t ttl_s);
+
+// Reports a scope opened by this request (minted, or first seen in its token): to the audit sink,
+// and to scopegate_scopes_opened_total.
+void report_scope_opened(RequestContext& x, const delegation::ScopeRecord& scope, audit::Opening how);
 
 // A delegation: mints the child scope for the route's target agent, records and reports it.
 Verdict open_delegation(RequestContext& x);

@@ -8,9 +8,61 @@ namespace scopegate::pipeline {
 namespace {
 
 // What runs when a request ends, in order. One line per observer.
+void record_metrics(runtime::Services&, const RequestSummary& summary) { runtime::record_request(summary.metrics); }
+
 constexpr RequestObserver kRequestObservers[] = {
-    &audit_request,  // the request's record, or after a write-ahead record its outcome (docs/audit.md)
+    &audit_request,   // the request's record, or after a write-ahead record its outcome (docs/audit.md)
+    &record_metrics,  // docs/protocol.md §8
 };
+
+std::uint16_t agent_label(const RequestContext& x, const config::Agent* agent) {
+  const auto& agents = x.snapshot.config.agents;
+  if (!agent || agents.empty() || agent < agents.data() || agent >= agents.data() + agents.size()) {
+    return runtime::GatewayMetrics::instance().none;
+  }
+  return x.snapshot.metric_labels.agents[static_cast<std::size_t>(agent - agents.data())];
+}
+
+// The request as label ids: every value comes from the config or a fixed list, never from the
+// request's own bytes (an undeclared tool is "other").
+void sample_metrics(const RequestContext& x, const RequestSummary& summary, runtime::RequestSample& s) {
+  const auto& m = runtime::GatewayMetrics::instance();
+  const auto& labels = x.snapshot.metric_labels;
+  auto now = Clock::now();
+  s.agent = agent_label(x, x.agent);
+  s.operation = m.operation(x.operation);
+  s.allowed = summary.facts.allowed;
+  s.forwarded = x.forwarded;
+  s.reason = x.reason;
+  s.status = x.status;
+  s.duration_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - x.started).count());
+  if (x.forwarded) {
+    s.upstream_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - x.upstream_started).count());
+  }
+  if (x.token) s.depth = static_cast<int>(x.token->depth());
+  if (!x.route) return;
+  std::size_t index = x.snapshot.route_index(*x.route);
+  s.has_route = index < labels.routes.size();
+  if (!s.has_route) return;
+  s.route = labels.routes[index];
+  if (x.operation == "execute_tool") {
+    s.tool_call = true;
+    s.tool = labels.tool(index, x.tool);
+  }
+  // A delegation: a message to a sub-agent's route, or POST /v1/scopes opening a child for another
+  // agent (its action is agent:<target>).
+  const config::Agent* target = nullptr;
+  if (x.child) {
+    target = x.snapshot.agents.by_id(x.child->actor);
+  } else if (x.delegates) {
+    target = x.snapshot.agents.by_id(x.route->target_agent);
+  } else if (x.route->kind == config::RouteKind::scopes && x.action.starts_with("agent:")) {
+    target = x.snapshot.agents.by_id(std::string_view(x.action).substr(6));
+  }
+  s.delegation = x.delegates || (x.route->kind == config::RouteKind::scopes && x.action.starts_with("agent:"));
+  if (s.delegation) s.target_agent = agent_label(x, target);
+}
 
 }  // namespace
 
@@ -68,6 +120,7 @@ void summarize(RequestContext& x, RequestSummary& out) {
   f.durability = x.durability;
   out.reason = x.reason;
   out.recorded = x.recorded;
+  sample_metrics(x, out, out.metrics);
 }
 
 void end_request(RequestContext& x) {

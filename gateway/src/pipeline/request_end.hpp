@@ -8,6 +8,7 @@
 
 #include "audit/sink.hpp"
 #include "pipeline/context.hpp"
+#include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::app {
 class App;
@@ -30,6 +31,7 @@ struct RequestSummary {
   // (a refusal) or ahead of forwarding (then only its outcome is still to be recorded).
   RequestContext::Recorded recorded = RequestContext::Recorded::not_yet;
   std::string scope_path;  // storage behind facts.scope.path
+  runtime::RequestSample metrics;  // the same request as label ids and durations
 };
 
 // Fills `out` from the request. Starts the request's trace if no stage did (every record joins the

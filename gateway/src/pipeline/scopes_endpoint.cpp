@@ -77,7 +77,7 @@ std::variant<Opened, Violation> open_scope(RequestContext& x, const delegation::
   Opened out{std::move(root.record), std::move(root.token)};
   const auto& s = out.scope;
   x.worker.app().scopes().open(s);
-  x.worker.app().sink().scope_opened(s, audit::Opening::minted, x.request_id);
+  report_scope_opened(x, s, audit::Opening::minted);
   return out;
 }
 

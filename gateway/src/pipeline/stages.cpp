@@ -20,6 +20,7 @@
 #include "pipeline/upstream_exchange.hpp"
 #include "pipeline/verification.hpp"
 #include "router/router.hpp"
+#include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::pipeline {
 
@@ -30,6 +31,14 @@ using http::ErrorCode;
 namespace {
 
 using http::use_tuple;
+
+std::atomic<std::int64_t>& inflight() {
+  static auto& cell = runtime::GatewayMetrics::instance()
+                          .registry()
+                          .value(metrics::Family::inflight_requests, metrics::kOtherKey)
+                          .value;
+  return cell;
+}
 
 Verdict refuse_and_close(ErrorCode code, std::string message) {
   return Verdict::refuse(code, std::move(message), AfterRefusal::close);
@@ -58,6 +67,8 @@ asio::awaitable<Verdict> read_request_header(RequestContext& x) {
 // Facts from the request as sent, before any stage rewrites it.
 Verdict take_request_facts(RequestContext& x) {
   auto& req = x.parser.get();
+  inflight().fetch_add(1, std::memory_order_relaxed);  // a request from here on: its header arrived
+  x.counted_inflight = true;
   scan_inbound_headers(x);
   auto inbound_id = x.inbound.request_id;
   x.request_id = http::is_uuid(inbound_id) ? std::string(inbound_id) : http::make_uuid_v7();
@@ -230,6 +241,7 @@ asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snap
   // (A strict record committed whole is not repeated; one committed before forwarding always
   // gets its outcome, even when the client left before anything was sent upstream.)
   if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) end_request(x);
+  if (x.counted_inflight) inflight().fetch_sub(1, std::memory_order_relaxed);
   co_return keep;
 }
 

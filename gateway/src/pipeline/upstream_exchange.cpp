@@ -128,6 +128,7 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
   const auto& timeouts = x.route->timeouts;
   http::BodyWriter writer(up.stream, upstream_request_head(x), x.parser.chunked() && !x.body_buffered);
   x.forwarded = true;
+  x.upstream_started = Clock::now();
   bool done = !x.has_body || x.body_buffered;
   std::string_view piece = x.body_buffered ? std::string_view(x.body) : std::string_view{};
   do {

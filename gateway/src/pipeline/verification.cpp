@@ -6,6 +6,7 @@
 #include "delegation/mint.hpp"
 #include "delegation/registry.hpp"
 #include "pipeline/authentication.hpp"
+#include "pipeline/delegate.hpp"
 
 namespace scopegate::pipeline {
 
@@ -64,7 +65,7 @@ std::optional<Violation> admit_scope(RequestContext& x) {
     return Violation{ErrorCode::scope_revoked, "scope " + *revoked + " has been revoked"};
   }
   for (const auto& fresh : app.scopes().observe(*x.token)) {
-    app.sink().scope_opened(fresh, audit::Opening::first_seen, x.request_id);
+    report_scope_opened(x, fresh, audit::Opening::first_seen);
   }
   return std::nullopt;
 }

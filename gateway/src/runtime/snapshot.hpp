@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "delegation/token.hpp"
 #include "router/router.hpp"
+#include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::runtime {
 
@@ -45,6 +46,7 @@ struct Snapshot {
   std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
   std::vector<std::string> pool_keys;                                    // per route
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
+  MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
 
  private:
   static config::Route make_scopes_route(const config::Config& c);

@@ -1,0 +1,36 @@
+// Every metric family the gateway exports (docs/protocol.md §8), declared once. Adding a metric is
+// one line here; the registry allocates its cells and the exposition writes its HELP and TYPE.
+//   X(id, type, labels, buckets, capacity, help)
+// id: the name after "scopegate_"; labels: comma-separated names, at most five; buckets: none,
+// latency (100 µs to 60 s) or depth (0 to 8); capacity: the most label combinations kept before
+// new ones share the "other" series.
+#pragma once
+
+#define SCOPEGATE_METRIC_FAMILIES(X)                                                                       \
+  X(requests_total, counter, "route,agent,operation,decision,code", none, 16384,                          \
+    "Requests by route, calling agent, operation, decision and code (the gateway's error code, or the "   \
+    "upstream's status class).")                                                                           \
+  X(request_duration_seconds, histogram, "route", latency, 512,                                            \
+    "Time from a request's header to the end of its response, as the gateway saw it.")                    \
+  X(upstream_duration_seconds, histogram, "route", latency, 512,                                           \
+    "Time from sending a request upstream to the end of the upstream's response.")                        \
+  X(tool_calls_total, counter, "route,tool,agent,decision", none, 8192,                                    \
+    "Tool calls by route, declared tool (else other), calling agent and decision.")                       \
+  X(tool_duration_seconds, histogram, "route,tool", latency, 2048,                                         \
+    "Latency of forwarded tool calls by route and declared tool.")                                        \
+  X(delegations_total, counter, "route,from_agent,to_agent,decision", none, 4096,                          \
+    "Delegations to sub-agents by route, delegating agent, delegated agent and decision.")                \
+  X(delegation_duration_seconds, histogram, "route", latency, 512,                                         \
+    "Latency of forwarded delegations (inter-agent calls), apart from tool latency.")                     \
+  X(scopes_opened_total, counter, "agent,depth", none, 1024,                                               \
+    "Scopes opened on this node (minted, or first seen in a token) by acting agent and depth.")           \
+  X(scope_depth, histogram, "", depth, 1, "Depth of the scope each request ran under.")                    \
+  X(scopes_active, gauge, "", none, 1, "Scopes this node knows and has not yet forgotten after expiry.")   \
+  X(inflight_requests, gauge, "", none, 1, "Requests whose header has arrived and whose response has not ended.") \
+  X(audit_records_total, counter, "event", none, 64, "Audit records written, by event.")                  \
+  X(audit_write_errors_total, counter, "", none, 1, "Failed writes or fsyncs of the audit log.")           \
+  X(audit_queue_depth, gauge, "", none, 1, "Audit records queued for the writer.")                         \
+  X(audit_queue_capacity, gauge, "", none, 1, "The most audit records the writer's queue holds.")          \
+  X(audit_fsync_duration_seconds, histogram, "", latency, 1, "Time the audit writer spent in fsync.")      \
+  X(config_reloads_total, counter, "result", none, 8, "Config reloads by result (ok, error).")             \
+  X(build_info, gauge, "version", none, 4, "Always 1; the version of the running binary.")

@@ -1,0 +1,131 @@
+#include "runtime/gateway_metrics.hpp"
+
+#include "runtime/services.hpp"
+
+namespace scopegate::runtime {
+
+using metrics::Family;
+using metrics::pack;
+
+namespace {
+
+constexpr std::string_view kOperations[] = {"execute_tool", "invoke_agent", "read_resource", "http"};
+
+#ifndef SCOPEGATE_VERSION
+#define SCOPEGATE_VERSION "dev"
+#endif
+
+}  // namespace
+
+GatewayMetrics& GatewayMetrics::instance() {
+  static GatewayMetrics metrics;
+  return metrics;
+}
+
+GatewayMetrics::GatewayMetrics() {
+  auto& labels = registry_.labels();
+  none = labels.intern("none");
+  allow = labels.intern("allow");
+  deny = labels.intern("deny");
+  ok = labels.intern("ok");
+  error = labels.intern("error");
+  for (std::size_t i = 0; i < operations_.size(); ++i) operations_[i] = labels.intern(kOperations[i]);
+  for (std::size_t i = 0; i < codes_.size(); ++i) codes_[i] = labels.intern(http::to_string(static_cast<http::ErrorCode>(i)));
+  classes_[0] = metrics::LabelDictionary::kOther;
+  for (unsigned c = 1; c <= 5; ++c) classes_[c] = labels.intern(std::to_string(c) + "xx");
+  for (std::size_t e = 0; e < events_.size(); ++e) events_[e] = labels.intern(audit::kEventNames[e]);
+  for (std::size_t d = 0; d < depths_.size(); ++d) depths_[d] = labels.intern(std::to_string(d));
+  registry_.set(Family::build_info, pack(labels.intern(SCOPEGATE_VERSION)), 1);
+  // Series with a fixed set of label values exist from the start, at zero, so that rate() and
+  // increase() see their first change.
+  for (auto result : {ok, error}) registry_.add(Family::config_reloads_total, pack(result), 0);
+}
+
+std::uint16_t GatewayMetrics::operation(std::string_view op) const {
+  for (std::size_t i = 0; i < operations_.size(); ++i) {
+    if (kOperations[i] == op) return operations_[i];
+  }
+  return metrics::LabelDictionary::kOther;
+}
+
+std::uint16_t GatewayMetrics::depth(int d) const {
+  if (d < 0 || static_cast<std::size_t>(d) >= depths_.size()) return metrics::LabelDictionary::kOther;
+  return depths_[static_cast<std::size_t>(d)];
+}
+
+std::uint16_t MetricLabels::tool(std::size_t route, std::string_view name) const {
+  if (route >= tools.size()) return metrics::LabelDictionary::kOther;
+  auto it = tools[route].find(name);
+  return it == tools[route].end() ? metrics::LabelDictionary::kOther : it->second;
+}
+
+MetricLabels GatewayMetrics::resolve(const config::Config& config) {
+  auto& labels = registry_.labels();
+  MetricLabels out;
+  for (const auto& route : config.routes) {
+    out.routes.push_back(labels.intern(route.name));
+    auto& tools = out.tools.emplace_back();
+    // An http route is one tool, named after the route; an mcp route's tools are those it declares.
+    if (route.kind == config::RouteKind::http) tools.emplace(route.name, labels.intern(route.name));
+    for (const auto& [name, label] : route.tools) tools.emplace(name, labels.intern(name));
+  }
+  out.routes.push_back(labels.intern("scopegate:scopes"));
+  for (const auto& agent : config.agents) out.agents.push_back(labels.intern(agent.id));
+  return out;
+}
+
+void record_request(const RequestSample& s) {
+  auto& m = GatewayMetrics::instance();
+  auto& r = m.registry();
+  std::uint16_t route = s.has_route ? s.route : m.none;
+  std::uint16_t decision = s.allowed ? m.allow : m.deny;
+  std::uint16_t code = s.reason ? m.code(*s.reason) : m.status_class(s.status);
+  r.add(Family::requests_total, pack(route, s.agent, s.operation, decision, code));
+  if (!s.has_route) return;
+  r.observe(Family::request_duration_seconds, pack(route), s.duration_ns);
+  if (s.forwarded) r.observe(Family::upstream_duration_seconds, pack(route), s.upstream_ns);
+  if (s.tool_call) {
+    r.add(Family::tool_calls_total, pack(route, s.tool, s.agent, decision));
+    if (s.forwarded) r.observe(Family::tool_duration_seconds, pack(route, s.tool), s.upstream_ns);
+  }
+  if (s.delegation) {
+    r.add(Family::delegations_total, pack(route, s.agent, s.target_agent, decision));
+    if (s.forwarded) r.observe(Family::delegation_duration_seconds, pack(route), s.upstream_ns);
+  }
+  if (s.depth >= 0) r.observe(Family::scope_depth, metrics::kOtherKey, static_cast<std::uint64_t>(s.depth));
+}
+
+void record_scope_opened(std::uint16_t agent, int depth) {
+  auto& m = GatewayMetrics::instance();
+  m.registry().add(Family::scopes_opened_total, pack(agent, m.depth(depth)));
+}
+
+void record_reload(bool ok) {
+  auto& m = GatewayMetrics::instance();
+  m.registry().add(Family::config_reloads_total, pack(ok ? m.ok : m.error));
+}
+
+void sample_before_scrape(Services& services) {
+  auto& m = GatewayMetrics::instance();
+  auto& r = m.registry();
+  r.set(Family::scopes_active, metrics::kOtherKey, static_cast<std::int64_t>(services.scopes().size()));
+  auto* writer = services.audit_writer();
+  if (!writer) return;
+  const auto& stats = writer->stats();
+  for (std::size_t e = 0; e < audit::kEventCount; ++e) {
+    r.set(Family::audit_records_total, pack(m.event(e)),
+          static_cast<std::int64_t>(stats.records[e].load(std::memory_order_relaxed)));
+  }
+  r.set(Family::audit_write_errors_total, metrics::kOtherKey,
+        static_cast<std::int64_t>(stats.write_errors.load(std::memory_order_relaxed)));
+  r.set(Family::audit_queue_depth, metrics::kOtherKey,
+        static_cast<std::int64_t>(stats.queue_depth.load(std::memory_order_relaxed)));
+  r.set(Family::audit_queue_capacity, metrics::kOtherKey, static_cast<std::int64_t>(writer->queue_capacity()));
+  auto& fsync = r.histogram(Family::audit_fsync_duration_seconds, metrics::kOtherKey);
+  for (std::size_t i = 0; i < fsync.counts.size(); ++i) {
+    fsync.counts[i].store(stats.fsync_latency.counts[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  fsync.sum.store(stats.fsync_latency.sum.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+}  // namespace scopegate::runtime

@@ -1,0 +1,78 @@
+// The gateway's metrics (docs/protocol.md §8) on top of metrics/: the process's registry, the ids
+// of the label values every request uses, the label ids of one config (resolved with its snapshot,
+// so the request path never looks a string up), and what a finished request records.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "audit/events.hpp"
+#include "config/config.hpp"
+#include "http/errors.hpp"
+#include "metrics/registry.hpp"
+
+namespace scopegate::runtime {
+
+class Services;
+
+// Label ids of one config: routes (indexed like Snapshot::route_index, the scopes route last),
+// agents (like config.agents) and each route's declared tools.
+struct MetricLabels {
+  std::vector<std::uint16_t> routes;
+  std::vector<std::uint16_t> agents;
+  std::vector<std::map<std::string, std::uint16_t, std::less<>>> tools;
+
+  std::uint16_t tool(std::size_t route, std::string_view name) const;  // "other" unless declared
+};
+
+class GatewayMetrics {
+ public:
+  static GatewayMetrics& instance();
+
+  metrics::Registry& registry() { return registry_; }
+
+  MetricLabels resolve(const config::Config& config);
+
+  std::uint16_t none, allow, deny, ok, error;
+  std::uint16_t operation(std::string_view op) const;
+  std::uint16_t code(http::ErrorCode c) const { return codes_[static_cast<std::size_t>(c)]; }
+  std::uint16_t status_class(unsigned status) const { return classes_[status >= 100 && status < 600 ? status / 100 : 0]; }
+  std::uint16_t event(std::size_t e) const { return events_[e]; }
+  std::uint16_t depth(int d) const;
+
+ private:
+  GatewayMetrics();
+
+  metrics::Registry registry_;
+  std::array<std::uint16_t, 4> operations_{};
+  std::array<std::uint16_t, static_cast<std::size_t>(http::ErrorCode::not_implemented) + 1> codes_{};
+  std::array<std::uint16_t, 6> classes_{};  // [0] other, [1] 1xx ... [5] 5xx
+  std::array<std::uint16_t, audit::kEventCount> events_{};
+  std::array<std::uint16_t, 17> depths_{};
+};
+
+// What a finished request tells the metrics, label ids resolved (pipeline/request_end.cpp fills it).
+struct RequestSample {
+  std::uint16_t route = 0, agent = 0, operation = 0, tool = 0, target_agent = 0;
+  bool has_route = false, allowed = false, forwarded = false;
+  bool tool_call = false, delegation = false;
+  std::optional<http::ErrorCode> reason;
+  unsigned status = 0;
+  int depth = -1;  // of the scope it ran under; -1: none
+  std::uint64_t duration_ns = 0;
+  std::uint64_t upstream_ns = 0;  // 0: never forwarded
+};
+
+void record_request(const RequestSample& s);
+void record_scope_opened(std::uint16_t agent, int depth);
+void record_reload(bool ok);
+
+// Gauges and counters kept elsewhere (the audit writer's statistics, the scope registry), copied
+// into the registry just before a scrape renders it.
+void sample_before_scrape(Services& services);
+
+}  // namespace scopegate::runtime
