@@ -8,8 +8,9 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev doctest-dev
-  # tests: real clients and processes
-  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema
+  # tests: real clients and processes; prometheus brings promtool, which checks and unit-tests the
+  # alert rules and the dashboard's queries (examples/prometheus, examples/grafana)
+  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema prometheus
   # benchmarks
   nginx-light wrk libbenchmark-dev
   # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes
@@ -50,14 +51,17 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nginx when it installs it. The benchmarks run their own nginx instances on ports of
-# their own and need no system one; and a machine's running web server is never ours to stop. So
-# while installing, a policy-rc.d (Debian's hook for exactly this) declines to start nginx, and only
-# nginx; one the machine already has is left in place, and with it whatever it decides.
+# Debian starts nginx and prometheus when it installs them. The benchmarks run their own nginx
+# instances on ports of their own, and the tests their own Prometheus, and need no system one; and a
+# machine's running services are never ours to stop. So while installing, a policy-rc.d (Debian's
+# hook for exactly this) declines to start those two, and only those; one the machine already has
+# is left in place, and with it whatever it decides. invoke-rc.d asks it with the service's name
+# (after options such as --quiet), deb-systemd-invoke on a systemd machine with the unit's name.
 policy=/usr/sbin/policy-rc.d
 own_policy=
 if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\n[ "$1" = nginx ] && exit 101\nexit 0\n' >"$policy"
+  printf '%s\n' '#!/bin/sh' 'while [ "${1#-}" != "$1" ]; do shift; done' \
+    'case "$1" in nginx|nginx.service|prometheus|prometheus.service) exit 101 ;; esac' 'exit 0' >"$policy"
   chmod 755 "$policy"
   own_policy=1
 fi
