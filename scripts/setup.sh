@@ -9,8 +9,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev doctest-dev
   # tests: real clients and processes; prometheus brings promtool, which checks and unit-tests the
-  # alert rules and the dashboard's queries (examples/prometheus, examples/grafana)
-  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema prometheus
+  # alert rules and the dashboard's queries (examples/prometheus, examples/grafana), read with yaml
+  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema python3-yaml prometheus
   # benchmarks
   nginx-light wrk libbenchmark-dev
   # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes
