@@ -7,8 +7,9 @@ so that Prometheus can parse and evaluate each one as it stands: the interval va
 fixed windows, and every template variable (`$route`, `${agent}`, `[[job]]`) becomes `.*`, which is
 why the dashboard uses template variables only as regular-expression matchers.
 
-`EXPORTED_METRICS` is the list of metrics the gateway exports (docs/operations.md#metrics-and-alerts):
-test_prometheus_rules.py checks every name and label the expressions use against it.
+`EXPORTED_METRICS` is the list of metrics the gateway exports (docs/operations.md#metrics-and-alerts),
+and `BUCKET_BOUNDS` their histograms' bounds: test_prometheus_rules.py checks every name, label and
+bucket bound the expressions use against them.
 """
 import json
 import os
@@ -34,12 +35,13 @@ ERROR_CODES = (
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 # The values a label can take, where the gateway fixes them; other labels (route, agent, tool,
-# event, ...) take values from the config or from the gateway's event list.
+# event, ...) take values from the config or from the gateway's event list. Any label is `other` in
+# the series where combinations past a family's capacity go.
 LABEL_VALUES = {
-    "decision": ("allow", "deny"),
-    "operation": ("execute_tool", "invoke_agent", "read_resource", "http"),
-    "code": ERROR_CODES + STATUS_CLASSES,
-    "result": ("ok", "error"),
+    "decision": ("allow", "deny", "other"),
+    "operation": ("execute_tool", "invoke_agent", "read_resource", "http", "other"),
+    "code": ERROR_CODES + STATUS_CLASSES + ("other",),
+    "result": ("ok", "error", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -69,6 +71,13 @@ EXPORTED_METRICS = {
     "process_max_fds": ("gauge", ()),
     "process_start_time_seconds": ("gauge", ()),
 }
+# Histogram bucket bounds, spelled as the gateway writes `le`: a decimal with at least one
+# fractional digit (gateway/src/metrics/exposition.cpp), the form OpenMetrics wants.
+LATENCY_BOUNDS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+                  "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf")
+DEPTH_BOUNDS = ("0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "+Inf")
+BUCKET_BOUNDS = {name + "_bucket": DEPTH_BOUNDS if name == "scopegate_scope_depth" else LATENCY_BOUNDS
+                 for name, (kind, _) in EXPORTED_METRICS.items() if kind == "histogram"}
 TARGET_LABELS = ("job", "instance")
 # Series Prometheus writes itself for each scrape target.
 PROMETHEUS_METRICS = {"up": ()}

@@ -1,8 +1,8 @@
 """The monitoring examples hold together, without a gateway: Prometheus accepts the scrape config
 (as shipped and as docker compose mounts it) and the alert rules, the alerts fire and stay quiet on
 the synthetic series of alerts_test.yml, every query of the Grafana dashboard parses, and every
-metric, label and label value the queries and rules name is one the gateway exports, so that a
-typo cannot hide as a panel that stays empty or an alert that never fires.
+metric, label, label value and bucket bound the queries and rules name is one the gateway exports,
+so that a typo cannot hide as a panel that stays empty or an alert that never fires.
 
 promtool comes from Debian's prometheus package, which scripts/setup.sh installs: a machine without
 it fails these tests rather than skipping them."""
@@ -155,6 +155,8 @@ def test_every_name_label_and_value_is_exported():
             for label, op, value in matchers:
                 assert label in known[name], "%s has no label %s (%s)" % (name, label, where)
                 values = promql.LABEL_VALUES.get(label)
+                if label == "le":  # a threshold must be a bound the histogram has, as it is spelled
+                    values = promql.BUCKET_BOUNDS[name]
                 if values and op in ("=", "!="):
                     assert value in values, "%s=%r is never exported (%s)" % (label, value, where)
                 if values and op in ("=~", "!~") and value != ".*":
@@ -169,6 +171,8 @@ def test_every_name_label_and_value_is_exported():
         for series in test["input_series"]:
             name = series["series"].split("{")[0]
             assert name in known, "alerts_test.yml feeds %s, which nothing exports" % name
+            le = re.search(r'le="([^"]*)"', series["series"])
+            assert not le or le.group(1) in promql.BUCKET_BOUNDS[name], series["series"]
     # Every exported family shows somewhere on the dashboard or in the rules.
     used = {re.sub(r"_(bucket|sum|count)$", "", n) for n in checked}
     assert set(promql.EXPORTED_METRICS) - used == set()
