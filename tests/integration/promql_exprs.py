@@ -7,7 +7,7 @@ so that Prometheus can parse and evaluate each one as it stands: the interval va
 fixed windows, and every template variable (`$route`, `${agent}`, `[[job]]`) becomes `.*`, which is
 why the dashboard uses template variables only as regular-expression matchers.
 
-`EXPORTED_METRICS` is the list of metrics the gateway exports (docs/operations.md#metrics-and-alerts),
+`EXPORTED_METRICS` is the list of metrics the gateway exports today (docs/protocol.md §8),
 and `BUCKET_BOUNDS` their histograms' bounds: test_prometheus_rules.py checks every name, label and
 bucket bound the expressions use against them.
 """
