@@ -13,12 +13,14 @@ import urllib.request
 
 import pytest
 
+import promql_exprs
 from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, free_port, open_root, request, route)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 SEARCH, FILES, UNAUTH, DELEGATIONS, MCP_DECLARED, MCP_OTHER = 5, 3, 2, 2, 2, 1
+UPSTREAM_5XX, UPSTREAM_DOWN = 1, 1
 
 
 def scoped(name, prefix, url, **extra):
@@ -29,6 +31,8 @@ def scoped(name, prefix, url, **extra):
 def gateway_config(upstream, audit_dir, **kwargs):
     routes = (scoped("search", "/tools/search", upstream.url) +
               scoped("files", "/tools/files", upstream.url) +
+              scoped("flaky", "/tools/flaky", upstream.url) +
+              scoped("dead", "/tools/dead", "http://127.0.0.1:%d" % free_port()) +
               scoped("mcp", "/mcp", upstream.url, kind="mcp") +
               "    tools:\n      lookup: { datasets: [crm] }\n" +
               scoped("researcher", "/agents/researcher", upstream.url, kind="agent", target_agent="researcher",
@@ -75,7 +79,8 @@ def mcp_call(tool):
 
 def workload(gw):
     """Known traffic; returns the root token."""
-    _, token = open_root(gw, grants=["tool:search", "tool:lookup", "tool:undeclared", "agent:researcher"])
+    _, token = open_root(gw, grants=["tool:search", "tool:lookup", "tool:undeclared", "tool:flaky", "tool:dead",
+                                     "agent:researcher"])
     for _ in range(SEARCH):
         assert request("127.0.0.1", gw.port, "GET", "/tools/search", headers=auth("planner", token))[0] == 200
     for _ in range(FILES):
@@ -83,6 +88,11 @@ def workload(gw):
     for _ in range(UNAUTH):
         assert request("127.0.0.1", gw.port, "GET", "/tools/search")[0] == 401
     assert request("127.0.0.1", gw.port, "GET", "/nowhere", headers=auth("planner", token))[0] == 404
+    for _ in range(UPSTREAM_5XX):
+        assert request("127.0.0.1", gw.port, "GET", "/tools/flaky/status?code=503",
+                       headers=auth("planner", token))[0] == 503
+    for _ in range(UPSTREAM_DOWN):
+        assert request("127.0.0.1", gw.port, "GET", "/tools/dead", headers=auth("planner", token))[0] == 502
     mcp_headers = dict(auth("planner", token), **{"Content-Type": "application/json",
                                                    "Accept": "application/json, text/event-stream"})
     for tool, n in (("lookup", MCP_DECLARED), ("undeclared", MCP_OTHER)):
@@ -117,6 +127,11 @@ def check_counts(s):
                  decision="allow") == DELEGATIONS
     assert value(s, "scopegate_delegation_duration_seconds_count", route="researcher") == DELEGATIONS
     # Every request on a route is timed, refusals included; only forwarded ones upstream.
+    # Upstream failures are allowed requests with the upstream's class or the gateway's upstream_* code.
+    assert value(s, "scopegate_requests_total", route="flaky", agent="planner", operation="execute_tool",
+                 decision="allow", code="5xx") == UPSTREAM_5XX
+    assert value(s, "scopegate_requests_total", route="dead", agent="planner", operation="execute_tool",
+                 decision="allow", code="upstream_unavailable") == UPSTREAM_DOWN
     assert value(s, "scopegate_request_duration_seconds_count", route="search") == SEARCH + UNAUTH
     assert value(s, "scopegate_request_duration_seconds_bucket", route="search", le="+Inf") == SEARCH + UNAUTH
     assert value(s, "scopegate_upstream_duration_seconds_count", route="search") == SEARCH
@@ -148,7 +163,7 @@ def wait_for_records(s_fn, want, timeout=10):
 
 def test_exact_counts_and_promtool(gateway):
     workload(gateway)
-    sent = 1 + SEARCH + FILES + UNAUTH + 1 + MCP_DECLARED + MCP_OTHER + DELEGATIONS
+    sent = 1 + SEARCH + FILES + UNAUTH + 1 + UPSTREAM_5XX + UPSTREAM_DOWN + MCP_DECLARED + MCP_OTHER + DELEGATIONS
     head, text = scrape(gateway)
     assert head["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     s = wait_for_records(lambda: samples(scrape(gateway)[1]), sent)
@@ -293,5 +308,47 @@ def test_a_real_prometheus_sees_the_exact_counts(gateway):
         # The scrape went through the OpenMetrics parser (Prometheus asks for it first) and kept
         # the bucket spelling the text format uses.
         assert prom.scalar('count(scopegate_upstream_duration_seconds_bucket{route="search",le="1.0"})') == 1
+    finally:
+        prom.stop()
+
+
+# Dashboard queries that return nothing after the workload, and why: each needs an event the
+# workload does not cause. Every other panel query must return data.
+NEEDS_AN_EVENT = {
+}
+
+
+def test_every_dashboard_and_alert_expression_evaluates(gateway):
+    """Every PromQL expression we ship parses and runs against a real Prometheus that scrapes the
+    real gateway (with the alert and recording rules loaded); every panel shows data after the
+    workload unless NEEDS_AN_EVENT says why it cannot."""
+    rules = os.path.join(promql_exprs.ROOT, promql_exprs.RULES)
+    prom = Prometheus(gateway.admin_port, rule_files=[rules])
+    try:
+        prom.wait(lambda: prom.scalar('up{job="scopegate"}') == 1, 30, "the first scrape")
+        workload(gateway)
+        prom.wait(lambda: prom.scalar('sum(scopegate_requests_total{route="search",code="2xx"})') == SEARCH, 30,
+                  "the workload's counts")
+        time.sleep(3)  # rate() over a window needs two samples after the traffic
+        workload(gateway)
+        prom.wait(lambda: prom.scalar('sum(scopegate_requests_total{route="search",code="2xx"})') == 2 * SEARCH,
+                  30, "the second workload's counts")
+        time.sleep(2)
+        empty, failed = [], []
+        for source, title, expr in promql_exprs.expressions():
+            r = prom.query(expr)
+            if not r or r.get("status") != "success":
+                failed.append((source, title, expr, r))
+            elif not r["data"]["result"] and source == promql_exprs.DASHBOARD:
+                empty.append(title)
+        assert not failed, "expressions Prometheus refused:\n" + "\n".join(map(repr, failed))
+        unexplained = sorted(set(empty) - set(NEEDS_AN_EVENT))
+        assert not unexplained, "panels with no data after the workload: %s" % unexplained
+        stale = sorted(set(NEEDS_AN_EVENT) - set(empty))
+        assert not stale, "listed as needing an event, yet they show data: %s" % stale
+        # The rules Prometheus loaded are healthy (each evaluated without error).
+        groups = prom.api("/api/v1/rules")["data"]["groups"]
+        unhealthy = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r["health"] != "ok"]
+        assert groups and not unhealthy, unhealthy
     finally:
         prom.stop()

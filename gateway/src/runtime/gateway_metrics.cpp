@@ -78,7 +78,13 @@ void record_request(const RequestSample& s) {
   auto& m = GatewayMetrics::instance();
   auto& r = m.registry();
   std::uint16_t route = s.has_route ? s.route : m.none;
-  std::uint16_t decision = s.allowed ? m.allow : m.deny;
+  // The gateway's decision: a request its checks let through is allowed even when the upstream
+  // then failed it (refused the connection, timed out), so that upstream errors count among the
+  // allowed requests whatever the stage they failed at.
+  bool upstream_failed = s.reason && (*s.reason == http::ErrorCode::upstream_unavailable ||
+                                      *s.reason == http::ErrorCode::upstream_timeout ||
+                                      *s.reason == http::ErrorCode::upstream_protocol_error);
+  std::uint16_t decision = s.allowed || upstream_failed ? m.allow : m.deny;
   std::uint16_t code = s.reason ? m.code(*s.reason) : m.status_class(s.status);
   r.add(Family::requests_total, pack(route, s.agent, s.operation, decision, code));
   if (!s.has_route) return;
