@@ -57,6 +57,8 @@ EXPORTED_METRICS = {
     "scopegate_scope_depth": ("histogram", ()),
     "scopegate_scopes_active": ("gauge", ()),
     "scopegate_inflight_requests": ("gauge", ()),
+    "scopegate_connections_open": ("gauge", ()),
+    "scopegate_audit_available": ("gauge", ()),
     "scopegate_audit_records_total": ("counter", ("event",)),
     "scopegate_audit_write_errors_total": ("counter", ()),
     "scopegate_audit_queue_depth": ("gauge", ()),

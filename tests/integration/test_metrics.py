@@ -143,6 +143,7 @@ def check_counts(s):
     assert value(s, "scopegate_audit_write_errors_total") == 0
     assert value(s, "scopegate_audit_records_total", event="scope.open") == 1 + DELEGATIONS
     assert value(s, "scopegate_audit_queue_capacity") > 0
+    assert value(s, "scopegate_audit_available") == 1
     assert value(s, "process_open_fds") > 0 and value(s, "process_resident_memory_bytes") > 0
 
 
@@ -190,6 +191,16 @@ def test_openmetrics_when_asked(gateway):
     plain = samples(scrape(gateway)[1])
     for key in ("scopegate_tool_calls_total", "scopegate_delegations_total"):
         assert {k: v for k, v in om.items() if k[0] == key} == {k: v for k, v in plain.items() if k[0] == key}
+
+
+def test_no_audit_families_without_an_audit_log(start_gateway, upstream):
+    """A gateway without audit.dir has no audit to report: absent, not zero (zero would read as an
+    outage on scopegate_audit_available)."""
+    routes = scoped("search", "/tools/search", upstream.url)
+    gw = start_gateway(delegation_config(routes), env=TOKEN_ENV)
+    s = samples(scrape(gw)[1])
+    assert not [k for k in s if k[0].startswith("scopegate_audit_")]
+    assert ("scopegate_inflight_requests", frozenset()) in s
 
 
 def test_metrics_endpoint_errors(gateway):

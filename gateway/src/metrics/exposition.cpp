@@ -227,7 +227,9 @@ void append_number(std::string& out, double v) {
 }
 
 void render(const Registry& registry, Format format, std::string& out) {
-  for (std::size_t i = 0; i < kFamilyCount; ++i) render_family(registry, i, format, out);
+  for (std::size_t i = 0; i < kFamilyCount; ++i) {
+    if (!registry.absent(i)) render_family(registry, i, format, out);
+  }
   render_process(sample_process(), format, out);
   if (format == Format::openmetrics_1_0) out += "# EOF\n";
 }

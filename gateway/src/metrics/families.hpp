@@ -27,6 +27,8 @@
   X(scope_depth, histogram, "", depth, 1, "Depth of the scope each request ran under.")                    \
   X(scopes_active, gauge, "", none, 1, "Scopes this node knows and has not yet forgotten after expiry.")   \
   X(inflight_requests, gauge, "", none, 1, "Requests whose header has arrived and whose response has not ended.") \
+  X(connections_open, gauge, "", none, 1, "Client connections open on the data listeners.")                 \
+  X(audit_available, gauge, "", none, 1, "1 while the audit log accepts records, 0 while requests are refused with audit_unavailable.") \
   X(audit_records_total, counter, "event", none, 64, "Audit records written, by event.")                  \
   X(audit_write_errors_total, counter, "", none, 1, "Failed writes or fsyncs of the audit log.")           \
   X(audit_queue_depth, gauge, "", none, 1, "Audit records queued for the writer.")                         \

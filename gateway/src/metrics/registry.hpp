@@ -64,6 +64,11 @@ class Registry {
   // `value` in the family's units: nanoseconds for latency, a plain number for depth.
   void observe(Family f, Key key, std::uint64_t value) { histogram(f, key).observe(buckets(f), value); }
 
+  // A family with nothing to report in this process (the audit families without an audit log) is
+  // left out of the exposition rather than shown at zero.
+  void set_absent(Family f, bool absent) { absent_[index(f)].store(absent, std::memory_order_relaxed); }
+  bool absent(std::size_t family) const { return absent_[family].load(std::memory_order_relaxed); }
+
   const CellTable<ValueCell>* values(Family f) const { return values_[index(f)].get(); }
   const CellTable<HistogramCell>* histograms(Family f) const { return histograms_[index(f)].get(); }
 
@@ -74,6 +79,7 @@ class Registry {
   std::array<std::unique_ptr<CellTable<ValueCell>>, kFamilyCount> values_;
   std::array<std::unique_ptr<CellTable<HistogramCell>>, kFamilyCount> histograms_;
   std::array<Buckets, kFamilyCount> buckets_{};
+  std::array<std::atomic<bool>, kFamilyCount> absent_{};
 };
 
 // Bucket layouts: a proxy's latencies from 100 µs to 60 s (in nanoseconds), and scope depths.

@@ -115,8 +115,15 @@ void sample_before_scrape(Services& services) {
   auto& m = GatewayMetrics::instance();
   auto& r = m.registry();
   r.set(Family::scopes_active, metrics::kOtherKey, static_cast<std::int64_t>(services.scopes().size()));
+  r.set(Family::connections_open, metrics::kOtherKey,
+        static_cast<std::int64_t>(services.connections.load(std::memory_order_relaxed)));
   auto* writer = services.audit_writer();
+  for (auto f : {Family::audit_available, Family::audit_records_total, Family::audit_write_errors_total,
+                 Family::audit_queue_depth, Family::audit_queue_capacity, Family::audit_fsync_duration_seconds}) {
+    r.set_absent(f, writer == nullptr);
+  }
   if (!writer) return;
+  r.set(Family::audit_available, metrics::kOtherKey, writer->accepting() ? 1 : 0);
   const auto& stats = writer->stats();
   for (std::size_t e = 0; e < audit::kEventCount; ++e) {
     r.set(Family::audit_records_total, pack(m.event(e)),
