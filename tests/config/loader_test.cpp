@@ -331,7 +331,7 @@ routes:
 )", "gw.yaml", fake_env());
   std::vector<std::string> keys;
   for (const auto& e : bad.errors) keys.push_back(e.key);
-  CHECK(keys == std::vector<std::string>{"agents[0].api_key_sha256", "agents[1]", "agents[1].grants", "agents[1].id",
+  CHECK(keys == std::vector<std::string>{"agents[0].api_key_sha256", "agents[1]", "agents[1].grants[0]", "agents[1].id",
                                          "routes[0].target_agent", "routes[0].access", "routes[1].access",
                                          "routes[1]", "routes[1].access"});
   g_env.clear();
@@ -415,4 +415,40 @@ TEST_CASE("a secret file that is not a regular file is an error, never a crash o
   auto dir = load_file("/tmp");
   CHECK_FALSE(dir.config);
   REQUIRE(dir.errors.size() == 1);
+}
+
+TEST_CASE("grant patterns with an unknown action kind are errors at the item, with the near miss") {
+  g_env["SG_TEST_KEY"] = std::string(64, 'a');
+  auto r = load_string(R"(listeners: [{port: 1}]
+token: { keys: [ { kid: k1, secret_env: SG_TEST_KEY } ] }
+agents:
+  - id: planner
+    api_key_sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    grants:
+      - "tool:*"
+      - "tools:*"
+  - id: researcher
+    certificate_subject: "CN=researcher"
+    grants: ["Tool:search", "tool:"]
+routes:
+  - name: researcher
+    kind: agent
+    target_agent: researcher
+    grants: ["*", "agent*"]
+    match: { path_prefix: /agents/researcher }
+    upstream: http://h:1
+)", "gw.yaml", fake_env());
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].to_string() ==
+        "gw.yaml:8: agents[0].grants[1]: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?");
+  CHECK(r.errors[1].key == "agents[1].grants[0]");
+  CHECK(r.errors[1].line == 11);
+  CHECK(r.errors[1].message.ends_with("did you mean 'tool:search'?"));
+  CHECK(r.errors[2].key == "agents[1].grants[1]");
+  CHECK(r.errors[2].message.ends_with("did you mean 'tool:*'?"));
+  CHECK(r.errors[3].key == "routes[0].grants[1]");
+  CHECK(r.errors[3].line == 16);
+  CHECK(r.errors[3].message == "grant pattern 'agent*' names no agent; did you mean 'agent:*'?");
+  g_env.clear();
 }

@@ -144,3 +144,24 @@ def test_inspect_at_takes_unix_seconds_and_refuses_anything_else(tmp_path):
         r = run("token", "inspect", token, "--config", str(cfg), "--at", bad)
         assert r.returncode == 2 and "--at" in r.stderr, (bad, r.returncode, r.stderr)
     assert run("token", "inspect", token, "--config", str(cfg), "--at", "1767225600").returncode == 0
+
+
+def test_mint_refuses_grant_patterns_that_could_never_match(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    for grants, message in (("tool:search, tools:*", "unknown action kind 'tools' in grant pattern 'tools:*'; "
+                                                     "did you mean 'tool:*'?"),
+                            ("Tool:x", "did you mean 'tool:x'?"),
+                            ("tool:", "grant pattern 'tool:' names no tool; did you mean 'tool:*'?"),
+                            ("tool*", "did you mean 'tool:*'?"),
+                            ("tool:*x", "'*' may only end a pattern")):
+        r = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+                "--grants", grants)
+        assert r.returncode == 2 and r.stdout == "", (grants, r.stderr)
+        assert r.stderr.startswith("--grants: ") and message in r.stderr and r.stderr.count("\n") == 1, (grants,
+                                                                                                   r.stderr)
+    # Spaces around a pattern are list formatting, not part of it.
+    r = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+            "--grants", " tool:search ,agent:* ")
+    assert r.returncode == 0, r.stderr
+    assert ref.verify(r.stdout.strip(), {"k1": SECRET})[0]["scp"] == ["tool:search", "agent:*"]

@@ -14,6 +14,7 @@
 #include "clock/unix_clock.hpp"
 #include "config/loader.hpp"
 #include "config/units.hpp"
+#include "delegation/grants.hpp"
 #include "delegation/token.hpp"
 #include "http/request_id.hpp"
 #include "json/write.hpp"
@@ -182,21 +183,6 @@ int cmd_serve(int argc, char** argv) {
   return app.run();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 int cmd_token_mint(int argc, char** argv) {
   auto args = parse(argc, argv, 3, {"--config", "--principal", "--agent", "--grants", "--ttl", "--objective", "--kid"});
   if (args.help) {
@@ -209,6 +195,14 @@ int cmd_token_mint(int argc, char** argv) {
   if (!args.error.empty() || !args.positional.empty()) {
     std::cerr << (args.error.empty() ? "unexpected argument " + args.positional.front() : args.error) << "\n"
               << kTokenUsage;
+    return 2;
+  }
+  // The grants first: a pattern the gateway would refuse (or that could never match) is a usage
+  // error whatever the config holds.
+  delegation::Grants grants;
+  std::string why;
+  if (!delegation::parse_grant_list(args.values["--grants"], grants, &why)) {
+    std::cerr << "--grants: " << why << "\n";
     return 2;
   }
   auto loaded = config::load_file(args.values["--config"]);
@@ -241,7 +235,7 @@ int cmd_token_mint(int argc, char** argv) {
   root.sid = http::make_uuid_v7();
   root.sub = args.values["--principal"];
   root.agt = args.values["--agent"];
-  root.scp = split_list(args.values["--grants"]);
+  root.scp = std::move(grants);
   root.obj = args.values.count("--objective") ? args.values["--objective"] : "";
   root.aud = settings.audience;
   root.iat = clock::unix_now();

@@ -532,11 +532,16 @@ void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
   if (auto c = node["checkpoints"]; c.IsDefined() && !c.IsNull()) read_checkpoints(r, c, a.dir, a.checkpoints);
 }
 
-// A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
+// Each grant is `*` or a known action kind with an exact name or a prefix ending in '*'
+// (config/grant_pattern.hpp): a '*' elsewhere would look like a glob it is not, and an unknown kind
+// ("tools:*") would never match anything. The error points at the item itself.
 void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants) {
-  for (const auto& g : grants) {
-    if (!is_valid_grant_pattern(g)) {
-      r.error(node, key, "invalid grant pattern '" + g + "' (an action such as tool:search, or a prefix ending in *)");
+  // (An item that could not be read at all is already reported and missing from `grants`.)
+  bool aligned = node.IsSequence() && node.size() == grants.size();
+  for (std::size_t i = 0; i < grants.size(); ++i) {
+    if (auto problem = grant_pattern_problem(grants[i])) {
+      if (aligned) r.error(node[i], key + "[" + std::to_string(i) + "]", *problem);
+      else r.error(node, key, *problem);
     }
   }
 }
