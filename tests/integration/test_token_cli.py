@@ -165,3 +165,39 @@ def test_mint_refuses_grant_patterns_that_could_never_match(tmp_path):
             "--grants", " tool:search ,agent:* ")
     assert r.returncode == 0, r.stderr
     assert ref.verify(r.stdout.strip(), {"k1": SECRET})[0]["scp"] == ["tool:search", "agent:*"]
+
+
+def test_check_without_secrets_warns_once_and_require_secrets_fails(tmp_path):
+    """The README's `scopegate check --config examples/scopegate.yaml` in a terminal without the
+    demo's token key: one warning line, exit 0; with --require-secrets, exit 1. serve refuses."""
+    import os
+    from harness import ROOT
+    example = os.path.join(ROOT, "examples", "scopegate.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCOPEGATE_", "DEMO_"))}
+    r = subprocess.run([BIN, "check", "--config", example], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("warning: ")
+    assert "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set" in r.stderr
+    assert "(1 listeners, 4 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1].endswith(
+        "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set")
+    assert "routes[" not in r.stderr   # no follow-on error per scoped route
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
+                       env=dict(env, SCOPEGATE_TOKEN_KEY="ab" * 32))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = subprocess.run([BIN, "serve", "--config", example], capture_output=True, text=True, timeout=20,
+                       env=dict(env, SCOPEGATE_PORT="0", SCOPEGATE_ADMIN_PORT="0"))
+    assert r.returncode == 1 and "SCOPEGATE_TOKEN_KEY is not set" in r.stderr
+    # A real error is still one, secrets or not; the usage error for a stray value stays 2.
+    broken = tmp_path / "broken.yaml"
+    with open(example) as f:
+        broken.write_text(f.read().replace('grants: ["tool:*", "agent:*"]', 'grants: ["tools:*", "agent:*"]'))
+    r = subprocess.run([BIN, "check", "--config", str(broken)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert "agents[0].grants[0]: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?" \
+        in r.stderr
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets=yes"], capture_output=True, text=True)
+    assert r.returncode == 2

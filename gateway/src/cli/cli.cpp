@@ -30,7 +30,7 @@ constexpr const char* kUsage = R"(scopegate - delegation-scope gateway for AI ag
 
 Usage:
   scopegate serve --config FILE [--log-level LEVEL]   run the gateway
-  scopegate check --config FILE                       validate a config file and exit
+  scopegate check --config FILE [--require-secrets]   validate a config file and exit
   scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
                                                       mint a root delegation token (operators)
   scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
@@ -57,14 +57,18 @@ Options:
   --help              this text
 )";
 
-constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE
+constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE [--require-secrets]
 
 Validates FILE (and the TLS material it names) without binding any port.
 Exit 0 when valid; 1 with every error as FILE:LINE: KEY: MESSAGE on stderr.
+A secret that is not available where check runs (an unset token key, admin token or checkpoint key
+variable, a secret file that does not exist) is one warning line each, and everything else is still
+checked; serve refuses to start without it.
 
 Options:
-  --config FILE   the YAML config
-  --help          this text
+  --config FILE       the YAML config
+  --require-secrets   a secret that is not available is an error (exit 1): run it where serve runs
+  --help              this text
 )";
 
 constexpr const char* kTokenUsage = R"(Usage:
@@ -119,8 +123,9 @@ Args parse(int argc, char** argv, int first, const std::vector<std::string>& fla
   return args;
 }
 
-config::LoadResult load_checked(const std::string& path, std::shared_ptr<const app::Snapshot>& snapshot) {
-  auto result = config::load_file(path);
+config::LoadResult load_checked(const std::string& path, std::shared_ptr<const app::Snapshot>& snapshot,
+                                config::Secrets secrets = config::Secrets::required) {
+  auto result = config::load_file(path, {}, secrets);
   if (result.config) snapshot = app::build_snapshot(std::move(*result.config), result.errors);
   return result;
 }
@@ -130,6 +135,15 @@ void print_errors(const config::LoadResult& r) {
 }
 
 int cmd_check(int argc, char** argv) {
+  // --require-secrets takes no value: taken out before the options that do are parsed.
+  bool require_secrets = false;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (i >= 2 && std::string_view(argv[i]) == "--require-secrets") require_secrets = true;
+    else rest.push_back(argv[i]);
+  }
+  argc = static_cast<int>(rest.size());
+  argv = rest.data();
   auto args = parse(argc, argv, 2, {"--config"});
   if (args.error.empty() && !args.positional.empty()) args.error = "unexpected argument " + args.positional.front();
   if (args.help) {
@@ -141,13 +155,20 @@ int cmd_check(int argc, char** argv) {
     return 2;
   }
   std::shared_ptr<const app::Snapshot> snapshot;
-  auto result = load_checked(args.values["--config"], snapshot);
+  auto result = load_checked(args.values["--config"], snapshot,
+                             require_secrets ? config::Secrets::required : config::Secrets::optional);
+  for (const auto& missing : result.missing_secrets) {
+    std::cerr << "warning: " << missing.to_string()
+              << " (a secret: serve refuses to start without it; check --require-secrets makes this an error)\n";
+  }
   if (!snapshot) {
     print_errors(result);
     return 1;
   }
   std::cout << args.values["--config"] << ": ok (" << snapshot->config.listeners.size() << " listeners, "
-            << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers)\n";
+            << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers";
+  if (!result.missing_secrets.empty()) std::cout << "; " << result.missing_secrets.size() << " secret(s) not available here";
+  std::cout << ")\n";
   return 0;
 }
 
