@@ -2,10 +2,13 @@
 # The README's five-minute tour, runnable as written: start `bash scripts/demo.sh` in one terminal,
 # then `bash examples/tour.sh` in another. Each step prints what the gateway answered and stops
 # the tour if the status is not the one expected. (tests/integration/test_examples.py runs it.)
+# It finds the demo where scripts/demo.sh put it: the same SCOPEGATE_PORT, SCOPEGATE_ADMIN_PORT,
+# SCOPEGATE_ADMIN_TOKEN and SCOPEGATE_AUDIT_DIR (`source build/demo.env` sets them all), or GW and
+# ADMIN as whole URLs.
 set -euo pipefail
-GW=${GW:-http://127.0.0.1:8080}
-ADMIN=${ADMIN:-http://127.0.0.1:9901}
-ADMIN_TOKEN=${ADMIN_TOKEN:-demo-admin-token}
+GW=${GW:-http://127.0.0.1:${SCOPEGATE_PORT:-8080}}
+ADMIN=${ADMIN:-http://127.0.0.1:${SCOPEGATE_ADMIN_PORT:-9901}}
+ADMIN_TOKEN=${ADMIN_TOKEN:-${SCOPEGATE_ADMIN_TOKEN:-demo-admin-token}}
 AUDIT_DIR=${SCOPEGATE_AUDIT_DIR:-/var/tmp/scopegate-demo-audit}
 SCOPEGATE=${SCOPEGATE:-$(dirname "$0")/../build/gateway/scopegate}
 PLANNER='Authorization: Bearer demo-planner-key'
@@ -14,11 +17,24 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 step() { printf '\n== %s\n' "$*"; }
+# The demo gateway is not where the tour looks: say what was expected where, and how to point the
+# tour elsewhere (rather than end with curl's bare exit status).
+not_found() {
+  local what=$1 url=$2 why=$3
+  cat >&2 <<MSG
+tour: $why at $url, where the tour expects the demo's $what.
+  Start the demo first (bash scripts/demo.sh), then run the tour in a second terminal. If the demo
+  runs elsewhere, give the tour its ports: source build/demo.env (the demo writes it), or set
+  SCOPEGATE_PORT and SCOPEGATE_ADMIN_PORT (here: ${SCOPEGATE_PORT:-8080 by default} and ${SCOPEGATE_ADMIN_PORT:-9901 by default}), or GW and ADMIN as URLs.
+MSG
+  exit 1
+}
 # expect STATUS CURL-ARGS...: runs curl, prints the body, checks the status.
 expect() {
-  local want=$1 got
+  local want=$1 got arg url=
   shift
-  got=$(curl -s -o "$out" -w '%{http_code}' "$@")
+  for arg in "$@"; do case $arg in http://* | https://*) url=${arg%%\?*} ;; esac; done
+  got=$(curl -s -o "$out" -w '%{http_code}' "$@") || not_found "gateway" "$url" "no answer (curl exit $?)"
   cat "$out"
   echo
   if [ "$got" != "$want" ]; then
@@ -26,6 +42,15 @@ expect() {
     exit 1
   fi
 }
+
+# Before the first step: the admin listener answers, as a ready scopegate. (A data listener that
+# does not answer is reported by the first step.)
+ready=$(curl -s -m 5 "$ADMIN/readyz") || not_found "admin listener" "$ADMIN" "no answer (curl exit $?)"
+case $ready in
+  *'"status":"ready"'*) ;;
+  *'"status":'*) echo "tour: the demo gateway at $ADMIN is not ready: $ready" >&2; exit 1 ;;
+  *) not_found "admin listener" "$ADMIN" "an answer that is not scopegate's /readyz" ;;
+esac
 # field PYTHON-EXPR: reads the last answer as JSON and prints one value of it.
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$out"; }
 

@@ -11,7 +11,7 @@
 # Extra arguments go to every libFuzzer run, e.g. -jobs=2 or -seed=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCOPEGATE_SETUP_NO_E2E=1 bash scripts/setup.sh  # clang and libFuzzer's runtime are in its list
+bash scripts/setup.sh build fuzz  # the build group, and clang with its libFuzzer and sanitizer runtimes
 
 build_dir=build-fuzz
 seconds=${SCOPEGATE_FUZZ_SECONDS:-60}

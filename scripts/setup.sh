@@ -1,44 +1,76 @@
 #!/usr/bin/env bash
-# Installs what scopegate's build, tests and benchmarks need: Debian packages, and the npm
-# packages of the real agent SDKs the end-to-end tests drive (tests/e2e, pinned by its lock file).
-# Idempotent: when everything is present it installs nothing and touches no network.
+# Installs what scopegate needs, by group: Debian packages, and for the tests the npm packages of
+# the real agent SDKs the end-to-end tests drive (tests/e2e, pinned by its lock file).
+#   bash scripts/setup.sh                 everything (what scripts/test.sh and CI need)
+#   bash scripts/setup.sh build demo      only these groups:
+#     build   compiler, CMake and the libraries the gateway links (enough for the scopegate binary)
+#     demo    what scripts/demo.sh and examples/tour.sh run (python3, curl, openssl)
+#     tests   unit and integration tests: doctest, pytest, the e2e SDKs (Node.js and npm)
+#     bench   benchmarks: nginx, wrk, Google Benchmark (scripts/build.sh builds bench/micro)
+#     fuzz    clang 14 and its libFuzzer and sanitizer runtimes (scripts/fuzz.sh)
+#     all     every group (the default)
+# Idempotent: when everything asked for is present it installs nothing and touches no network.
 set -euo pipefail
-
-packages=(
-  # build
-  g++ cmake ninja-build pkg-config
-  libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev doctest-dev
-  # tests: real clients and processes; prometheus brings promtool, which checks and unit-tests the
-  # alert rules and the dashboard's queries (examples/prometheus, examples/grafana), read with yaml
-  curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema python3-yaml prometheus
-  # benchmarks
-  nginx-light wrk libbenchmark-dev
-  # fuzzing (scripts/fuzz.sh): clang 14 and its libFuzzer and sanitizer runtimes
-  clang libclang-rt-14-dev
-)
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-# The official MCP and A2A SDKs, for tests/integration/test_sdk_e2e.py. Node.js comes from the
-# machine when it has one (the SDKs want Node 18 or later), else from Debian.
+groups=("$@")
+if [ ${#groups[@]} -eq 0 ]; then groups=(all); fi
+want() {
+  local g
+  for g in "${groups[@]}"; do
+    if [ "$g" = "$1" ] || [ "$g" = all ]; then return 0; fi
+  done
+  return 1
+}
+for g in "${groups[@]}"; do
+  case $g in
+    all | build | demo | tests | bench | fuzz) ;;
+    *) echo "setup: unknown group '$g' (groups: build demo tests bench fuzz all)" >&2; exit 2 ;;
+  esac
+done
+
+packages=()
+if want build; then
+  packages+=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev)
+fi
+if want demo; then
+  packages+=(python3 curl openssl)
+fi
+if want tests; then
+  # real clients and processes; python3-yaml reads docker/compose.yaml and the alert rules;
+  # prometheus brings promtool, which checks and unit-tests the alert rules and the dashboard's
+  # queries (examples/prometheus, examples/grafana), and the server the metrics tests scrape with
+  packages+=(doctest-dev curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema python3-yaml
+             prometheus)
+  # The official MCP and A2A SDKs, for tests/integration/test_sdk_e2e.py. Node.js comes from the
+  # machine when it has one (the SDKs want Node 18 or later), else from Debian.
+  if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
+fi
+if want bench; then
+  packages+=(nginx-light wrk libbenchmark-dev)
+fi
+if want fuzz; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+
 install_e2e_packages() {
-  if [ -n "${SCOPEGATE_SETUP_NO_E2E:-}" ]; then return; fi  # builds that run no tests (docker/)
+  want tests || return 0
   if [ -d "$root/tests/e2e/node_modules" ] && [ "$root/tests/e2e/node_modules/.package-lock.json" -nt "$root/tests/e2e/package-lock.json" ]; then
-    return
+    return 0
   fi
   echo "setup: installing the e2e npm packages (tests/e2e)"
   (cd "$root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error)
 }
-if [ -z "${SCOPEGATE_SETUP_NO_E2E:-}" ] && ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-    missing+=("$p")
+    case " ${missing[*]} " in *" $p "*) ;; *) missing+=("$p") ;; esac
   fi
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#packages[@]} packages present"
+  echo "setup (${groups[*]}): all packages present"
   install_e2e_packages
   exit 0
 fi
@@ -48,7 +80,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-echo "setup: installing ${missing[*]}"
+echo "setup (${groups[*]}): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # Debian starts nginx and prometheus when it installs them. The benchmarks run their own nginx

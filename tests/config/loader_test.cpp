@@ -331,7 +331,7 @@ routes:
 )", "gw.yaml", fake_env());
   std::vector<std::string> keys;
   for (const auto& e : bad.errors) keys.push_back(e.key);
-  CHECK(keys == std::vector<std::string>{"agents[0].api_key_sha256", "agents[1]", "agents[1].grants", "agents[1].id",
+  CHECK(keys == std::vector<std::string>{"agents[0].api_key_sha256", "agents[1]", "agents[1].grants[0]", "agents[1].id",
                                          "routes[0].target_agent", "routes[0].access", "routes[1].access",
                                          "routes[1]", "routes[1].access"});
   g_env.clear();
@@ -415,4 +415,129 @@ TEST_CASE("a secret file that is not a regular file is an error, never a crash o
   auto dir = load_file("/tmp");
   CHECK_FALSE(dir.config);
   REQUIRE(dir.errors.size() == 1);
+}
+
+TEST_CASE("grant patterns with an unknown action kind are errors at the item, with the near miss") {
+  g_env["SG_TEST_KEY"] = std::string(64, 'a');
+  auto r = load_string(R"(listeners: [{port: 1}]
+token: { keys: [ { kid: k1, secret_env: SG_TEST_KEY } ] }
+agents:
+  - id: planner
+    api_key_sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    grants:
+      - "tool:*"
+      - "tools:*"
+  - id: researcher
+    certificate_subject: "CN=researcher"
+    grants: ["Tool:search", "tool:"]
+routes:
+  - name: researcher
+    kind: agent
+    target_agent: researcher
+    grants: ["*", "agent*"]
+    match: { path_prefix: /agents/researcher }
+    upstream: http://h:1
+)", "gw.yaml", fake_env());
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].to_string() ==
+        "gw.yaml:8: agents[0].grants[1]: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?");
+  CHECK(r.errors[1].key == "agents[1].grants[0]");
+  CHECK(r.errors[1].line == 11);
+  CHECK(r.errors[1].message.ends_with("did you mean 'tool:search'?"));
+  CHECK(r.errors[2].key == "agents[1].grants[1]");
+  CHECK(r.errors[2].message.ends_with("did you mean 'tool:*'?"));
+  CHECK(r.errors[3].key == "routes[0].grants[1]");
+  CHECK(r.errors[3].line == 16);
+  CHECK(r.errors[3].message == "grant pattern 'agent*' names no agent; did you mean 'agent:*'?");
+  g_env.clear();
+}
+
+namespace {
+
+constexpr const char* kWithSecrets = R"(listeners: [{port: 1}]
+admin: { token: "${SG_ADMIN}" }
+token:
+  keys:
+    - { kid: k1, secret_env: SG_KEY_1 }
+    - { kid: k2, secret_env: SG_KEY_1 }
+    - { kid: k3, secret_file: /nonexistent/scopegate-test-key }
+routes:
+  - name: a
+    match: { path_prefix: /a }
+    upstream: http://h:1
+  - name: b
+    match: { path_prefix: /b }
+    upstream: http://h:1
+)";
+
+}  // namespace
+
+TEST_CASE("secrets that are not at hand: errors for serve, one note each for check") {
+  g_env.clear();
+  // serve (Secrets::required): one error per missing secret, none repeated per route.
+  auto serve = load_string(kWithSecrets, "gw.yaml", fake_env());
+  CHECK_FALSE(serve.config);
+  std::vector<std::string> errors;
+  for (const auto& e : serve.errors) errors.push_back(e.to_string());
+  CHECK(errors == std::vector<std::string>{
+                      "gw.yaml:5: token.keys[0].secret_env: environment variable SG_KEY_1 is not set",
+                      "gw.yaml:6: token.keys[1].secret_env: environment variable SG_KEY_1 is not set",
+                      "gw.yaml:7: token.keys[2].secret_file: cannot read file '/nonexistent/scopegate-test-key' (a regular file)",
+                      "gw.yaml:2: admin.token: environment variable SG_ADMIN is not set"});
+  CHECK(serve.missing_secrets.empty());
+
+  // check (Secrets::optional): everything else is validated, each missing secret noted once.
+  auto check = load_string(kWithSecrets, "gw.yaml", fake_env(), Secrets::optional);
+  REQUIRE(check.config);
+  CHECK(check.errors.empty());
+  std::vector<std::string> notes;
+  for (const auto& e : check.missing_secrets) notes.push_back(e.to_string());
+  CHECK(notes == std::vector<std::string>{
+                     "gw.yaml:5: token.keys[0].secret_env: environment variable SG_KEY_1 is not set",
+                     "gw.yaml:7: token.keys[2].secret_file: secret file '/nonexistent/scopegate-test-key' does not exist",
+                     "gw.yaml:2: admin.token: environment variable SG_ADMIN is not set"});
+  CHECK(check.config->token.keys.size() == 3);
+  CHECK(check.config->admin.token.empty());
+  CHECK(check.config->routes.size() == 2);
+
+  // Errors that are not about a missing secret stay errors in check.
+  std::string broken = kWithSecrets;
+  broken.replace(broken.find("path_prefix: /b"), 15, "path_prefix: b");
+  auto bad = load_string(broken, "gw.yaml", fake_env(), Secrets::optional);
+  CHECK_FALSE(bad.config);
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].key == "routes[1].match.path_prefix");
+  CHECK(bad.missing_secrets.size() == 3);
+
+  // A secret that is present but wrong is an error either way; so is a secret file that exists
+  // but is not a regular file, and a ${NAME} outside a secret setting.
+  g_env = {{"SG_ADMIN", "x"}, {"SG_KEY_1", "not hex"}};
+  std::string present = kWithSecrets;
+  present.replace(present.find("/nonexistent/scopegate-test-key"), 31, "/tmp");
+  present.replace(present.find("port: 1}"), 8, "port: \"${SG_PORT}\"}");
+  auto wrong = load_string(present, "gw.yaml", fake_env(), Secrets::optional);
+  CHECK_FALSE(wrong.config);
+  CHECK(wrong.missing_secrets.empty());
+  errors.clear();
+  for (const auto& e : wrong.errors) errors.push_back(e.key);
+  CHECK(errors == std::vector<std::string>{"token.keys[0].secret_env", "token.keys[1].secret_env",
+                                           "token.keys[2].secret_file", "listeners[0].port"});
+  g_env.clear();
+}
+
+TEST_CASE("a missing checkpoint key is a note for check and an error for serve") {
+  constexpr const char* yaml = R"(listeners: [{port: 1}]
+audit:
+  dir: /var/lib/scopegate/audit
+  checkpoints: { dir: /mnt/worm, private_key_env: SG_CKPT }
+)";
+  auto serve = only_error(load_string(yaml, "gw.yaml", fake_env()));
+  CHECK(serve.key == "audit.checkpoints.private_key_env");
+  auto check = load_string(yaml, "gw.yaml", fake_env(), Secrets::optional);
+  REQUIRE(check.config);
+  REQUIRE(check.missing_secrets.size() == 1);
+  CHECK(check.missing_secrets[0].to_string() ==
+        "gw.yaml:4: audit.checkpoints.private_key_env: environment variable SG_CKPT is not set");
+  CHECK(check.config->audit.checkpoints.private_key_pem.empty());
 }

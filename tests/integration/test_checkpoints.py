@@ -270,11 +270,18 @@ def test_a_bad_key_refuses_the_start_and_names_its_source_only(upstream, tmp_pat
     assert gw.wait(10) == 1
     gw._reader.join(5)
     assert not os.path.exists(str(tmp_path / "audit"))  # refused before the log was touched
-    # From the environment, unset: named too.
+    # From the environment, unset: named too. check, which may run where the secrets are not,
+    # warns (one line) and checks the rest; --require-secrets and serve refuse.
     env_text = checkpoint_config(upstream, str(tmp_path / "audit"), str(tmp_path / "ckpt"), "private_key_env: SG_NO_KEY")
     (tmp_path / "gw.yaml").write_text(env_text)
     code, _, err = cli("check", "--config", str(tmp_path / "gw.yaml"))
-    assert code == 1 and "SG_NO_KEY is not set" in err
+    assert code == 0 and err.startswith("warning: ") and err.count("\n") == 1 and "SG_NO_KEY is not set" in err
+    code, _, err = cli("check", "--config", str(tmp_path / "gw.yaml"), "--require-secrets")
+    assert code == 1 and "audit.checkpoints.private_key_env: environment variable SG_NO_KEY is not set" in err
+    gw = Gateway(env_text, check_ready=False)
+    assert gw.wait(10) == 1
+    gw._reader.join(5)
+    assert any("SG_NO_KEY is not set" in line for line in gw.log_lines)
 
 
 def test_an_unwritable_checkpoint_directory_never_stops_the_gateway(upstream, tmp_path):

@@ -432,3 +432,20 @@ def test_revocations_survive_a_restart_with_a_revocations_file(start_gateway, up
     assert broken.wait(10) == 1
     broken._reader.join(5)
     assert any("revocations" in l and ":1:" in l for l in broken.log_lines)
+
+
+def test_grant_patterns_that_could_never_match_are_refused_with_the_near_miss(start_gateway, upstream):
+    """"tools:*" names no action kind the gateway produces: taken, it would silently grant nothing."""
+    gw = start(start_gateway, upstream)
+    for grants, near in ((["tools:*"], "did you mean 'tool:*'?"), (["tool:search", "Agent:researcher"],
+                                                                   "did you mean 'agent:researcher'?"),
+                         (["tool:"], "did you mean 'tool:*'?"), ([" tool:x"], "a space")):
+        status, body = open_scope(gw, "planner", {"principal": "user:alice", "grants": grants})
+        assert status == 400 and body["error"]["code"] == "bad_request", body
+        assert body["error"]["message"].startswith("grants: ") and near in body["error"]["message"], body
+    root, token = open_root(gw, grants=["tool:*", "agent:researcher"])
+    status, _, body = call(gw, "planner", token, path="/agents/researcher/task", method="POST",
+                           headers={"Delegation-Grants": "tool:search, tools:*"}, body=b"{}")
+    assert status == 400 and error_code(body) == "bad_request"
+    assert json.loads(body)["error"]["message"] == (
+        "Delegation-Grants: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?")

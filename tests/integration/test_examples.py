@@ -5,7 +5,7 @@ import re
 import subprocess
 import tempfile
 
-from harness import BIN, ROOT, Gateway, Upstream
+from harness import BIN, ROOT, Gateway, Upstream, free_port
 
 
 def test_example_config_is_valid():
@@ -24,10 +24,11 @@ def test_the_tour_runs_as_written():
            "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port), "SCOPEGATE_AUDIT_DIR": audit_dir}
     gw = Gateway(yaml_text, env=env)
     try:
+        # The variables scripts/demo.sh writes to build/demo.env for the second terminal.
         run = subprocess.run(["bash", os.path.join(ROOT, "examples", "tour.sh")], capture_output=True, text=True,
-                             timeout=120, env=dict(os.environ, GW="http://127.0.0.1:%d" % gw.port,
-                                                   ADMIN="http://127.0.0.1:%d" % gw.admin_port,
-                                                   ADMIN_TOKEN="tour-admin", SCOPEGATE_AUDIT_DIR=audit_dir,
+                             timeout=120, env=dict(os.environ, SCOPEGATE_PORT=str(gw.port),
+                                                   SCOPEGATE_ADMIN_PORT=str(gw.admin_port),
+                                                   SCOPEGATE_ADMIN_TOKEN="tour-admin", SCOPEGATE_AUDIT_DIR=audit_dir,
                                                    SCOPEGATE=BIN))
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr
         assert '"delegation-depth", "1"' in run.stdout.lower().replace("'", '"')
@@ -41,6 +42,36 @@ def test_the_tour_runs_as_written():
         with open(report) as f:
             assert f.read().startswith("# Scope footprint report")
         os.unlink(report)
+    finally:
+        gw.stop()
+        upstream.stop()
+
+
+def test_the_tour_says_where_it_looked_when_no_gateway_answers():
+    """Not curl's bare exit 7: what the tour expected, where, and how to point it elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCOPEGATE_", "GW", "ADMIN"))}
+    port, admin_port = free_port(), free_port()
+    run = subprocess.run(["bash", os.path.join(ROOT, "examples", "tour.sh")], capture_output=True, text=True,
+                         timeout=60, env=dict(env, SCOPEGATE_PORT=str(port), SCOPEGATE_ADMIN_PORT=str(admin_port)))
+    assert run.returncode == 1
+    assert run.stderr.startswith("tour: no answer (curl exit 7) at http://127.0.0.1:%d, where the tour expects "
+                                 "the demo's admin listener." % admin_port), run.stderr
+    assert "source build/demo.env" in run.stderr and "(here: %d and %d)" % (port, admin_port) in run.stderr
+
+    # The admin listener answers but the data listener is elsewhere: the first step says so.
+    upstream = Upstream("demo-tools")
+    audit_dir = tempfile.mkdtemp(prefix="scopegate-tour-audit-")
+    with open(os.path.join(ROOT, "examples", "scopegate.yaml")) as f:
+        gw = Gateway(f.read(), env={"SCOPEGATE_TOKEN_KEY": "cd" * 32, "SCOPEGATE_PORT": "0",
+                                    "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port),
+                                    "SCOPEGATE_AUDIT_DIR": audit_dir})
+    try:
+        run = subprocess.run(["bash", os.path.join(ROOT, "examples", "tour.sh")], capture_output=True, text=True,
+                             timeout=60, env=dict(env, SCOPEGATE_PORT=str(port),
+                                                  SCOPEGATE_ADMIN_PORT=str(gw.admin_port)))
+        assert run.returncode == 1
+        assert "tour: no answer (curl exit 7) at http://127.0.0.1:%d/tools/search/hello, where the tour expects " \
+               "the demo's gateway." % port in run.stderr, run.stderr
     finally:
         gw.stop()
         upstream.stop()

@@ -144,3 +144,60 @@ def test_inspect_at_takes_unix_seconds_and_refuses_anything_else(tmp_path):
         r = run("token", "inspect", token, "--config", str(cfg), "--at", bad)
         assert r.returncode == 2 and "--at" in r.stderr, (bad, r.returncode, r.stderr)
     assert run("token", "inspect", token, "--config", str(cfg), "--at", "1767225600").returncode == 0
+
+
+def test_mint_refuses_grant_patterns_that_could_never_match(tmp_path):
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(CONFIG)
+    for grants, message in (("tool:search, tools:*", "unknown action kind 'tools' in grant pattern 'tools:*'; "
+                                                     "did you mean 'tool:*'?"),
+                            ("Tool:x", "did you mean 'tool:x'?"),
+                            ("tool:", "grant pattern 'tool:' names no tool; did you mean 'tool:*'?"),
+                            ("tool*", "did you mean 'tool:*'?"),
+                            ("tool:*x", "'*' may only end a pattern")):
+        r = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+                "--grants", grants)
+        assert r.returncode == 2 and r.stdout == "", (grants, r.stderr)
+        assert r.stderr.startswith("--grants: ") and message in r.stderr and r.stderr.count("\n") == 1, (grants,
+                                                                                                   r.stderr)
+    # Spaces around a pattern are list formatting, not part of it.
+    r = run("token", "mint", "--config", str(cfg), "--principal", "user:alice", "--agent", "planner",
+            "--grants", " tool:search ,agent:* ")
+    assert r.returncode == 0, r.stderr
+    assert ref.verify(r.stdout.strip(), {"k1": SECRET})[0]["scp"] == ["tool:search", "agent:*"]
+
+
+def test_check_without_secrets_warns_once_and_require_secrets_fails(tmp_path):
+    """The README's `scopegate check --config examples/scopegate.yaml` in a terminal without the
+    demo's token key: one warning line, exit 0; with --require-secrets, exit 1. serve refuses."""
+    import os
+    from harness import ROOT
+    example = os.path.join(ROOT, "examples", "scopegate.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SCOPEGATE_", "DEMO_"))}
+    r = subprocess.run([BIN, "check", "--config", example], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("warning: ")
+    assert "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set" in r.stderr
+    assert "(1 listeners, 4 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1].endswith(
+        "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set")
+    assert "routes[" not in r.stderr   # no follow-on error per scoped route
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
+                       env=dict(env, SCOPEGATE_TOKEN_KEY="ab" * 32))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = subprocess.run([BIN, "serve", "--config", example], capture_output=True, text=True, timeout=20,
+                       env=dict(env, SCOPEGATE_PORT="0", SCOPEGATE_ADMIN_PORT="0"))
+    assert r.returncode == 1 and "SCOPEGATE_TOKEN_KEY is not set" in r.stderr
+    # A real error is still one, secrets or not; the usage error for a stray value stays 2.
+    broken = tmp_path / "broken.yaml"
+    with open(example) as f:
+        broken.write_text(f.read().replace('grants: ["tool:*", "agent:*"]', 'grants: ["tools:*", "agent:*"]'))
+    r = subprocess.run([BIN, "check", "--config", str(broken)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert "agents[0].grants[0]: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?" \
+        in r.stderr
+    r = subprocess.run([BIN, "check", "--config", example, "--require-secrets=yes"], capture_output=True, text=True)
+    assert r.returncode == 2

@@ -14,6 +14,7 @@
 #include "clock/unix_clock.hpp"
 #include "config/loader.hpp"
 #include "config/units.hpp"
+#include "delegation/grants.hpp"
 #include "delegation/token.hpp"
 #include "http/request_id.hpp"
 #include "json/write.hpp"
@@ -29,7 +30,7 @@ constexpr const char* kUsage = R"(scopegate - delegation-scope gateway for AI ag
 
 Usage:
   scopegate serve --config FILE [--log-level LEVEL]   run the gateway
-  scopegate check --config FILE                       validate a config file and exit
+  scopegate check --config FILE [--require-secrets]   validate a config file and exit
   scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
                                                       mint a root delegation token (operators)
   scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
@@ -56,14 +57,18 @@ Options:
   --help              this text
 )";
 
-constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE
+constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE [--require-secrets]
 
 Validates FILE (and the TLS material it names) without binding any port.
 Exit 0 when valid; 1 with every error as FILE:LINE: KEY: MESSAGE on stderr.
+A secret that is not available where check runs (an unset token key, admin token or checkpoint key
+variable, a secret file that does not exist) is one warning line each, and everything else is still
+checked; serve refuses to start without it.
 
 Options:
-  --config FILE   the YAML config
-  --help          this text
+  --config FILE       the YAML config
+  --require-secrets   a secret that is not available is an error (exit 1): run it where serve runs
+  --help              this text
 )";
 
 constexpr const char* kTokenUsage = R"(Usage:
@@ -118,8 +123,9 @@ Args parse(int argc, char** argv, int first, const std::vector<std::string>& fla
   return args;
 }
 
-config::LoadResult load_checked(const std::string& path, std::shared_ptr<const app::Snapshot>& snapshot) {
-  auto result = config::load_file(path);
+config::LoadResult load_checked(const std::string& path, std::shared_ptr<const app::Snapshot>& snapshot,
+                                config::Secrets secrets = config::Secrets::required) {
+  auto result = config::load_file(path, {}, secrets);
   if (result.config) snapshot = app::build_snapshot(std::move(*result.config), result.errors);
   return result;
 }
@@ -129,6 +135,15 @@ void print_errors(const config::LoadResult& r) {
 }
 
 int cmd_check(int argc, char** argv) {
+  // --require-secrets takes no value: taken out before the options that do are parsed.
+  bool require_secrets = false;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (i >= 2 && std::string_view(argv[i]) == "--require-secrets") require_secrets = true;
+    else rest.push_back(argv[i]);
+  }
+  argc = static_cast<int>(rest.size());
+  argv = rest.data();
   auto args = parse(argc, argv, 2, {"--config"});
   if (args.error.empty() && !args.positional.empty()) args.error = "unexpected argument " + args.positional.front();
   if (args.help) {
@@ -140,13 +155,20 @@ int cmd_check(int argc, char** argv) {
     return 2;
   }
   std::shared_ptr<const app::Snapshot> snapshot;
-  auto result = load_checked(args.values["--config"], snapshot);
+  auto result = load_checked(args.values["--config"], snapshot,
+                             require_secrets ? config::Secrets::required : config::Secrets::optional);
+  for (const auto& missing : result.missing_secrets) {
+    std::cerr << "warning: " << missing.to_string()
+              << " (a secret: serve refuses to start without it; check --require-secrets makes this an error)\n";
+  }
   if (!snapshot) {
     print_errors(result);
     return 1;
   }
   std::cout << args.values["--config"] << ": ok (" << snapshot->config.listeners.size() << " listeners, "
-            << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers)\n";
+            << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers";
+  if (!result.missing_secrets.empty()) std::cout << "; " << result.missing_secrets.size() << " secret(s) not available here";
+  std::cout << ")\n";
   return 0;
 }
 
@@ -182,21 +204,6 @@ int cmd_serve(int argc, char** argv) {
   return app.run();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 int cmd_token_mint(int argc, char** argv) {
   auto args = parse(argc, argv, 3, {"--config", "--principal", "--agent", "--grants", "--ttl", "--objective", "--kid"});
   if (args.help) {
@@ -209,6 +216,14 @@ int cmd_token_mint(int argc, char** argv) {
   if (!args.error.empty() || !args.positional.empty()) {
     std::cerr << (args.error.empty() ? "unexpected argument " + args.positional.front() : args.error) << "\n"
               << kTokenUsage;
+    return 2;
+  }
+  // The grants first: a pattern the gateway would refuse (or that could never match) is a usage
+  // error whatever the config holds.
+  delegation::Grants grants;
+  std::string why;
+  if (!delegation::parse_grant_list(args.values["--grants"], grants, &why)) {
+    std::cerr << "--grants: " << why << "\n";
     return 2;
   }
   auto loaded = config::load_file(args.values["--config"]);
@@ -241,7 +256,7 @@ int cmd_token_mint(int argc, char** argv) {
   root.sid = http::make_uuid_v7();
   root.sub = args.values["--principal"];
   root.agt = args.values["--agent"];
-  root.scp = split_list(args.values["--grants"]);
+  root.scp = std::move(grants);
   root.obj = args.values.count("--objective") ? args.values["--objective"] : "";
   root.aud = settings.audience;
   root.iat = clock::unix_now();

@@ -41,12 +41,32 @@ std::optional<std::string> process_env(const std::string& name) {
 // Walks the YAML tree, tracking key paths and collecting errors instead of stopping at the first.
 class Reader {
  public:
-  Reader(std::string file, EnvLookup env, std::vector<ConfigError>& errors)
-      : file_(std::move(file)), env_(std::move(env)), errors_(errors) {}
+  Reader(std::string file, EnvLookup env, std::vector<ConfigError>& errors, Secrets secrets,
+         std::vector<ConfigError>& missing_secrets)
+      : file_(std::move(file)), env_(std::move(env)), errors_(errors), secrets_(secrets),
+        missing_secrets_(missing_secrets) {}
 
   void error(const YAML::Node& at, const std::string& key, std::string message) {
     int line = at.IsDefined() ? at.Mark().line + 1 : 0;
     errors_.push_back({file_, line, key, std::move(message)});
+  }
+
+  // A secret that is not available here (`what`: "environment variable X is not set", "secret
+  // file 'F' does not exist"). With Secrets::optional it is noted once and the caller goes on with
+  // a stand-in (true); otherwise it is the caller's error to report (false).
+  bool secret_missing(const YAML::Node& at, const std::string& key, const std::string& what) {
+    if (secrets_ != Secrets::optional) return false;
+    bool noted = std::any_of(missing_secrets_.begin(), missing_secrets_.end(),
+                             [&](const ConfigError& e) { return e.message == what; });
+    if (!noted) missing_secrets_.push_back({file_, at.IsDefined() ? at.Mark().line + 1 : 0, key, what});
+    return true;
+  }
+
+  // A string setting that holds a secret when it is written as ${NAME} (admin.token).
+  void read_secret_string(const YAML::Node& parent, const std::string& pk, const char* name, std::string& out) {
+    in_secret_ = true;
+    read_string(parent, pk, name, out);
+    in_secret_ = false;
   }
 
   // A mapping whose keys must all be among `known`; reports unknown and duplicate keys.
@@ -96,6 +116,9 @@ class Reader {
       }
       auto value = env_(ref);
       if (!value || (value->empty() && fallback)) value = fallback;
+      if (!value && in_secret_ && secret_missing(node, key, "environment variable " + ref + " is not set")) {
+        value = "";
+      }
       if (!value) {
         error(node, key, "environment variable " + ref + " is not set");
         return std::nullopt;
@@ -192,6 +215,9 @@ class Reader {
   std::string file_;
   EnvLookup env_;
   std::vector<ConfigError>& errors_;
+  Secrets secrets_;
+  std::vector<ConfigError>& missing_secrets_;
+  bool in_secret_ = false;
 };
 
 bool is_hex(std::string_view s) {
@@ -532,11 +558,16 @@ void read_audit(Reader& r, const YAML::Node& node, Audit& a) {
   if (auto c = node["checkpoints"]; c.IsDefined() && !c.IsNull()) read_checkpoints(r, c, a.dir, a.checkpoints);
 }
 
-// A grant pattern is an exact action or ends in '*'; a '*' elsewhere would look like a glob it is not.
+// Each grant is `*` or a known action kind with an exact name or a prefix ending in '*'
+// (config/grant_pattern.hpp): a '*' elsewhere would look like a glob it is not, and an unknown kind
+// ("tools:*") would never match anything. The error points at the item itself.
 void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants) {
-  for (const auto& g : grants) {
-    if (!is_valid_grant_pattern(g)) {
-      r.error(node, key, "invalid grant pattern '" + g + "' (an action such as tool:search, or a prefix ending in *)");
+  // (An item that could not be read at all is already reported and missing from `grants`.)
+  bool aligned = node.IsSequence() && node.size() == grants.size();
+  for (std::size_t i = 0; i < grants.size(); ++i) {
+    if (auto problem = grant_pattern_problem(grants[i])) {
+      if (aligned) r.error(node[i], key + "[" + std::to_string(i) + "]", *problem);
+      else r.error(node, key, *problem);
     }
   }
 }
@@ -630,23 +661,34 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
       continue;
     }
     std::optional<std::string> secret;
+    // Only `scopegate check` goes on without the secret (Secrets::optional): with a stand-in key,
+    // so that what depends on having a key (scoped routes) is still checked.
+    const std::string stand_in(32, '\0');
     if (!env_name.empty()) {
-      auto value = r.env(env_name);
-      if (!value) {
-        r.error(k["secret_env"], kk + ".secret_env", "environment variable " + env_name + " is not set");
+      const std::string what = "environment variable " + env_name + " is not set";
+      if (auto value = r.env(env_name)) {
+        secret = decode_secret(*value, false);
+        if (!secret) r.error(k["secret_env"], kk + ".secret_env", env_name + " must hold 64 hex digits (32 bytes)");
+      } else if (r.secret_missing(k["secret_env"], kk + ".secret_env", what)) {
+        secret = stand_in;
+      } else {
+        r.error(k["secret_env"], kk + ".secret_env", what);
         continue;
       }
-      secret = decode_secret(*value, false);
-      if (!secret) r.error(k["secret_env"], kk + ".secret_env", env_name + " must hold 64 hex digits (32 bytes)");
     } else {
       std::string content;
-      if (!read_secret_file(file_name, 4096, content)) {
+      std::error_code ec;
+      if (!std::filesystem::exists(file_name, ec) &&
+          r.secret_missing(k["secret_file"], kk + ".secret_file", "secret file '" + file_name + "' does not exist")) {
+        secret = stand_in;
+      } else if (!read_secret_file(file_name, 4096, content)) {
         r.error(k["secret_file"], kk + ".secret_file", "cannot read file '" + file_name + "' (a regular file)");
         continue;
-      }
-      secret = decode_secret(content, true);
-      if (!secret) {
-        r.error(k["secret_file"], kk + ".secret_file", "'" + file_name + "' must hold 32 raw bytes or 64 hex digits");
+      } else {
+        secret = decode_secret(content, true);
+        if (!secret) {
+          r.error(k["secret_file"], kk + ".secret_file", "'" + file_name + "' must hold 32 raw bytes or 64 hex digits");
+        }
       }
     }
     if (!secret) continue;
@@ -654,8 +696,8 @@ void read_token(Reader& r, const YAML::Node& node, TokenSettings& t) {
     t.keys.push_back(std::move(tk));
   }
   if (t.signing_kid.empty() && !t.keys.empty()) t.signing_kid = t.keys.front().kid;
-  if (!t.signing_kid.empty() &&
-      std::none_of(t.keys.begin(), t.keys.end(), [&](const TokenKey& k) { return k.kid == t.signing_kid; })) {
+  // Against the kids declared: a key that failed to load is reported once, above.
+  if (!t.signing_kid.empty() && !kids.count(t.signing_kid)) {
     r.error(node["signing_kid"], key + ".signing_kid", "no key with kid '" + t.signing_kid + "'");
   }
 }
@@ -671,6 +713,16 @@ void read_checkpoint_key(Reader& r, const YAML::Node& node, Checkpoints& c) {
   std::string name;
   r.read_string(node, key, field.c_str(), name);
   std::string pem;
+  std::error_code ec;
+  // Without the key (`scopegate check` only, Secrets::optional) the rest of the section is checked.
+  if (from_file && !std::filesystem::exists(name, ec) &&
+      r.secret_missing(node[field], key + "." + field, "secret file '" + name + "' does not exist")) {
+    return;
+  }
+  if (!from_file && !r.env(name) &&
+      r.secret_missing(node[field], key + "." + field, "environment variable " + name + " is not set")) {
+    return;
+  }
   if (from_file) {
     constexpr std::size_t kMaxKeyFile = 16 * 1024;  // an Ed25519 PEM is about 120 bytes
     if (!read_secret_file(name, kMaxKeyFile, pem) || pem.size() > kMaxKeyFile) {
@@ -731,7 +783,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   if (auto admin = root["admin"]; admin.IsDefined() && r.expect_map(admin, "admin", {"address", "port", "token"})) {
     r.read_string(admin, "admin", "address", c.admin.address);
     r.read_uint(admin, "admin", "port", c.admin.port, 0, 65535);
-    r.read_string(admin, "admin", "token", c.admin.token);
+    r.read_secret_string(admin, "admin", "token", c.admin.token);
   }
 
   auto listeners = root["listeners"];
@@ -768,6 +820,9 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     }
   }
 
+  const YAML::Node token = root["token"];
+  const bool token_keys_declared =
+      token.IsDefined() && token.IsMap() && token["keys"].IsDefined() && token["keys"].IsSequence() && token["keys"].size() > 0;
   auto routes = root["routes"];
   if (routes.IsDefined() && !routes.IsSequence()) {
     r.error(routes, "routes", "expected a list");
@@ -788,7 +843,8 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
           break;
         }
       }
-      if (route.access == Access::scoped && c.token.keys.empty()) {
+      // (Keys that are declared but failed to load are reported once, under token.keys.)
+      if (route.access == Access::scoped && c.token.keys.empty() && !token_keys_declared) {
         r.error(routes[i], key + ".access",
                 "a scoped route verifies Delegation-Tokens: configure token.keys, or set access: authenticated or open");
       }
@@ -801,11 +857,11 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
 using SectionReader = void (*)(Reader&, const YAML::Node&, Config&, const std::string&);
 
 LoadResult load(const std::function<YAML::Node()>& parse, const std::string& file, EnvLookup env,
-                SectionReader read = read_config) {
+                Secrets secrets, SectionReader read = read_config) {
   LoadResult result;
   Config config;
   config.source_file = file;
-  Reader reader(file, env ? std::move(env) : EnvLookup(process_env), result.errors);
+  Reader reader(file, env ? std::move(env) : EnvLookup(process_env), result.errors, secrets, result.missing_secrets);
   try {
     read(reader, parse(), config, file);
   } catch (const YAML::Exception& e) {
@@ -833,7 +889,7 @@ void read_audit_only(Reader& r, const YAML::Node& root, Config& c, const std::st
   if (auto a = root["audit"]; a.IsDefined()) read_audit(r, a, c.audit);
 }
 
-LoadResult load_path(const std::string& path, EnvLookup env, SectionReader read) {
+LoadResult load_path(const std::string& path, EnvLookup env, Secrets secrets, SectionReader read) {
   std::error_code ec;
   std::ifstream in;
   if (std::filesystem::is_regular_file(path, ec)) in.open(path);
@@ -842,20 +898,22 @@ LoadResult load_path(const std::string& path, EnvLookup env, SectionReader read)
     result.errors.push_back({path, 0, "", "cannot open the file"});
     return result;
   }
-  return load([&] { return YAML::Load(in); }, path, std::move(env), read);
+  return load([&] { return YAML::Load(in); }, path, std::move(env), secrets, read);
 }
 
 }  // namespace
 
 LoadResult load_audit_section(const std::string& path, EnvLookup env) {
-  return load_path(path, std::move(env), read_audit_only);
+  return load_path(path, std::move(env), Secrets::required, read_audit_only);
 }
 
-LoadResult load_file(const std::string& path, EnvLookup env) { return load_path(path, std::move(env), read_config); }
+LoadResult load_file(const std::string& path, EnvLookup env, Secrets secrets) {
+  return load_path(path, std::move(env), secrets, read_config);
+}
 
-LoadResult load_string(std::string_view yaml, const std::string& file_name, EnvLookup env) {
+LoadResult load_string(std::string_view yaml, const std::string& file_name, EnvLookup env, Secrets secrets) {
   std::string text(yaml);
-  return load([&] { return YAML::Load(text); }, file_name, std::move(env));
+  return load([&] { return YAML::Load(text); }, file_name, std::move(env), secrets);
 }
 
 }  // namespace scopegate::config

@@ -59,7 +59,7 @@ Grants intersect_all(std::span<const Grants> sets) {
   return acc;
 }
 
-bool parse_grant_list(std::string_view text, Grants& out) {
+bool parse_grant_list(std::string_view text, Grants& out, std::string* why) {
   out.clear();
   while (!text.empty()) {
     auto comma = text.find(',');
@@ -68,7 +68,10 @@ bool parse_grant_list(std::string_view text, Grants& out) {
     while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
     while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
     if (item.empty()) continue;
-    if (!config::is_valid_grant_pattern(item)) return false;
+    if (auto problem = config::grant_pattern_problem(item)) {
+      if (why) *why = std::move(*problem);
+      return false;
+    }
     out.emplace_back(item);
   }
   return true;

@@ -29,8 +29,9 @@ Grants intersect(std::span<const std::string> a, std::span<const std::string> b)
 // The intersection of a chain of sets; empty chain → nothing granted.
 Grants intersect_all(std::span<const Grants> sets);
 
-// Parses "a, b,c" (the Delegation-Grants header). Empty entries are skipped; nullopt-like empty
-// result with `ok` false when an entry is not a valid pattern (config::is_valid_grant_pattern).
-bool parse_grant_list(std::string_view text, Grants& out);
+// Parses "a, b,c" (the Delegation-Grants header, `token mint --grants`). Empty entries are skipped;
+// false when an entry is not a valid pattern (config::grant_pattern_problem), with the reason in
+// `why` when given.
+bool parse_grant_list(std::string_view text, Grants& out, std::string* why = nullptr);
 
 }  // namespace scopegate::delegation

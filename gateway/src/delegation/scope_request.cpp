@@ -40,8 +40,12 @@ std::optional<ScopeRequest> parse_scope_request(std::string_view body, std::stri
       }
       out.grants.emplace();
       for (auto item : list) {
-        if (item.get_string().get(text) || !config::is_valid_grant_pattern(text)) {
-          why = "grants must be a list of grant patterns (an action, or a prefix ending in *)";
+        if (item.get_string().get(text)) {
+          why = "grants must be a list of grant patterns (strings such as \"tool:search\" or \"tool:*\")";
+          return std::nullopt;
+        }
+        if (auto problem = config::grant_pattern_problem(text)) {
+          why = "grants: " + *problem;
           return std::nullopt;
         }
         out.grants->emplace_back(text);

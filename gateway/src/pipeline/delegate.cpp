@@ -50,8 +50,9 @@ Verdict open_delegation(RequestContext& x) {
     auto [first, last] = x.parser.get().equal_range("Delegation-Grants");
     for (auto it = first; it != last; ++it) joined += (joined.empty() ? "" : ",") + std::string(it->value());
     requested.emplace();
-    if (!delegation::parse_grant_list(joined, *requested)) {
-      return Violation{ErrorCode::bad_request, "Delegation-Grants: expected a comma-separated list of grant patterns"};
+    std::string why;
+    if (!delegation::parse_grant_list(joined, *requested, &why)) {
+      return Violation{ErrorCode::bad_request, "Delegation-Grants: " + why};
     }
   }
   auto ttl = std::chrono::duration_cast<std::chrono::seconds>(x.snapshot.config.token.delegation_ttl).count();
