@@ -68,7 +68,7 @@ def test_compose_parses_and_everything_it_builds_from_or_mounts_exists():
         for volume in service.get("volumes", []):
             if isinstance(volume, str) and not volume.startswith((".", "/")):
                 assert volume.split(":")[0] in (doc.get("volumes") or {}), (name, volume)
-    assert checked == 5  # the build, and the bind mounts of tools, prometheus and grafana
+    assert checked == 6  # the build, and the bind mounts of tools, prometheus (2) and grafana
 
 
 def test_compose_wires_the_monitoring_examples():
@@ -77,7 +77,8 @@ def test_compose_wires_the_monitoring_examples():
     services = compose()["services"]
     mounts = {name: {target: os.path.relpath(source, ROOT) for source, target in bind_mounts(s)}
               for name, s in services.items()}
-    assert mounts["prometheus"] == {"/etc/prometheus": "examples/prometheus"}
+    assert mounts["prometheus"] == {"/etc/prometheus": "examples/prometheus",
+                                    "/etc/prometheus/targets.yml": "examples/prometheus/targets.compose.yml"}
     assert mounts["grafana"] == {"/etc/grafana/provisioning": "examples/grafana/provisioning",
                                  "/var/lib/grafana/dashboards": "examples/grafana/dashboards"}
     assert mounts["tools"] == {"/srv": "examples/upstreams"}
@@ -94,8 +95,12 @@ def test_compose_wires_the_monitoring_examples():
     # Prometheus by service name; its dashboard provider reads the mounted dashboards directory.
     with open(os.path.join(ROOT, "examples/prometheus/prometheus.yml")) as f:
         prometheus = yaml.safe_load(f)
-    targets = [t for job in prometheus["scrape_configs"] for sc in job.get("static_configs", [])
-               for t in sc.get("targets", [])]
+    # The scrape job reads targets.yml, which compose replaces with targets.compose.yml.
+    files = [f for job in prometheus["scrape_configs"] for sd in job.get("file_sd_configs", [])
+             for f in sd.get("files", [])]
+    assert files == ["targets.yml"]
+    with open(os.path.join(ROOT, "examples/prometheus/targets.compose.yml")) as f:
+        targets = [t for group in yaml.safe_load(f) for t in group.get("targets", [])]
     assert "scopegate:9901" in targets
     assert any(os.path.basename(r) == "alerts.yml" for r in prometheus.get("rule_files", []))
 
