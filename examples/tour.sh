@@ -110,4 +110,11 @@ step "12. The delegation tree, and the evidence answer: was shared-drive ever to
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR" --format md >"$AUDIT_DIR/../scopegate-tour-report.md"
 echo "(report written to $(cd "$AUDIT_DIR/.." && pwd)/scopegate-tour-report.md)"
 
+step "13. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
+metrics=$(curl -s "$ADMIN/metrics") || not_found "admin listener" "$ADMIN/metrics" "no answer (curl exit $?)"
+grep '^scopegate_requests_total' <<<"$metrics" ||
+  { echo "tour: expected scopegate_requests_total series in $ADMIN/metrics" >&2; exit 1; }
+grep -q '^scopegate_requests_total{route="files",agent="researcher",operation="execute_tool",decision="deny",code="grant_exceeded"} ' <<<"$metrics" ||
+  { echo "tour: expected the refused files call (step 7) among the metrics" >&2; exit 1; }
+
 step "Done. Offline tools: scopegate token inspect \$TOKEN; scopegate check --config examples/scopegate.yaml"
