@@ -3,6 +3,7 @@
 // (scopegate_metrics_tsan, tests/CMakeLists.txt).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -58,4 +59,44 @@ TEST_CASE("metrics: concurrent increments and scrapes; totals exact at the end")
   CHECK(observed == std::uint64_t{kThreads} * kPerThread);
   // Each (route, thread) pair is its own series.
   CHECK(r.values(Family::requests_total)->size() == 1 + kThreads * kRoutes);
+}
+
+// Probe (issue12-probe): the same new keys claimed by several threads at once must end in one
+// slot each (the CAS-lost path of CellTable::cell), and a table filling past its limit under
+// contention must neither lose an update nor hold a key twice.
+TEST_CASE("metrics: threads racing to insert the same keys; and overflow under contention") {
+  constexpr int kThreads = 4;
+  constexpr int kKeys = 64;
+  constexpr int kRounds = 200;
+  for (int round = 0; round < kRounds; ++round) {
+    CellTable<ValueCell> table(kKeys * 2);
+    CellTable<ValueCell> small(8);  // limit well below the keys offered: most go to "other"
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) {
+        }
+        for (int k = 1; k <= kKeys; ++k) {
+          table.cell(pack(static_cast<std::uint16_t>(k))).value.fetch_add(1);
+          small.cell(pack(static_cast<std::uint16_t>(k))).value.fetch_add(1);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (auto* tb : {&table, &small}) {
+      std::vector<Key> keys;
+      std::int64_t sum = 0;
+      tb->for_each([&](Key k, const ValueCell& c, std::int64_t) {
+        keys.push_back(k);
+        sum += c.value.load();
+      });
+      std::sort(keys.begin(), keys.end());
+      CHECK(std::adjacent_find(keys.begin(), keys.end()) == keys.end());
+      CHECK(sum == std::int64_t{kThreads} * kKeys);
+    }
+    CHECK(table.size() == 1 + kKeys);
+    CHECK(small.size() <= small.capacity() + kThreads);
+  }
 }
