@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -253,7 +254,15 @@ asio::awaitable<void> session(Control& app, tcp::socket socket) {
     bool keep = req.keep_alive() && !app.draining();
     res.keep_alive(keep);
     res.prepare_payload();
-    auto [wec, wn] = co_await bhttp::async_write(stream, res, use_tuple);
+    beast::error_code wec;
+    if (req.method() == bhttp::verb::head) {
+      // The GET's header, Content-Length included, and no body (RFC 9110 §9.3.2): a body here
+      // would be read as the start of the next response on a kept-alive connection.
+      bhttp::response<bhttp::empty_body> head{std::move(res.base())};
+      std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, head, use_tuple);
+    } else {
+      std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, res, use_tuple);
+    }
     if (wec || !keep) break;
   }
   if (linger) {

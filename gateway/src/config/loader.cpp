@@ -220,6 +220,15 @@ class Reader {
   bool in_secret_ = false;
 };
 
+// Names the metrics use for "no route", "no agent" and "past a table's capacity" (docs/protocol.md
+// §8): a route, agent or tool may not take them, so that a series never means two things.
+bool is_reserved_label(std::string_view name) { return name == "none" || name == "other"; }
+
+std::string reserved_label_message(std::string_view name) {
+  return "'" + std::string(name) + "' is reserved: the metrics use none and other for requests with no route or "
+                                   "agent and for series past a table's capacity";
+}
+
 bool is_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isxdigit(c); });
 }
@@ -375,6 +384,7 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");
   else if (!is_token(route.name)) r.error(node["name"], key + ".name", "use letters, digits, '-', '_' and '.'");
+  else if (is_reserved_label(route.name)) r.error(node["name"], key + ".name", reserved_label_message(route.name));
 
   std::string kind = "http";
   r.read_string(node, key, "kind", kind);
@@ -451,6 +461,9 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
       for (const auto& item : tools) {
         std::string name = item.first.as<std::string>();
         std::string tk = key + ".tools." + name;
+        if (name.empty() || is_reserved_label(name)) {
+          r.error(item.first, tk, name.empty() ? std::string("a tool needs a name") : reserved_label_message(name));
+        }
         if (r.expect_map(item.second, tk, {"datasets", "classification", "audit"})) {
           read_data_label(r, item.second, tk, route.tools[name]);
         }
@@ -578,6 +591,7 @@ void read_agent(Reader& r, const YAML::Node& node, const std::string& key, Agent
     return;
   r.read_string(node, key, "id", a.id);
   if (!is_token(a.id)) r.error(node, key + ".id", "required: letters, digits, '-', '_' and '.'");
+  else if (is_reserved_label(a.id)) r.error(node["id"], key + ".id", reserved_label_message(a.id));
   std::string hash;
   r.read_string(node, key, "api_key_sha256", hash);
   if (!hash.empty()) {

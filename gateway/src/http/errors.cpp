@@ -38,7 +38,7 @@ constexpr ErrorInfo kErrors[] = {
     {"upstream_timeout", 504, "the upstream did not answer in time"},
     {"not_implemented", 501, "it used a feature the gateway refuses"},
 };
-static_assert(std::size(kErrors) == static_cast<std::size_t>(ErrorCode::not_implemented) + 1);
+static_assert(std::size(kErrors) == kErrorCodeCount, "one entry per ErrorCode, in order; kErrorCodeCount names the last");
 }  // namespace
 
 std::string_view to_string(ErrorCode code) { return kErrors[static_cast<std::size_t>(code)].name; }

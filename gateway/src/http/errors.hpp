@@ -33,6 +33,8 @@ enum class ErrorCode {
   not_implemented,
 };
 
+inline constexpr std::size_t kErrorCodeCount = static_cast<std::size_t>(ErrorCode::not_implemented) + 1;
+
 std::string_view to_string(ErrorCode code);
 unsigned status_of(ErrorCode code);
 // A refusal's reason in plain words ("its scope had been revoked"), or empty for a name that is not

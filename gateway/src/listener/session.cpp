@@ -69,8 +69,10 @@ asio::awaitable<void> run_session(runtime::Worker& worker, tcp::socket socket, c
   beast::flat_buffer buffer;
   bool linger = false;
   for (bool first = true;; first = false) {
-    auto snapshot = worker.snapshot();
-    const auto& timeouts = snapshot->config.timeouts;
+    // Timeouts for the wait; the request itself takes the snapshot current when it arrives (below),
+    // so a reload applies to the next request on every connection, idle ones included.
+    auto waiting = worker.snapshot();
+    const auto& timeouts = waiting->config.timeouts;
     // Every line of the next request's header must end in CRLF (http/framing_watch.hpp); a
     // pipelined request may have started in the buffer already.
     client.framing().expect_header(text_of(buffer));
@@ -88,6 +90,7 @@ asio::awaitable<void> run_session(runtime::Worker& worker, tcp::socket socket, c
       buffer.commit(n);
     }
     handle.idle = false;
+    auto snapshot = worker.snapshot();
     bool keep = co_await pipeline::serve_request(worker, *snapshot, client, buffer, info, handle);
     if (!keep) {
       // Not after a missed deadline (a slow header or body, a client that stopped reading): the

@@ -68,7 +68,7 @@ asio::awaitable<Verdict> read_request_header(RequestContext& x) {
 Verdict take_request_facts(RequestContext& x) {
   auto& req = x.parser.get();
   inflight().fetch_add(1, std::memory_order_relaxed);  // a request from here on: its header arrived
-  x.counted_inflight = true;
+  x.counted_inflight = true;  // until serve_request returns (or unwinds)
   scan_inbound_headers(x);
   auto inbound_id = x.inbound.request_id;
   x.request_id = http::is_uuid(inbound_id) ? std::string(inbound_id) : http::make_uuid_v7();
@@ -235,6 +235,12 @@ asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snap
                                     ResponseTap tap) {
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   x.response_tap = tap;
+  // Leaves the in-flight gauge however the request ends, an exception included.
+  struct InflightExit {
+    RequestContext& x;
+    ~InflightExit() {
+        }
+  } inflight_exit{x};
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
   // Most requests were reported before their last write; the rest (cut, or closed early) here.

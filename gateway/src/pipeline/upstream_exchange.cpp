@@ -127,8 +127,6 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
   auto& req = x.parser.get();
   const auto& timeouts = x.route->timeouts;
   http::BodyWriter writer(up.stream, upstream_request_head(x), x.parser.chunked() && !x.body_buffered);
-  x.forwarded = true;
-  x.upstream_started = Clock::now();
   bool done = !x.has_body || x.body_buffered;
   std::string_view piece = x.body_buffered ? std::string_view(x.body) : std::string_view{};
   do {
@@ -157,6 +155,13 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
       piece = std::string_view(relay, got);
     }
     up.stream.expires_after(phase(x, timeouts.upstream_idle));
+    if (!x.forwarded) {
+      // The head leaves with the first piece of body: only now has the upstream been sent anything
+      // (a client that stalls before its first byte of body was never forwarded, and its wait is
+      // not upstream time).
+      x.forwarded = true;
+      x.upstream_started = Clock::now();
+    }
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       upstream_failed = true;
       auto code = up.stream.timed_out() ? ErrorCode::upstream_timeout : ErrorCode::upstream_unavailable;

@@ -1,5 +1,6 @@
 #include "runtime/gateway_metrics.hpp"
 
+#include "log/log.hpp"
 #include "runtime/services.hpp"
 
 namespace scopegate::runtime {
@@ -62,15 +63,27 @@ std::uint16_t MetricLabels::tool(std::size_t route, std::string_view name) const
 MetricLabels GatewayMetrics::resolve(const config::Config& config) {
   auto& labels = registry_.labels();
   MetricLabels out;
+  // The dictionary keeps every value for the life of the process (cells refer to them by id):
+  // past its capacity, new names are "other". Said once, in the log.
+  auto intern = [&](std::string_view value) {
+    auto id = labels.intern(value);
+    if (id == metrics::LabelDictionary::kOther && !dictionary_full_) {
+      dictionary_full_ = true;
+      log::warn("metrics: the label dictionary is full; new route, agent and tool names are labelled other "
+                "until the gateway restarts",
+                {{"capacity", std::to_string(metrics::LabelDictionary::kCapacity)}, {"value", std::string(value)}});
+    }
+    return id;
+  };
   for (const auto& route : config.routes) {
-    out.routes.push_back(labels.intern(route.name));
+    out.routes.push_back(intern(route.name));
     auto& tools = out.tools.emplace_back();
     // An http route is one tool, named after the route; an mcp route's tools are those it declares.
-    if (route.kind == config::RouteKind::http) tools.emplace(route.name, labels.intern(route.name));
-    for (const auto& [name, label] : route.tools) tools.emplace(name, labels.intern(name));
+    if (route.kind == config::RouteKind::http) tools.emplace(route.name, intern(route.name));
+    for (const auto& [name, label] : route.tools) tools.emplace(name, intern(name));
   }
-  out.routes.push_back(labels.intern("scopegate:scopes"));
-  for (const auto& agent : config.agents) out.agents.push_back(labels.intern(agent.id));
+  out.routes.push_back(intern("scopegate:scopes"));
+  for (const auto& agent : config.agents) out.agents.push_back(intern(agent.id));
   return out;
 }
 

@@ -49,10 +49,11 @@ class GatewayMetrics {
 
   metrics::Registry registry_;
   std::array<std::uint16_t, 4> operations_{};
-  std::array<std::uint16_t, static_cast<std::size_t>(http::ErrorCode::not_implemented) + 1> codes_{};
+  std::array<std::uint16_t, http::kErrorCodeCount> codes_{};
   std::array<std::uint16_t, 6> classes_{};  // [0] other, [1] 1xx ... [5] 5xx
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
+  bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
 
 // What a finished request tells the metrics, label ids resolved (pipeline/request_end.cpp fills it).
