@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 import promql_exprs
-from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, free_port, open_root, request, route)
+from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, free_port, open_root, open_scope, request,
+                     route)
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -102,6 +103,9 @@ def workload(gw):
         status, _, _ = request("127.0.0.1", gw.port, "POST", "/agents/researcher", headers=auth("planner", token),
                                body=b'{"task": "find"}')
         assert status == 200
+    # A delegation through POST /v1/scopes: a child for the researcher, nothing forwarded.
+    status, body = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:search"]}, token=token)
+    assert status == 201, body
     return token
 
 
@@ -114,7 +118,7 @@ def check_counts(s):
                  code="unauthenticated") == UNAUTH
     assert total(s, "scopegate_requests_total", route="none", code="no_route") == 1
     assert value(s, "scopegate_requests_total", route="scopegate:scopes", agent="planner", operation="http",
-                 decision="allow", code="2xx") == 1
+                 decision="allow", code="2xx") == 2  # the root and the child
     # Tools: an http route is one tool named after it; an mcp tool only when declared, else other.
     assert value(s, "scopegate_tool_calls_total", route="search", tool="search", agent="planner",
                  decision="allow") == SEARCH
@@ -126,6 +130,8 @@ def check_counts(s):
     assert value(s, "scopegate_delegations_total", route="researcher", from_agent="planner", to_agent="researcher",
                  decision="allow") == DELEGATIONS
     assert value(s, "scopegate_delegation_duration_seconds_count", route="researcher") == DELEGATIONS
+    assert value(s, "scopegate_delegations_total", route="scopegate:scopes", from_agent="planner",
+                 to_agent="researcher", decision="allow") == 1
     # Every request on a route is timed, refusals included; only forwarded ones upstream.
     # Upstream failures are allowed requests with the upstream's class or the gateway's upstream_* code.
     assert value(s, "scopegate_requests_total", route="flaky", agent="planner", operation="execute_tool",
@@ -135,13 +141,13 @@ def check_counts(s):
     assert value(s, "scopegate_request_duration_seconds_count", route="search") == SEARCH + UNAUTH
     assert value(s, "scopegate_request_duration_seconds_bucket", route="search", le="+Inf") == SEARCH + UNAUTH
     assert value(s, "scopegate_upstream_duration_seconds_count", route="search") == SEARCH
-    # One root (POST /v1/scopes) and one child per delegation.
+    # One root and one child per delegation (POST /v1/scopes included).
     assert value(s, "scopegate_scopes_opened_total", agent="planner", depth="0") == 1
-    assert value(s, "scopegate_scopes_opened_total", agent="researcher", depth="1") == DELEGATIONS
-    assert value(s, "scopegate_scopes_active") == 1 + DELEGATIONS
+    assert value(s, "scopegate_scopes_opened_total", agent="researcher", depth="1") == DELEGATIONS + 1
+    assert value(s, "scopegate_scopes_active") == 1 + DELEGATIONS + 1
     assert value(s, "scopegate_inflight_requests") == 0
     assert value(s, "scopegate_audit_write_errors_total") == 0
-    assert value(s, "scopegate_audit_records_total", event="scope.open") == 1 + DELEGATIONS
+    assert value(s, "scopegate_audit_records_total", event="scope.open") == 1 + DELEGATIONS + 1
     assert value(s, "scopegate_audit_queue_capacity") > 0
     assert value(s, "scopegate_audit_available") == 1
     assert value(s, "process_open_fds") > 0 and value(s, "process_resident_memory_bytes") > 0
@@ -164,7 +170,7 @@ def wait_for_records(s_fn, want, timeout=10):
 
 def test_exact_counts_and_promtool(gateway):
     workload(gateway)
-    sent = 1 + SEARCH + FILES + UNAUTH + 1 + UPSTREAM_5XX + UPSTREAM_DOWN + MCP_DECLARED + MCP_OTHER + DELEGATIONS
+    sent = 1 + SEARCH + FILES + UNAUTH + 1 + UPSTREAM_5XX + UPSTREAM_DOWN + MCP_DECLARED + MCP_OTHER + DELEGATIONS + 1
     head, text = scrape(gateway)
     assert head["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     s = wait_for_records(lambda: samples(scrape(gateway)[1]), sent)
@@ -309,8 +315,8 @@ def test_a_real_prometheus_sees_the_exact_counts(gateway):
             'sum(scopegate_requests_total{route="files",code="grant_exceeded"})': FILES,
             'sum(scopegate_requests_total{agent="none",code="unauthenticated"})': UNAUTH,
             'sum(scopegate_tool_calls_total{route="mcp",tool="other"})': MCP_OTHER,
-            'sum(scopegate_delegations_total{from_agent="planner",to_agent="researcher"})': DELEGATIONS,
-            'sum(scopegate_scopes_opened_total)': 1 + DELEGATIONS,
+            'sum(scopegate_delegations_total{from_agent="planner",to_agent="researcher"})': DELEGATIONS + 1,
+            'sum(scopegate_scopes_opened_total)': 1 + DELEGATIONS + 1,
             'sum(scopegate_upstream_duration_seconds_count{route="search"})': SEARCH,
             'scopegate_build_info': 1,
         }

@@ -32,12 +32,7 @@ std::variant<ChildScope, Violation> open_child_scope(RequestContext& x, const co
 
 void report_scope_opened(RequestContext& x, const delegation::ScopeRecord& scope, audit::Opening how) {
   x.worker.app().sink().scope_opened(scope, how, x.request_id);
-  const auto& agents = x.snapshot.config.agents;
-  std::uint16_t agent = runtime::GatewayMetrics::instance().none;
-  if (const auto* a = x.snapshot.agents.by_id(scope.actor)) {
-    agent = x.snapshot.metric_labels.agents[static_cast<std::size_t>(a - agents.data())];
-  }
-  runtime::record_scope_opened(agent, scope.depth);
+  runtime::record_scope_opened(x.snapshot.agent_label(x.snapshot.agents.by_id(scope.actor)), scope.depth);
 }
 
 Verdict open_delegation(RequestContext& x) {

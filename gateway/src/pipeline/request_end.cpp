@@ -7,21 +7,13 @@ namespace scopegate::pipeline {
 
 namespace {
 
-// What runs when a request ends, in order. One line per observer.
 void record_metrics(runtime::Services&, const RequestSummary& summary) { runtime::record_request(summary.metrics); }
 
+// What runs when a request ends, in order. One line per observer.
 constexpr RequestObserver kRequestObservers[] = {
     &audit_request,   // the request's record, or after a write-ahead record its outcome (docs/audit.md)
     &record_metrics,  // docs/protocol.md §8
 };
-
-std::uint16_t agent_label(const RequestContext& x, const config::Agent* agent) {
-  const auto& agents = x.snapshot.config.agents;
-  if (!agent || agents.empty() || agent < agents.data() || agent >= agents.data() + agents.size()) {
-    return runtime::GatewayMetrics::instance().none;
-  }
-  return x.snapshot.metric_labels.agents[static_cast<std::size_t>(agent - agents.data())];
-}
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
 // request's own bytes (an undeclared tool is "other").
@@ -29,7 +21,7 @@ void sample_metrics(const RequestContext& x, const RequestSummary& summary, runt
   const auto& m = runtime::GatewayMetrics::instance();
   const auto& labels = x.snapshot.metric_labels;
   auto now = Clock::now();
-  s.agent = agent_label(x, x.agent);
+  s.agent = x.snapshot.agent_label(x.agent);
   s.operation = m.operation(x.operation);
   s.allowed = summary.facts.allowed;
   s.forwarded = x.forwarded;
@@ -50,18 +42,15 @@ void sample_metrics(const RequestContext& x, const RequestSummary& summary, runt
     s.tool_call = true;
     s.tool = labels.tool(index, x.tool);
   }
-  // A delegation: a message to a sub-agent's route, or POST /v1/scopes opening a child for another
-  // agent (its action is agent:<target>).
-  const config::Agent* target = nullptr;
-  if (x.child) {
-    target = x.snapshot.agents.by_id(x.child->actor);
-  } else if (x.delegates) {
-    target = x.snapshot.agents.by_id(x.route->target_agent);
+  // A delegation: a message to a sub-agent's route (to its target agent), or POST /v1/scopes
+  // opening a child for another agent (its action is agent:<target>), refused or not.
+  if (x.delegates) {
+    s.delegation = true;
+    s.target_agent = x.snapshot.agent_label(x.snapshot.agents.by_id(x.route->target_agent));
   } else if (x.route->kind == config::RouteKind::scopes && x.action.starts_with("agent:")) {
-    target = x.snapshot.agents.by_id(std::string_view(x.action).substr(6));
+    s.delegation = true;
+    s.target_agent = x.snapshot.agent_label(x.snapshot.agents.by_id(std::string_view(x.action).substr(6)));
   }
-  s.delegation = x.delegates || (x.route->kind == config::RouteKind::scopes && x.action.starts_with("agent:"));
-  if (s.delegation) s.target_agent = agent_label(x, target);
 }
 
 }  // namespace

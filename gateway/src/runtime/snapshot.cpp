@@ -4,6 +4,15 @@
 
 namespace scopegate::runtime {
 
+std::uint16_t Snapshot::agent_label(const config::Agent* agent) const {
+  const auto& all = config.agents;
+  if (!agent || all.empty() || agent < all.data() || agent >= all.data() + all.size()) {
+    return GatewayMetrics::instance().none;
+  }
+  auto index = static_cast<std::size_t>(agent - all.data());
+  return index < metric_labels.agents.size() ? metric_labels.agents[index] : GatewayMetrics::instance().none;
+}
+
 config::Route Snapshot::make_scopes_route(const config::Config& c) {
   config::Route r;
   r.name = "scopegate:scopes";

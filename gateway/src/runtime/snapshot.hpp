@@ -48,6 +48,9 @@ struct Snapshot {
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
   MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
 
+  // The metrics label of one of this snapshot's agents; "none" for no agent.
+  std::uint16_t agent_label(const config::Agent* agent) const;
+
  private:
   static config::Route make_scopes_route(const config::Config& c);
   static std::uint64_t next_id();
