@@ -60,3 +60,14 @@ TEST_CASE("grant patterns: no guess when nothing is near, and the syntax rules s
   CHECK(hostile.find('\x1b') == std::string::npos);
   CHECK(hostile.size() < 300);
 }
+
+// Probe (issue12-probe2): the near-miss suggestion repeats the rest of the pattern unshortened, so
+// "tools:" + 60 KB in a POST /v1/scopes body comes back as a 60 KB error message (and a config
+// error line as long). What is quoted back must be bounded in every branch, the suggestion included.
+TEST_CASE("grant patterns: the suggestion is bounded too (probe2)") {
+  auto suggested = grant_pattern_problem("tools:" + std::string(5000, 'a')).value_or("");
+  CHECK(suggested.find("did you mean") != std::string::npos);
+  CHECK(suggested.size() < 300);
+  auto cased = grant_pattern_problem("Agent:" + std::string(5000, 'b')).value_or("");
+  CHECK(cased.size() < 300);
+}

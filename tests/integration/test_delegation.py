@@ -449,3 +449,19 @@ def test_grant_patterns_that_could_never_match_are_refused_with_the_near_miss(st
     assert status == 400 and error_code(body) == "bad_request"
     assert json.loads(body)["error"]["message"] == (
         "Delegation-Grants: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?")
+
+
+def test_a_bad_grant_is_not_echoed_back_at_length_probe2(start_gateway, upstream):
+    """Probe (issue12-probe2): the near miss quoted the rest of the pattern whole: a POST /v1/scopes
+    body with "tools:" + 60 KB was answered with a 60 KB message, and Delegation-Grants likewise
+    up to the header limit. The quoted pattern is cut at 80 bytes; the suggestion must be too."""
+    gw = start(start_gateway, upstream)
+    status, body = open_scope(gw, "planner", {"principal": "user:alice", "grants": ["tools:" + "A" * 20000]})
+    assert status == 400 and body["error"]["code"] == "bad_request", body
+    assert "did you mean" in body["error"]["message"]
+    assert len(body["error"]["message"]) < 400, len(body["error"]["message"])
+    root, token = open_root(gw, grants=["tool:*", "agent:researcher"])
+    status, _, body = call(gw, "planner", token, path="/agents/researcher/task", method="POST",
+                           headers={"Delegation-Grants": "tools:" + "B" * 4000}, body=b"{}")
+    assert status == 400 and error_code(body) == "bad_request"
+    assert len(json.loads(body)["error"]["message"]) < 400
