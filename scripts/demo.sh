@@ -41,7 +41,28 @@ mv -f "$env_tmp" "$env_file"
 
 python3 examples/upstreams/demo_upstream.py --port "$DEMO_UPSTREAM_PORT" --name demo-tools >/dev/null &
 upstream=$!
-trap 'kill $upstream 2>/dev/null || true; rm -f "$env_file"' EXIT
+gateway=
+# However the demo ends (Ctrl-C, SIGTERM to this script, an error), both processes stop with it.
+trap 'kill $upstream $gateway 2>/dev/null || true; rm -f "$env_file"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# The tool server must be the demo's own: if its port is taken, something else would receive the
+# gateway's forwarded requests (and their delegation tokens).
+for _ in $(seq 50); do
+  if ! kill -0 "$upstream" 2>/dev/null; then
+    echo "demo: the demo tool server did not start: is 127.0.0.1:$DEMO_UPSTREAM_PORT in use? (set DEMO_UPSTREAM_PORT)" >&2
+    exit 1
+  fi
+  if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+       "$DEMO_UPSTREAM_PORT" 2>/dev/null; then
+    sleep 0.5  # the port answers: still ours only if our server did not exit on a taken port
+    kill -0 "$upstream" 2>/dev/null && break
+    continue
+  fi
+  sleep 0.1
+done
 echo "demo tool server on 127.0.0.1:$DEMO_UPSTREAM_PORT; gateway on 127.0.0.1:$SCOPEGATE_PORT, admin on 127.0.0.1:$SCOPEGATE_ADMIN_PORT" >&2
 echo "in another terminal: source $env_file && bash examples/tour.sh" >&2
-"$SCOPEGATE" serve --config examples/scopegate.yaml
+"$SCOPEGATE" serve --config examples/scopegate.yaml &
+gateway=$!
+wait "$gateway"

@@ -91,13 +91,27 @@ apt-get update -qq
 # (after options such as --quiet), deb-systemd-invoke on a systemd machine with the unit's name.
 policy=/usr/sbin/policy-rc.d
 own_policy=
+marker='# written by scopegate scripts/setup.sh'
+# One left behind by a run of ours that was killed before its trap ran is ours to replace.
+if [ -e "$policy" ] && grep -qxF "$marker" "$policy"; then rm -f "$policy"; fi
+trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 if [ ! -e "$policy" ]; then
-  printf '%s\n' '#!/bin/sh' 'while [ "${1#-}" != "$1" ]; do shift; done' \
+  own_policy=1
+  printf '%s\n' '#!/bin/sh' "$marker" 'while [ "${1#-}" != "$1" ]; do shift; done' \
     'case "$1" in nginx|nginx.service|prometheus|prometheus.service) exit 101 ;; esac' 'exit 0' >"$policy"
   chmod 755 "$policy"
-  own_policy=1
 fi
-trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 [ -n "$own_policy" ] && rm -f "$policy" && own_policy=
+# Installing them also enabled them for the next boot: a system nginx or Prometheus would then take
+# ports 80 and 9090 after a reboot. Disabled, for the ones this run installed, and only those.
+for installed in "${missing[@]}"; do
+  case $installed in
+    nginx-light) service=nginx ;;
+    prometheus) service=prometheus ;;
+    *) continue ;;
+  esac
+  if command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper disable "$service.service" >/dev/null 2>&1 || true; fi
+  if command -v update-rc.d >/dev/null 2>&1; then update-rc.d "$service" disable >/dev/null 2>&1 || true; fi
+done
 install_e2e_packages

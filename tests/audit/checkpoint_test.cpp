@@ -80,7 +80,7 @@ ChainReport chain(std::string node, std::uint64_t last_seq, std::map<std::uint64
 
 }  // namespace
 
-TEST_CASE("checkpoint: the signed bytes are the canonical JSON without sig; sig comes last") {
+TEST_CASE("checkpoint: the signed bytes are the canonical JSON without sig, sig comes last") {
   auto key = rfc_key();
   Checkpoint c = example();
   sign(c, key);
@@ -261,7 +261,7 @@ TEST_CASE("checkpointer: due after every_records durable records, after `every`,
                        std::runtime_error);
 }
 
-TEST_CASE("checkpointer: an unwritable directory is counted, never fatal; an existing file is never replaced") {
+TEST_CASE("checkpointer: an unwritable directory is counted, never fatal, an existing file is never replaced") {
   Scratch dir("scopegate-checkpointer-fail-test");
   dir.put("blocker", "a file where the directory should be");
   config::Checkpoints settings;

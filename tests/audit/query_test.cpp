@@ -131,7 +131,7 @@ TEST_CASE("actions show the outcome of a request written ahead, and refusals in 
   CHECK(csv.find(",allow,200,2048,") != std::string::npos);
 }
 
-TEST_CASE("query scopes lists and filters; prefixes resolve to one id or to the candidates") {
+TEST_CASE("query scopes lists and filters, prefixes resolve to one id or to the candidates") {
   HandMadeLog log;
   audit::QueryOptions o;
   o.dirs = {log.dir.string()};

@@ -67,7 +67,7 @@ TEST_CASE("recovery: a torn last line is copied aside, cut off and described") {
   CHECK(r.tail.back() == std::string("request") + '\0' + ",\"n\":3");
 }
 
-TEST_CASE("recovery: an intact log is left alone; damage before the end refuses the start") {
+TEST_CASE("recovery: an intact log is left alone, damage before the end refuses the start") {
   {
     LogDir log(3, "");
     RecoveredLog r = recover_log(log.dir.string(), log.fd, "gw-1", 0);

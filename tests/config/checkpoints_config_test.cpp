@@ -34,7 +34,7 @@ const ConfigError& only_error(const LoadResult& r) {
 
 }  // namespace
 
-TEST_CASE("checkpoints: off by default; the key from an environment variable, with defaults") {
+TEST_CASE("checkpoints: off by default, the key from an environment variable, with defaults") {
   auto none = load_string("listeners: [{port: 1}]\naudit: { dir: /a }\n", "gw.yaml");
   REQUIRE(none.config);
   CHECK(none.config->audit.checkpoints.dir.empty());

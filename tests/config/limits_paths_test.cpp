@@ -31,7 +31,7 @@ TEST_CASE("defaults: per-peer cap, first-byte deadline, lingering close, strict 
   CHECK(r.config->routes[0].paths.path_params == PathParams::reject);
 }
 
-TEST_CASE("set explicitly; a route overrides the top-level path rules") {
+TEST_CASE("set explicitly, a route overrides the top-level path rules") {
   auto r = load(std::string(kBase) +
                 "limits: { max_connections_per_peer: 0 }\n"
                 "timeouts: { client_first_byte: 500ms, lingering_close: off }\n"
@@ -40,7 +40,7 @@ TEST_CASE("set explicitly; a route overrides the top-level path rules") {
                 "  - name: files\n    access: open\n    match: { path_prefix: /files }\n"
                 "    upstream: http://127.0.0.1:9000\n"
                 "    paths: { escaped_slashes: unescape, path_params: keep }\n"
-                "  - name: other\n    access: open\n    match: { path_prefix: /other }\n"
+                "  - name: second\n    access: open\n    match: { path_prefix: /second }\n"
                 "    upstream: http://127.0.0.1:9000\n");
   REQUIRE(r.config);
   CHECK(r.config->limits.max_connections_per_peer == 0);

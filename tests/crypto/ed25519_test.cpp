@@ -38,7 +38,7 @@ crypto::Ed25519Key rfc_key() {
 
 }  // namespace
 
-TEST_CASE("ed25519: the RFC 8032 key signs as the RFC says; its id is the SHA-256 of the public key") {
+TEST_CASE("ed25519: the RFC 8032 key signs as the RFC says, its id is the SHA-256 of the public key") {
   auto key = rfc_key();
   CHECK(key.has_private());
   CHECK(crypto::to_hex(key.sign("")) == kRfcSignature);

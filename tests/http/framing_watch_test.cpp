@@ -73,7 +73,7 @@ TEST_CASE("chunked bodies") {
   CHECK(all_fail(true, "5;" + std::string(FramingWatch::kMaxChunkLine, 'e'), FramingError::chunk_line_too_long));
 }
 
-TEST_CASE("chunked: the watch stops after the last CRLF; pipelined bytes are not its business") {
+TEST_CASE("chunked: the watch stops after the last CRLF, pipelined bytes are not its business") {
   FramingWatch w;
   w.expect_header("POST / HTTP/1.1\r\n\r\n");
   CHECK_FALSE(w.expect_chunked_body("0\r\n\r\nGET /\n"));

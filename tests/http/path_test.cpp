@@ -89,7 +89,7 @@ TEST_CASE("escaped slashes and backslashes are reported, or unescaped into separ
       unescape);
 }
 
-TEST_CASE("path parameters are reported; dot segments with parameters are refused") {
+TEST_CASE("path parameters are reported, dot segments with parameters are refused") {
   check_table(
       {
           {"/a;x=1/b", "/a;x=1/b", false, true},

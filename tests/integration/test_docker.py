@@ -123,10 +123,32 @@ def test_compose_publishes_no_admin_port_and_sets_the_secrets():
     assert published == ["127.0.0.1:8080:8080"]
     assert not any("9901" in p for p in published)
     env = service["environment"]
-    key = re.fullmatch(r"\$\{SCOPEGATE_TOKEN_KEY:-([0-9a-f]*)\}", env["SCOPEGATE_TOKEN_KEY"])
-    assert key and len(key.group(1)) == 64, "a demo key of 64 hex digits, overridable from the shell"
-    assert env["SCOPEGATE_ADMIN_TOKEN"].startswith("${SCOPEGATE_ADMIN_TOKEN:-")
+    # Secrets come from the shell, with no default in the file (compose refuses to start without).
+    for name in ("SCOPEGATE_TOKEN_KEY", "SCOPEGATE_ADMIN_TOKEN"):
+        assert env[name].startswith("${%s:?" % name), "%s must be required, never defaulted: %s" % (name, env[name])
     assert any(v.startswith("audit:/var/lib/scopegate") for v in service["volumes"])
+
+
+def test_the_admin_listener_is_out_of_the_upstreams_reach():
+    """The tool server is an upstream: it must not reach the admin listener (unauthenticated scope
+    views, and revocation or reload with a guessed token). The admin listener binds the address the
+    gateway has on the monitoring network, which Prometheus shares and the tool server does not."""
+    services = compose()["services"]
+    gateway = services["scopegate"]
+    admin_address = gateway["environment"]["SCOPEGATE_ADMIN_ADDRESS"]
+    networks = gateway["networks"]
+    on = {name: (cfg or {}).get("ipv4_address") for name, cfg in networks.items()}
+    admin_network = next(name for name, address in on.items() if address == admin_address)
+
+    def networks_of(name):
+        n = services[name].get("networks", ["default"])
+        return set(n if isinstance(n, list) else n.keys())
+    assert admin_network in networks_of("prometheus")
+    assert admin_network not in networks_of("tools")
+    assert networks_of("tools") & set(networks)  # the gateway still reaches its upstream
+    subnet = compose()["networks"][admin_network]["ipam"]["config"][0]["subnet"]
+    import ipaddress
+    assert ipaddress.ip_address(admin_address) in ipaddress.ip_network(subnet)
 
 
 def dockerfile_stages():

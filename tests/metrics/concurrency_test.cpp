@@ -14,7 +14,7 @@
 
 using namespace scopegate::metrics;
 
-TEST_CASE("metrics: concurrent increments and scrapes; totals exact at the end") {
+TEST_CASE("metrics: concurrent increments and scrapes, totals exact at the end") {
   Registry r;
   constexpr int kThreads = 4;
   constexpr int kPerThread = 20'000;
@@ -64,7 +64,7 @@ TEST_CASE("metrics: concurrent increments and scrapes; totals exact at the end")
 // Probe (issue12-probe): the same new keys claimed by several threads at once must end in one
 // slot each (the CAS-lost path of CellTable::cell), and a table filling past its limit under
 // contention must neither lose an update nor hold a key twice.
-TEST_CASE("metrics: threads racing to insert the same keys; and overflow under contention") {
+TEST_CASE("metrics: threads racing to insert the same keys, and overflow under contention") {
   constexpr int kThreads = 4;
   constexpr int kKeys = 64;
   constexpr int kRounds = 200;

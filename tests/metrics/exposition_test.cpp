@@ -22,7 +22,7 @@ bool has_line(const std::string& text, const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("metrics: label values are interned once; past capacity they are other") {
+TEST_CASE("metrics: label values are interned once, past capacity they are other") {
   LabelDictionary d;
   auto a = d.intern("search");
   CHECK(d.intern("search") == a);

@@ -122,7 +122,7 @@ std::optional<ErrorCode> refusal_code(const Verdict& v) {
 
 }  // namespace
 
-TEST_CASE("verdict: a violation refuses and keeps a clean connection; close and hang_up do not") {
+TEST_CASE("verdict: a violation refuses and keeps a clean connection, close and hang_up do not") {
   Verdict next = Verdict::next();
   CHECK(next.proceeds());
   Verdict none = std::nullopt;

@@ -26,7 +26,7 @@ TEST_CASE("path prefixes match on segment boundaries") {
   CHECK(config::path_has_prefix("/anything", "/"));
 }
 
-TEST_CASE("first matching route wins; host and method restrict") {
+TEST_CASE("first matching route wins, host and method restrict") {
   std::vector<config::Route> routes = {route("post-search", "/search", "", {"POST"}),
                                        route("internal", "/search", "internal.example"),
                                        route("search", "/search"), route("root", "/")};

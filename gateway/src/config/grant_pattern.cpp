@@ -81,7 +81,7 @@ std::optional<std::string> grant_pattern_problem(std::string_view p) {
   std::string_view rest = colon == std::string_view::npos ? std::string_view{} : p.substr(colon + 1);
   // What to suggest: the kind meant, then the name as written, or everything of that kind.
   auto suggestion = [&](std::string_view meant) {
-    return std::string(meant) + ":" + (rest.empty() ? std::string("*") : std::string(rest));
+    return std::string(meant) + ":" + (rest.empty() ? std::string("*") : shown(rest));
   };
   bool known = std::find(std::begin(kActionKinds), std::end(kActionKinds), kind) != std::end(kActionKinds);
   if (known && colon != std::string_view::npos && !rest.empty()) return std::nullopt;
