@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -529,4 +531,65 @@ TEST_CASE("policy: the example policies in policies/ load and decide as docs/pol
   CHECK(decide({.agent = "writer", .action = "tool:db.write", .objective = "tidy up"}).rule ==
         "writes-need-ticket");
   CHECK(decide({.agent = "writer", .action = "tool:db.write", .objective = "Fix per TICKET-981"}).allow);
+}
+
+// Allocations on this thread while `counting` is set: evaluate() must make none (policy.hpp). The
+// replacement is global to the test executable but counts nothing unless a test turns it on.
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("policy: evaluate allocates nothing, arguments included once the parser is warm") {
+  auto set = load({{"n.yaml", R"(version: 1
+default: deny
+rules:
+  - id: shadow-forbid
+    effect: forbid
+    mode: shadow
+    when: {objective: {glob: "*x*"}, depth: {ge: 0}}
+  - id: args
+    effect: forbid
+    when: {action: ["tool:*"], arguments: [{pointer: /id, matches: "^E[0-9]+$"}, {pointer: /q, prefix: x}]}
+    unless: {content_type: [text/plain]}
+  - id: search
+    effect: permit
+    when: {route: [search], ancestors: {any: [planner]}, datasets: {all: [hr]}, time: {after: "08:00"}}
+)"}});
+  Req requests[3];
+  requests[0].args = R"({"id":"E12","q":"yes"})";
+  requests[0].ancestors = {"planner"};
+  requests[0].datasets = {"hr"};
+  requests[0].depth = 1;
+  requests[0].objective = "a long objective with an x in it, longer than any short string";
+  requests[1].args = R"({"id":"E7","q":"xy"})";
+  requests[2].action = "";
+  std::vector<Facts> facts;
+  for (auto& r : requests) facts.push_back(r.facts());
+  for (const auto& f : facts) (void)set->evaluate(f);  // warms the thread's JSON parser
+
+  counting = true;
+  allocations = 0;
+  Decision d[3];
+  std::size_t after[3] = {};
+  for (int i = 0; i < 3; ++i) {
+    d[i] = set->evaluate(facts[i]);
+    after[i] = allocations;
+  }
+  counting = false;
+  CHECK(after[0] == 0);
+  CHECK(after[1] == 0);
+  CHECK(after[2] == 0);
+  CHECK(d[0].rule == "search");
+  CHECK(shadow_text(d[0]) == "shadow-forbid=deny");
+  CHECK(d[1].rule == "args");
+  CHECK(d[2].rule == "");
 }

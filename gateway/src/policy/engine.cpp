@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "json/strict.hpp"
 #include "policy/policy.hpp"
 #include "policy/rule.hpp"
 
@@ -94,8 +95,13 @@ class LazyArguments {
       if (!text_.empty()) {
         // The pipeline has already read the body strictly (json/strict.hpp); this re-reads only the
         // arguments' bytes, which are the bytes forwarded.
+        // simdjson reads past the end of its input: the bytes go to a padded thread-local buffer
+        // that only grows, rather than letting the parser allocate a padded copy every time.
         thread_local simdjson::dom::parser parser;
-        auto result = parser.parse(text_.data(), text_.size(), true);
+        thread_local std::string padded;
+        if (padded.capacity() < text_.size() + json::kPadding) padded.reserve(text_.size() + json::kPadding);
+        padded.assign(text_);
+        auto result = parser.parse(padded.data(), padded.size(), false);
         if (!result.error()) root_ = result.value_unsafe();
       }
     }
@@ -135,34 +141,36 @@ bool scalar_equals(simdjson::dom::element v, const JsonScalar& want) {
 
 bool argument_holds(const ArgumentCondition& c, LazyArguments& args, std::string* why) {
   using Op = ArgumentCondition::Op;
-  auto fail = [&](std::string_view what) {
-    if (why) *why = c.pointer + " " + std::string(what);
+  // The message is built only when asked for: a failing condition is the common case.
+  auto fail = [&](auto&& what) {
+    if (why) *why = c.pointer + " " + std::string(what());
     return false;
   };
+  auto say = [](std::string_view text) { return [text] { return text; }; };
   auto root = args.root();
-  if (!root) return fail("is missing: the request has no JSON arguments");
+  if (!root) return fail(say("is missing: the request has no JSON arguments"));
   auto at = root->at_pointer(c.pointer);
-  if (at.error()) return fail("is missing from the arguments");
+  if (at.error()) return fail(say("is missing from the arguments"));
   simdjson::dom::element v = at.value_unsafe();
   if (c.op == Op::equals || c.op == Op::in) {
     for (const auto& want : c.values) {
       if (scalar_equals(v, want)) return true;
     }
-    return fail(c.op == Op::equals ? "does not equal the value" : "is none of the values");
+    return fail(say(c.op == Op::equals ? "does not equal the value" : "is none of the values"));
   }
   std::string_view s;
-  if (v.get(s) != simdjson::SUCCESS) return fail("is not a string");
+  if (v.get(s) != simdjson::SUCCESS) return fail(say("is not a string"));
   switch (c.op) {
     case Op::prefix:
-      return s.starts_with(c.text) || fail("does not start with " + in_quotes(c.text));
+      return s.starts_with(c.text) || fail([&] { return "does not start with " + in_quotes(c.text); });
     case Op::glob:
-      return glob_match(c.text, s, false) || fail("does not match the glob " + in_quotes(c.text));
+      return glob_match(c.text, s, false) || fail([&] { return "does not match the glob " + in_quotes(c.text); });
     case Op::max_length:
       return count_characters(s) <= c.max_length ||
-             fail("is longer than " + std::to_string(c.max_length) + " characters");
+             fail([&] { return "is longer than " + std::to_string(c.max_length) + " characters"; });
     case Op::matches:
       return re2::RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), *c.re) ||
-             fail("does not match " + in_quotes(c.re->pattern()));
+             fail([&] { return "does not match " + in_quotes(c.re->pattern()); });
     default:
       return false;
   }
@@ -197,11 +205,10 @@ bool set_holds(const std::optional<SetCondition>& c, const Range& present, std::
 
 bool depth_holds(const std::vector<DepthBound>& bounds, int depth, std::string_view key, std::string* why) {
   if (bounds.empty()) return true;
-  auto fail = [&](std::string what) {
-    if (why) *why = std::string(key) + ": " + what;
+  if (depth < 0) {
+    if (why) *why = std::string(key) + ": the request has no scope, so no depth";
     return false;
-  };
-  if (depth < 0) return fail("the request has no scope, so no depth");
+  }
   for (const auto& b : bounds) {
     bool ok = false;
     const char* op = "";
@@ -212,7 +219,10 @@ bool depth_holds(const std::vector<DepthBound>& bounds, int depth, std::string_v
       case Compare::lt: ok = depth < b.value; op = "lt"; break;
       case Compare::gt: ok = depth > b.value; op = "gt"; break;
     }
-    if (!ok) return fail("depth " + std::to_string(depth) + " fails " + op + " " + std::to_string(b.value));
+    if (!ok) {
+      if (why) *why = std::string(key) + ": depth " + std::to_string(depth) + " fails " + op + " " + std::to_string(b.value);
+      return false;
+    }
   }
   return true;
 }
