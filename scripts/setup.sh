@@ -31,7 +31,7 @@ done
 
 packages=()
 if want build; then
-  packages+=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev)
+  packages+=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev)
 fi
 if want demo; then
   packages+=(python3 curl openssl)
