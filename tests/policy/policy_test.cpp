@@ -337,7 +337,7 @@ rules:
   });
 }
 
-TEST_CASE("policy: files in order; an empty set allows; default reasons") {
+TEST_CASE("policy: files in order, an empty set allows, default reasons") {
   auto empty = load({});
   Req req;
   Decision d = empty->evaluate(req.facts());
