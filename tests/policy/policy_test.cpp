@@ -410,7 +410,8 @@ TEST_CASE("policy: explain says why a rule did not match") {
 TEST_CASE("policy: shadow hits beyond the fixed array are counted") {
   std::string text = "version: 1\ndefault: allow\nrules:\n";
   for (int i = 0; i < 10; ++i) {
-    text += "  - id: s" + std::to_string(i) + "\n    effect: forbid\n    mode: shadow\n    when: {agent: [researcher]}\n";
+    text += "  - id: s" + std::to_string(i) +
+            "\n    effect: forbid\n    mode: shadow\n    when: {agent: [researcher]}\n";
   }
   auto set = load({{"s.yaml", text}});
   Req req;

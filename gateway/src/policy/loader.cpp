@@ -415,7 +415,9 @@ class Reader {
       static constexpr std::string_view kKeys[] = {"contains", "glob"};
       std::optional<TextCondition> text;
       if (auto chosen = one_of(n, k, kKeys)) {
-        if (auto s = string(chosen->second, join(k, chosen->first))) text = TextCondition{chosen->first == "glob", lowered(*s)};
+        if (auto s = string(chosen->second, join(k, chosen->first))) {
+          text = TextCondition{chosen->first == "glob", lowered(*s)};
+        }
       }
       take(c.objective, std::move(text));
     }
