@@ -169,9 +169,11 @@ TEST_CASE("policy: what is asked (route, kind, method, action, MCP method, data)
       {"mcp method prefix", PERMIT("{mcp_method: [\"tools/*\"]}"), {}, true, "p"},
       {"mcp method exact misses", PERMIT("{mcp_method: [initialize]}"), {}, false, ""},
       {"scopes endpoint: opening a scope for agent:x", FORBID("{kind: [scopes], action: [\"agent:x\"]}"),
-       {.route = "", .kind = "scopes", .method = "POST", .action = "agent:x", .mcp_method = ""}, false, "f"},
+       {.route = "scopegate:scopes", .kind = "scopes", .method = "POST", .action = "agent:x", .mcp_method = ""},
+       false, "f"},
       {"scopes endpoint: another agent", FORBID("{kind: [scopes], action: [\"agent:x\"]}"),
-       {.route = "", .kind = "scopes", .method = "POST", .action = "agent:y", .mcp_method = ""}, true, ""},
+       {.route = "scopegate:scopes", .kind = "scopes", .method = "POST", .action = "agent:y", .mcp_method = ""},
+       true, ""},
       {"datasets any", PERMIT("{datasets: {any: [hr, legal]}}"), {.datasets = {"finance", "hr"}}, true, "p"},
       {"datasets any misses", PERMIT("{datasets: {any: [legal]}}"), {.datasets = {"finance", "hr"}}, false, ""},
       {"datasets all", PERMIT("{datasets: {all: [hr, finance]}}"), {.datasets = {"finance", "hr"}}, true, "p"},
@@ -410,7 +412,8 @@ TEST_CASE("policy: explain says why a rule did not match") {
 TEST_CASE("policy: shadow hits beyond the fixed array are counted") {
   std::string text = "version: 1\ndefault: allow\nrules:\n";
   for (int i = 0; i < 10; ++i) {
-    text += "  - id: s" + std::to_string(i) + "\n    effect: forbid\n    mode: shadow\n    when: {agent: [researcher]}\n";
+    text += "  - id: s" + std::to_string(i) +
+            "\n    effect: forbid\n    mode: shadow\n    when: {agent: [researcher]}\n";
   }
   auto set = load({{"s.yaml", text}});
   Req req;
@@ -466,6 +469,10 @@ TEST_CASE("policy: load errors name the file, the line and the key path") {
       {"unknown classification", "    when:\n      classification: {at_least: secret}\n",
        "hr.yaml:6: rules[0].when.classification.at_least: unknown classification 'secret' (expected public, "
        "internal, confidential, restricted)"},
+      {"unknown kind", "    when:\n      kind: [grpc]\n",
+       "hr.yaml:6: rules[0].when.kind[0]: unknown kind 'grpc' (expected http, mcp, agent, a2a, scopes)"},
+      {"duplicate key", "    when:\n      agent: [a]\n      agent: [b]\n",
+       "hr.yaml:7: rules[0].when.agent: duplicate key"},
       {"two argument operators", "    when:\n      arguments: [{pointer: /a, equals: 1, prefix: x}]\n",
        "hr.yaml:6: rules[0].when.arguments[0]: expected exactly one of equals, in, prefix, glob, max_length, "
        "matches"},
@@ -520,7 +527,7 @@ TEST_CASE("policy: the example policies in policies/ load and decide as docs/pol
   // no delegation outside the team
   CHECK(decide({.route = "outsider", .kind = "a2a", .action = "agent:outsider", .mcp_method = ""}).rule ==
         "delegate-within-team");
-  CHECK(decide({.route = "", .kind = "scopes", .action = "agent:outsider", .mcp_method = ""}).rule ==
+  CHECK(decide({.route = "scopegate:scopes", .kind = "scopes", .action = "agent:outsider", .mcp_method = ""}).rule ==
         "delegate-within-team");
   CHECK(decide({.route = "writer", .kind = "agent", .action = "agent:writer", .mcp_method = ""}).allow);
   // no hr.lookup with a wildcard employee id

@@ -178,7 +178,9 @@ bool argument_holds(const ArgumentCondition& c, LazyArguments& args, std::string
 
 bool names_hold(const std::optional<NameSet>& set, std::string_view value, std::string_view key, std::string* why) {
   if (!set || set->contains(value)) return true;
-  if (why) *why = std::string(key) + ": " + (value.empty() ? "none" : in_quotes(value)) + " is not one of: " + set->describe();
+  if (why) {
+    *why = std::string(key) + ": " + (value.empty() ? "none" : in_quotes(value)) + " is not one of: " + set->describe();
+  }
   return false;
 }
 
@@ -220,7 +222,9 @@ bool depth_holds(const std::vector<DepthBound>& bounds, int depth, std::string_v
       case Compare::gt: ok = depth > b.value; op = "gt"; break;
     }
     if (!ok) {
-      if (why) *why = std::string(key) + ": depth " + std::to_string(depth) + " fails " + op + " " + std::to_string(b.value);
+      if (why) {
+        *why = std::string(key) + ": depth " + std::to_string(depth) + " fails " + op + " " + std::to_string(b.value);
+      }
       return false;
     }
   }
@@ -236,7 +240,9 @@ bool content_type_holds(const std::optional<NameSet>& set, std::string_view head
   for (const auto& m : set->exact) {
     if (iequals(media, m)) return true;
   }
-  if (why) *why = std::string(key) + ": " + (media.empty() ? "none" : in_quotes(media)) + " is not one of: " + set->describe();
+  if (why) {
+    *why = std::string(key) + ": " + (media.empty() ? "none" : in_quotes(media)) + " is not one of: " + set->describe();
+  }
   return false;
 }
 
@@ -264,7 +270,9 @@ bool time_holds(const std::optional<TimeWindow>& w, std::int64_t now, std::strin
   return false;
 }
 
-std::string join_key(std::string_view prefix, std::string_view name) { return std::string(prefix) + "." + std::string(name); }
+std::string join_key(std::string_view prefix, std::string_view name) {
+  return std::string(prefix) + "." + std::string(name);
+}
 
 // Whether every condition holds; on the first that does not, `why` (when given) says which and why.
 bool conditions_hold(const Conditions& c, const Facts& f, LazyArguments& args, std::string_view prefix,

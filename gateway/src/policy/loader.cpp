@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/config.hpp"
 #include "config/grant_pattern.hpp"
 #include "crypto/hex.hpp"
 #include "policy/policy.hpp"
@@ -34,7 +35,9 @@ constexpr std::string_view kConditionKeys[] = {
     "agent",  "principal",  "delegator", "root_agent", "ancestors",      "depth",     "route",     "kind",
     "method", "action",     "mcp_method", "datasets",  "classification", "objective", "arguments", "content_type",
     "time"};
-constexpr std::string_view kRouteKinds[] = {"http", "mcp", "agent", "a2a", "scopes"};
+// The kinds a request can have: config's route kinds, named as config names them.
+constexpr config::RouteKind kRouteKinds[] = {config::RouteKind::http, config::RouteKind::mcp, config::RouteKind::agent,
+                                             config::RouteKind::a2a, config::RouteKind::scopes};
 constexpr std::string_view kWeekdays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 std::string lowered(std::string_view s) {
@@ -354,10 +357,12 @@ class Reader {
     if (auto [n, k] = at("route"); n) take(c.route, names(n, k, Names::exact));
     if (auto [n, k] = at("kind"); n) {
       auto set = names(n, k, Names::exact);
+      std::vector<std::string_view> kinds;
+      for (auto kind : kRouteKinds) kinds.push_back(config::to_string(kind));
       for (std::size_t i = 0; set && i < set->exact.size(); ++i) {
-        if (std::find(std::begin(kRouteKinds), std::end(kRouteKinds), set->exact[i]) == std::end(kRouteKinds)) {
+        if (std::find(kinds.begin(), kinds.end(), set->exact[i]) == kinds.end()) {
           error(n[i], k + "[" + std::to_string(i) + "]",
-                "unknown kind '" + set->exact[i] + "' (expected " + list_of(kRouteKinds) + ")");
+                "unknown kind '" + set->exact[i] + "' (expected " + list_of(kinds) + ")");
           set.reset();
         }
       }
@@ -415,7 +420,9 @@ class Reader {
       static constexpr std::string_view kKeys[] = {"contains", "glob"};
       std::optional<TextCondition> text;
       if (auto chosen = one_of(n, k, kKeys)) {
-        if (auto s = string(chosen->second, join(k, chosen->first))) text = TextCondition{chosen->first == "glob", lowered(*s)};
+        if (auto s = string(chosen->second, join(k, chosen->first))) {
+          text = TextCondition{chosen->first == "glob", lowered(*s)};
+        }
       }
       take(c.objective, std::move(text));
     }
