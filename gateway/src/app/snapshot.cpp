@@ -1,10 +1,59 @@
 #include "app/snapshot.hpp"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "listener/tls.hpp"
 #include "upstream/pool.hpp"
 #include "upstream/tls_client.hpp"
 
 namespace scopegate::app {
+
+namespace {
+
+// The policy files of `config.policies`, in order: a directory stands for its *.yaml and *.yml
+// files, by name. Loaded whole or not at all: one error refuses the snapshot (a reload keeps the
+// running policies).
+void load_policies(Snapshot& snapshot, std::vector<config::ConfigError>& errors) {
+  const auto& config = snapshot.config;
+  if (config.policies.empty()) return;
+  std::vector<std::string> files;
+  for (std::size_t i = 0; i < config.policies.size(); ++i) {
+    const std::string& path = config.policies[i];
+    std::string key = "policies[" + std::to_string(i) + "]";
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+        auto ext = entry.path().extension();
+        if (entry.is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) found.push_back(entry.path().string());
+      }
+      if (ec) {
+        errors.push_back({config.source_file, 0, key, "cannot read the directory " + path + ": " + ec.message()});
+        continue;
+      }
+      if (found.empty()) {
+        errors.push_back({config.source_file, 0, key, "no policy files (*.yaml, *.yml) in " + path});
+        continue;
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::is_regular_file(path, ec)) {
+      files.push_back(path);
+    } else {
+      errors.push_back({config.source_file, 0, key, "no such policy file or directory: " + path});
+    }
+  }
+  if (!errors.empty()) return;
+  auto loaded = policy::load_policy_files(files);
+  if (auto* failed = std::get_if<std::vector<policy::LoadError>>(&loaded)) {
+    for (auto& e : *failed) errors.push_back({e.file, e.line, e.key, e.message});
+    return;
+  }
+  snapshot.policies = std::get<std::shared_ptr<const policy::PolicySet>>(std::move(loaded));
+}
+
+}  // namespace
 
 std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors) {
   auto snapshot = std::make_shared<Snapshot>(std::move(config));
@@ -35,8 +84,9 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
       errors.push_back({snapshot->config.source_file, 0, "listeners[" + std::to_string(i) + "].tls", error});
     }
   }
+  load_policies(*snapshot, errors);
   if (!errors.empty()) return nullptr;
-  snapshot->metric_labels = runtime::GatewayMetrics::instance().resolve(snapshot->config);
+  snapshot->metric_labels = runtime::GatewayMetrics::instance().resolve(snapshot->config, snapshot->policies.get());
   return snapshot;
 }
 

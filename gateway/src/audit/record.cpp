@@ -114,6 +114,20 @@ std::string request_members(const RequestFacts& f) {
   field_if(out, field::upstream, f.upstream);
   json::append_field(out, field::decision, f.allowed ? "allow" : "deny");
   field_if(out, field::rule, f.rule);
+  if (!f.shadow.empty()) {
+    json::append_key(out, field::shadow);
+    out += '[';
+    for (std::size_t i = 0; i < f.shadow.size(); ++i) {
+      if (i) out += ',';
+      out += "{\"";
+      out += field::rule;
+      out += "\":";
+      json::append_string(out, f.shadow[i].rule);
+      json::append_field(out, field::decision, f.shadow[i].would_allow ? "allow" : "deny");
+      out += '}';
+    }
+    out += ']';
+  }
   field_if(out, field::reason, f.reason);
   if (f.ahead) {
     // Strict: written before the upstream sees the request; the outcome is not known yet (it

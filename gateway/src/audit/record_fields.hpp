@@ -25,7 +25,8 @@ inline constexpr std::string_view route = "route", operation = "operation", acti
                                   context_id = "context_id", datasets = "datasets",
                                   classification = "classification", method = "method", upstream = "upstream";
 // What became of it.
-inline constexpr std::string_view decision = "decision", rule = "rule", reason = "reason", status = "status",
+inline constexpr std::string_view decision = "decision", rule = "rule", shadow = "shadow", reason = "reason",
+                                  status = "status",
                                   outcome = "outcome", recorded = "recorded", duration_ms = "duration_ms",
                                   bytes_in = "bytes_in", bytes_out = "bytes_out", child_scope = "child_scope";
 // Other events: scope.revoke, policy.reload, breaker.transition.

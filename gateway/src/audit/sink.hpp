@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "delegation/scope.hpp"
+#include "policy/policy.hpp"
 
 namespace scopegate::audit {
 
@@ -39,7 +40,8 @@ struct RequestFacts {
   bool ahead = false;             // strict: recorded before forwarding, so the outcome is not known
   config::Durability durability = config::Durability::batch;
   std::string_view reason;        // the error code when the gateway answered itself
-  std::string_view rule;
+  std::string_view rule;           // the policy rule that decided, if one did
+  std::span<const policy::ShadowHit> shadow;  // shadow rules that would have decided otherwise
   unsigned status = 0;
   std::string_view outcome;       // upstream_cut, client_cut; empty when the response went out whole
   double duration_ms = 0;

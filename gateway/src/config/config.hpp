@@ -210,6 +210,9 @@ struct Config {
   Audit audit;
   std::vector<Agent> agents;
   std::vector<Route> routes;
+  // Access policy files or directories (their *.yaml and *.yml, by name), in order, resolved
+  // against the config file's directory; loaded with the snapshot (docs/policies.md).
+  std::vector<std::string> policies;
 };
 
 const char* to_string(RouteKind kind);

@@ -765,8 +765,18 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     return;
   }
   if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "paths", "token",
-                               "audit", "agents", "routes"})) {
+                               "audit", "agents", "routes", "policies"})) {
     return;
+  }
+  r.read_string_list(root, "", "policies", c.policies);
+  for (std::size_t i = 0; i < c.policies.size(); ++i) {
+    auto& p = c.policies[i];
+    if (p.empty()) {
+      r.error(root["policies"][i], "policies[" + std::to_string(i) + "]", "an empty path");
+      continue;
+    }
+    // Relative to the config file, wherever the gateway was started from.
+    if (std::filesystem::path(p).is_relative()) p = (std::filesystem::path(file).parent_path() / p).lexically_normal();
   }
   r.read_string(root, "", "node", c.node);
   // The node names directories (checkpoints/<node>/) and files: "." and ".." would name others.

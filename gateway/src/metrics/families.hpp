@@ -14,6 +14,9 @@
     "Time from a request's header to the end of its response, as the gateway saw it.")                    \
   X(upstream_duration_seconds, histogram, "route", latency, 512,                                           \
     "Time from sending a request upstream to the end of the upstream's response.")                        \
+  X(policy_decisions_total, counter, "rule,decision,mode", none, 4096,                                     \
+    "Policy decisions by deciding rule (default: no rule decided), decision and mode (shadow: a rule "    \
+    "in shadow mode that would have decided otherwise).")                                                  \
   X(tool_calls_total, counter, "route,tool,agent,decision", none, 8192,                                    \
     "Tool calls by route, declared tool (else other), calling agent and decision.")                       \
   X(tool_duration_seconds, histogram, "route,tool", latency, 2048,                                         \

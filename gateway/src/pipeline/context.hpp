@@ -17,6 +17,7 @@
 #include "delegation/token.hpp"
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
+#include "policy/policy.hpp"
 #include "runtime/snapshot.hpp"
 #include "runtime/worker.hpp"
 
@@ -109,6 +110,12 @@ struct RequestContext {
   std::string objective;            // Delegation-Objective (decoded) or the A2A message text
   bool delegates = false;           // a delegation: a child scope is minted for the route's agent
   std::optional<delegation::ScopeRequest> scope_request;  // POST /v1/scopes: what to open
+
+  // The access policies' decision (pipeline/policies.cpp), and what it was computed from that the
+  // context did not already hold (its views point into the snapshot's policy set and here).
+  std::optional<policy::Decision> policy;
+  std::string policy_arguments;
+  std::vector<std::string> policy_datasets;
 
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;

@@ -81,7 +81,8 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
   }
   std::string_view scope;
   if (x.token) scope = x.token->current().sid;
-  std::string body = http::error_body(code, {message, x.request_id, scope, ""});
+  std::string_view rule = x.policy && !x.policy->allow ? x.policy->rule : std::string_view{};
+  std::string body = http::error_body(code, {message, x.request_id, scope, rule});
   co_return co_await reply(x, http::status_of(code), std::move(body), force_close);
 }
 

@@ -86,6 +86,10 @@ void summarize(RequestContext& x, RequestSummary& out) {
       if (auto it = x.route->tools.find(x.tool); it != x.route->tools.end()) f.tool_label = &it->second;
     }
   }
+  if (x.policy) {
+    f.rule = x.policy->rule;
+    f.shadow = x.policy->shadow_hits();
+  }
   f.operation = x.operation;
   f.action = x.action;
   f.tool = x.tool;

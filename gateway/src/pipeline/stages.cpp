@@ -13,6 +13,7 @@
 #include "pipeline/authentication.hpp"
 #include "pipeline/classification.hpp"
 #include "pipeline/delegate.hpp"
+#include "pipeline/policies.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "pipeline/scopes_endpoint.hpp"
@@ -210,6 +211,11 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   if (auto v = classify_action(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = resolve_durability(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = check_grants(x); !v.proceeds()) co_return co_await refuse(x, v);
+
+  // 10b. The access policies (docs/policies.md): what the organisation allows, over the whole
+  //      delegation chain and the tool's arguments. After the grants, which still bind; before
+  //      anything is minted or forwarded, POST /v1/scopes included (opening a scope is an action).
+  if (auto v = check_policies(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
   if (x.route->kind == config::RouteKind::scopes) co_return co_await serve_open_scope(x);

@@ -30,6 +30,9 @@ GatewayMetrics::GatewayMetrics() {
   deny = labels.intern("deny");
   ok = labels.intern("ok");
   error = labels.intern("error");
+  by_default = labels.intern("default");
+  enforce = labels.intern("enforce");
+  shadow = labels.intern("shadow");
   for (std::size_t i = 0; i < operations_.size(); ++i) operations_[i] = labels.intern(kOperations[i]);
   for (std::size_t i = 0; i < codes_.size(); ++i) codes_[i] = labels.intern(http::to_string(static_cast<http::ErrorCode>(i)));
   classes_[0] = metrics::LabelDictionary::kOther;
@@ -60,7 +63,13 @@ std::uint16_t MetricLabels::tool(std::size_t route, std::string_view name) const
   return it == tools[route].end() ? metrics::LabelDictionary::kOther : it->second;
 }
 
-MetricLabels GatewayMetrics::resolve(const config::Config& config) {
+std::uint16_t MetricLabels::rule(std::string_view id) const {
+  if (id.empty()) return GatewayMetrics::instance().by_default;
+  auto it = rules.find(id);
+  return it == rules.end() ? metrics::LabelDictionary::kOther : it->second;
+}
+
+MetricLabels GatewayMetrics::resolve(const config::Config& config, const policy::PolicySet* policies) {
   auto& labels = registry_.labels();
   MetricLabels out;
   // The dictionary keeps every value for the life of the process (cells refer to them by id):
@@ -84,6 +93,9 @@ MetricLabels GatewayMetrics::resolve(const config::Config& config) {
   }
   out.routes.push_back(intern("scopegate:scopes"));
   for (const auto& agent : config.agents) out.agents.push_back(intern(agent.id));
+  if (policies) {
+    for (const auto& rule : policies->rules()) out.rules.emplace(rule.id, intern(rule.id));
+  }
   return out;
 }
 
@@ -112,6 +124,15 @@ void record_request(const RequestSample& s) {
     if (s.forwarded) r.observe(Family::delegation_duration_seconds, pack(route), s.upstream_ns);
   }
   if (s.depth >= 0) r.observe(Family::scope_depth, metrics::kOtherKey, static_cast<std::uint64_t>(s.depth));
+}
+
+void record_policy_decision(const MetricLabels& labels, const policy::Decision& d) {
+  auto& m = GatewayMetrics::instance();
+  auto& r = m.registry();
+  r.add(Family::policy_decisions_total, pack(labels.rule(d.rule), d.allow ? m.allow : m.deny, m.enforce));
+  for (const auto& hit : d.shadow_hits()) {
+    r.add(Family::policy_decisions_total, pack(labels.rule(hit.rule), hit.would_allow ? m.allow : m.deny, m.shadow));
+  }
 }
 
 void record_scope_opened(std::uint16_t agent, int depth) {

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "http/errors.hpp"
 #include "metrics/registry.hpp"
+#include "policy/policy.hpp"
 
 namespace scopegate::runtime {
 
@@ -25,8 +26,10 @@ struct MetricLabels {
   std::vector<std::uint16_t> routes;
   std::vector<std::uint16_t> agents;
   std::vector<std::map<std::string, std::uint16_t, std::less<>>> tools;
+  std::map<std::string, std::uint16_t, std::less<>> rules;  // policy rule ids
 
   std::uint16_t tool(std::size_t route, std::string_view name) const;  // "other" unless declared
+  std::uint16_t rule(std::string_view id) const;                       // "default" for ""
 };
 
 class GatewayMetrics {
@@ -35,9 +38,9 @@ class GatewayMetrics {
 
   metrics::Registry& registry() { return registry_; }
 
-  MetricLabels resolve(const config::Config& config);
+  MetricLabels resolve(const config::Config& config, const policy::PolicySet* policies = nullptr);
 
-  std::uint16_t none, allow, deny, ok, error;
+  std::uint16_t none, allow, deny, ok, error, by_default, enforce, shadow;
   std::uint16_t operation(std::string_view op) const;
   std::uint16_t code(http::ErrorCode c) const { return codes_[static_cast<std::size_t>(c)]; }
   std::uint16_t status_class(unsigned status) const { return classes_[status >= 100 && status < 600 ? status / 100 : 0]; }
@@ -71,6 +74,9 @@ struct RequestSample {
 void record_request(const RequestSample& s);
 void record_scope_opened(std::uint16_t agent, int depth);
 void record_reload(bool ok);
+// One policy decision (the deciding rule, or the default) and the shadow rules that would have
+// decided otherwise: scopegate_policy_decisions_total{rule,decision,mode}.
+void record_policy_decision(const MetricLabels& labels, const policy::Decision& d);
 
 // Gauges and counters kept elsewhere (the audit writer's statistics, the scope registry), copied
 // into the registry just before a scrape renders it.

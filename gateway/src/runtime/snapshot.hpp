@@ -13,6 +13,7 @@
 #include "auth/agents.hpp"
 #include "config/config.hpp"
 #include "delegation/token.hpp"
+#include "policy/policy.hpp"
 #include "router/router.hpp"
 #include "runtime/gateway_metrics.hpp"
 
@@ -47,6 +48,7 @@ struct Snapshot {
   std::vector<std::string> pool_keys;                                    // per route
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
   MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
+  std::shared_ptr<const policy::PolicySet> policies;  // the access policies; null: none configured
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
   std::uint16_t agent_label(const config::Agent* agent) const;
