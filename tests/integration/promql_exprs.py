@@ -42,6 +42,7 @@ LABEL_VALUES = {
     "operation": ("execute_tool", "invoke_agent", "read_resource", "http", "other"),
     "code": ERROR_CODES + STATUS_CLASSES + ("other",),
     "result": ("ok", "error", "other"),
+    "mode": ("enforce", "shadow", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -49,6 +50,7 @@ EXPORTED_METRICS = {
     "scopegate_requests_total": ("counter", ("route", "agent", "operation", "decision", "code")),
     "scopegate_request_duration_seconds": ("histogram", ("route",)),
     "scopegate_upstream_duration_seconds": ("histogram", ("route",)),
+    "scopegate_policy_decisions_total": ("counter", ("rule", "decision", "mode")),
     "scopegate_tool_calls_total": ("counter", ("route", "tool", "agent", "decision")),
     "scopegate_tool_duration_seconds": ("histogram", ("route", "tool")),
     "scopegate_delegations_total": ("counter", ("route", "from_agent", "to_agent", "decision")),

@@ -483,13 +483,22 @@ TEST_CASE("policy: load errors name the file, the line and the key path") {
     REQUIRE(errors.size() == 1);
     CHECK(errors[0] == c.error);
   }
+  // The ids the metrics use for themselves.
+  for (const char* id : {"default", "none", "other"}) {
+    CAPTURE(id);
+    auto errors = load_errors({{"hr.yaml", std::string("version: 1\nrules:\n  - id: ") + id +
+                                              "\n    effect: forbid\n    when:\n      agent: [a]\n"}});
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0] == std::string("hr.yaml:3: rules[0].id: '") + id +
+                           "' is reserved (the metrics use default, none and other)");
+  }
 }
 
 TEST_CASE("policy: load errors across files: duplicate ids, disagreeing defaults, all collected") {
   auto errors = load_errors(
       {{"a.yaml", "version: 1\ndefault: allow\nrules:\n  - id: same\n    effect: permit\n    when: {agent: [a]}\n"},
        {"b.yaml", "version: 1\ndefault: deny\nrules:\n  - id: same\n    effect: permit\n    when: {agent: [b]}\n"
-                  "  - id: other\n    effect: maybe\n    when: {agent: [b]}\n"}});
+                  "  - id: another\n    effect: maybe\n    when: {agent: [b]}\n"}});
   REQUIRE(errors.size() == 3);
   CHECK(errors[0] == "b.yaml:4: rules[0].id: duplicate rule id 'same' (first at a.yaml:4)");
   CHECK(errors[1] == "b.yaml:8: rules[1].effect: expected permit or forbid");

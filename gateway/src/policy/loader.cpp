@@ -544,6 +544,10 @@ FileResult read_file(const std::string& name, const std::string& text, std::vect
       if (!std::all_of(id->begin(), id->end(), is_id_char)) {
         r.error(v, key + ".id", "'" + *id + "': an id is letters, digits, '-', '_' and '.'");
         ok = false;
+      } else if (*id == "default" || *id == "none" || *id == "other") {
+        // The metrics name a decision no rule made `default`, and use none and other (docs/protocol.md §8).
+        r.error(v, key + ".id", "'" + *id + "' is reserved (the metrics use default, none and other)");
+        ok = false;
       }
       rule.id = *id;
       if (auto [first, fresh] = ids.try_emplace(*id, rule.location); !fresh) {
