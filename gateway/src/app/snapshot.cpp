@@ -47,7 +47,7 @@ void load_policies(Snapshot& snapshot, std::vector<config::ConfigError>& errors)
   if (!errors.empty()) return;
   auto loaded = policy::load_policy_files(files);
   if (auto* failed = std::get_if<std::vector<policy::LoadError>>(&loaded)) {
-    for (auto& e : *failed) errors.push_back({e.file, e.line, e.key, e.message});
+    errors.insert(errors.end(), failed->begin(), failed->end());
     return;
   }
   snapshot.policies = std::get<std::shared_ptr<const policy::PolicySet>>(std::move(loaded));

@@ -19,16 +19,6 @@
 
 namespace scopegate::policy {
 
-std::string LoadError::to_string() const {
-  std::ostringstream out;
-  out << file;
-  if (line > 0) out << ':' << line;
-  out << ": ";
-  if (!key.empty()) out << key << ": ";
-  out << message;
-  return out.str();
-}
-
 namespace {
 
 constexpr std::string_view kConditionKeys[] = {

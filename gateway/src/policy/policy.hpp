@@ -18,6 +18,8 @@
 //    empty set (no files) allows everything: policies are optional.
 #pragma once
 
+#include "config/loader.hpp"
+
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -125,13 +127,9 @@ class PolicySet {
   std::unique_ptr<const Index> index_;
 };
 
-struct LoadError {
-  std::string file;
-  int line = 0;         // 1-based; 0 when the error is about the file as a whole
-  std::string key;      // key path: rules[3].when.depth.leq
-  std::string message;
-  std::string to_string() const;  // "policies/hr.yaml:12: rules[3].when.depth.leq: unknown key (...)"
-};
+// An error in a policy file: file, line, key path and message, as the config's own errors are
+// ("policies/hr.yaml:12: rules[3].when.depth.leq: unknown key (...)").
+using LoadError = config::ConfigError;
 
 using LoadResult = std::variant<std::shared_ptr<const PolicySet>, std::vector<LoadError>>;
 
