@@ -61,6 +61,44 @@ bool authorized(const Control& app, const bhttp::request<bhttp::string_body>& re
 
 constexpr std::string_view kScopesPrefix = "/v1/scopes/";
 
+// {"max_actions":N|null,...}: a limit not set is null (unlimited).
+void append_limits(std::string& out, const config::BudgetLimits& l) {
+  auto value = [](const std::optional<std::uint64_t>& v) { return v ? std::to_string(*v) : std::string("null"); };
+  out += R"({"max_actions":)" + value(l.max_actions) + R"(,"max_delegations":)" + value(l.max_delegations) +
+         R"(,"max_children":)" + value(l.max_children) + R"(,"max_bytes_out":)" + value(l.max_bytes_out) + "}";
+}
+
+void append_usage(std::string& out, const guard::Usage& u) {
+  out += R"({"actions":)" + std::to_string(u.actions) + R"(,"delegations":)" + std::to_string(u.delegations) +
+         R"(,"bytes_out":)" + std::to_string(u.bytes_out) + "}";
+}
+
+// GET /v1/scopes/{id}/budget (docs/policies.md, "Budgets"): the scope's limits (by the agent acting
+// in it) and what it and its subtree spent. A scope this node has neither counters nor a record
+// for is 404, never a budget of zeros.
+Response budget(Control& app, std::string_view id) {
+  auto use = app.budgets().use(id);
+  auto view = app.scopes().find(id);
+  if (!use && !view) return error(http::ErrorCode::no_route, "this node has no budget counters for scope " + std::string(id));
+  guard::ScopeUse u = use.value_or(guard::ScopeUse{});
+  std::string body = R"({"scope":)";
+  json::append_string(body, id);
+  // The limits are those of the agent acting in it; unknown (null) when only its counters survived
+  // a restart and no request of it has been seen since.
+  if (view) json::append_field(body, "agent", view->record.actor);
+  json::append_key(body, "limits");
+  if (view) append_limits(body, app.snapshot()->config.budgets.for_agent(view->record.actor));
+  else body += "null";
+  json::append_key(body, "use");
+  body += R"({"own":)";
+  append_usage(body, u.own);
+  body += R"(,"subtree":)";
+  append_usage(body, u.subtree);
+  json::append_int(body, "children", static_cast<std::int64_t>(u.children));
+  body += "}}\n";
+  return json(200, std::move(body));
+}
+
 // GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
 Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
@@ -95,6 +133,13 @@ Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std
     }
     body += "}\n";
     return json(200, std::move(body));
+  }
+  constexpr std::string_view kBudget = "/budget";
+  if (rest.ends_with(kBudget)) {
+    std::string_view id = rest.substr(0, rest.size() - kBudget.size());
+    if (!http::is_uuid(id)) return error(http::ErrorCode::no_route, "not a scope id");
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    return budget(app, id);
   }
   if (!http::is_uuid(rest)) return error(http::ErrorCode::no_route, "no admin endpoint at this path");
   if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");

@@ -12,7 +12,9 @@
 #include "admin/admin.hpp"
 #include "runtime/gateway_metrics.hpp"
 #include "clock/unix_clock.hpp"
+#include "audit/chain.hpp"
 #include "delegation/revocation_file.hpp"
+#include "guard/budget_replay.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
 #include "log/log.hpp"
@@ -23,6 +25,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 std::string to_string(const tcp::endpoint& e) {
   auto a = e.address();
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
@@ -139,6 +146,7 @@ int App::run() {
     }
     sink_ = std::make_unique<audit::WriterSink>(*writer_);
     log::info("audit log open", {{"dir", audit.dir}, {"durability", config::to_string(audit.durability)}});
+    replay_budgets();
   }
 
   // 3. The admin listener, bound without SO_REUSEPORT: a second gateway on the same config (with
@@ -245,6 +253,10 @@ App::ReloadOutcome App::reload() {
   if (listeners_changed) {
     log::warn("listeners, admin address and workers change only on restart; the running ones are kept");
   }
+  // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
+  if (next->rate_limiter) {
+    if (auto current = snapshot(); current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
+  }
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;
@@ -258,6 +270,24 @@ App::ReloadOutcome App::reload() {
   return {true, "reloaded generation " + std::to_string(generation)};
 }
 
+// Budgets survive a restart (guard/budget_replay.hpp): every scope still alive was opened within
+// token.max_ttl (and the clock skew), so the records of that stretch hold all it spent.
+void App::replay_budgets() {
+  const auto& cfg = snapshot_->config;
+  auto horizon = std::chrono::system_clock::now() - cfg.token.max_ttl - cfg.token.clock_skew;
+  std::int64_t expires = clock::unix_now() +
+                         std::chrono::duration_cast<std::chrono::seconds>(cfg.token.max_ttl + cfg.token.clock_skew).count();
+  auto started = std::chrono::steady_clock::now();
+  auto stats = guard::replay_budgets(cfg.audit.dir, cfg.node, audit::format_timestamp(horizon), expires, *budgets_);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (!stats.error.empty()) {
+    log::error("budget counters could not be rebuilt whole from the audit log", {{"error", stats.error}});
+  }
+  log::info("budget counters rebuilt from the audit log",
+            {{"records", std::to_string(stats.records)}, {"spending", std::to_string(stats.charged)},
+             {"scopes", std::to_string(budgets_->size())}, {"ms", std::to_string(ms)}});
+}
+
 // Scopes are forgotten a while after they expire: no token for them can be accepted any more
 // (the grace covers clock skew), so neither their records nor their revocations are needed.
 void App::schedule_scope_sweep() {
@@ -268,6 +298,9 @@ void App::schedule_scope_sweep() {
     std::int64_t now = clock::unix_now();
     auto skew = std::chrono::duration_cast<std::chrono::seconds>(snapshot()->config.token.clock_skew);
     if (auto n = scopes_.sweep(now, skew.count() + 60)) log::debug("expired scopes forgotten", {{"count", std::to_string(n)}});
+    if (auto n = budgets_->forget_expired(now - skew.count() - 60)) {
+      log::debug("budget counters of expired scopes forgotten", {{"count", std::to_string(n)}});
+    }
     schedule_scope_sweep();
   });
 }

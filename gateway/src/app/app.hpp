@@ -43,6 +43,7 @@ class App : public admin::Control {
   void begin_shutdown();
   void wait_for_drain(std::chrono::steady_clock::time_point deadline);
   void schedule_scope_sweep();
+  void replay_budgets();
 
   std::string config_path_;
   boost::asio::io_context control_{1};

@@ -86,6 +86,13 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
   }
   load_policies(*snapshot, errors);
   if (!errors.empty()) return nullptr;
+  if (!snapshot->config.rate_limits.empty()) {
+    std::vector<std::string> route_names;
+    for (const auto& r : snapshot->config.routes) route_names.push_back(r.name);
+    route_names.push_back(snapshot->scopes_route.name);  // indexed like Snapshot::route_index
+    snapshot->rate_limiter = std::make_unique<guard::RateLimiter>(snapshot->config.rate_limits,
+                                                                  snapshot->config.agents, route_names);
+  }
   snapshot->metric_labels = runtime::GatewayMetrics::instance().resolve(snapshot->config, snapshot->policies.get());
   return snapshot;
 }

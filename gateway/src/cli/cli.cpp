@@ -244,6 +244,13 @@ int cmd_token_mint(int argc, char** argv) {
     std::cerr << "--ttl must be a duration of at least 1s (e.g. 15m, 1h)\n";
     return 2;
   }
+  // No scope outlives token.max_ttl, however it was opened: revocations are kept that long, and
+  // budgets are rebuilt at start from the log of that last stretch (docs/policies.md, "Budgets").
+  if (*ttl > settings.max_ttl) {
+    std::cerr << "--ttl is over token.max_ttl (" << settings.max_ttl.count() / 1000
+              << " s): no scope may live longer; raise token.max_ttl in the config to mint longer roots\n";
+    return 2;
+  }
   for (auto name : {"--principal", "--agent"}) {
     const std::string& v = args.values[name];
     // The gateway stamps them into upstream headers, and refuses a token carrying a control character.

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace scopegate::config {
@@ -197,6 +198,50 @@ struct Route {
   std::string location;              // "file:line" of the route, for messages
 };
 
+// Guards against runaway use (docs/policies.md, "Budgets, rate limits and the loop guard").
+
+// What one scope's subtree may spend: every action, delegation and response byte under the scope
+// counts against it and against every scope above it. Unset fields are unlimited.
+struct BudgetLimits {
+  std::optional<std::uint64_t> max_actions;      // actions let through (tool calls, reads, delegations...)
+  std::optional<std::uint64_t> max_delegations;  // scopes opened below it (delegations), at any depth
+  std::optional<std::uint64_t> max_children;     // scopes it opened itself (fan-out); not rolled up
+  std::optional<std::uint64_t> max_bytes_out;    // response bytes sent to its agents
+  bool any() const { return max_actions || max_delegations || max_children || max_bytes_out; }
+  bool operator==(const BudgetLimits&) const = default;
+};
+
+// The limits of a scope are chosen by the agent acting in it: its entry under `agents`, else
+// `defaults`. An agent's entry is merged with the defaults at load: each key set there replaces
+// the default's, the others are the default's.
+struct Budgets {
+  BudgetLimits defaults;
+  std::map<std::string, BudgetLimits, std::less<>> agents;
+  bool any() const;
+  const BudgetLimits& for_agent(std::string_view agent) const;
+};
+
+// A token bucket: `rate` tokens a second up to `burst`; a request takes one. One bucket per agent,
+// per route, or per agent and route, for the agents and routes listed (all when none are).
+struct RateLimit {
+  enum class Per { agent, route, agent_route };
+  std::string id;
+  Per per = Per::agent;
+  double rate = 0;   // tokens per second
+  double burst = 0;  // bucket size; at least 1
+  std::vector<std::string> agents;  // empty: every agent (and, per route, requests without one)
+  std::vector<std::string> routes;  // empty: every route, POST /v1/scopes included
+  std::string location;             // file:line, for messages
+};
+
+// The same scope repeating the identical action with identical arguments more than max_repeats
+// times within `window` of the first of them is a loop. Off while max_repeats is zero.
+struct LoopGuard {
+  std::uint32_t max_repeats = 0;
+  Duration window{60'000};
+  std::size_t max_entries = 100'000;  // calls remembered at once; memory stays bounded
+};
+
 struct Config {
   std::string source_file;
   std::string node = "scopegate";
@@ -213,7 +258,12 @@ struct Config {
   // Access policy files or directories (their *.yaml and *.yml, by name), in order, resolved
   // against the config file's directory; loaded with the snapshot (docs/policies.md).
   std::vector<std::string> policies;
+  Budgets budgets;
+  std::vector<RateLimit> rate_limits;
+  LoopGuard loop_guard;
 };
+
+const char* to_string(RateLimit::Per per);
 
 const char* to_string(RouteKind kind);
 const char* to_string(Access access);

@@ -759,13 +759,142 @@ void read_checkpoint_key(Reader& r, const YAML::Node& node, Checkpoints& c) {
   c.private_key_pem = std::move(pem);
 }
 
+// "20/s", "600/min", "1000/h": tokens per second; a decimal count is allowed ("0.5/s").
+std::optional<double> parse_rate(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  std::string_view count = text.substr(0, slash), unit = text.substr(slash + 1);
+  double value = 0;
+  auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), value);
+  if (ec != std::errc{} || end != count.data() + count.size() || !(value > 0) || value > 1e9) return std::nullopt;
+  if (unit == "s") return value;
+  if (unit == "min") return value / 60;
+  if (unit == "h") return value / 3600;
+  return std::nullopt;
+}
+
+void read_budget_limits(Reader& r, const YAML::Node& node, const std::string& key, BudgetLimits& b) {
+  if (!r.expect_map(node, key, {"max_actions", "max_delegations", "max_children", "max_bytes_out"})) return;
+  auto count = [&](const char* name, std::optional<std::uint64_t>& out) {
+    std::uint64_t v = 0;
+    bool set = node[name].IsDefined() && !node[name].IsNull();
+    r.read_uint(node, key, name, v, 0, 1'000'000'000'000ull);
+    if (set) out = v;
+  };
+  count("max_actions", b.max_actions);
+  count("max_delegations", b.max_delegations);
+  count("max_children", b.max_children);
+  r.read(node, key, "max_bytes_out", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    if (auto size = text == "0" ? std::optional<std::uint64_t>(0) : parse_size(text)) {
+      b.max_bytes_out = *size;
+    } else {
+      r.error(n, k, "expected a size such as 0, 512KiB, 10MB or 1GiB, got '" + text + "'");
+    }
+  });
+}
+
+void read_budgets(Reader& r, const YAML::Node& node, Budgets& b) {
+  if (!r.expect_map(node, "budgets", {"default", "agents"})) return;
+  if (auto d = node["default"]; d.IsDefined() && !d.IsNull()) read_budget_limits(r, d, "budgets.default", b.defaults);
+  auto agents = node["agents"];
+  if (!agents.IsDefined() || agents.IsNull()) return;
+  if (!agents.IsMap()) {
+    r.error(agents, "budgets.agents", "expected a mapping of agent id to limits");
+    return;
+  }
+  for (const auto& item : agents) {
+    std::string id = item.first.Scalar();
+    BudgetLimits own;
+    read_budget_limits(r, item.second, "budgets.agents." + id, own);
+    // Merged once here: each key the agent sets replaces the default's.
+    BudgetLimits merged = b.defaults;
+    if (own.max_actions) merged.max_actions = own.max_actions;
+    if (own.max_delegations) merged.max_delegations = own.max_delegations;
+    if (own.max_children) merged.max_children = own.max_children;
+    if (own.max_bytes_out) merged.max_bytes_out = own.max_bytes_out;
+    if (!b.agents.emplace(id, merged).second) r.error(item.first, "budgets.agents." + id, "duplicate agent");
+  }
+}
+
+void read_rate_limit(Reader& r, const YAML::Node& node, const std::string& key, RateLimit& l, const std::string& file) {
+  if (!r.expect_map(node, key, {"id", "per", "rate", "burst", "agents", "routes"})) return;
+  l.location = file + ":" + std::to_string(node.Mark().line + 1);
+  r.read_string(node, key, "id", l.id);
+  if (!is_token(l.id)) r.error(node["id"], key + ".id", "required: letters, digits, '-', '_' and '.'");
+  std::string per = "agent";
+  r.read_string(node, key, "per", per);
+  if (per == "agent") l.per = RateLimit::Per::agent;
+  else if (per == "route") l.per = RateLimit::Per::route;
+  else if (per == "agent_route") l.per = RateLimit::Per::agent_route;
+  else r.error(node["per"], key + ".per", "expected agent, route or agent_route, got '" + per + "'");
+  if (!node["rate"].IsDefined()) r.error(node, key + ".rate", "required: tokens per time such as 20/s, 600/min or 1000/h");
+  r.read(node, key, "rate", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    if (auto rate = parse_rate(text)) l.rate = *rate;
+    else r.error(n, k, "expected tokens per time such as 20/s, 600/min or 1000/h, got '" + text + "'");
+  });
+  std::uint64_t burst = 0;
+  r.read_uint(node, key, "burst", burst, 1, 1'000'000'000);
+  // Unset: one second's worth of tokens, and at least one, so the first request always passes.
+  l.burst = burst > 0 ? static_cast<double>(burst) : std::max(1.0, std::ceil(l.rate));
+  r.read_string_list(node, key, "agents", l.agents);
+  r.read_string_list(node, key, "routes", l.routes);
+}
+
+void read_loop_guard(Reader& r, const YAML::Node& node, LoopGuard& g) {
+  if (!r.expect_map(node, "loop_guard", {"max_repeats", "window", "max_entries"})) return;
+  if (!node["max_repeats"].IsDefined()) {
+    r.error(node, "loop_guard.max_repeats", "required: how many identical calls a scope may make within the window");
+  }
+  r.read_uint(node, "loop_guard", "max_repeats", g.max_repeats, 1, 1'000'000);
+  r.read_duration(node, "loop_guard", "window", g.window, false);
+  r.read_uint(node, "loop_guard", "max_entries", g.max_entries, 1000, 100'000'000);
+}
+
+// Names in the guards must be the config's own: a limit for an agent or route that does not exist
+// would never apply, and nobody would notice.
+void check_guard_names(Reader& r, const YAML::Node& root, Config& c) {
+  auto agent_known = [&](std::string_view id) {
+    return std::any_of(c.agents.begin(), c.agents.end(), [&](const Agent& a) { return a.id == id; });
+  };
+  auto route_known = [&](std::string_view name) {
+    return name == "scopegate:scopes" ||
+           std::any_of(c.routes.begin(), c.routes.end(), [&](const Route& rt) { return rt.name == name; });
+  };
+  const YAML::Node budgets = root["budgets"];
+  if (auto agents = budgets.IsDefined() && budgets.IsMap() ? budgets["agents"] : YAML::Node(); agents.IsDefined() && agents.IsMap()) {
+    for (const auto& item : agents) {
+      if (!agent_known(item.first.Scalar())) {
+        r.error(item.first, "budgets.agents." + item.first.Scalar(), "no agent with this id is configured");
+      }
+    }
+  }
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < c.rate_limits.size(); ++i) {
+    const auto& l = c.rate_limits[i];
+    std::string key = "rate_limits[" + std::to_string(i) + "]";
+    const YAML::Node node = root["rate_limits"][i];  // rate_limits was read as a list of this many
+    if (!l.id.empty() && !ids.insert(l.id).second) r.error(node["id"], key + ".id", "duplicate rate limit id '" + l.id + "'");
+    for (std::size_t j = 0; j < l.agents.size(); ++j) {
+      if (!agent_known(l.agents[j])) {
+        r.error(node["agents"][j], key + ".agents[" + std::to_string(j) + "]", "no agent '" + l.agents[j] + "' is configured");
+      }
+    }
+    for (std::size_t j = 0; j < l.routes.size(); ++j) {
+      if (!route_known(l.routes[j])) {
+        r.error(node["routes"][j], key + ".routes[" + std::to_string(j) + "]",
+                "no route '" + l.routes[j] + "' is configured (the gateway's own POST /v1/scopes is scopegate:scopes)");
+      }
+    }
+  }
+}
+
 void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string& file) {
   if (root.IsNull() || !root.IsDefined()) {
     r.error(root, "", "the file is empty");
     return;
   }
   if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "paths", "token",
-                               "audit", "agents", "routes", "policies"})) {
+                               "audit", "agents", "routes", "policies", "budgets", "rate_limits", "loop_guard"})) {
     return;
   }
   r.read_string_list(root, "", "policies", c.policies);
@@ -875,6 +1004,20 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
       c.routes.push_back(std::move(route));
     }
   }
+  if (auto b = root["budgets"]; b.IsDefined() && !b.IsNull()) read_budgets(r, b, c.budgets);
+  if (auto limits = root["rate_limits"]; limits.IsDefined() && !limits.IsNull()) {
+    if (!limits.IsSequence()) {
+      r.error(limits, "rate_limits", "expected a list");
+    } else {
+      for (std::size_t i = 0; i < limits.size(); ++i) {
+        RateLimit l;
+        read_rate_limit(r, limits[i], "rate_limits[" + std::to_string(i) + "]", l, file);
+        c.rate_limits.push_back(std::move(l));
+      }
+    }
+  }
+  if (auto g = root["loop_guard"]; g.IsDefined() && !g.IsNull()) read_loop_guard(r, g, c.loop_guard);
+  check_guard_names(r, root, c);
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
 }
 

@@ -96,4 +96,26 @@ Durability effective_durability(const Audit& audit, const Route& route, std::str
   return restricted ? Durability::strict : audit.durability;
 }
 
+const char* to_string(RateLimit::Per per) {
+  switch (per) {
+    case RateLimit::Per::agent: return "agent";
+    case RateLimit::Per::route: return "route";
+    case RateLimit::Per::agent_route: return "agent_route";
+  }
+  return "agent";
+}
+
+bool Budgets::any() const {
+  if (defaults.any()) return true;
+  for (const auto& [agent, limits] : agents) {
+    if (limits.any()) return true;
+  }
+  return false;
+}
+
+const BudgetLimits& Budgets::for_agent(std::string_view agent) const {
+  auto it = agents.find(agent);
+  return it == agents.end() ? defaults : it->second;
+}
+
 }  // namespace scopegate::config

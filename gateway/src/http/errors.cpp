@@ -29,6 +29,7 @@ constexpr ErrorInfo kErrors[] = {
     {"payload_too_large", 413, "its body was over the limit"},
     {"budget_exhausted", 429, "the budget was spent"},
     {"rate_limited", 429, "over the rate limit"},
+    {"loop_detected", 429, "it repeated the same call too often"},
     {"headers_too_large", 431, "its headers were over the limit"},
     {"upstream_unavailable", 502, "the upstream could not be reached"},
     {"upstream_protocol_error", 502, "the upstream answered with a broken response"},

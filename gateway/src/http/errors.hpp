@@ -23,6 +23,7 @@ enum class ErrorCode {
   payload_too_large,
   budget_exhausted,
   rate_limited,
+  loop_detected,
   headers_too_large,
   upstream_unavailable,
   upstream_protocol_error,

@@ -17,6 +17,13 @@
   X(policy_decisions_total, counter, "rule,decision,mode", none, 4096,                                     \
     "Policy decisions by deciding rule (default: no rule decided), decision and mode (shadow: a rule "    \
     "in shadow mode that would have decided otherwise).")                                                  \
+  X(rate_limited_total, counter, "route,agent", none, 4096,                                                \
+    "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
+  X(budget_exhausted_total, counter, "kind", none, 8,                                                      \
+    "Requests refused because a scope's budget was spent (429 budget_exhausted), by budget: actions, "    \
+    "delegations, children, bytes_out.")                                                                   \
+  X(loop_detected_total, counter, "agent", none, 1024,                                                     \
+    "Calls refused by the loop guard (429 loop_detected): a scope repeating the identical call, by agent.") \
   X(tool_calls_total, counter, "route,tool,agent,decision", none, 8192,                                    \
     "Tool calls by route, declared tool (else other), calling agent and decision.")                       \
   X(tool_duration_seconds, histogram, "route,tool", latency, 2048,                                         \

@@ -40,12 +40,23 @@ Verdict check_protocol_method(const RequestContext& x) {
 
 namespace {
 
+// What the later stages need from the body beyond the action, read in this one pass: the tool's
+// arguments when a policy looks at them, and a call's content when the loop guard counts repeats
+// (a call under a scope only: the guard keys on the scope).
+protocol::ParseWants wants(const RequestContext& x) {
+  protocol::ParseWants w;
+  w.arguments = x.snapshot.policies && x.snapshot.policies->reads_arguments();
+  w.content = x.snapshot.config.loop_guard.max_repeats > 0 && x.token;
+  return w;
+}
+
 std::optional<Violation> classify_mcp(RequestContext& x) {
   if (!x.body_buffered) return std::nullopt;  // GET (the SSE stream) and DELETE (end of session)
   std::string why;
-  auto call = protocol::parse_mcp(x.body, why);
+  auto call = protocol::parse_mcp(x.body, why, wants(x));
   if (!call) return Violation{ErrorCode::bad_request, "MCP request: " + why};
   x.mcp_method = call->method;
+  x.call_content = std::move(call->content);
   std::string_view target;
   auto kind = protocol::classify(*call);
   bool named = kind == protocol::McpAction::resource ? !call->uri.empty() : !call->name.empty();
@@ -57,6 +68,7 @@ std::optional<Violation> classify_mcp(RequestContext& x) {
     case protocol::McpAction::tool:
       x.operation = "execute_tool";
       x.tool = call->name;
+      x.policy_arguments = std::move(call->arguments);
       x.action = "tool:" + call->name;
       target = call->name;
       break;
@@ -100,13 +112,14 @@ std::optional<Violation> classify_a2a(RequestContext& x) {
   std::string why;
   std::optional<protocol::A2aRequest> call;
   if (auto verb = protocol::a2a_rest_verb(x.parser.get().target()); !verb.empty()) {
-    call = protocol::parse_a2a_rest(x.body, verb, why);
+    call = protocol::parse_a2a_rest(x.body, verb, why, wants(x));
   } else {
-    call = protocol::parse_a2a_jsonrpc(x.body, why);
+    call = protocol::parse_a2a_jsonrpc(x.body, why, wants(x));
   }
   if (!call) return Violation{ErrorCode::bad_request, "A2A request: " + why};
   x.task_id = call->task_id;
   x.context_id = call->context_id;
+  x.call_content = std::move(call->content);
   x.delegates = call->sends_message;
   if (x.delegates) {
     x.operation = "invoke_agent";

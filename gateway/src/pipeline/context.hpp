@@ -15,6 +15,7 @@
 #include "delegation/scope_request.hpp"
 #include "delegation/stamp.hpp"
 #include "delegation/token.hpp"
+#include "guard/budget.hpp"
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
 #include "policy/policy.hpp"
@@ -110,12 +111,24 @@ struct RequestContext {
   std::string objective;            // Delegation-Objective (decoded) or the A2A message text
   bool delegates = false;           // a delegation: a child scope is minted for the route's agent
   std::optional<delegation::ScopeRequest> scope_request;  // POST /v1/scopes: what to open
+  // Canonical JSON of what a call says (MCP params without _meta, an A2A message's parts): what
+  // makes two calls the same for the loop guard. Read only while the guard is on.
+  std::string call_content;
 
   // The access policies' decision (pipeline/policies.cpp), and what it was computed from that the
   // context did not already hold (its views point into the snapshot's policy set and here).
   std::optional<policy::Decision> policy;
-  std::string policy_arguments;
+  std::string policy_arguments;  // canonical JSON of an MCP tool call's arguments, when a rule reads them
   std::vector<std::string> policy_datasets;
+
+  // The guards (pipeline/guards.cpp): a refusal's rule ("rate_limit:<id>", "loop_guard",
+  // "budget:<kind>") and how long waiting would take, and what the request spent of its chain's
+  // budgets, settled when it ends.
+  std::string guard_rule;
+  std::int64_t retry_after_s = 0;  // > 0: sent as Retry-After
+  guard::Charge budget_spent;
+  bool budget_reserved = false;
+  std::optional<guard::BudgetKind> budget_exhausted;  // the budget that refused it
 
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;

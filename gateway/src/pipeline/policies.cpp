@@ -1,11 +1,8 @@
 #include "pipeline/policies.hpp"
 
-#include <simdjson.h>
-
 #include <array>
 
 #include "clock/unix_clock.hpp"
-#include "json/strict.hpp"
 #include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::pipeline {
@@ -13,19 +10,6 @@ namespace scopegate::pipeline {
 namespace {
 
 constexpr std::size_t kMaxAncestors = 32;
-
-// MCP tools/call: the text of params.arguments, for rules that look at arguments. The body was read
-// strictly by classification, so this second reading sees the same one value.
-std::string arguments_of(const RequestContext& x) {
-  if (x.route->kind != config::RouteKind::mcp || x.operation != "execute_tool" || !x.body_buffered) return {};
-  thread_local simdjson::dom::parser parser;
-  std::string why;
-  auto object = json::parse_strict_object(parser, x.body, why);
-  if (!object) return {};
-  simdjson::dom::element params, arguments;
-  if (object->at_key("params").get(params) || params.at_key("arguments").get(arguments)) return {};
-  return simdjson::minify(arguments);
-}
 
 }  // namespace
 
@@ -69,8 +53,7 @@ Verdict check_policies(RequestContext& x) {
   }
   f.classification = tool_label && !tool_label->classification.empty() ? tool_label->classification
                                                                         : x.route->data.classification;
-  x.policy_arguments = arguments_of(x);
-  f.arguments_json = x.policy_arguments;
+  f.arguments_json = x.policy_arguments;  // MCP tools/call, read by classification (canonical JSON)
   f.content_type = req[bhttp::field::content_type];
   f.now = clock::unix_now();
 

@@ -51,6 +51,7 @@ asio::awaitable<bool> reply(RequestContext& x, unsigned status, std::string body
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   if (!x.request_id.empty()) res.set("X-Request-Id", x.request_id);
+  if (x.retry_after_s > 0 && status >= 400) res.set(bhttp::field::retry_after, std::to_string(x.retry_after_s));
   res.body() = std::move(body);
   bool keep = !force_close && may_keep_client(x);
   res.keep_alive(keep);
@@ -81,7 +82,9 @@ asio::awaitable<bool> reply_error(RequestContext& x, ErrorCode code, std::string
   }
   std::string_view scope;
   if (x.token) scope = x.token->current().sid;
-  std::string_view rule = x.policy && !x.policy->allow ? x.policy->rule : std::string_view{};
+  std::string_view rule = !x.guard_rule.empty()              ? std::string_view(x.guard_rule)
+                          : x.policy && !x.policy->allow ? x.policy->rule
+                                                         : std::string_view{};
   std::string body = http::error_body(code, {message, x.request_id, scope, rule});
   co_return co_await reply(x, http::status_of(code), std::move(body), force_close);
 }

@@ -2,6 +2,7 @@
 
 #include "runtime/services.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/guards.hpp"
 
 namespace scopegate::pipeline {
 
@@ -13,6 +14,7 @@ void record_metrics(runtime::Services&, const RequestSummary& summary) { runtime
 constexpr RequestObserver kRequestObservers[] = {
     &audit_request,   // the request's record, or after a write-ahead record its outcome (docs/audit.md)
     &record_metrics,  // docs/protocol.md §8
+    &settle_budget,   // what it spent of its chain's budgets, by what its record says (pipeline/guards.cpp)
 };
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
@@ -27,6 +29,7 @@ void sample_metrics(const RequestContext& x, const RequestSummary& summary, runt
   s.forwarded = x.forwarded;
   s.reason = x.reason;
   s.status = x.status;
+  if (x.budget_exhausted) s.budget_kind = static_cast<int>(*x.budget_exhausted);
   s.duration_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - x.started).count());
   if (x.forwarded) {
     s.upstream_ns = static_cast<std::uint64_t>(
@@ -89,6 +92,16 @@ void summarize(RequestContext& x, RequestSummary& out) {
   if (x.policy) {
     f.rule = x.policy->rule;
     f.shadow = x.policy->shadow_hits();
+  }
+  if (!x.guard_rule.empty()) f.rule = x.guard_rule;  // a guard refused it, after the policies allowed it
+  if (x.token) {
+    const auto& scopes = x.token->scopes;
+    out.budget_chain_size = std::min(scopes.size(), out.budget_chain.size());
+    for (std::size_t i = 0; i < out.budget_chain_size; ++i) {
+      out.budget_chain[i] = guard::ChainScope{scopes[i].sid, nullptr, x.token->expires_at[i]};
+    }
+    out.budget_reserved = x.budget_reserved;
+    out.budget_spent = x.budget_spent;
   }
   f.operation = x.operation;
   f.action = x.action;

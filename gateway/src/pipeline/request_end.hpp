@@ -3,6 +3,7 @@
 // Adding an observer is one function and one line in the list (request_end.cpp).
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,12 @@ struct RequestSummary {
   RequestContext::Recorded recorded = RequestContext::Recorded::not_yet;
   std::string scope_path;  // storage behind facts.scope.path
   runtime::RequestSample metrics;  // the same request as label ids and durations
+  // The request's chain of scopes for its budgets (views into its token), and what the budget
+  // stage spent ahead of it.
+  std::array<guard::ChainScope, 16> budget_chain{};
+  std::size_t budget_chain_size = 0;
+  bool budget_reserved = false;
+  guard::Charge budget_spent;
 };
 
 // Fills `out` from the request. Starts the request's trace if no stage did (every record joins the

@@ -13,6 +13,7 @@
 #include "pipeline/authentication.hpp"
 #include "pipeline/classification.hpp"
 #include "pipeline/delegate.hpp"
+#include "pipeline/guards.hpp"
 #include "pipeline/policies.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
@@ -216,6 +217,14 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //      delegation chain and the tool's arguments. After the grants, which still bind; before
   //      anything is minted or forwarded, POST /v1/scopes included (opening a scope is an action).
   if (auto v = check_policies(x); !v.proceeds()) co_return co_await refuse(x, v);
+
+  // 10c. The guards against runaway use (docs/policies.md): rate limits, the loop guard, then the
+  //      budgets of the whole chain, each after what is cheaper and refuses more broadly, so a
+  //      request one of them refuses spends nothing the later ones count. Last before anything is
+  //      minted or forwarded: what a budget counts is what is let through.
+  if (auto v = check_rate_limits(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = check_loop_guard(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
   if (x.route->kind == config::RouteKind::scopes) co_return co_await serve_open_scope(x);

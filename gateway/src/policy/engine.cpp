@@ -387,7 +387,11 @@ Index::Index(const std::vector<Rule>& rules) {
 
 PolicySet::PolicySet(std::vector<Rule> rules, std::vector<FileInfo> files, bool default_allow)
     : rules_(std::move(rules)), files_(std::move(files)), default_allow_(default_allow),
-      index_(std::make_unique<const Index>(rules_)) {}
+      index_(std::make_unique<const Index>(rules_)) {
+  for (const Rule& r : rules_) {
+    if (!r.when.arguments.empty() || (r.unless && !r.unless->arguments.empty())) reads_arguments_ = true;
+  }
+}
 
 PolicySet::~PolicySet() = default;
 

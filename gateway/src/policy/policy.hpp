@@ -117,6 +117,8 @@ class PolicySet {
   std::vector<RuleTrace> explain(const Facts& facts) const;
 
   bool default_allow() const { return default_allow_; }
+  // Some rule has an argument condition: only then must the pipeline hand over the arguments.
+  bool reads_arguments() const { return reads_arguments_; }
   std::span<const FileInfo> files() const { return files_; }
   std::vector<RuleInfo> rules() const;
 
@@ -124,6 +126,7 @@ class PolicySet {
   std::vector<Rule> rules_;
   std::vector<FileInfo> files_;
   bool default_allow_;
+  bool reads_arguments_ = false;
   std::unique_ptr<const Index> index_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include "json/canonical.hpp"
 #include "json/strict.hpp"
 
 namespace scopegate::protocol {
@@ -95,6 +96,13 @@ bool read_message(dom::object message, A2aRequest& out, std::string& why) {
          read_id(message, "contextId", "context_id", out.context_id, why);
 }
 
+// What a message says (its parts), leaving out what differs between two sendings of the same one
+// (messageId, metadata).
+void content_of(dom::object message, A2aRequest& out) {
+  dom::element parts;
+  if (!message.at_key("parts").get(parts)) json::append_canonical(out.content, parts);
+}
+
 bool is_message_method(std::string_view m) {
   return m == "message/send" || m == "message/stream" || m == "SendMessage" || m == "SendStreamingMessage";
 }
@@ -103,7 +111,7 @@ bool is_message_method(std::string_view m) {
 
 std::size_t json_padding() { return json::kPadding; }
 
-std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why) {
+std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why, ParseWants wants) {
   auto object = parse_object(body, why);
   if (!object) return std::nullopt;
   dom::element e;
@@ -132,6 +140,12 @@ std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why) {
   if (auto params = object_member(*object, "params")) {
     out.name = string_member(*params, "name", ok);
     out.uri = string_member(*params, "uri", ok);
+    dom::element arguments;
+    if (wants.arguments && !params->at_key("arguments").get(arguments)) json::append_canonical(out.arguments, arguments);
+  }
+  dom::element params_value;
+  if (wants.content && !object->at_key("params").get(params_value)) {
+    json::append_canonical(out.content, params_value, "_meta");
   }
   if (!ok) {
     why = "params.name and params.uri must be strings";
@@ -151,7 +165,7 @@ McpAction classify(const McpRequest& r) {
   return McpAction::other;
 }
 
-std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& why) {
+std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& why, ParseWants wants) {
   auto object = parse_object(body, why);
   if (!object) return std::nullopt;
   bool ok = true;
@@ -166,6 +180,7 @@ std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& 
     if (out.sends_message) {
       auto message = object_member(*params, "message");
       if (message && !read_message(*message, out, why)) return std::nullopt;
+      if (message && wants.content) content_of(*message, out);
     } else {
       // tasks/get, tasks/cancel, GetTask...: the task is params.id.
       out.task_id = string_member(*params, "id", ok);
@@ -178,7 +193,8 @@ std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& 
   return out;
 }
 
-std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view verb, std::string& why) {
+std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view verb, std::string& why,
+                                         ParseWants wants) {
   auto object = parse_object(body, why);
   if (!object) return std::nullopt;
   A2aRequest out;
@@ -191,6 +207,7 @@ std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view
     return std::nullopt;
   }
   if ((message || request) && !read_message(message ? *message : *request, out, why)) return std::nullopt;
+  if ((message || request) && wants.content) content_of(message ? *message : *request, out);
   return out;
 }
 

@@ -17,13 +17,22 @@ struct McpRequest {
   std::string method;
   std::string name;  // params.name: tools/call, prompts/get
   std::string uri;   // params.uri: resources/read
+  // Only when asked for (ParseWants), from the same one reading of the body:
+  std::string arguments;  // canonical JSON of params.arguments (json/canonical.hpp); "" when absent
+  std::string content;    // canonical JSON of params without _meta: what makes two calls the same
+};
+
+// What a stage needs beyond naming the action: each costs a walk of the body, so only on request.
+struct ParseWants {
+  bool arguments = false;  // McpRequest::arguments (the policies read tool arguments)
+  bool content = false;    // McpRequest::content, A2aRequest::content (the loop guard)
 };
 
 enum class McpAction { tool, resource, prompt, housekeeping, other };
 
 // `body` must have json_padding() bytes of capacity past its size. nullopt with `why` when the
 // body is not one JSON-RPC request object (batches are refused: each call must be checked alone).
-std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why);
+std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why, ParseWants wants = {});
 
 McpAction classify(const McpRequest& request);
 
@@ -33,11 +42,13 @@ struct A2aRequest {
   std::string text;          // the message's text parts, joined by newlines
   std::string task_id;
   std::string context_id;
+  std::string content;       // when asked for: canonical JSON of the message's parts
 };
 
-std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& why);
+std::optional<A2aRequest> parse_a2a_jsonrpc(std::string_view body, std::string& why, ParseWants wants = {});
 // REST binding: `verb` is "message:send" or "message:stream"; the body carries the message.
-std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view verb, std::string& why);
+std::optional<A2aRequest> parse_a2a_rest(std::string_view body, std::string_view verb, std::string& why,
+                                         ParseWants wants = {});
 
 // The REST verb at the end of an A2A path ("/v1/message:send" → "message:send"), or empty.
 std::string_view a2a_rest_verb(std::string_view path);

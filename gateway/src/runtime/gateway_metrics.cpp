@@ -1,5 +1,6 @@
 #include "runtime/gateway_metrics.hpp"
 
+#include "guard/budget.hpp"
 #include "log/log.hpp"
 #include "runtime/services.hpp"
 
@@ -43,6 +44,10 @@ GatewayMetrics::GatewayMetrics() {
   // Series with a fixed set of label values exist from the start, at zero, so that rate() and
   // increase() see their first change.
   for (auto result : {ok, error}) registry_.add(Family::config_reloads_total, pack(result), 0);
+  for (std::size_t k = 0; k < budget_kinds_.size(); ++k) {
+    budget_kinds_[k] = labels.intern(guard::kBudgetKinds[k]);
+    registry_.add(Family::budget_exhausted_total, pack(budget_kinds_[k]), 0);
+  }
 }
 
 std::uint16_t GatewayMetrics::operation(std::string_view op) const {
@@ -112,6 +117,9 @@ void record_request(const RequestSample& s) {
   std::uint16_t decision = s.allowed || upstream_failed ? m.allow : m.deny;
   std::uint16_t code = s.reason ? m.code(*s.reason) : m.status_class(s.status);
   r.add(Family::requests_total, pack(route, s.agent, s.operation, decision, code));
+  if (s.reason == http::ErrorCode::rate_limited) r.add(Family::rate_limited_total, pack(route, s.agent));
+  if (s.reason == http::ErrorCode::loop_detected) r.add(Family::loop_detected_total, pack(s.agent));
+  if (s.budget_kind >= 0) r.add(Family::budget_exhausted_total, pack(m.budget_kind(s.budget_kind)));
   if (!s.has_route) return;
   r.observe(Family::request_duration_seconds, pack(route), s.duration_ns);
   if (s.forwarded) r.observe(Family::upstream_duration_seconds, pack(route), s.upstream_ns);

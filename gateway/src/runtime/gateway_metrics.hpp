@@ -46,6 +46,7 @@ class GatewayMetrics {
   std::uint16_t status_class(unsigned status) const { return classes_[status >= 100 && status < 600 ? status / 100 : 0]; }
   std::uint16_t event(std::size_t e) const { return events_[e]; }
   std::uint16_t depth(int d) const;
+  std::uint16_t budget_kind(int k) const { return budget_kinds_[static_cast<std::size_t>(k) % budget_kinds_.size()]; }
 
  private:
   GatewayMetrics();
@@ -56,6 +57,7 @@ class GatewayMetrics {
   std::array<std::uint16_t, 6> classes_{};  // [0] other, [1] 1xx ... [5] 5xx
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
+  std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
   bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
 
@@ -67,6 +69,7 @@ struct RequestSample {
   std::optional<http::ErrorCode> reason;
   unsigned status = 0;
   int depth = -1;  // of the scope it ran under; -1: none
+  int budget_kind = -1;  // guard::BudgetKind of the budget that refused it; -1: none
   std::uint64_t duration_ns = 0;
   std::uint64_t upstream_ns = 0;  // 0: never forwarded
 };

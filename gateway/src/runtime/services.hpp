@@ -12,6 +12,8 @@
 #include "audit/sink.hpp"
 #include "audit/writer.hpp"
 #include "delegation/registry.hpp"
+#include "guard/budget.hpp"
+#include "guard/loop_guard.hpp"
 #include "runtime/snapshot.hpp"
 
 namespace scopegate::runtime {
@@ -32,6 +34,9 @@ class Services {
   audit::FactSink& sink() { return *sink_; }
   // The audit writer, or null when no audit.dir is configured (nothing to fail closed on).
   audit::Writer* audit_writer() { return writer_.get(); }
+  // The guards' state, which outlives config snapshots: calls counted per scope, budget counters.
+  guard::LoopGuard& loop_guard() { return loop_guard_; }
+  guard::BudgetStore& budgets() { return *budgets_; }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
@@ -44,6 +49,8 @@ class Services {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<bool> draining_{false};
   delegation::ScopeRegistry scopes_;
+  guard::LoopGuard loop_guard_;
+  std::unique_ptr<guard::BudgetStore> budgets_ = std::make_unique<guard::MemoryBudgetStore>();
   std::unique_ptr<audit::Writer> writer_;  // before sink_, which refers to it
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
 };

@@ -13,6 +13,7 @@
 #include "auth/agents.hpp"
 #include "config/config.hpp"
 #include "delegation/token.hpp"
+#include "guard/rate_limiter.hpp"
 #include "policy/policy.hpp"
 #include "router/router.hpp"
 #include "runtime/gateway_metrics.hpp"
@@ -49,6 +50,8 @@ struct Snapshot {
   std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
   MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
   std::shared_ptr<const policy::PolicySet> policies;  // the access policies; null: none configured
+  // The config's rate limits with their buckets (state: a reload carries the levels over); null: none.
+  std::unique_ptr<guard::RateLimiter> rate_limiter;
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
   std::uint16_t agent_label(const config::Agent* agent) const;

@@ -1,0 +1,86 @@
+#include "guard/budget_replay.hpp"
+
+#include <simdjson.h>
+
+#include <array>
+#include <map>
+#include <vector>
+
+#include "audit/events.hpp"
+#include "audit/record_fields.hpp"
+#include "audit/segments.hpp"
+
+namespace scopegate::guard {
+
+namespace {
+
+namespace field = audit::field;
+
+}  // namespace
+
+bool charge_of_record(std::string_view line, ReplayedCharge& out) {
+  audit::RecordHead head;
+  if (!audit::parse_head(line, head)) return false;
+  bool request = head.event == audit::event_name<audit::Event::request>;
+  bool outcome = head.event == audit::event_name<audit::Event::request_outcome>;
+  if (!request && !outcome) return false;
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(line.data(), line.size(), true).get(doc)) return false;
+  simdjson::dom::object record, scope;
+  if (doc.get_object().get(record) || record.at_key(field::scope).get_object().get(scope)) return false;
+  std::string_view path = audit::string_member(scope, field::path);
+  if (path.empty()) return false;
+  Charge charge;
+  if (request) {
+    if (audit::string_member(record, field::decision) != "allow") return false;
+    if (!audit::string_member(record, field::action).empty()) charge.actions = 1;
+    if (!audit::string_member(record, field::child_scope).empty()) charge.delegations = 1;
+    // A record written before forwarding has no bytes yet: its request.outcome brings them.
+    if (audit::string_member(record, field::recorded).empty()) charge.bytes_out = audit::uint_member(record, field::bytes_out);
+  } else {
+    charge.bytes_out = audit::uint_member(record, field::bytes_out);
+  }
+  if (charge == Charge{}) return false;
+  out.path.assign(path);
+  out.charge = charge;
+  return true;
+}
+
+ReplayStats replay_budgets(const std::string& dir, const std::string& node, std::string_view since,
+                           std::int64_t expires, BudgetStore& store) {
+  ReplayStats stats;
+  std::map<std::string, std::vector<audit::SegmentFile>> nodes;
+  if (!audit::list_segments(dir, nodes, stats.error)) return stats;
+  ReplayedCharge replayed;
+  std::array<ChainScope, 16> chain{};
+  for (const auto& segment : nodes[node]) {
+    audit::LineReader reader;
+    if (!reader.open(segment.path, stats.error)) return stats;
+    std::string_view line;
+    std::uint64_t offset = 0;
+    while (reader.next(line, offset)) {
+      audit::RecordHead head;
+      if (!audit::parse_head(line, head) || head.ts < since) continue;
+      ++stats.records;
+      if (!charge_of_record(line, replayed)) continue;
+      std::size_t n = 0;
+      std::string_view rest = replayed.path;
+      while (!rest.empty() && n < chain.size()) {
+        auto slash = rest.find('/');
+        chain[n++] = ChainScope{rest.substr(0, slash), nullptr, expires};
+        rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+      }
+      if (!rest.empty()) continue;  // deeper than any token: not a record this gateway wrote
+      store.settle({chain.data(), n}, Charge{}, replayed.charge);
+      ++stats.charged;
+    }
+    if (!reader.error().empty()) {
+      stats.error = reader.error();
+      return stats;
+    }
+  }
+  return stats;
+}
+
+}  // namespace scopegate::guard

@@ -1,0 +1,63 @@
+#include "json/canonical.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+#include <vector>
+
+#include "json/write.hpp"
+
+namespace scopegate::json {
+
+void append_canonical(std::string& out, simdjson::dom::element value, std::string_view skip) {
+  using simdjson::dom::element_type;
+  switch (value.type()) {
+    case element_type::OBJECT: {
+      std::vector<std::pair<std::string_view, simdjson::dom::element>> members;
+      for (auto field : simdjson::dom::object(value)) {
+        if (!skip.empty() && field.key == skip) continue;
+        members.emplace_back(field.key, field.value);
+      }
+      std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      out += '{';
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        if (i) out += ',';
+        append_string(out, members[i].first);
+        out += ':';
+        append_canonical(out, members[i].second);
+      }
+      out += '}';
+      return;
+    }
+    case element_type::ARRAY: {
+      out += '[';
+      bool first = true;
+      for (auto item : simdjson::dom::array(value)) {
+        if (!first) out += ',';
+        first = false;
+        append_canonical(out, item);
+      }
+      out += ']';
+      return;
+    }
+    case element_type::STRING: append_string(out, std::string_view(value)); return;
+    case element_type::INT64: out += std::to_string(int64_t(value)); return;
+    case element_type::UINT64: out += std::to_string(uint64_t(value)); return;
+    case element_type::DOUBLE: {
+      double d = double(value);
+      // An integral double within the exact range is written as the integer it is.
+      if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d > -9.0e15 && d < 9.0e15) {
+        out += std::to_string(static_cast<std::int64_t>(d));
+        return;
+      }
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, ec == std::errc{} ? end : buf);
+      return;
+    }
+    case element_type::BOOL: out += bool(value) ? "true" : "false"; return;
+    case element_type::NULL_VALUE: out += "null"; return;
+  }
+}
+
+}  // namespace scopegate::json

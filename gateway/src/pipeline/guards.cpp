@@ -1,0 +1,128 @@
+#include "pipeline/guards.hpp"
+
+#include <chrono>
+
+#include "guard/loop_guard.hpp"
+#include "guard/rate_limiter.hpp"
+#include "pipeline/request_end.hpp"
+#include "runtime/services.hpp"
+
+namespace scopegate::pipeline {
+
+using http::ErrorCode;
+
+namespace {
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// Whole seconds, rounded up: a client that waits this long finds room.
+std::int64_t seconds_up(std::int64_t ns) { return std::max<std::int64_t>(1, (ns + 999'999'999) / 1'000'000'000); }
+
+int agent_index(const RequestContext& x) {
+  if (!x.agent) return -1;
+  return static_cast<int>(x.agent - x.snapshot.config.agents.data());
+}
+
+}  // namespace
+
+Verdict check_rate_limits(RequestContext& x) {
+  guard::RateLimiter* limiter = x.snapshot.rate_limiter.get();
+  if (!limiter) return Verdict::next();
+  auto refused = limiter->take(agent_index(x), x.snapshot.route_index(*x.route), steady_ns());
+  if (!refused) return Verdict::next();
+  const config::RateLimit& limit = *refused->limit;
+  x.guard_rule = "rate_limit:" + limit.id;
+  x.retry_after_s = seconds_up(refused->wait_ns);
+  std::string who = limit.per == config::RateLimit::Per::route ? "route " + x.route->name
+                    : limit.per == config::RateLimit::Per::agent
+                        ? "agent " + (x.agent ? x.agent->id : std::string("(none)"))
+                        : "agent " + (x.agent ? x.agent->id : std::string("(none)")) + " on route " + x.route->name;
+  return http::Violation{ErrorCode::rate_limited,
+                         "rate limit " + limit.id + " for " + who + " is used up; retry in " +
+                             std::to_string(x.retry_after_s) + " s"};
+}
+
+Verdict check_loop_guard(RequestContext& x) {
+  const auto& settings = x.snapshot.config.loop_guard;
+  if (settings.max_repeats == 0 || !x.token || x.action.empty()) return Verdict::next();
+  // MCP calls that name an action, and messages to sub-agents; a task being polled is no loop.
+  bool counted = x.route->kind == config::RouteKind::mcp || (x.route->kind == config::RouteKind::a2a && x.delegates);
+  if (!counted || !x.body_buffered) return Verdict::next();
+  auto call = guard::fingerprint_call(x.token->current().sid, x.action, x.call_content);
+  guard::LoopSettings s{settings.max_repeats, std::chrono::nanoseconds(settings.window).count(), settings.max_entries};
+  auto wait_ns = x.worker.app().loop_guard().count(call, s, steady_ns());
+  if (!wait_ns) return Verdict::next();
+  x.guard_rule = "loop_guard";
+  x.retry_after_s = seconds_up(*wait_ns);
+  return http::Violation{
+      ErrorCode::loop_detected,
+      "the same call (" + x.action + " with the same arguments) was made " + std::to_string(settings.max_repeats) +
+          " times in this scope within " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings.window).count()) +
+          " s; change the arguments or the approach instead of repeating it"};
+}
+
+namespace {
+
+// The chain of the request's scope, root first, with each scope's limits (by the agent acting in it).
+std::size_t chain_of(const RequestContext& x, std::array<guard::ChainScope, 16>& chain) {
+  const auto& scopes = x.token->scopes;
+  std::size_t n = std::min(scopes.size(), chain.size());
+  const auto& budgets = x.snapshot.config.budgets;
+  for (std::size_t i = 0; i < n; ++i) {
+    const config::BudgetLimits& limits = budgets.for_agent(scopes[i].agt);
+    chain[i] = guard::ChainScope{scopes[i].sid, limits.any() ? &limits : nullptr, x.token->expires_at[i]};
+  }
+  return n;
+}
+
+}  // namespace
+
+Verdict spend_budget(RequestContext& x) {
+  if (!x.token) return Verdict::next();
+  std::array<guard::ChainScope, 16> chain{};
+  std::size_t n = chain_of(x, chain);
+  guard::Charge charge;
+  if (!x.action.empty()) charge.actions = 1;
+  // A scope opened below this one: a delegation, or POST /v1/scopes with a token.
+  if (x.delegates || x.route->kind == config::RouteKind::scopes) charge.delegations = 1;
+  auto exhausted = x.worker.app().budgets().try_spend({chain.data(), n}, charge);
+  if (!exhausted) {
+    x.budget_spent = charge;
+    x.budget_reserved = true;
+    return Verdict::next();
+  }
+  const auto& e = *exhausted;
+  x.guard_rule = "budget:" + std::string(guard::to_string(e.kind));
+  x.budget_exhausted = e.kind;
+  const auto& scope = x.token->scopes[e.index];
+  std::string whose = e.index + 1 == n ? "this scope (" + scope.sid + ")"
+                                        : "ancestor scope " + scope.sid + " (agent " + scope.agt + ", depth " +
+                                              std::to_string(e.index) + ")";
+  std::string what = e.kind == guard::BudgetKind::children
+                         ? "may open at most " + std::to_string(e.limit) + " scopes itself"
+                     : e.kind == guard::BudgetKind::bytes_out
+                         ? "has received " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " bytes"
+                         : "has used " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " " +
+                               std::string(guard::to_string(e.kind));
+  return http::Violation{ErrorCode::budget_exhausted,
+                         "the " + std::string(guard::to_string(e.kind)) + " budget of " + whose + " is spent: it " + what +
+                             "; ask the agent that delegated to you, or a person, for a new scope"};
+}
+
+void settle_budget(runtime::Services& app, const RequestSummary& summary) {
+  if (summary.budget_chain_size == 0) return;
+  const auto& f = summary.facts;
+  // What the record says the request spent (guard/budget_replay.cpp reads it back the same way).
+  guard::Charge is;
+  if (f.allowed) {
+    if (!f.action.empty()) is.actions = 1;
+    if (!f.child_scope.empty()) is.delegations = 1;
+    is.bytes_out = f.bytes_out;
+  }
+  guard::Charge was = summary.budget_reserved ? summary.budget_spent : guard::Charge{};
+  app.budgets().settle({summary.budget_chain.data(), summary.budget_chain_size}, was, is);
+}
+
+}  // namespace scopegate::pipeline

@@ -1,0 +1,394 @@
+// The guards against runaway use, driven by an injected clock (docs/policies.md, "Budgets, rate
+// limits and the loop guard"): token buckets and the rate limiter, the loop guard, budgets rolled up
+// the chain, and the reading of audit records that rebuilds the budgets at start.
+#include <doctest/doctest.h>
+
+#include <simdjson.h>
+
+#include <string>
+#include <vector>
+
+#include "config/loader.hpp"
+#include "guard/budget.hpp"
+#include "guard/budget_replay.hpp"
+#include "guard/loop_guard.hpp"
+#include "guard/rate_limiter.hpp"
+#include "guard/token_bucket.hpp"
+#include "json/canonical.hpp"
+
+using namespace scopegate;
+using guard::BudgetKind;
+using guard::Charge;
+using guard::ChainScope;
+
+namespace {
+
+constexpr std::int64_t kSecond = 1'000'000'000;
+
+config::RateLimit limit(std::string id, config::RateLimit::Per per, double rate, double burst,
+                        std::vector<std::string> agents = {}, std::vector<std::string> routes = {}) {
+  config::RateLimit l;
+  l.id = std::move(id);
+  l.per = per;
+  l.rate = rate;
+  l.burst = burst;
+  l.agents = std::move(agents);
+  l.routes = std::move(routes);
+  return l;
+}
+
+std::vector<config::Agent> agents(std::initializer_list<const char*> ids) {
+  std::vector<config::Agent> out;
+  for (auto id : ids) {
+    config::Agent a;
+    a.id = id;
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::string canonical(std::string text) {
+  simdjson::dom::parser parser;
+  text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element e = parser.parse(text);
+  std::string out;
+  json::append_canonical(out, e);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a token bucket starts full, refills at its rate and says how long to wait") {
+  guard::TokenBucket b;
+  std::int64_t wait = 0;
+  for (int i = 0; i < 3; ++i) CHECK(b.take(2.0, 3.0, 0, wait));
+  CHECK_FALSE(b.take(2.0, 3.0, 0, wait));
+  CHECK(wait == kSecond / 2);  // one token every half second
+  CHECK_FALSE(b.take(2.0, 3.0, kSecond / 4, wait));
+  CHECK(wait == kSecond / 4);
+  CHECK(b.take(2.0, 3.0, kSecond / 2, wait));
+  // Idle for long: never more than the burst.
+  CHECK(b.level(2.0, 3.0, 100 * kSecond) == doctest::Approx(3.0));
+  // A clock read out of order adds nothing.
+  guard::TokenBucket c;
+  CHECK(c.take(1.0, 1.0, 10 * kSecond, wait));
+  CHECK_FALSE(c.take(1.0, 1.0, 5 * kSecond, wait));
+}
+
+TEST_CASE("a rate limit per agent keys on the agent, per route on the route, per agent_route on both") {
+  auto team = agents({"planner", "researcher"});
+  std::vector<std::string> routes{"tools", "search", "scopegate:scopes"};
+  std::vector<config::RateLimit> limits{limit("per-agent", config::RateLimit::Per::agent, 1, 2)};
+  guard::RateLimiter rl(limits, team, routes);
+  CHECK_FALSE(rl.take(0, 0, 0));
+  CHECK_FALSE(rl.take(0, 1, 0));  // the same agent on another route: the same bucket
+  auto refused = rl.take(0, 2, 0);
+  REQUIRE(refused);
+  CHECK(refused->limit->id == "per-agent");
+  CHECK(refused->wait_ns == kSecond);
+  CHECK_FALSE(rl.take(1, 0, 0));  // another agent has its own
+  CHECK_FALSE(rl.take(-1, 0, 0));  // no agent: nothing to key a per-agent limit on
+
+  std::vector<config::RateLimit> per_route{limit("per-route", config::RateLimit::Per::route, 1, 1)};
+  guard::RateLimiter r2(per_route, team, routes);
+  CHECK_FALSE(r2.take(0, 0, 0));
+  CHECK(r2.take(1, 0, 0));         // another agent, same route: refused
+  CHECK_FALSE(r2.take(1, 1, 0));   // another route
+  CHECK(r2.take(-1, 1, 0));        // requests without an agent count on the route too
+
+  std::vector<config::RateLimit> both{limit("pair", config::RateLimit::Per::agent_route, 1, 1)};
+  guard::RateLimiter r3(both, team, routes);
+  CHECK_FALSE(r3.take(0, 0, 0));
+  CHECK(r3.take(0, 0, 0));
+  CHECK_FALSE(r3.take(0, 1, 0));
+  CHECK_FALSE(r3.take(1, 0, 0));
+}
+
+TEST_CASE("rate limits apply only to the agents and routes they list") {
+  auto team = agents({"planner", "researcher"});
+  std::vector<std::string> routes{"tools", "search"};
+  std::vector<config::RateLimit> limits{limit("researcher-search", config::RateLimit::Per::agent, 1, 1, {"researcher"}, {"search"})};
+  guard::RateLimiter rl(limits, team, routes);
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(rl.take(0, 1, 0));  // planner: not listed
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(rl.take(1, 0, 0));  // researcher on tools: not listed
+  CHECK_FALSE(rl.take(1, 1, 0));
+  CHECK(rl.take(1, 1, 0));
+}
+
+TEST_CASE("a request refused by one limit takes nothing from the others") {
+  auto team = agents({"a"});
+  std::vector<std::string> routes{"tools"};
+  std::vector<config::RateLimit> limits{limit("wide", config::RateLimit::Per::agent, 1, 5),
+                                        limit("narrow", config::RateLimit::Per::route, 1, 1)};
+  guard::RateLimiter rl(limits, team, routes);
+  CHECK_FALSE(rl.take(0, 0, 0));
+  for (int i = 0; i < 10; ++i) {
+    auto refused = rl.take(0, 0, 0);
+    REQUIRE(refused);
+    CHECK(refused->limit->id == "narrow");
+  }
+  // "wide" gave back every token the refused requests took: 4 are left of 5.
+  std::vector<config::RateLimit> only_wide{limits[0]};
+  guard::RateLimiter copy(only_wide, team, routes);
+  copy.inherit(rl, 0);
+  int passed = 0;
+  while (!copy.take(0, 0, 0)) ++passed;
+  CHECK(passed == 4);
+}
+
+TEST_CASE("a reload carries bucket levels over, capped by the new burst") {
+  auto team = agents({"a"});
+  std::vector<std::string> routes{"tools"};
+  std::vector<config::RateLimit> before{limit("l", config::RateLimit::Per::agent, 1, 10)};
+  guard::RateLimiter old(before, team, routes);
+  for (int i = 0; i < 8; ++i) CHECK_FALSE(old.take(0, 0, 0));
+  std::vector<config::RateLimit> after{limit("l", config::RateLimit::Per::agent, 1, 10)};
+  guard::RateLimiter next(after, team, routes);
+  next.inherit(old, 0);
+  CHECK_FALSE(next.take(0, 0, 0));
+  CHECK_FALSE(next.take(0, 0, 0));
+  CHECK(next.take(0, 0, 0));  // 2 were left, not a fresh 10
+  std::vector<config::RateLimit> renamed{limit("other", config::RateLimit::Per::agent, 1, 10)};
+  guard::RateLimiter fresh(renamed, team, routes);
+  fresh.inherit(old, 0);
+  for (int i = 0; i < 10; ++i) CHECK_FALSE(fresh.take(0, 0, 0));  // a new limit starts full
+}
+
+TEST_CASE("the loop guard refuses the call after max_repeats within the window, then forgets") {
+  guard::LoopGuard g;
+  guard::LoopSettings s{3, 60 * kSecond, 1000};
+  auto call = guard::fingerprint_call("scope-1", "tool:search", R"({"q":"x"})");
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(g.count(call, s, i * kSecond));
+  auto wait = g.count(call, s, 10 * kSecond);
+  REQUIRE(wait);
+  CHECK(*wait == 50 * kSecond);  // until the first call's window ends
+  CHECK(g.count(call, s, 59 * kSecond));
+  CHECK_FALSE(g.count(call, s, 60 * kSecond));  // a new window
+  // Other arguments, another action or another scope are other calls.
+  CHECK_FALSE(g.count(guard::fingerprint_call("scope-1", "tool:search", R"({"q":"y"})"), s, 61 * kSecond));
+  CHECK_FALSE(g.count(guard::fingerprint_call("scope-1", "tool:fetch", R"({"q":"x"})"), s, 61 * kSecond));
+  CHECK_FALSE(g.count(guard::fingerprint_call("scope-2", "tool:search", R"({"q":"x"})"), s, 61 * kSecond));
+  // Parts cannot be shifted into each other.
+  CHECK(guard::fingerprint_call("ab", "c", "") != guard::fingerprint_call("a", "bc", ""));
+  // Off: nothing is counted.
+  CHECK_FALSE(g.count(call, guard::LoopSettings{0, kSecond, 1000}, 0));
+}
+
+TEST_CASE("the loop guard's memory stays bounded") {
+  guard::LoopGuard g;
+  guard::LoopSettings s{2, 10 * kSecond, 1600};
+  for (int i = 0; i < 20000; ++i) {
+    CHECK_FALSE(g.count(guard::fingerprint_call("s", "tool:t", std::to_string(i)), s, i));
+  }
+  CHECK(g.size() <= 1600);
+  // Once their windows passed, old entries make room without evicting live ones.
+  auto keep = guard::fingerprint_call("s", "tool:keep", "");
+  CHECK_FALSE(g.count(keep, s, 20 * kSecond));
+  CHECK_FALSE(g.count(keep, s, 20 * kSecond));
+  for (int i = 0; i < 50; ++i) CHECK_FALSE(g.count(guard::fingerprint_call("s", "tool:u", std::to_string(i)), s, 21 * kSecond));
+  CHECK(g.count(keep, s, 22 * kSecond));
+}
+
+TEST_CASE("canonical JSON sees through member order, spacing and number spelling") {
+  CHECK(canonical(R"({"b": 1, "a": [true, null, "x"]})") == R"({"a":[true,null,"x"],"b":1})");
+  CHECK(canonical(R"({"a":1.0})") == canonical(R"({ "a" : 1 })"));
+  CHECK(canonical(R"({"a":{"d":1,"c":2}})") == R"({"a":{"c":2,"d":1}})");
+  CHECK(canonical(R"({"a":"\u0041"})") == R"({"a":"A"})");
+  CHECK(canonical(R"({"a":1.5})") != canonical(R"({"a":1})"));
+  simdjson::dom::parser parser;
+  std::string text = R"({"name":"t","_meta":{"progressToken":7}})";
+  text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+  std::string out;
+  json::append_canonical(out, parser.parse(text), "_meta");
+  CHECK(out == R"({"name":"t"})");
+}
+
+namespace {
+
+struct Tree {
+  config::BudgetLimits root_limits, child_limits;
+  std::vector<ChainScope> chain(int depth) const {
+    std::vector<ChainScope> c{{"root", &root_limits, 1000}};
+    if (depth >= 1) c.push_back({"child", &child_limits, 1000});
+    if (depth >= 2) c.push_back({"grandchild", nullptr, 1000});
+    return c;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a child's actions spend its ancestors' budgets") {
+  Tree t;
+  t.root_limits.max_actions = 5;
+  t.child_limits.max_actions = 3;
+  guard::MemoryBudgetStore store;
+  Charge action{1, 0, 0};
+  for (int i = 0; i < 3; ++i) CHECK_FALSE(store.try_spend(t.chain(2), action));
+  auto e = store.try_spend(t.chain(2), action);
+  REQUIRE(e);
+  CHECK(e->index == 1);  // the child's own budget of 3
+  CHECK(e->kind == BudgetKind::actions);
+  CHECK(e->limit == 3);
+  CHECK(e->used == 3);
+  CHECK_FALSE(store.try_spend(t.chain(0), action));
+  CHECK_FALSE(store.try_spend(t.chain(0), action));
+  e = store.try_spend(t.chain(0), action);
+  REQUIRE(e);
+  CHECK(e->index == 0);
+  auto root = store.use("root");
+  REQUIRE(root);
+  CHECK(root->subtree.actions == 5);
+  CHECK(root->own.actions == 2);
+  auto grandchild = store.use("grandchild");
+  REQUIRE(grandchild);
+  CHECK(grandchild->own.actions == 3);
+  CHECK(store.use("child")->own.actions == 0);
+  CHECK(store.use("child")->subtree.actions == 3);
+  CHECK_FALSE(store.use("never-seen"));
+}
+
+TEST_CASE("delegations roll up, children count for the opener only, bytes stop the next request") {
+  Tree t;
+  t.root_limits.max_delegations = 3;
+  t.root_limits.max_children = 1;
+  t.child_limits.max_bytes_out = 100;
+  guard::MemoryBudgetStore store;
+  Charge delegation{1, 1, 0};
+  CHECK_FALSE(store.try_spend(t.chain(0), delegation));
+  auto e = store.try_spend(t.chain(0), delegation);
+  REQUIRE(e);
+  CHECK(e->kind == BudgetKind::children);
+  CHECK_FALSE(store.try_spend(t.chain(1), delegation));  // the child opens its own: fan-out is per scope
+  CHECK_FALSE(store.try_spend(t.chain(2), delegation));
+  e = store.try_spend(t.chain(2), delegation);
+  REQUIRE(e);
+  CHECK(e->kind == BudgetKind::delegations);
+  CHECK(e->index == 0);
+  // Bytes are settled after the response; the next request of the subtree is refused.
+  store.settle(t.chain(2), Charge{}, Charge{0, 0, 150});
+  e = store.try_spend(t.chain(2), Charge{});
+  REQUIRE(e);
+  CHECK(e->kind == BudgetKind::bytes_out);
+  CHECK(e->index == 1);
+  CHECK(e->used == 150);
+}
+
+TEST_CASE("a request not let through after all gives back what it spent") {
+  Tree t;
+  t.root_limits.max_actions = 1;
+  guard::MemoryBudgetStore store;
+  Charge action{1, 0, 0};
+  CHECK_FALSE(store.try_spend(t.chain(1), action));
+  CHECK(store.try_spend(t.chain(1), action));
+  store.settle(t.chain(1), action, Charge{});
+  CHECK_FALSE(store.try_spend(t.chain(1), action));
+  CHECK(store.use("root")->subtree.actions == 1);
+  // Giving back more than was counted leaves zero, not a wrapped counter.
+  store.settle(t.chain(1), Charge{5, 5, 5}, Charge{});
+  CHECK(store.use("root")->subtree.actions == 0);
+}
+
+TEST_CASE("counters of expired scopes are forgotten") {
+  guard::MemoryBudgetStore store;
+  std::vector<ChainScope> old{{"old", nullptr, 100}};
+  std::vector<ChainScope> live{{"live", nullptr, 500}};
+  CHECK_FALSE(store.try_spend(old, Charge{1, 0, 0}));
+  CHECK_FALSE(store.try_spend(live, Charge{1, 0, 0}));
+  CHECK(store.forget_expired(200) == 1);
+  CHECK_FALSE(store.use("old"));
+  CHECK(store.use("live"));
+}
+
+TEST_CASE("a record spends what the live gateway spent for it") {
+  guard::ReplayedCharge c;
+  const std::string tail = R"(,"prev":")" + std::string(64, '0') + R"(","hash":")" + std::string(64, '1') + "\"}";
+  auto line = [&](std::string members) {
+    return R"({"v":1,"seq":7,"ts":"2026-11-29T10:00:00.000000Z","node":"n","event":"request")" + members + tail;
+  };
+  CHECK(guard::charge_of_record(line(R"(,"scope":{"id":"c","parent":"r","root":"r","depth":1,"path":"r/c"},"action":"tool:x","decision":"allow","status":200,"bytes_out":42)"), c));
+  CHECK(c.path == "r/c");
+  CHECK(c.charge == Charge{1, 0, 42});
+  CHECK(guard::charge_of_record(line(R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"agent:w","decision":"allow","status":200,"bytes_out":5,"child_scope":"k")"), c));
+  CHECK(c.charge == Charge{1, 1, 5});
+  // Written before forwarding: its bytes come with its request.outcome.
+  CHECK(guard::charge_of_record(line(R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"allow","recorded":"before_forward","bytes_in":0)"), c));
+  CHECK(c.charge == Charge{1, 0, 0});
+  std::string outcome = R"({"v":1,"seq":8,"ts":"2026-11-29T10:00:00.000000Z","node":"n","event":"request.outcome","scope":{"id":"r","root":"r","depth":0,"path":"r"},"status":200,"bytes_out":9)" + tail;
+  CHECK(guard::charge_of_record(outcome, c));
+  CHECK(c.charge == Charge{0, 0, 9});
+  // Refused requests, requests without a scope and other events spend nothing.
+  CHECK_FALSE(guard::charge_of_record(line(R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"deny","status":403,"bytes_out":90)"), c));
+  CHECK_FALSE(guard::charge_of_record(line(R"(,"action":"tool:x","decision":"allow","status":200,"bytes_out":90)"), c));
+  CHECK_FALSE(guard::charge_of_record(R"({"v":1,"seq":1,"ts":"2026-11-29T10:00:00.000000Z","node":"n","event":"scope.open","scope":{"id":"r","root":"r","depth":0,"path":"r"})" + tail, c));
+}
+
+TEST_CASE("budgets, rate limits and the loop guard load from the config, with errors naming their keys") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  std::string base = R"(listeners:
+  - port: 8080
+agents:
+  - id: planner
+    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+routes:
+  - name: tools
+    access: open
+    match: { path_prefix: /tools }
+    upstream: http://127.0.0.1:9000
+)";
+  auto ok = config::load_string(base + R"(budgets:
+  default: {max_actions: 100, max_bytes_out: 1MiB}
+  agents:
+    planner: {max_actions: 500, max_children: 4}
+rate_limits:
+  - id: planner-calls
+    per: agent_route
+    rate: 600/min
+    agents: [planner]
+    routes: [tools, "scopegate:scopes"]
+loop_guard:
+  max_repeats: 5
+  window: 30s
+)", "gw.yaml", env);
+  REQUIRE(ok.config);
+  const auto& c = *ok.config;
+  CHECK(c.budgets.defaults.max_actions == 100u);
+  CHECK(c.budgets.defaults.max_bytes_out == 1024u * 1024u);
+  const auto& planner = c.budgets.for_agent("planner");
+  CHECK(planner.max_actions == 500u);
+  CHECK(planner.max_children == 4u);
+  CHECK(planner.max_bytes_out == 1024u * 1024u);  // the default's, merged
+  CHECK_FALSE(c.budgets.for_agent("other").max_children);
+  REQUIRE(c.rate_limits.size() == 1);
+  CHECK(c.rate_limits[0].rate == doctest::Approx(10.0));
+  CHECK(c.rate_limits[0].burst == doctest::Approx(10.0));
+  CHECK(c.rate_limits[0].per == config::RateLimit::Per::agent_route);
+  CHECK(c.loop_guard.max_repeats == 5);
+  CHECK(c.loop_guard.window == std::chrono::seconds(30));
+
+  auto bad = config::load_string(base + R"(budgets:
+  agents:
+    ghost: {max_actions: 1}
+  default: {max_action: 3}
+rate_limits:
+  - id: x
+    rate: fast
+    routes: [nowhere]
+  - id: x
+    per: tenant
+    rate: 5/s
+loop_guard:
+  window: 0s
+)", "gw.yaml", env);
+  CHECK_FALSE(bad.config);
+  std::string all;
+  for (const auto& e : bad.errors) all += e.to_string() + "\n";
+  CHECK(all.find("budgets.agents.ghost") != std::string::npos);
+  CHECK(all.find("budgets.default.max_action: unknown key") != std::string::npos);
+  CHECK(all.find("rate_limits[0].rate") != std::string::npos);
+  CHECK(all.find("rate_limits[0].routes[0]") != std::string::npos);
+  CHECK(all.find("rate_limits[1].id: duplicate") != std::string::npos);
+  CHECK(all.find("rate_limits[1].per") != std::string::npos);
+  CHECK(all.find("loop_guard.max_repeats: required") != std::string::npos);
+  CHECK(all.find("loop_guard.window") != std::string::npos);
+  CHECK(all.find("gw.yaml:") != std::string::npos);
+}
