@@ -43,6 +43,7 @@ LABEL_VALUES = {
     "code": ERROR_CODES + STATUS_CLASSES + ("other",),
     "result": ("ok", "error", "other"),
     "mode": ("enforce", "shadow", "other"),
+    "kind": ("actions", "delegations", "children", "bytes_out", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -51,6 +52,9 @@ EXPORTED_METRICS = {
     "scopegate_request_duration_seconds": ("histogram", ("route",)),
     "scopegate_upstream_duration_seconds": ("histogram", ("route",)),
     "scopegate_policy_decisions_total": ("counter", ("rule", "decision", "mode")),
+    "scopegate_rate_limited_total": ("counter", ("route", "agent")),
+    "scopegate_budget_exhausted_total": ("counter", ("kind",)),
+    "scopegate_loop_detected_total": ("counter", ("agent",)),
     "scopegate_tool_calls_total": ("counter", ("route", "tool", "agent", "decision")),
     "scopegate_tool_duration_seconds": ("histogram", ("route", "tool")),
     "scopegate_delegations_total": ("counter", ("route", "from_agent", "to_agent", "decision")),

@@ -333,6 +333,8 @@ def test_a_real_prometheus_sees_the_exact_counts(gateway):
 # workload does not cause. Every other panel query must return data.
 NEEDS_AN_EVENT = {
     "Policy decisions by rule [A]": "needs access policies loaded; this gateway has none (test_policies.py)",
+    "Guard refusals per second [A]": "needs a rate limit to refuse a request (test_guards.py)",
+    "Guard refusals per second [C]": "needs the loop guard to refuse a call (test_guards.py)",
 }
 
 
