@@ -96,6 +96,40 @@ def test_a_deny_names_its_rule_and_never_reaches_the_upstream(start_gateway, ups
     assert not [r for r in reqs if r.get("route") == "files" and r["decision"] == "allow"]
 
 
+def test_a_depth_3_sub_agent_is_refused_restricted_data_its_depth_1_ancestor_may_read(start_gateway, upstream,
+                                                                                        tmp_path):
+    """The example policy restricted-depth.yaml, as shipped: restricted data only at depth 0 or 1."""
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "policies", "restricted-depth.yaml")
+    routes = scoped("hr", "/tools/hr", upstream.url, datasets="[hr-records]", classification="restricted")
+    agents = "".join(agent_yaml(a, may_open_root=(a == "planner"), grants=["tool:*", "agent:*"])
+                     for a in ("planner", "researcher", "writer", "intruder"))
+    extra = "audit:\n  dir: %s\npolicies: [%s]\n" % (tmp_path / "audit", os.path.abspath(example))
+    gw = start_gateway(delegation_config(routes, agents=agents, extra=extra), env=TOKEN_ENV)
+    _, token = open_root(gw, grants=["tool:*", "agent:*"])
+    chain = {"planner": token}
+    parent = "planner"
+    for agent in ("researcher", "writer", "intruder"):  # depths 1, 2 and 3
+        status, child = open_scope(gw, parent, {"agent": agent, "grants": ["tool:*", "agent:*"]}, token=chain[parent])
+        assert status == 201, child
+        chain[agent] = child["token"]
+        parent = agent
+    before = upstream.stats()["requests"]
+    answers = {a: request("127.0.0.1", gw.port, "GET", "/tools/hr/E1042", headers=auth(a, chain[a]))
+               for a in ("planner", "researcher", "writer", "intruder")}
+    assert {a: r[0] for a, r in answers.items()} == {"planner": 200, "researcher": 200, "writer": 403,
+                                                      "intruder": 403}
+    err = json.loads(answers["intruder"][2])["error"]
+    assert err["code"] == "policy_denied" and err["rule"] == "restricted-data-shallow"
+    assert "depth 0 or 1" in err["message"]
+    assert upstream.stats()["requests"] - before - 1 == 2  # stats() counts its own request
+    gw.stop()
+    hr = [r for r in records(tmp_path / "audit") if r["event"] == "request" and r.get("route") == "hr"]
+    assert sorted((r["scope"]["depth"], r["decision"], r.get("rule")) for r in hr) == [
+        (0, "allow", None), (1, "allow", None), (2, "deny", "restricted-data-shallow"),
+        (3, "deny", "restricted-data-shallow")]
+    assert all(r["datasets"] == ["hr-records"] for r in hr)
+
+
 def test_a_broken_policy_file_is_refused_and_the_running_set_stays(start_gateway, upstream, tmp_path):
     gw, policy_file = start(start_gateway, upstream, tmp_path)
     _, root_token = open_root(gw, grants=["tool:*", "agent:researcher"])

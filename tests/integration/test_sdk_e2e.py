@@ -79,6 +79,38 @@ def test_mcp_sdk_client_and_server_through_the_gateway(start_gateway, tool_serve
         assert [c["tool"] for c in calls] == ["search"]
 
 
+def test_mcp_sdk_client_sees_the_policy_rule_and_its_reason(start_gateway, tool_server, tmp_path):
+    """A policy refusal reaches the agent's model: the SDK's error carries the rule and its reason."""
+    policy = tmp_path / "hr.yaml"
+    policy.write_text("""version: 1
+default: allow
+rules:
+  - id: hr-lookup-needs-ticket
+    effect: forbid
+    reason: "hr_lookup needs a scope whose objective names a ticket, such as TICKET-42"
+    when:
+      action: ["tool:hr_lookup"]
+    unless:
+      objective: {glob: "*ticket-?*"}
+""")
+    config = gateway_config(tool_server.url).replace("routes:\n", "policies: [%s]\nroutes:\n" % policy, 1)
+    gw = start_gateway(config, env=TOKEN_ENV)
+    base = "http://127.0.0.1:%d" % gw.port
+    _, token = open_root(gw, grants=["tool:search", "tool:hr_lookup"], objective="weekly report")
+    before = len(tool_calls(tool_server))
+    out = node("mcp_client.mjs", base + "/mcp", AGENT_KEYS["planner"], token, "search", "hr_lookup")
+    assert out["results"]["search"]["ok"], out
+    error = out["results"]["hr_lookup"]["error"]
+    assert not out["results"]["hr_lookup"]["ok"]
+    assert "policy_denied" in error and "hr-lookup-needs-ticket" in error, error
+    assert "needs a scope whose objective names a ticket" in error, error
+    assert [c["tool"] for c in tool_calls(tool_server)[before:]] == ["search"]
+    # With a ticket in the objective the same SDK call runs.
+    _, ticketed = open_root(gw, grants=["tool:hr_lookup"], objective="TICKET-42: update the org chart")
+    out = node("mcp_client.mjs", base + "/mcp", AGENT_KEYS["planner"], ticketed, "hr_lookup")
+    assert out["results"]["hr_lookup"]["ok"], out
+
+
 def test_a2a_delegation_then_the_sub_agent_calls_a_tool(start_gateway, tool_server):
     gw = start_gateway(gateway_config(tool_server.url, "http://127.0.0.1:1"), env=TOKEN_ENV)
     base = "http://127.0.0.1:%d" % gw.port
