@@ -19,6 +19,7 @@
 #include "http/request_id.hpp"
 #include "json/write.hpp"
 #include "log/log.hpp"
+#include "policy/lint.hpp"
 
 namespace scopegate::cli {
 
@@ -59,8 +60,11 @@ Options:
 
 constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE [--require-secrets]
 
-Validates FILE (and the TLS material it names) without binding any port.
+Validates FILE (and the TLS material it names, and its policy files) without binding any port.
 Exit 0 when valid; 1 with every error as FILE:LINE: KEY: MESSAGE on stderr.
+A policy rule that can never match (a route, agent or dataset the config does not have, depth
+bounds that exclude each other) or a permit that an enforce forbid always overrides is one
+warning: FILE:LINE: KEY: MESSAGE line each (docs/policies.md, "Warnings"); the exit stays 0.
 A secret that is not available where check runs (an unset token key, admin token or checkpoint key
 variable, a secret file that does not exist) is one warning line each, and everything else is still
 checked; serve refuses to start without it.
@@ -165,9 +169,18 @@ int cmd_check(int argc, char** argv) {
     print_errors(result);
     return 1;
   }
+  std::vector<config::ConfigError> policy_warnings;
+  if (snapshot->policies) {
+    auto known = policy::vocabulary_of(snapshot->config);
+    known.routes.insert(snapshot->scopes_route.name);
+    policy_warnings = policy::lint(*snapshot->policies, known);
+  }
+  for (const auto& w : policy_warnings) std::cerr << "warning: " << w.to_string() << "\n";
   std::cout << args.values["--config"] << ": ok (" << snapshot->config.listeners.size() << " listeners, "
             << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers";
+  if (snapshot->policies) std::cout << ", " << snapshot->policies->rules().size() << " policy rules";
   if (!result.missing_secrets.empty()) std::cout << "; " << result.missing_secrets.size() << " secret(s) not available here";
+  if (!policy_warnings.empty()) std::cout << "; " << policy_warnings.size() << " policy warning(s)";
   std::cout << ")\n";
   return 0;
 }
