@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 #include "cli/audit_cli.hpp"
+#include "cli/policy_cli.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -35,6 +36,8 @@ Usage:
   scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
                                                       mint a root delegation token (operators)
   scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
+  scopegate policy explain --config FILE --route R (--token T | --agent A ...) [--action X] [...]
+                                                      what the policies decide for a request, and why
   scopegate query footprint|actions|tree SCOPE --log DIR [...]
   scopegate query never SCOPE --dataset D|--tool T|--route R|--resource U --log DIR [...]
                                                       forensic questions over the audit log
@@ -375,6 +378,7 @@ int run(int argc, char** argv) {
   if (command == "token") return cmd_token(argc, argv);
   if (command == "query") return cmd_query(argc, argv);
   if (command == "audit") return cmd_audit(argc, argv);
+  if (command == "policy") return cmd_policy(argc, argv);
   std::cerr << "unknown command '" << command << "'\n" << kUsage;
   return 2;
 }
