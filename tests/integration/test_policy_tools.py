@@ -231,7 +231,7 @@ def test_check_warns_about_rules_that_can_never_match_and_still_exits_0(tmp_path
     assert done.returncode == 0, done.stderr
     warnings = [l for l in done.stderr.splitlines() if l.startswith("warning: %s" % policy_file)]
     assert len(warnings) == 2, done.stderr
-    assert warnings[0].startswith("warning: %s:25: rules[3].when.route: rule 'typo' names route 'serch'" % policy_file)
+    assert warnings[0].startswith("warning: %s:25: rules[3].when.route: rule 'typo': no route 'serch'" % policy_file)
     assert warnings[1].startswith("warning: %s:28: rules[4].when.depth: rule 'impossible-depth'" % policy_file)
     assert "2 policy warning(s)" in done.stdout
 

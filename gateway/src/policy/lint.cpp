@@ -21,7 +21,7 @@ config::ConfigError at_rule(const Rule& rule, const std::string& key, std::strin
   e.file = rule.location.substr(0, colon);
   e.line = colon == std::string::npos ? 0 : std::atoi(rule.location.c_str() + colon + 1);
   e.key = rule.key + "." + key;
-  e.message = "rule '" + rule.id + "' " + std::move(message);
+  e.message = "rule '" + rule.id + "'" + std::move(message);
   return e;
 }
 
@@ -72,9 +72,8 @@ bool report_unknown(const Rule& rule, bool in_unless, const std::string& conditi
                     std::string_view what, const Names& known, std::vector<config::ConfigError>& out) {
   if (u.names.empty()) return false;
   std::string side = in_unless ? "unless" : "when";
-  std::string message = (u.names.size() == 1 ? "names " + std::string(what) + " " : "names " + std::string(what) + "s ") +
-                        quoted_list(u.names) + " in " + side + "." + condition + ", which the config does not have (" +
-                        some_of(known) + ")";
+  std::string message = ": no " + std::string(what) + (u.names.size() == 1 ? " " : "s ") + quoted_list(u.names) +
+                        " in the config (" + std::string(what) + "s: " + some_of(known) + ")";
   if (u.never) message += in_unless ? ": the unless never holds" : ": the rule can never match";
   out.push_back(at_rule(rule, side + "." + condition, std::move(message)));
   return u.never;
@@ -140,7 +139,7 @@ bool check_depth(const Rule& rule, const Conditions& c, bool in_unless, std::vec
   }
   std::string side = in_unless ? "unless" : "when";
   out.push_back(at_rule(rule, side + ".depth",
-                        "has depth bounds no depth satisfies (" + bounds + ")" +
+                        ": no depth satisfies " + bounds +
                             (in_unless ? ": the unless never holds" : ": the rule can never match")));
   return true;
 }
@@ -300,12 +299,11 @@ std::vector<config::ConfigError> lint(const PolicySet& set, const Vocabulary& kn
     if (rule.forbid || never) continue;
     if (const Rule* forbid = overriding_forbid(rule, rules)) {
       std::string because = "the enforce forbid '" + forbid->id + "' (" + forbid->location +
-                            ") matches every request it matches: it has no unless, and each of its conditions is "
-                            "also here and holds wherever this rule's does";
+                            "), which has no unless, matches every request it matches";
       out.push_back(at_rule(rule, "when",
-                            rule.shadow ? "is never reported: " + because +
+                            rule.shadow ? " (shadow) is never reported: " + because +
                                               " (a shadow permit is reported only when the default denies)"
-                                        : "never decides: " + because + " (a forbid beats a permit)"));
+                                        : " never decides: " + because + " (a forbid beats a permit)"));
     }
   }
   return out;
