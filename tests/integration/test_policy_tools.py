@@ -5,9 +5,10 @@ real SHA-256, hits that grow with the requests a rule decides)."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 
-from harness import (BIN, TOKEN_ENV, agent_yaml, auth, delegation_config, open_root, open_scope, request, route)
+from harness import (BIN, ROOT, TOKEN_ENV, agent_yaml, auth, delegation_config, open_root, open_scope, request, route)
 
 POLICY = """version: 1
 default: allow
@@ -280,3 +281,33 @@ def test_get_policies_without_policies(start_gateway, upstream):
     gw = start_gateway(delegation_config(routes(upstream.url), agents=AGENTS), env=TOKEN_ENV)
     status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/v1/policies")
     assert status == 200 and json.loads(body) == {"default": "allow", "files": [], "rules": []}
+
+
+def test_the_docs_examples_run_as_written(tmp_path):
+    """docs/policies.md, "Tools for policy authors": every sh block runs, in order, from the top of
+    the repository with scopegate on the PATH; a text block right after one is its output (compared
+    with runs of spaces squashed: the demo directory is a temporary one here, of another length)."""
+    with open(os.path.join(ROOT, "docs", "policies.md")) as f:
+        section = f.read().split("## Tools for policy authors", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    demo = str(tmp_path / "policy-demo")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(BIN, bin_dir / "scopegate")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPEGATE_")}
+    env["PATH"] = str(bin_dir) + os.pathsep + env["PATH"]
+
+    def squashed(text):
+        return [" ".join(line.split()) for line in text.strip().splitlines()]
+
+    compared = 0
+    for i, (lang, body) in enumerate(blocks):
+        if lang != "sh":
+            continue
+        done = subprocess.run(["bash", "-c", body.replace("/tmp/policy-demo", demo)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.stderr == "", (body, done.stderr)
+        if i + 1 < len(blocks) and blocks[i + 1][0] == "text":
+            assert squashed(done.stdout) == squashed(blocks[i + 1][1].replace("/tmp/policy-demo", demo)), body
+            compared += 1
+    assert compared == 4
