@@ -111,6 +111,12 @@ def test_explain_allows_and_reports_the_shadow_rule_that_would_deny(tmp_path):
                             "--route", "search")
     assert status == 0 and out["shadow"] == []
     assert out["rules"][2]["why"] == "when.depth: depth 0 fails ge 1"
+    # Deeper than the agent may act: the gateway refuses it before the policies, and a note says so.
+    status, out = explained(config, "--agent", "researcher", "--principal", "user:alice", "--route", "search",
+                            *["--ancestor=planner"] * 9)
+    assert status == 0 and out["request"]["depth"] == 9
+    assert out["notes"] == ["the scope is at depth 9, deeper than agent researcher may act (8): the gateway refuses "
+                            "the request (403 depth_exceeded) before the policies are asked"]
 
 
 def test_explain_reads_tool_arguments_as_the_gateway_does(tmp_path):

@@ -55,7 +55,8 @@ Who asks:
   --root-agent R     the root's actor, --delegator D the actor of the scope just above: checked
                      against --ancestor; without it they stand for the chain at depth 1 and 2
   --principal P      on whose behalf (user:alice): required with a scope
-  --objective TEXT   the scope's objective
+  --objective TEXT   the scope's objective (a token's own, or the nearest one above: what the
+                     policies see)
 
 What is asked (the route's kind decides what a request there can be):
   --route R          a route of FILE, or scopegate:scopes for POST /v1/scopes
@@ -72,9 +73,14 @@ What is asked (the route's kind decides what a request there can be):
 
   --format F         table (default) or json
 
+A note says when the gateway would refuse the request before the policies are asked (the scope is
+deeper than the agent may act, the grants do not cover the action); the decision is still the
+policies' own.
+
 Exit status: 0 the policies allow the request, 1 they deny it, 2 a usage error, a config or policy
 error (each as FILE:LINE: KEY: MESSAGE on stderr), an unknown route or agent, a token that does not
-verify, or a request the gateway would refuse before asking the policies.
+verify, or a request the gateway could never see as described (an action the route cannot have,
+contradicting flags, a scoped route without a scope).
 )";
 
 constexpr std::string_view kFlags[] = {"--config", "--token",   "--agent",  "--principal",  "--depth",
@@ -398,10 +404,18 @@ std::optional<std::string> describe_action(const Options& o, const runtime::Snap
   return std::nullopt;
 }
 
-// The grants bind before policies (pipeline/verification.cpp, check_grants): said, so that an
-// "allow" here is not read as "the gateway forwards it".
-void note_grants(Request& r) {
-  if (r.action.empty() || !r.has_scope || !r.agent) return;
+// What refuses a request before the policies are asked (pipeline/verification.cpp: the depth
+// limit in admit_scope, then check_grants): said, so that an "allow" here is not read as "the
+// gateway forwards it". Revocations are this node's memory, which explain does not have.
+void note_refusals(const runtime::Snapshot& s, Request& r) {
+  if (!r.has_scope || !r.agent) return;
+  int depth = r.token ? r.token->depth() : static_cast<int>(r.chain.size()) - 1;
+  if (int limit = std::min(r.agent->max_depth, s.config.token.max_depth); depth > limit) {
+    r.notes.push_back("the scope is at depth " + std::to_string(depth) + ", deeper than agent " + r.agent->id +
+                      " may act (" + std::to_string(limit) +
+                      "): the gateway refuses the request (403 depth_exceeded) before the policies are asked");
+  }
+  if (r.action.empty()) return;
   if (r.token && !r.token->allows(r.action)) {
     r.notes.push_back("the token's grants do not cover " + r.action +
                       ": the gateway refuses the request (403 grant_exceeded) before the policies are asked");
@@ -616,7 +630,7 @@ int explain(int argc, char** argv) {
     std::cerr << "policy explain: " << *why << "\n";
     return kUsageError;
   }
-  note_grants(r);
+  note_refusals(s, r);
   build_facts(r);
 
   Outcome out;
