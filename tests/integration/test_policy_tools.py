@@ -270,10 +270,10 @@ def test_get_policies_lists_files_with_their_sha256_and_rules_with_hits(start_ga
 
     _, root_token = open_root(gw, grants=["tool:*", "agent:researcher"])
     _, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:*"]}, token=root_token)
+    researcher = auth("researcher", child["token"])
     for _ in range(2):
-        status, _, _ = request("127.0.0.1", gw.port, "GET", "/tools/files/x", headers=auth("researcher", child["token"]))
-        assert status == 403
-    status, _, _ = request("127.0.0.1", gw.port, "GET", "/tools/search/x", headers=auth("researcher", child["token"]))
+        assert request("127.0.0.1", gw.port, "GET", "/tools/files/x", headers=researcher)[0] == 403
+    status, _, _ = request("127.0.0.1", gw.port, "GET", "/tools/search/x", headers=researcher)
     assert status == 200
     hits = {r["id"]: r["hits"] for r in policies()["rules"]}
     assert hits == {"researchers-only-search": 2, "no-wildcard-ids": 0, "watch-deep-search": 1}

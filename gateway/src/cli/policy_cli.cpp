@@ -293,7 +293,8 @@ std::optional<std::string> describe_caller(const Options& o, const runtime::Snap
 std::optional<std::string> describe_mcp_call(const Options& o, Request& r) {
   const std::string& action = o.get("--action");
   std::string_view kind = std::string_view(action).substr(0, action.find(':'));
-  std::string_view target = action.find(':') == std::string::npos ? "" : std::string_view(action).substr(kind.size() + 1);
+  std::string_view target =
+      action.find(':') == std::string::npos ? "" : std::string_view(action).substr(kind.size() + 1);
   std::string method = o.get("--mcp-method");
   if (method.empty()) {
     if (kind == "tool") method = "tools/call";

@@ -207,7 +207,8 @@ bool within(const ArgumentCondition& narrow, const ArgumentCondition& wide) {
     case Op::in:
       if (narrow.op != Op::equals && narrow.op != Op::in) return false;
       return std::all_of(narrow.values.begin(), narrow.values.end(), [&](const JsonScalar& v) {
-        return std::any_of(wide.values.begin(), wide.values.end(), [&](const JsonScalar& w) { return same_scalar(v, w); });
+        return std::any_of(wide.values.begin(), wide.values.end(),
+                           [&](const JsonScalar& w) { return same_scalar(v, w); });
       });
     case Op::prefix: return narrow.op == Op::prefix && narrow.text.starts_with(wide.text);
     case Op::glob: return narrow.op == Op::glob && narrow.text == wide.text;
