@@ -25,6 +25,7 @@
 #include "json/write.hpp"
 #include "log/log.hpp"
 #include "metrics/exposition.hpp"
+#include "policy/policy.hpp"
 #include "runtime/gateway_metrics.hpp"
 
 namespace scopegate::admin {
@@ -169,6 +170,40 @@ Response metrics_page(Control& app, const bhttp::request<bhttp::string_body>& re
   return res;
 }
 
+// GET /v1/policies: the running snapshot's policy set, its files with their SHA-256 and its rules
+// in file order with their hits since the set was loaded. No policies: the stage allows everything.
+std::string policies_json(const policy::PolicySet* set) {
+  std::string body = R"({"default":)";
+  scopegate::json::append_string(body, !set || set->default_allow() ? "allow" : "deny");
+  body += R"(,"files":[)";
+  if (set) {
+    bool first = true;
+    for (const auto& f : set->files()) {
+      body += first ? R"({"path":)" : R"(,{"path":)";
+      scopegate::json::append_string(body, f.path);
+      scopegate::json::append_field(body, "sha256", f.sha256_hex);
+      scopegate::json::append_int(body, "rules", static_cast<std::int64_t>(f.rules));
+      body += '}';
+      first = false;
+    }
+  }
+  body += R"(],"rules":[)";
+  if (set) {
+    bool first = true;
+    for (const auto& r : set->rules()) {
+      body += first ? R"({"id":)" : R"(,{"id":)";
+      scopegate::json::append_string(body, r.id);
+      scopegate::json::append_field(body, "location", r.location);
+      scopegate::json::append_field(body, "effect", r.forbid ? "forbid" : "permit");
+      scopegate::json::append_field(body, "mode", r.shadow ? "shadow" : "enforce");
+      scopegate::json::append_int(body, "hits", static_cast<std::int64_t>(r.hits));
+      body += '}';
+      first = false;
+    }
+  }
+  return body + "]}\n";
+}
+
 // One route table for the admin endpoints: path, whether it mutates, handler.
 Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
   std::string_view target = req.target();
@@ -195,6 +230,11 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
     return metrics_page(app, req);
   }
   if (path.starts_with(kScopesPrefix)) return scopes(app, req, path.substr(kScopesPrefix.size()));
+  if (path == "/v1/policies") {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    auto snapshot = app.snapshot();  // held while its policy set is read
+    return json(200, policies_json(snapshot->policies.get()));
+  }
   if (path == "/v1/reload") {
     if (!post) return error(http::ErrorCode::method_not_allowed, "reload is a mutation: use POST");
     if (!authorized(app, req)) {

@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 #include "cli/audit_cli.hpp"
+#include "cli/policy_cli.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "http/request_id.hpp"
 #include "json/write.hpp"
 #include "log/log.hpp"
+#include "policy/lint.hpp"
 
 namespace scopegate::cli {
 
@@ -34,6 +36,8 @@ Usage:
   scopegate token mint --config FILE --principal P --agent A --grants G[,G...] [--ttl D] [--objective T]
                                                       mint a root delegation token (operators)
   scopegate token inspect TOKEN [--config FILE]       show a token's blocks; verify it with FILE's keys
+  scopegate policy explain --config FILE --route R (--token T | --agent A ...) [--action X] [...]
+                                                      what the policies decide for a request, and why
   scopegate query footprint|actions|tree SCOPE --log DIR [...]
   scopegate query never SCOPE --dataset D|--tool T|--route R|--resource U --log DIR [...]
                                                       forensic questions over the audit log
@@ -59,8 +63,11 @@ Options:
 
 constexpr const char* kCheckUsage = R"(Usage: scopegate check --config FILE [--require-secrets]
 
-Validates FILE (and the TLS material it names) without binding any port.
+Validates FILE (and the TLS material it names, and its policy files) without binding any port.
 Exit 0 when valid; 1 with every error as FILE:LINE: KEY: MESSAGE on stderr.
+A policy rule that can never match (a route, agent or dataset the config does not have, depth
+bounds that exclude each other) or a permit that an enforce forbid always overrides is one
+warning: FILE:LINE: KEY: MESSAGE line each (docs/policies.md, "Warnings"); the exit stays 0.
 A secret that is not available where check runs (an unset token key, admin token or checkpoint key
 variable, a secret file that does not exist) is one warning line each, and everything else is still
 checked; serve refuses to start without it.
@@ -165,9 +172,18 @@ int cmd_check(int argc, char** argv) {
     print_errors(result);
     return 1;
   }
+  std::vector<config::ConfigError> policy_warnings;
+  if (snapshot->policies) {
+    auto known = policy::vocabulary_of(snapshot->config);
+    known.routes.insert(snapshot->scopes_route.name);
+    policy_warnings = policy::lint(*snapshot->policies, known);
+  }
+  for (const auto& w : policy_warnings) std::cerr << "warning: " << w.to_string() << "\n";
   std::cout << args.values["--config"] << ": ok (" << snapshot->config.listeners.size() << " listeners, "
             << snapshot->config.routes.size() << " routes, " << snapshot->config.workers << " workers";
+  if (snapshot->policies) std::cout << ", " << snapshot->policies->rules().size() << " policy rules";
   if (!result.missing_secrets.empty()) std::cout << "; " << result.missing_secrets.size() << " secret(s) not available here";
+  if (!policy_warnings.empty()) std::cout << "; " << policy_warnings.size() << " policy warning(s)";
   std::cout << ")\n";
   return 0;
 }
@@ -369,6 +385,7 @@ int run(int argc, char** argv) {
   if (command == "token") return cmd_token(argc, argv);
   if (command == "query") return cmd_query(argc, argv);
   if (command == "audit") return cmd_audit(argc, argv);
+  if (command == "policy") return cmd_policy(argc, argv);
   std::cerr << "unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -387,7 +387,8 @@ Index::Index(const std::vector<Rule>& rules) {
 
 PolicySet::PolicySet(std::vector<Rule> rules, std::vector<FileInfo> files, bool default_allow)
     : rules_(std::move(rules)), files_(std::move(files)), default_allow_(default_allow),
-      index_(std::make_unique<const Index>(rules_)) {
+      index_(std::make_unique<const Index>(rules_)),
+      hits_(std::make_unique<std::atomic<std::uint64_t>[]>(rules_.size())) {
   for (const Rule& r : rules_) {
     if (!r.when.arguments.empty() || (r.unless && !r.unless->arguments.empty())) reads_arguments_ = true;
   }
@@ -423,14 +424,17 @@ Decision PolicySet::evaluate(const Facts& facts) const {
     return true;
   });
 
+  auto hit = [&](const Rule* rule) { hits_[rule - rules_.data()].fetch_add(1, std::memory_order_relaxed); };
   Decision d;
   if (forbid) {
+    hit(forbid);
     d.allow = false;
     d.rule = forbid->id;
     d.reason = forbid->reason;
     return d;
   }
   if (permit) {
+    hit(permit);
     d.allow = true;
     d.rule = permit->id;
     d.reason = permit->reason;
@@ -444,7 +448,10 @@ Decision PolicySet::evaluate(const Facts& facts) const {
   std::size_t n = d.allow ? n_forbids : n_permits;
   d.shadow_count = std::min(n, kMaxShadowHits);
   d.shadow_dropped = n - d.shadow_count;
-  for (std::size_t i = 0; i < d.shadow_count; ++i) d.shadow[i] = {report[i]->id, !report[i]->forbid};
+  for (std::size_t i = 0; i < d.shadow_count; ++i) {
+    hit(report[i]);
+    d.shadow[i] = {report[i]->id, !report[i]->forbid};
+  }
   return d;
 }
 
@@ -474,7 +481,10 @@ std::vector<RuleTrace> PolicySet::explain(const Facts& facts) const {
 std::vector<RuleInfo> PolicySet::rules() const {
   std::vector<RuleInfo> out;
   out.reserve(rules_.size());
-  for (const auto& r : rules_) out.push_back({r.id, r.location, r.forbid, r.shadow});
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    const Rule& r = rules_[i];
+    out.push_back({r.id, r.location, r.forbid, r.shadow, hits_[i].load(std::memory_order_relaxed)});
+  }
   return out;
 }
 

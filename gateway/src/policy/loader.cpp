@@ -527,6 +527,7 @@ FileResult read_file(const std::string& name, const std::string& text, std::vect
     Rule rule;
     bool ok = true;
     rule.location = name + ":" + std::to_string(node.Mark().line + 1);
+    rule.key = key;
     if (const YAML::Node v = node["id"]; !v) {
       r.error(node, key, "missing id");
       ok = false;

@@ -21,6 +21,7 @@
 #include "config/loader.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -85,7 +86,7 @@ struct RuleTrace {
                           // the unless that held, or "every condition holds"
 };
 
-// What GET /v1/policies will show.
+// What GET /v1/policies shows.
 struct FileInfo {
   std::string path;
   std::string sha256_hex;  // of the file's bytes
@@ -96,6 +97,7 @@ struct RuleInfo {
   std::string location;  // file:line
   bool forbid = false;
   bool shadow = false;
+  std::uint64_t hits = 0;  // since the set was loaded: see PolicySet::evaluate
 };
 
 struct Rule;  // compiled; rule.hpp
@@ -111,6 +113,7 @@ class PolicySet {
 
   // The decision for one request. Allocates nothing, unless a candidate rule has an argument
   // condition and the arguments must be parsed (once per call, into a thread-local parser).
+  // Counts a hit for the deciding rule and for each shadow rule in the decision's shadow list.
   Decision evaluate(const Facts& facts) const;
 
   // Every rule, in file order, with why it did or did not match (allocates; not for the request path).
@@ -121,6 +124,8 @@ class PolicySet {
   bool reads_arguments() const { return reads_arguments_; }
   std::span<const FileInfo> files() const { return files_; }
   std::vector<RuleInfo> rules() const;
+  // The compiled rules in file order, for the checks that look at rules together (lint.hpp).
+  const std::vector<Rule>& compiled() const { return rules_; }
 
  private:
   std::vector<Rule> rules_;
@@ -128,6 +133,9 @@ class PolicySet {
   bool default_allow_;
   bool reads_arguments_ = false;
   std::unique_ptr<const Index> index_;
+  // Per rule, in file order: the times it decided or was reported as a shadow hit. Relaxed
+  // increments from every worker; made once at load, so counting allocates nothing.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> hits_;
 };
 
 // An error in a policy file: file, line, key path and message, as the config's own errors are

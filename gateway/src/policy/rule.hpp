@@ -92,6 +92,7 @@ struct Rule {
   Conditions when;
   std::optional<Conditions> unless;
   std::string location;  // file:line
+  std::string key;       // "rules[3]": its place in its file, for messages
 };
 
 // The classification levels, lowest first; unlabelled (-1) is below public.
