@@ -15,6 +15,7 @@ import uuid
 
 from audit_helpers import segments, verify
 from harness import TOKEN_ENV, agent_yaml, auth, delegation_config, open_root, request, route
+from test_audit import schema_validator
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 
@@ -92,7 +93,10 @@ def audit_records(d, event=None):
 
 
 def reloads(tmp_path):
-    return audit_records(str(tmp_path / "audit"), "policy.reload")
+    got = audit_records(str(tmp_path / "audit"), "policy.reload")
+    for record in got:
+        schema_validator().validate(record)
+    return got
 
 
 def wait_for_reloads(tmp_path, count, timeout=8):
@@ -289,3 +293,24 @@ def test_policy_flips_under_load_lose_no_request_and_never_mix_versions(start_ga
     assert seen[A] > 0 and seen[B] > 0, seen
     assert len(reloads(tmp_path)) == len(flips)
     assert verify(str(tmp_path / "audit"))[0] == 0
+
+
+def test_the_audit_schema_wants_the_errors_of_a_refused_reload():
+    record = {"v": 1, "seq": 3, "ts": "2026-11-21T10:00:00.123456Z", "node": "gw-1", "event": "policy.reload",
+              "trigger": "file", "result": "refused", "generation": 2,
+              "files": [{"path": "/etc/p/a.yaml", "sha256": "a" * 64, "rules": 3}], "rules": 3, "default": "deny",
+              "errors": ["/etc/p/a.yaml:9: rules[1].effect: must be permit or forbid"],
+              "prev": "0" * 64, "hash": "b" * 64}
+    v = schema_validator()
+    v.validate(record)
+    v.validate(dict({k: x for k, x in record.items() if k != "errors"}, result="applied"))
+    for broken in ({k: x for k, x in record.items() if k != "errors"},
+                   dict(record, trigger="inotify"),
+                   dict(record, result="ok"),
+                   dict(record, files=[{"path": "/etc/p/a.yaml", "sha256": "xyz", "rules": 3}]),
+                   {k: x for k, x in record.items() if k != "files"}):
+        try:
+            v.validate(broken)
+        except Exception:  # noqa: BLE001 - jsonschema.ValidationError
+            continue
+        raise AssertionError("the schema accepted %r" % broken)
