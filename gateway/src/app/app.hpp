@@ -58,7 +58,9 @@ class App : public admin::Control {
   boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
   std::unique_ptr<PolicyWatch> policy_watch_;                // after control_: destroyed before it
-  bool last_reload_refused_ = false;  // the files on disk differ from the running ones, as far as we know
+  // The latest reload was refused: the next one from disk is recorded even if the policy files are
+  // the running ones again, so the log does not end on the refusal.
+  bool last_reload_refused_ = false;
   std::vector<listener::ListenerRuntime> listeners_;
   std::vector<std::unique_ptr<runtime::Worker>> workers_;
   int exit_code_ = 0;
