@@ -97,3 +97,11 @@ TEST_CASE("policy.reload: without policies the set is empty and nothing is refus
   CHECK(reload_members({ReloadTrigger::admin, true, 2, nullptr, {}}) ==
         R"(,"trigger":"admin","result":"applied","generation":2,"files":[],"rules":0,"default":"allow")");
 }
+
+TEST_CASE("policy.reload: a refusal with very many errors keeps the first 64 and counts the rest") {
+  std::vector<std::string> errors;
+  for (int i = 1; i <= 100; ++i) errors.push_back("p/a.yaml:" + std::to_string(i) + ": rules: bad");
+  std::string out = reload_members({ReloadTrigger::file, false, 1, nullptr, errors});
+  CHECK(out.find("p/a.yaml:64: rules: bad\",\"36 more errors (scopegate check lists every one)\"]") != std::string::npos);
+  CHECK(out.find("p/a.yaml:65:") == std::string::npos);
+}

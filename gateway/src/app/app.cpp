@@ -282,7 +282,8 @@ bool still_on_disk(const policy::PolicySet* set) {
 // applied behind the operator's back, nor a config file broken for the moment block a policy fix.
 // It still goes through build_snapshot, the one way a snapshot is built, so the new snapshot is
 // whole and swapped in one step: every request is decided by the old set or the new one, never a
-// part of each.
+// part of each. (Like any build, it reads the routes' TLS files again; secrets and the rest come
+// from the running config as they were resolved.)
 void App::reload_policy_files() {
   if (draining()) return;
   auto running = snapshot();

@@ -2,6 +2,7 @@
 
 #include "audit/record_fields.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "json/write.hpp"
@@ -207,7 +208,19 @@ std::string reload_members(const ReloadFacts& f) {
   json::append_int(out, field::rules, static_cast<std::int64_t>(rules));
   // No policies configured: nothing is refused by a policy, as if the default were allow.
   json::append_field(out, field::default_decision, !f.policies || f.policies->default_allow() ? "allow" : "deny");
-  if (!f.errors.empty()) json::append_list(out, field::errors, f.errors);
+  if (!f.errors.empty()) {
+    // Bounded, so that one broken file cannot make a record of any size: the first errors are the
+    // ones to fix first, and `scopegate check` lists them all.
+    constexpr std::size_t kMaxErrors = 64;
+    json::append_list(out, field::errors, f.errors.first(std::min(f.errors.size(), kMaxErrors)));
+    if (f.errors.size() > kMaxErrors) {
+      out.pop_back();
+      out += ',';
+      json::append_string(out, std::to_string(f.errors.size() - kMaxErrors) +
+                                   " more errors (scopegate check lists every one)");
+      out += ']';
+    }
+  }
   return out;
 }
 
