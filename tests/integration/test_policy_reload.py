@@ -138,7 +138,7 @@ def test_a_policy_file_edited_on_disk_applies_with_one_record_per_edit(start_gat
         replace_file(policy_file, B)
         got = wait_for_reloads(case, 1)
         assert len(got) == 1, "no reload within 8 s of the rename (%s named)" % name_the
-        assert time.time() - started < 3
+        assert time.time() - started < 5  # a few seconds, on a busy machine too
         assert_applied(got[0], "file", B, policy_file)
         assert decide(gw, token, "search")[0] == 403 and decide(gw, token, "files")[0] == 200
 
