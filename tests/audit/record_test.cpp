@@ -3,7 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
+#include <variant>
+#include <vector>
 
 using namespace scopegate::audit;
 
@@ -64,4 +67,41 @@ TEST_CASE("request.outcome is an event of its own") {
   CHECK(to_string(Event::request_outcome) == "request.outcome");
   // Journal entries carry the event's number: a new event goes after the existing ones.
   CHECK(static_cast<int>(Event::request_outcome) == static_cast<int>(Event::audit_unavailable) + 1);
+}
+
+TEST_CASE("policy.reload: an applied reload names every file of the new set with its SHA-256") {
+  auto loaded = scopegate::policy::load_policy_texts(
+      {{"p/a.yaml", "version: 1\ndefault: deny\nrules:\n  - id: r1\n    effect: permit\n    when:\n"
+                    "      agent: [x]\n  - id: r2\n    effect: forbid\n    when:\n      agent: [y]\n"},
+       {"p/b.yaml", "version: 1\nrules:\n  - id: r3\n    effect: permit\n    when:\n      agent: [z]\n"}});
+  auto set = std::get<std::shared_ptr<const scopegate::policy::PolicySet>>(loaded);
+  std::string out = reload_members({ReloadTrigger::file, true, 7, set.get(), {}});
+  std::string a(set->files()[0].sha256_hex), b(set->files()[1].sha256_hex);
+  CHECK(out == R"(,"trigger":"file","result":"applied","generation":7,"files":[{"path":"p/a.yaml","sha256":")" + a +
+                   R"(","rules":2},{"path":"p/b.yaml","sha256":")" + b + R"(","rules":1}],"rules":3,"default":"deny")");
+}
+
+TEST_CASE("policy.reload: a refused reload gives each error and the files still running") {
+  auto loaded = scopegate::policy::load_policy_texts(
+      {{"p/a.yaml", "version: 1\ndefault: allow\nrules:\n  - id: r1\n    effect: forbid\n    when:\n"
+                    "      agent: [x]\n"}});
+  auto set = std::get<std::shared_ptr<const scopegate::policy::PolicySet>>(loaded);
+  std::vector<std::string> errors{"p/a.yaml:5: rules[0].effect: must be permit or forbid", "p/b.yaml: cannot \"open\""};
+  std::string out = reload_members({ReloadTrigger::signal, false, 3, set.get(), errors});
+  CHECK(out.starts_with(R"(,"trigger":"signal","result":"refused","generation":3,"files":[{"path":"p/a.yaml","sha256":")" +
+                        std::string(set->files()[0].sha256_hex) + R"(","rules":1}],"rules":1,"default":"allow")"));
+  CHECK(out.ends_with(R"(,"errors":["p/a.yaml:5: rules[0].effect: must be permit or forbid","p/b.yaml: cannot \"open\""])"));
+}
+
+TEST_CASE("policy.reload: without policies the set is empty and nothing is refused by one") {
+  CHECK(reload_members({ReloadTrigger::admin, true, 2, nullptr, {}}) ==
+        R"(,"trigger":"admin","result":"applied","generation":2,"files":[],"rules":0,"default":"allow")");
+}
+
+TEST_CASE("policy.reload: a refusal with very many errors keeps the first 64 and counts the rest") {
+  std::vector<std::string> errors;
+  for (int i = 1; i <= 100; ++i) errors.push_back("p/a.yaml:" + std::to_string(i) + ": rules: bad");
+  std::string out = reload_members({ReloadTrigger::file, false, 1, nullptr, errors});
+  CHECK(out.find("p/a.yaml:64: rules: bad\",\"36 more errors (scopegate check lists every one)\"]") != std::string::npos);
+  CHECK(out.find("p/a.yaml:65:") == std::string::npos);
 }

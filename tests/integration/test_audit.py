@@ -519,7 +519,8 @@ def test_audit_settings_do_not_change_on_reload(start_gateway, upstream, tmp_pat
     assert status == 400 and b"only on restart" in body
     gw.stop()
     reloads = [r for r in records(d) if r["event"] == "policy.reload"]
-    assert len(reloads) == 1 and reloads[0]["result"] == "error"
+    assert len(reloads) == 1 and reloads[0]["result"] == "refused" and reloads[0]["trigger"] == "admin"
+    assert any("only on restart" in e for e in reloads[0]["errors"])
 
 
 def cpu_seconds(pid):

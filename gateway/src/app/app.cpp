@@ -6,13 +6,19 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <openssl/sha.h>
+
+#include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "admin/admin.hpp"
 #include "runtime/gateway_metrics.hpp"
 #include "clock/unix_clock.hpp"
 #include "audit/chain.hpp"
+#include "crypto/hex.hpp"
 #include "delegation/revocation_file.hpp"
 #include "guard/budget_replay.hpp"
 #include "listener/listener.hpp"
@@ -170,6 +176,8 @@ int App::run() {
 
   asio::co_spawn(control_, admin::serve(*this, admin_acceptor), asio::detached);
   schedule_scope_sweep();
+  policy_watch_ = std::make_unique<PolicyWatch>(control_, [this] { reload_policy_files(); });
+  policy_watch_->follow(snapshot_->config.policies);
 
   for (std::size_t w = 0; w < workers_.size(); ++w) {
     auto& worker = *workers_[w];
@@ -190,7 +198,7 @@ int App::run() {
   std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload();
+      reload_config(audit::ReloadTrigger::signal);
     } else if (!draining()) {
       log::info("shutting down: draining in-flight requests",
                 {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"},
@@ -216,43 +224,98 @@ int App::run() {
   return exit_code_;
 }
 
-App::ReloadOutcome App::reload() {
-  auto loaded = config::load_file(config_path_);
-  std::shared_ptr<const Snapshot> next;
-  if (loaded.config) next = build_snapshot(std::move(*loaded.config), loaded.errors);
-  if (!next) {
-    std::string message;
-    for (const auto& e : loaded.errors) {
-      log::error("config error", {{"error", e.to_string()}});
-      message += (message.empty() ? "" : "; ") + e.to_string();
+App::ReloadOutcome App::reload_config(audit::ReloadTrigger trigger) {
+  auto outcome = [&]() -> ReloadOutcome {
+    auto loaded = config::load_file(config_path_);
+    std::shared_ptr<const Snapshot> next;
+    if (loaded.config) next = build_snapshot(std::move(*loaded.config), loaded.errors);
+    if (!next) return refuse(loaded.errors, trigger);
+    const auto& old_cfg = snapshot()->config;
+    const auto& new_cfg = next->config;
+    if (new_cfg.audit != old_cfg.audit || new_cfg.node != old_cfg.node) {
+      // The writer owns the directory, the chain and its thread for the life of the process.
+      return refuse({{config_path_, 0, "", "audit settings and node change only on restart"}}, trigger);
     }
-    log::warn("reload rejected: the running config is kept", {{"file", config_path_},
-                                                                {"errors", std::to_string(loaded.errors.size())}});
-    sink().config_reloaded(false, generation(), message);
-    runtime::record_reload(false);
-    return {false, message};
+    bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
+                             new_cfg.workers != old_cfg.workers || new_cfg.admin.port != old_cfg.admin.port ||
+                             new_cfg.admin.address != old_cfg.admin.address;
+    for (std::size_t i = 0; !listeners_changed && i < new_cfg.listeners.size(); ++i) {
+      const auto& a = new_cfg.listeners[i];
+      const auto& b = old_cfg.listeners[i];
+      listeners_changed = a.address != b.address || a.port != b.port || a.tls.has_value() != b.tls.has_value();
+    }
+    if (listeners_changed) {
+      log::warn("listeners, admin address and workers change only on restart; the running ones are kept");
+    }
+    return publish(std::move(next), trigger);
+  }();
+  // The watches follow the running `policies:` list, and are set again on paths that came back.
+  if (policy_watch_) policy_watch_->follow(snapshot()->config.policies);
+  return outcome;
+}
+
+namespace {
+bool same_files(const policy::PolicySet* a, const policy::PolicySet* b) {
+  auto fa = a ? a->files() : std::span<const policy::FileInfo>();
+  auto fb = b ? b->files() : std::span<const policy::FileInfo>();
+  return std::equal(fa.begin(), fa.end(), fb.begin(), fb.end(), [](const auto& x, const auto& y) {
+    return x.path == y.path && x.sha256_hex == y.sha256_hex;
+  });
+}
+
+// Whether every file of a set just loaded still holds the bytes it was loaded from. A file that
+// changed while the set was being read (an operator's script replacing several files) may have
+// given a set that was never on disk at once; its change is an event that reloads again.
+bool still_on_disk(const policy::PolicySet* set) {
+  if (!set) return true;
+  for (const auto& file : set->files()) {
+    std::ifstream in(file.path, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    std::string text = bytes.str();
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+    if (!in || crypto::to_hex(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest)) !=
+                   file.sha256_hex) {
+      return false;
+    }
   }
-  const auto& old_cfg = snapshot()->config;
-  const auto& new_cfg = next->config;
-  if (new_cfg.audit != old_cfg.audit || new_cfg.node != old_cfg.node) {
-    // The writer owns the directory, the chain and its thread for the life of the process.
-    std::string message = config_path_ + ": audit settings and node change only on restart";
-    log::warn("reload rejected: the running config is kept", {{"error", message}});
-    sink().config_reloaded(false, generation(), message);
-    runtime::record_reload(false);
-    return {false, message};
+  return true;
+}
+}  // namespace
+
+// A change on disk reloads the policies alone: the new snapshot is built from the running config
+// with the policy files read again, rather than from the config file as SIGHUP does. The event
+// says only that a policy file changed; an edit of the config file in progress must not be
+// applied behind the operator's back, nor a config file broken for the moment block a policy fix.
+// It still goes through build_snapshot, the one way a snapshot is built, so the new snapshot is
+// whole and swapped in one step: every request is decided by the old set or the new one, never a
+// part of each. (Like any build, it reads the routes' TLS files again; secrets and the rest come
+// from the running config as they were resolved.)
+void App::reload_policy_files() {
+  if (draining()) return;
+  auto running = snapshot();
+  std::vector<config::ConfigError> errors;
+  auto next = build_snapshot(running->config, errors);
+  if (!next) {
+    refuse(errors, audit::ReloadTrigger::file);
+    return;
   }
-  bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
-                           new_cfg.workers != old_cfg.workers || new_cfg.admin.port != old_cfg.admin.port ||
-                           new_cfg.admin.address != old_cfg.admin.address;
-  for (std::size_t i = 0; !listeners_changed && i < new_cfg.listeners.size(); ++i) {
-    const auto& a = new_cfg.listeners[i];
-    const auto& b = old_cfg.listeners[i];
-    listeners_changed = a.address != b.address || a.port != b.port || a.tls.has_value() != b.tls.has_value();
+  // Saved unchanged, touched, a temporary file come and gone: no policy file's bytes changed, so
+  // there is nothing to reload and nothing to record. (After a refusal there is: the running set
+  // is again what the files say, and the log should say so.)
+  if (!last_reload_refused_ && same_files(next->policies.get(), running->policies.get())) {
+    log::debug("policy files touched, their content unchanged: nothing to reload");
+    return;
   }
-  if (listeners_changed) {
-    log::warn("listeners, admin address and workers change only on restart; the running ones are kept");
+  if (!still_on_disk(next->policies.get())) {
+    log::debug("policy files changed while being read: the change reloads them again");
+    return;
   }
+  publish(std::move(next), audit::ReloadTrigger::file);
+}
+
+App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger) {
   // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
   if (next->rate_limiter) {
     if (auto current = snapshot(); current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
@@ -262,10 +325,14 @@ App::ReloadOutcome App::reload() {
     snapshot_ = next;
   }
   auto generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  last_reload_refused_ = false;
+  std::size_t policy_files = next->policies ? next->policies->files().size() : 0;
   log::info("config reloaded", {{"file", config_path_},
+                                {"trigger", std::string(audit::to_string(trigger))},
                                 {"generation", std::to_string(generation)},
-                                {"routes", std::to_string(next->config.routes.size())}});
-  sink().config_reloaded(true, generation, "");
+                                {"routes", std::to_string(next->config.routes.size())},
+                                {"policy_files", std::to_string(policy_files)}});
+  sink().config_reloaded({trigger, true, generation, next->policies.get(), {}});
   runtime::record_reload(true);
   return {true, "reloaded generation " + std::to_string(generation)};
 }
@@ -288,6 +355,24 @@ void App::replay_budgets() {
              {"scopes", std::to_string(budgets_->size())}, {"ms", std::to_string(ms)}});
 }
 
+App::ReloadOutcome App::refuse(const std::vector<config::ConfigError>& errors, audit::ReloadTrigger trigger) {
+  std::vector<std::string> lines;
+  std::string message;
+  for (const auto& e : errors) {
+    lines.push_back(e.to_string());
+    log::error("config error", {{"error", lines.back()}});
+    message += (message.empty() ? "" : "; ") + lines.back();
+  }
+  log::warn("reload rejected: the running config is kept", {{"file", config_path_},
+                                                              {"trigger", std::string(audit::to_string(trigger))},
+                                                              {"errors", std::to_string(errors.size())}});
+  last_reload_refused_ = true;
+  auto running = snapshot();
+  sink().config_reloaded({trigger, false, generation(), running->policies.get(), lines});
+  runtime::record_reload(false);
+  return {false, message};
+}
+
 // Scopes are forgotten a while after they expire: no token for them can be accepted any more
 // (the grace covers clock skew), so neither their records nor their revocations are needed.
 void App::schedule_scope_sweep() {
@@ -307,6 +392,7 @@ void App::schedule_scope_sweep() {
 
 void App::begin_shutdown() {
   if (scope_sweep_) scope_sweep_->cancel();
+  if (policy_watch_) policy_watch_->stop();
   draining_ = true;
   for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.begin_drain(); });
   auto deadline = std::chrono::steady_clock::now() + snapshot()->config.timeouts.drain;

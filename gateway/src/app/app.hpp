@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "admin/admin.hpp"
+#include "app/policy_watch.hpp"
 #include "app/snapshot.hpp"
+#include "audit/sink.hpp"
 #include "listener/runtime.hpp"
 #include "runtime/services.hpp"
 #include "runtime/worker.hpp"
@@ -32,8 +34,9 @@ class App : public admin::Control {
   // Binds, serves until SIGTERM/SIGINT and the drain, then returns the process exit code.
   int run();
 
-  // Loads the config file again; on success swaps the snapshot, else keeps the running one.
-  ReloadOutcome reload() override;
+  // POST /v1/reload: loads the config file again; on success swaps the snapshot, else keeps the
+  // running one.
+  ReloadOutcome reload() override { return reload_config(audit::ReloadTrigger::admin); }
 
   // Where admin queries over the audit log run (one at a time), off the control thread.
   boost::asio::thread_pool& query_pool() override { return query_pool_; }
@@ -45,10 +48,20 @@ class App : public admin::Control {
   void schedule_scope_sweep();
   void replay_budgets();
 
+  // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.
+  ReloadOutcome reload_config(audit::ReloadTrigger trigger);  // SIGHUP, POST /v1/reload
+  void reload_policy_files();                                 // a policy file changed on disk
+  ReloadOutcome publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger);
+  ReloadOutcome refuse(const std::vector<config::ConfigError>& errors, audit::ReloadTrigger trigger);
+
   std::string config_path_;
   boost::asio::io_context control_{1};
   boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
+  std::unique_ptr<PolicyWatch> policy_watch_;                // after control_: destroyed before it
+  // The latest reload was refused: the next one from disk is recorded even if the policy files are
+  // the running ones again, so the log does not end on the refusal.
+  bool last_reload_refused_ = false;
   std::vector<listener::ListenerRuntime> listeners_;
   std::vector<std::unique_ptr<runtime::Worker>> workers_;
   int exit_code_ = 0;

@@ -2,6 +2,7 @@
 
 #include "audit/record_fields.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "json/write.hpp"
@@ -181,11 +182,45 @@ std::string scope_revoke_members(const delegation::ScopeRecord* record, std::str
   return out;
 }
 
-std::string reload_members(bool ok, std::uint64_t generation, std::string_view message) {
+std::string reload_members(const ReloadFacts& f) {
   std::string out;
-  json::append_field(out, field::result, ok ? "ok" : "error");
-  json::append_int(out, field::generation, static_cast<std::int64_t>(generation));
-  field_if(out, field::message, message);
+  json::append_field(out, field::trigger, to_string(f.trigger));
+  json::append_field(out, field::result, f.applied ? "applied" : "refused");
+  json::append_int(out, field::generation, static_cast<std::int64_t>(f.generation));
+  // The set in force once this reload is over (the new one, or the one a refusal kept), so the
+  // latest policy.reload before a request names the bytes that decided it.
+  std::span<const policy::FileInfo> files;
+  if (f.policies) files = f.policies->files();
+  std::size_t rules = 0;
+  json::append_key(out, field::files);
+  out += '[';
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    out += i ? ",{\"" : "{\"";
+    out += field::path;
+    out += "\":";
+    json::append_string(out, files[i].path);
+    json::append_field(out, field::sha256, files[i].sha256_hex);
+    json::append_int(out, field::rules, static_cast<std::int64_t>(files[i].rules));
+    out += '}';
+    rules += files[i].rules;
+  }
+  out += ']';
+  json::append_int(out, field::rules, static_cast<std::int64_t>(rules));
+  // No policies configured: nothing is refused by a policy, as if the default were allow.
+  json::append_field(out, field::default_decision, !f.policies || f.policies->default_allow() ? "allow" : "deny");
+  if (!f.errors.empty()) {
+    // Bounded, so that one broken file cannot make a record of any size: the first errors are the
+    // ones to fix first, and `scopegate check` lists them all.
+    constexpr std::size_t kMaxErrors = 64;
+    json::append_list(out, field::errors, f.errors.first(std::min(f.errors.size(), kMaxErrors)));
+    if (f.errors.size() > kMaxErrors) {
+      out.pop_back();
+      out += ',';
+      json::append_string(out, std::to_string(f.errors.size() - kMaxErrors) +
+                                   " more errors (scopegate check lists every one)");
+      out += ']';
+    }
+  }
   return out;
 }
 

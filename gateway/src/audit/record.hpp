@@ -16,7 +16,8 @@ std::string request_outcome_members(const RequestFacts& f);
 std::string scope_open_members(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id);
 std::string scope_revoke_members(const delegation::ScopeRecord* record, std::string_view scope,
                                  std::span<const std::string> revoked, std::string_view by);
-std::string reload_members(bool ok, std::uint64_t generation, std::string_view message);
+// policy.reload: what set it off, whether it applied, and the policy files in force after it.
+std::string reload_members(const ReloadFacts& f);
 std::string breaker_members(std::string_view route, std::string_view from, std::string_view to);
 
 }  // namespace scopegate::audit

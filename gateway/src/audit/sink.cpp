@@ -48,7 +48,7 @@ void LogSink::scope_revoked(const delegation::ScopeRecord*, std::string_view sco
             {{"scope", std::string(scope)}, {"revoked", std::to_string(revoked.size())}, {"by", std::string(by)}});
 }
 
-void LogSink::config_reloaded(bool, std::uint64_t, std::string_view) {}  // app.cpp logs reloads itself
+void LogSink::config_reloaded(const ReloadFacts&) {}  // app.cpp logs reloads itself
 
 void LogSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {
   log::info("breaker.transition", {{"route", std::string(route)}, {"from", std::string(from)}, {"to", std::string(to)}});
@@ -94,8 +94,8 @@ void WriterSink::scope_revoked(const delegation::ScopeRecord* record, std::strin
   submit(writer_, Event::scope_revoke, scope_revoke_members(record, scope, revoked, by), config::Durability::batch);
 }
 
-void WriterSink::config_reloaded(bool ok, std::uint64_t generation, std::string_view message) {
-  submit(writer_, Event::policy_reload, reload_members(ok, generation, message), config::Durability::batch);
+void WriterSink::config_reloaded(const ReloadFacts& facts) {
+  submit(writer_, Event::policy_reload, reload_members(facts), config::Durability::batch);
 }
 
 void WriterSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {

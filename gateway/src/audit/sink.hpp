@@ -50,6 +50,29 @@ struct RequestFacts {
 
 enum class Opening { minted, first_seen };  // opened by this node, or learnt from a valid token
 
+// What set a reload off: SIGHUP, POST /v1/reload, or a policy file changing on disk.
+enum class ReloadTrigger { signal, admin, file };
+
+constexpr std::string_view to_string(ReloadTrigger t) {
+  switch (t) {
+    case ReloadTrigger::signal: return "signal";
+    case ReloadTrigger::admin: return "admin";
+    case ReloadTrigger::file: return "file";
+  }
+  return "signal";
+}
+
+// One reload tried, applied or refused (a policy.reload record). Views stay valid only during the call.
+struct ReloadFacts {
+  ReloadTrigger trigger = ReloadTrigger::signal;
+  bool applied = false;
+  std::uint64_t generation = 0;  // the config generation running after it
+  // The policy set in force after it: the new one, or the one a refusal kept running; null when
+  // the config names no policies.
+  const policy::PolicySet* policies = nullptr;
+  std::span<const std::string> errors;  // refused: why, each "file:line: key: message" as check prints it
+};
+
 class FactSink {
  public:
   virtual ~FactSink() = default;
@@ -62,8 +85,8 @@ class FactSink {
   // `record` is null when this node never saw the scope.
   virtual void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                              std::span<const std::string> revoked, std::string_view by) = 0;
-  // A config reload was tried (POST /v1/reload or SIGHUP): the new generation, or why it was refused.
-  virtual void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) = 0;
+  // A reload was tried (SIGHUP, POST /v1/reload, a policy file changed): applied, or why it was refused.
+  virtual void config_reloaded(const ReloadFacts& facts) = 0;
   // A route's circuit breaker changed state (closed, half_open, open).
   virtual void breaker_transition(std::string_view route, std::string_view from, std::string_view to) = 0;
 };
@@ -76,7 +99,7 @@ class LogSink final : public FactSink {
   void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
-  void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) override;
+  void config_reloaded(const ReloadFacts& facts) override;
   void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
 };
 
@@ -91,7 +114,7 @@ class WriterSink final : public FactSink {
   void scope_opened(const delegation::ScopeRecord& scope, Opening how, std::string_view request_id) override;
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
-  void config_reloaded(bool ok, std::uint64_t generation, std::string_view message) override;
+  void config_reloaded(const ReloadFacts& facts) override;
   void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
 
  private:
