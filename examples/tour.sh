@@ -83,25 +83,41 @@ expect 200 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CH
 step "7. ... but not files: the child scope was granted tool:search only (403 grant_exceeded)"
 expect 403 -X POST "$GW/tools/files" -H "$RESEARCHER" -H "Delegation-Token: $CHILD" -d 'x'
 
-step "8. A stolen token is useless without its agent's key (401 token_invalid)"
+step "8. Policies decide what the grants allow (policies/, docs/policies.md). The root holds tool:*,"
+echo "   but hr.lookup with a wildcard employee id is refused by rule hr-lookup-no-wildcard, whose"
+echo "   reason tells the agent's model what would pass; one exact id is forwarded"
+HR_CALL='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"hr.lookup","arguments":{"employee_id":"*"}}}'
+expect 403 -X POST "$GW/mcp/hr" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -H 'Content-Type: application/json' \
+  -d "$HR_CALL"
+expect 200 -X POST "$GW/mcp/hr" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -H 'Content-Type: application/json' \
+  -d "${HR_CALL/\"\*\"/\"E1042\"}"
+# The same decision, offline, with every rule and why it did or did not match (exit 1: deny).
+rc=0
+"$SCOPEGATE" policy explain --config "$(dirname "$0")/scopegate.yaml" --agent planner --principal user:alice \
+  --depth 0 --route hr --action tool:hr.lookup --args '{"employee_id":"*"}' || rc=$?
+[ "$rc" = 1 ] || { echo "tour: expected policy explain to answer deny (exit 1), got exit $rc" >&2; exit 1; }
+# Which rules the running gateway has, from which files (SHA-256), and how often each decided.
+expect 200 "$ADMIN/v1/policies"
+
+step "9. A stolen token is useless without its agent's key (401 token_invalid)"
 expect 401 "$GW/tools/search/x" -H "$PLANNER" -H "Delegation-Token: $CHILD"
 
-step "9. Server-sent events pass event by event under the scope"
+step "10. Server-sent events pass event by event under the scope"
 expect 200 -N "$GW/tools/events?n=3&interval_ms=300" -H "$PLANNER" -H "Delegation-Token: $TOKEN"
 
-step "10. The admin API shows the scope with its child; revoking the root revokes the subtree"
+step "11. The admin API shows the scope with its child; revoking the root revokes the subtree"
 expect 200 "$ADMIN/v1/scopes/$ROOT"
 expect 200 -X POST "$ADMIN/v1/scopes/$ROOT/revoke" -H "Authorization: Bearer $ADMIN_TOKEN"
 expect 401 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CHILD"
 echo "(child scope $CHILD_ID: revoked with its root)"
 
-step "11. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
+step "12. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
 "$SCOPEGATE" query scopes --principal user:alice --log "$AUDIT_DIR"
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR"
 # The child's actions in plain words (a unique prefix of its id is enough).
 "$SCOPEGATE" query actions "${CHILD_ID:0:13}" --log "$AUDIT_DIR"
 
-step "12. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
+step "13. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
 "$SCOPEGATE" query tree "$ROOT" --log "$AUDIT_DIR"
 # Exit 0 = never (the researcher's refused upload is listed as an attempt, not an access).
 "$SCOPEGATE" query never "$ROOT" --dataset shared-drive --log "$AUDIT_DIR" || { echo "tour: expected exit 0" >&2; exit 1; }
@@ -110,7 +126,7 @@ step "12. The delegation tree, and the evidence answer: was shared-drive ever to
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR" --format md >"$AUDIT_DIR/../scopegate-tour-report.md"
 echo "(report written to $(cd "$AUDIT_DIR/.." && pwd)/scopegate-tour-report.md)"
 
-step "13. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
+step "14. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
 metrics=$(curl -s "$ADMIN/metrics") || not_found "admin listener" "$ADMIN/metrics" "no answer (curl exit $?)"
 grep '^scopegate_requests_total' <<<"$metrics" ||
   { echo "tour: expected scopegate_requests_total series in $ADMIN/metrics" >&2; exit 1; }

@@ -7,6 +7,9 @@ import tempfile
 
 from harness import BIN, ROOT, Gateway, Upstream, free_port
 
+# The example config names ../policies relative to itself; the harness writes it elsewhere.
+POLICY_DIR = os.path.join(ROOT, "policies")
+
 
 def test_example_config_is_valid():
     env = dict(os.environ, SCOPEGATE_TOKEN_KEY="ab" * 32)
@@ -21,7 +24,8 @@ def test_the_tour_runs_as_written():
         yaml_text = f.read()
     audit_dir = tempfile.mkdtemp(prefix="scopegate-tour-audit-")
     env = {"SCOPEGATE_TOKEN_KEY": "cd" * 32, "SCOPEGATE_ADMIN_TOKEN": "tour-admin", "SCOPEGATE_PORT": "0",
-           "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port), "SCOPEGATE_AUDIT_DIR": audit_dir}
+           "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port), "SCOPEGATE_AUDIT_DIR": audit_dir,
+           "SCOPEGATE_POLICY_DIR": POLICY_DIR}
     gw = Gateway(yaml_text, env=env)
     try:
         # The variables scripts/demo.sh writes to build/demo.env for the second terminal.
@@ -37,6 +41,9 @@ def test_the_tour_runs_as_written():
         assert "NEVER:" in run.stdout and "1 denied attempt(s)" in run.stdout
         assert "tools:      search" in run.stdout and "intact, seq 1.." in run.stdout
         assert "denied: the scope was not granted this action (grant_exceeded)" in run.stdout
+        # The policy step: the refusal names its rule and reason, explain agrees, /v1/policies lists it.
+        assert '"rule":"hr-lookup-no-wildcard"' in run.stdout and "wildcards and patterns are not allowed" in run.stdout
+        assert '"id":"hr-lookup-no-wildcard"' in run.stdout.replace(" ", "")
         assert re.search(r"^SCOPE +PARENT +DEPTH +PRINCIPAL", run.stdout, re.M)
         report = os.path.join(os.path.dirname(audit_dir), "scopegate-tour-report.md")
         with open(report) as f:
@@ -64,7 +71,7 @@ def test_the_tour_says_where_it_looked_when_no_gateway_answers():
     with open(os.path.join(ROOT, "examples", "scopegate.yaml")) as f:
         gw = Gateway(f.read(), env={"SCOPEGATE_TOKEN_KEY": "cd" * 32, "SCOPEGATE_PORT": "0",
                                     "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port),
-                                    "SCOPEGATE_AUDIT_DIR": audit_dir})
+                                    "SCOPEGATE_AUDIT_DIR": audit_dir, "SCOPEGATE_POLICY_DIR": POLICY_DIR})
     try:
         run = subprocess.run(["bash", os.path.join(ROOT, "examples", "tour.sh")], capture_output=True, text=True,
                              timeout=60, env=dict(env, SCOPEGATE_PORT=str(port),
