@@ -15,7 +15,14 @@ agent key and a depth-2 Delegation-Token (opened through POST /v1/scopes), and s
 authenticates, verifies, checks the grant, strips and stamps the delegation headers. nginx gets
 the same request headers and just forwards them.
 
+With --policies N (and --guards), a second scopegate runs beside the first on the same config plus N
+access policy rules (a realistic mix: most name other routes or tools, some apply to every request
+by agent, depth or objective; none refuses the benchmark's request) and, with --guards, budgets, a
+rate limit and the loop guard set high enough never to refuse. Its columns compare it with the
+first scopegate of the same run: what loading policies and guards costs.
+
 Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown] [--tokens]
+                              [--audit none|batch|strict] [--policies N] [--guards]
 """
 import hashlib
 import json
@@ -129,6 +136,31 @@ def run_wrk(port, path, connections, duration, headers=()):
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
+def bench_policies(n):
+    """N rules, the shape of a real set: most concern other routes or tools (the index files them
+    away from the benchmark's request), a tenth apply to every request and are evaluated in full,
+    one reads tool arguments. The benchmark's request (agent writer, depth 2, tool:static) is
+    allowed: the set's default is allow and no forbid matches it."""
+    lines = ["version: 1", "default: allow", "rules:"]
+    for i in range(n):
+        rid = "rule-%d" % i
+        if i % 10 == 0:  # every request: by agent and depth
+            lines += ["  - id: " + rid, "    effect: forbid", "    when:", "      agent: [planner, researcher]",
+                      "      depth: {ge: %d}" % (3 + i % 4)]
+        elif i % 10 == 1:  # every request: by objective, in shadow mode
+            lines += ["  - id: " + rid, "    effect: forbid", "    mode: shadow", "    when:",
+                      "      objective: {contains: \"drop table %d\"}" % i]
+        elif i % 10 == 2:  # one exact tool, reading its arguments
+            lines += ["  - id: " + rid, "    effect: forbid", "    when:", "      action: [\"tool:hr.lookup-%d\"]" % i,
+                      "    unless:", "      arguments:", "        - pointer: /employee_id",
+                      "          matches: \"^E[0-9]+$\""]
+        else:  # other tools
+            lines += ["  - id: " + rid, "    effect: forbid", "    when:",
+                      "      action: [\"tool:t%d\", \"tool:t%d\"]" % (i, i + 1000),
+                      "      ancestors: {any: [researcher]}"]
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -139,7 +171,13 @@ def main():
     ap.add_argument("--tokens", action="store_true", help="agents, delegation tokens and stamping on")
     ap.add_argument("--audit", choices=["none", "batch", "strict"],
                     help="scopegate writes its audit log (in the run's temp dir) with this durability")
+    ap.add_argument("--policies", type=int, default=0,
+                    help="a second scopegate with N access policy rules loaded, compared with the first")
+    ap.add_argument("--guards", action="store_true",
+                    help="the second scopegate also has budgets, a rate limit and the loop guard on")
     args = ap.parse_args()
+    if args.guards and not args.policies:
+        sys.exit("--guards configures the second scopegate: give --policies N too")
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("%s is missing: run scripts/setup.sh" % tool)
@@ -154,6 +192,7 @@ def main():
     with open(os.path.join(www, "large"), "wb") as f:
         f.write(b"l" * 16384)
     up_port, ngx_port, sg_port, sg_admin = free_port(), free_port(), free_port(), free_port()
+    pol_port, pol_admin = free_port(), free_port()
 
     up_conf = nginx_conf(d, "upstream", """access_log off;
   server { listen 127.0.0.1:%d backlog=4096; root %s; location / { } }""" % (up_port, www))
@@ -179,28 +218,46 @@ def main():
             "  - { id: %s, api_key_sha256: %s%s }\n" % (a, hashlib.sha256(k.encode()).hexdigest(),
                                                          ", may_open_root: true" if a == "planner" else "")
             for a, k in keys.items())
-    if args.audit:
-        delegation += "audit: { dir: %s/audit, durability: %s }\n" % (d, args.audit)
-    with open(sg_conf, "w") as f:
-        f.write("""node: bench
+    def sg_config(port, admin, extra, audit_dir="audit"):
+        if args.audit:  # each gateway its own directory: one gateway per audit directory
+            extra = "audit: { dir: %s/%s, durability: %s }\n" % (d, audit_dir, args.audit) + extra
+        return """node: bench
 workers: 1
 listeners: [{ name: data, address: 127.0.0.1, port: %d }]
 admin: { address: 127.0.0.1, port: %d }
 limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one peer
-%sroutes:
+%s%sroutes:
   - name: static
     access: %s
     match: { path_prefix: / }
     upstream: { url: "http://127.0.0.1:%d", pool_size: 512 }
-%s""" % (sg_port, sg_admin, delegation, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"), up_port, args.scopegate_extra))
+%s""" % (port, admin, delegation, extra, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"),
+         up_port, args.scopegate_extra)
+
+    with open(sg_conf, "w") as f:
+        f.write(sg_config(sg_port, sg_admin, ""))
+    pol_conf = os.path.join(d, "scopegate-policies.yaml")
+    if args.policies:
+        with open(os.path.join(d, "bench-policies.yaml"), "w") as f:
+            f.write(bench_policies(args.policies))
+        extra = "policies: [bench-policies.yaml]\n"
+        if args.guards:
+            extra += ("budgets: { default: { max_actions: 1000000000000, max_bytes_out: 1000000GiB } }\n"
+                      "rate_limits: [ { id: bench, per: agent_route, rate: 1000000000/s, burst: 1000000000 } ]\n"
+                      "loop_guard: { max_repeats: 1000000, window: 1s }\n")
+        with open(pol_conf, "w") as f:
+            f.write(sg_config(pol_port, pol_admin, extra, "audit-policies"))
     env = dict(os.environ, SG_BENCH_KEY="5c" * 32)
 
     logs = open(os.path.join(d, "processes.log"), "w")
     procs = [start([nginx, "-c", up_conf, "-p", d], logs), start([nginx, "-c", proxy_conf, "-p", d], logs),
              subprocess.Popen([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], stdout=logs,
                               stderr=subprocess.STDOUT, env=env)]
+    if args.policies:
+        procs.append(subprocess.Popen([BIN, "serve", "--config", pol_conf, "--log-level", "warn"], stdout=logs,
+                                      stderr=subprocess.STDOUT, env=env))
     try:
-        for port in (up_port, ngx_port, sg_port):
+        for port in (up_port, ngx_port, sg_port) + ((pol_port,) if args.policies else ()):
             wait_port(port)
         time.sleep(0.3)
         headers = ()
@@ -220,12 +277,16 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
         ngx_pids = [procs[1].pid] + children(procs[1].pid)
         sg_pids = [procs[2].pid]
         targets = [("direct", up_port, None), ("nginx", ngx_port, ngx_pids), ("scopegate", sg_port, sg_pids)]
+        if args.policies:
+            targets.append(("policies", pol_port, [procs[3].pid]))
         results = {}
         conns = [int(c) for c in args.connections.split(",")]
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
+            # The two scopegates swap places every other round, so neither always runs second.
+            order = targets if round_no % 2 == 0 else targets[:2] + targets[2:][::-1]
             for size in ("small", "large"):
                 for c in conns:
-                    for name, port, pids in targets:
+                    for name, port, pids in order:
                         run_wrk(port, "/" + size, c, 1, headers)  # warm connections and pools
                         before = cpu_seconds(pids) if pids else 0
                         r = run_wrk(port, "/" + size, c, args.duration, headers)
@@ -258,6 +319,17 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
     header = ["body (conns)", "direct req/s", "nginx req/s", "scopegate req/s", "req/s ratio",
               "nginx p50/p99 ms", "scopegate p50/p99 ms", "p99 ratio", "nginx CPU µs/req", "scopegate CPU µs/req",
               "CPU ratio", "non-2xx"]
+    if args.policies:
+        label = "+%d rules%s" % (args.policies, " +guards" if args.guards else "")
+        header += [label + " req/s", "vs scopegate", label + " p99 ms", label + " CPU µs/req", "CPU vs scopegate"]
+        i = 0
+        for size in ("small", "large"):
+            for c in conns:
+                p, s = results[(size, c, "policies")], results[(size, c, "scopegate")]
+                rows[i][-1] = str(int(rows[i][-1]) + p["errors"])
+                rows[i] += ["%.0f" % p["rps"], "%.2f" % (p["rps"] / s["rps"]), "%.2f" % p["p99"], "%.1f" % p["cpu_us"],
+                            "%.2f" % (p["cpu_us"] / s["cpu_us"])]
+                i += 1
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
