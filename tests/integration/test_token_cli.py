@@ -178,7 +178,7 @@ def test_check_without_secrets_warns_once_and_require_secrets_fails(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("warning: ")
     assert "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set" in r.stderr
-    assert "(1 listeners, 4 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
+    assert "(1 listeners, 5 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
     r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
                        env=env)
     assert r.returncode == 1
