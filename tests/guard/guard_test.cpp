@@ -5,6 +5,8 @@
 
 #include <simdjson.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -320,6 +322,37 @@ TEST_CASE("a record spends what the live gateway spent for it") {
   CHECK_FALSE(guard::charge_of_record(line(R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"deny","status":403,"bytes_out":90)"), c));
   CHECK_FALSE(guard::charge_of_record(line(R"(,"action":"tool:x","decision":"allow","status":200,"bytes_out":90)"), c));
   CHECK_FALSE(guard::charge_of_record(R"({"v":1,"seq":1,"ts":"2026-11-29T10:00:00.000000Z","node":"n","event":"scope.open","scope":{"id":"r","root":"r","depth":0,"path":"r"})" + tail, c));
+}
+
+TEST_CASE("the replay at start reads only the segments that can hold records within the horizon") {
+  auto dir = std::filesystem::temp_directory_path() / "scopegate-guard-replay";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string tail = R"(,"prev":")" + std::string(64, '0') + R"(","hash":")" + std::string(64, '1') + "\"}\n";
+  auto record = [&](int seq, const char* ts, const char* event, const std::string& members) {
+    return R"({"v":1,"seq":)" + std::to_string(seq) + R"(,"ts":")" + ts + R"(","node":"n","event":")" + event +
+           "\"" + members + tail;
+  };
+  const std::string spend = R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"allow","status":200,"bytes_out":1)";
+  auto write = [&](const char* name, const std::string& text) { std::ofstream(dir / name) << text; };
+  // Segment 1 ends before segment 2 starts, and segment 2 starts before the horizon: segment 1
+  // holds nothing the replay needs. Segment 2 holds one record before the horizon, two after.
+  write("n-00000000000000000001.jsonl", record(1, "2026-11-01T00:00:00.000000Z", "segment.start", "") +
+                                            record(2, "2026-11-01T00:00:01.000000Z", "request", spend));
+  write("n-00000000000000000003.jsonl", record(3, "2026-11-02T00:00:00.000000Z", "segment.start", "") +
+                                            record(4, "2026-11-02T00:00:01.000000Z", "request", spend) +
+                                            record(5, "2026-11-29T10:00:00.000000Z", "request", spend) +
+                                            record(6, "2026-11-29T10:00:01.000000Z", "request", spend));
+  // Another node's chain in the same directory is not this node's spending.
+  write("m-00000000000000000001.jsonl", record(1, "2026-11-29T10:00:00.000000Z", "request", spend));
+  guard::MemoryBudgetStore store;
+  auto stats = guard::replay_budgets(dir.string(), "n", "2026-11-29T00:00:00.000000Z", 2000000000, store);
+  CHECK(stats.error.empty());
+  CHECK(stats.segments_skipped == 1);
+  CHECK(stats.charged == 2);
+  REQUIRE(store.use("r"));
+  CHECK(store.use("r")->own.actions == 2);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("budgets, rate limits and the loop guard load from the config, with errors naming their keys") {
