@@ -77,6 +77,20 @@ TEST_CASE("a token bucket starts full, refills at its rate and says how long to 
   CHECK_FALSE(c.take(1.0, 1.0, 5 * kSecond, wait));
 }
 
+TEST_CASE("a token bucket with a tiny rate answers a wait that fits, never a wrapped one") {
+  guard::TokenBucket b;
+  std::int64_t wait = 0;
+  CHECK(b.take(1e-300, 1.0, 0, wait));
+  CHECK_FALSE(b.take(1e-300, 1.0, 0, wait));
+  CHECK(wait > 0);
+  CHECK(wait <= guard::TokenBucket::kMaxWaitNs);
+  // One token an hour: the wait is exact.
+  guard::TokenBucket h;
+  CHECK(h.take(1.0 / 3600, 1.0, 0, wait));
+  CHECK_FALSE(h.take(1.0 / 3600, 1.0, 0, wait));
+  CHECK(wait == doctest::Approx(3600.0 * kSecond).epsilon(1e-9));
+}
+
 TEST_CASE("a rate limit per agent keys on the agent, per route on the route, per agent_route on both") {
   auto team = agents({"planner", "researcher"});
   std::vector<std::string> routes{"tools", "search", "scopegate:scopes"};
@@ -203,6 +217,21 @@ TEST_CASE("canonical JSON sees through member order, spacing and number spelling
   std::string out;
   json::append_canonical(out, parser.parse(text), "_meta");
   CHECK(out == R"({"name":"t"})");
+}
+
+TEST_CASE("canonical JSON writes an integral number one way whatever its spelling or size") {
+  // Within the range of 64-bit integers an integral double is written as that integer, so 1e16
+  // and 10000000000000000 are the same call (a double holds such integers exactly).
+  CHECK(canonical(R"({"a":1e16})") == R"({"a":10000000000000000})");
+  CHECK(canonical(R"({"a":-4.5e17})") == canonical(R"({"a":-450000000000000000})"));
+  CHECK(canonical(R"({"a":9223372036854775808})") == canonical(R"({"a":9.223372036854775808e18})"));
+  CHECK(canonical(R"({"a":-0.0})") == canonical(R"({"a":0})"));
+  // Beyond it, the shortest text that reads back as the same double (no cast out of range).
+  CHECK(canonical(R"({"a":1e300})") == R"({"a":1e+300})");
+  CHECK(canonical(R"({"a":-1E300})") == R"({"a":-1e+300})");
+  // Values that differ stay apart.
+  CHECK(canonical(R"({"a":9007199254740993})") != canonical(R"({"a":9007199254740992})"));
+  CHECK(canonical(R"({"a":0.1})") != canonical(R"({"a":0.10000000000000002})"));
 }
 
 namespace {
@@ -353,6 +382,46 @@ TEST_CASE("the replay at start reads only the segments that can hold records wit
   REQUIRE(store.use("r"));
   CHECK(store.use("r")->own.actions == 2);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a rate too small to wait for, or a loop window too long to count in, is a config error") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  std::string base = R"(listeners:
+  - port: 8080
+agents:
+  - id: planner
+    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+routes:
+  - name: tools
+    access: open
+    match: { path_prefix: /tools }
+    upstream: http://127.0.0.1:9000
+)";
+  auto bad = config::load_string(base + R"(rate_limits:
+  - id: glacial
+    rate: 1e-300/s
+  - id: slow
+    rate: 0.001/h
+loop_guard:
+  max_repeats: 3
+  window: 3000000h
+)", "gw.yaml", env);
+  CHECK_FALSE(bad.config);
+  std::string all;
+  for (const auto& e : bad.errors) all += e.to_string() + "\n";
+  CHECK(all.find("gw.yaml:13") != std::string::npos);
+  CHECK(all.find("rate_limits[0].rate") != std::string::npos);
+  CHECK(all.find("rate_limits[1].rate") != std::string::npos);
+  CHECK(all.find("loop_guard.window") != std::string::npos);
+  // The smallest rate and the longest window still load.
+  auto ok = config::load_string(base + R"(rate_limits:
+  - id: daily
+    rate: 0.0417/h
+loop_guard:
+  max_repeats: 3
+  window: 24h
+)", "gw.yaml", env);
+  CHECK(ok.config);
 }
 
 TEST_CASE("budgets, rate limits and the loop guard load from the config, with errors naming their keys") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -45,9 +46,16 @@ void append_canonical(std::string& out, simdjson::dom::element value, std::strin
     case element_type::UINT64: out += std::to_string(uint64_t(value)); return;
     case element_type::DOUBLE: {
       double d = double(value);
-      // An integral double within the exact range is written as the integer it is.
-      if (d == static_cast<double>(static_cast<std::int64_t>(d)) && d > -9.0e15 && d < 9.0e15) {
+      // An integral double within the range of the integer types is written as the integer it is
+      // (every double there converts exactly), so 1e16 and 10000000000000000 read alike. The range
+      // is checked first: converting a double outside it is undefined.
+      constexpr double kTwo63 = 9223372036854775808.0;
+      if (d >= -kTwo63 && d < kTwo63 && d == std::trunc(d)) {
         out += std::to_string(static_cast<std::int64_t>(d));
+        return;
+      }
+      if (d >= kTwo63 && d < 2 * kTwo63 && d == std::trunc(d)) {
+        out += std::to_string(static_cast<std::uint64_t>(d));
         return;
       }
       char buf[32];
