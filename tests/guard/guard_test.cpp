@@ -205,6 +205,33 @@ TEST_CASE("the loop guard's memory stays bounded") {
   CHECK(g.count(keep, s, 22 * kSecond));
 }
 
+TEST_CASE("the loop guard forgets a call when its window ends and, when full, the oldest first") {
+  guard::LoopSettings s{2, 10 * kSecond, 1000};  // 62 calls a shard
+  // Calls that land in one shard (the guard spreads calls over 16 by the fingerprint's last byte).
+  std::vector<guard::CallFingerprint> shard;
+  for (int i = 0; shard.size() < 63; ++i) {
+    auto f = guard::fingerprint_call("s", "tool:t", std::to_string(i));
+    if (f[15] % 16 == 0) shard.push_back(f);
+  }
+  // Once their windows have passed they take no memory, whether or not the table filled up.
+  guard::LoopGuard g;
+  for (int i = 0; i < 40; ++i) CHECK_FALSE(g.count(shard[i], s, 0));
+  CHECK(g.size() == 40);
+  CHECK_FALSE(g.count(shard[40], s, 10 * kSecond));
+  CHECK(g.size() == 1);
+
+  // The first call made, repeated up to its limit, is the one forgotten when a new call needs
+  // room, not an arbitrary one.
+  guard::LoopGuard full;
+  for (int i = 0; i < 62; ++i) {
+    CHECK_FALSE(full.count(shard[i], s, i));
+    CHECK_FALSE(full.count(shard[i], s, i));  // each at its limit of 2
+  }
+  CHECK_FALSE(full.count(shard[62], s, 100));  // the 63rd: shard[0], the oldest, makes room
+  CHECK_FALSE(full.count(shard[0], s, 101));   // counted afresh
+  for (int i = 2; i < 62; ++i) CHECK(full.count(shard[i], s, 102));  // still remembered (shard[1] made room)
+}
+
 TEST_CASE("canonical JSON sees through member order, spacing and number spelling") {
   CHECK(canonical(R"({"b": 1, "a": [true, null, "x"]})") == R"({"a":[true,null,"x"],"b":1})");
   CHECK(canonical(R"({"a":1.0})") == canonical(R"({ "a" : 1 })"));
