@@ -17,6 +17,7 @@
 #include "guard/rate_limiter.hpp"
 #include "guard/token_bucket.hpp"
 #include "json/canonical.hpp"
+#include "protocol/jsonrpc.hpp"
 
 using namespace scopegate;
 using guard::BudgetKind;
@@ -259,6 +260,27 @@ TEST_CASE("canonical JSON writes an integral number one way whatever its spellin
   // Values that differ stay apart.
   CHECK(canonical(R"({"a":9007199254740993})") != canonical(R"({"a":9007199254740992})"));
   CHECK(canonical(R"({"a":0.1})") != canonical(R"({"a":0.10000000000000002})"));
+}
+
+TEST_CASE("an MCP call is the same call whatever members its params carry beyond what it acts on") {
+  auto content = [](std::string body) {
+    body.reserve(body.size() + protocol::json_padding());
+    std::string why;
+    auto call = protocol::parse_mcp(body, why, protocol::ParseWants{false, true});
+    REQUIRE(call);
+    return call->content;
+  };
+  auto tool = content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1}}})");
+  CHECK(tool == R"({"arguments":{"q":1},"name":"s"})");
+  CHECK(content(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"nonce":7,"arguments":{"q":1.0},"name":"s","_meta":{"progressToken":1}}})") == tool);
+  // What the tool reads still tells calls apart.
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":2}}})") != tool);
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1,"x":0}}})") != tool);
+  auto read = content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}})");
+  CHECK(read == R"({"uri":"file:///a"})");
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a","cursor":"c2"}})") == read);
+  // Another method: its params without _meta.
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"x/do","params":{"a":1,"_meta":{"t":1}}})") == R"({"a":1})");
 }
 
 namespace {

@@ -260,3 +260,18 @@ def test_a_request_whose_client_left_before_it_was_forwarded_gives_its_budget_ba
         conn.close()
     filler.close()
     slow.close()
+
+
+def test_members_a_server_ignores_or_another_spelling_of_a_number_do_not_make_another_call(
+        start_gateway, upstream, tmp_path):
+    gw = start(start_gateway, upstream, tmp_path, "loop_guard:\n  max_repeats: 2\n  window: 60s\n")
+    _, child = researcher_scope(gw)
+    bodies = [
+        {"name": "search", "arguments": {"q": "same", "n": 10000000000000000}},
+        {"name": "search", "arguments": {"n": 1e16, "q": "same"}, "nonce": 1},
+        {"name": "search", "arguments": {"q": "same", "n": 1.0e16}, "nonce": 2, "_meta": {"progressToken": 3}},
+    ]
+    statuses = [call_tool(gw, "researcher", child["token"], "search", None,
+                          raw=json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": p}))[0]
+                for i, p in enumerate(bodies)]
+    assert statuses == [200, 200, 429], statuses

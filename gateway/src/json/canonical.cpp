@@ -10,26 +10,39 @@
 
 namespace scopegate::json {
 
+namespace {
+
+// The members `wanted` says to write, sorted by name (byte order).
+template <class Wanted>
+void append_object(std::string& out, simdjson::dom::object object, Wanted wanted) {
+  std::vector<std::pair<std::string_view, simdjson::dom::element>> members;
+  for (auto field : object) {
+    if (wanted(field.key)) members.emplace_back(field.key, field.value);
+  }
+  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  out += '{';
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (i) out += ',';
+    append_string(out, members[i].first);
+    out += ':';
+    append_canonical(out, members[i].second);
+  }
+  out += '}';
+}
+
+}  // namespace
+
+void append_canonical_members(std::string& out, simdjson::dom::object object,
+                              std::initializer_list<std::string_view> keep) {
+  append_object(out, object, [&](std::string_view key) { return std::find(keep.begin(), keep.end(), key) != keep.end(); });
+}
+
 void append_canonical(std::string& out, simdjson::dom::element value, std::string_view skip) {
   using simdjson::dom::element_type;
   switch (value.type()) {
-    case element_type::OBJECT: {
-      std::vector<std::pair<std::string_view, simdjson::dom::element>> members;
-      for (auto field : simdjson::dom::object(value)) {
-        if (!skip.empty() && field.key == skip) continue;
-        members.emplace_back(field.key, field.value);
-      }
-      std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-      out += '{';
-      for (std::size_t i = 0; i < members.size(); ++i) {
-        if (i) out += ',';
-        append_string(out, members[i].first);
-        out += ':';
-        append_canonical(out, members[i].second);
-      }
-      out += '}';
+    case element_type::OBJECT:
+      append_object(out, simdjson::dom::object(value), [&](std::string_view key) { return skip.empty() || key != skip; });
       return;
-    }
     case element_type::ARRAY: {
       out += '[';
       bool first = true;
