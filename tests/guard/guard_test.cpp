@@ -5,12 +5,14 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "config/loader.hpp"
+#include "delegation/hmac.hpp"
 #include "guard/budget.hpp"
 #include "guard/budget_replay.hpp"
 #include "guard/loop_guard.hpp"
@@ -187,6 +189,15 @@ TEST_CASE("the loop guard refuses the call after max_repeats within the window, 
   CHECK_FALSE(g.count(guard::fingerprint_call("scope-2", "tool:search", R"({"q":"x"})"), s, 61 * kSecond));
   // Parts cannot be shifted into each other.
   CHECK(guard::fingerprint_call("ab", "c", "") != guard::fingerprint_call("a", "bc", ""));
+  // The first 16 bytes of the SHA-256 of each part after its length (8 bytes, host order).
+  std::string joined;
+  for (std::string_view part : {std::string_view("scope-1"), std::string_view("tool:search"), std::string_view(R"({"q":"x"})")}) {
+    std::uint64_t n = part.size();
+    joined.append(reinterpret_cast<const char*>(&n), sizeof n);
+    joined.append(part);
+  }
+  auto digest = delegation::sha256(std::string_view(joined));
+  CHECK(std::equal(call.begin(), call.end(), digest.begin()));
   // Off: nothing is counted.
   CHECK_FALSE(g.count(call, guard::LoopSettings{0, kSecond, 1000}, 0));
 }

@@ -2,32 +2,16 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
-#include <string>
 
 #include "delegation/hmac.hpp"
 
 namespace scopegate::guard {
 
-namespace {
-
-void append_part(std::string& out, std::string_view part) {
-  std::uint64_t n = part.size();
-  char length[sizeof n];
-  std::memcpy(length, &n, sizeof n);
-  out.append(length, sizeof n);
-  out.append(part);
-}
-
-}  // namespace
-
 CallFingerprint fingerprint_call(std::string_view scope, std::string_view action, std::string_view canonical_args) {
-  std::string bytes;
-  bytes.reserve(3 * sizeof(std::uint64_t) + scope.size() + action.size() + canonical_args.size());
-  append_part(bytes, scope);
-  append_part(bytes, action);
-  append_part(bytes, canonical_args);
-  auto digest = delegation::sha256(bytes);
+  // Each part after its length, hashed in place (no copy of the arguments on every call).
+  std::uint64_t lengths[3] = {scope.size(), action.size(), canonical_args.size()};
+  auto length = [&](int i) { return std::string_view(reinterpret_cast<const char*>(&lengths[i]), sizeof lengths[i]); };
+  auto digest = delegation::sha256({length(0), scope, length(1), action, length(2), canonical_args});
   CallFingerprint out{};
   std::memcpy(out.data(), digest.data(), out.size());
   return out;
