@@ -191,7 +191,8 @@ TEST_CASE("the loop guard refuses the call after max_repeats within the window, 
   CHECK(guard::fingerprint_call("ab", "c", "") != guard::fingerprint_call("a", "bc", ""));
   // The first 16 bytes of the SHA-256 of each part after its length (8 bytes, host order).
   std::string joined;
-  for (std::string_view part : {std::string_view("scope-1"), std::string_view("tool:search"), std::string_view(R"({"q":"x"})")}) {
+  for (std::string_view part : {std::string_view("scope-1"), std::string_view("tool:search"),
+                                std::string_view(R"({"q":"x"})")}) {
     std::uint64_t n = part.size();
     joined.append(reinterpret_cast<const char*>(&n), sizeof n);
     joined.append(part);
@@ -283,13 +284,16 @@ TEST_CASE("an MCP call is the same call whatever members its params carry beyond
   };
   auto tool = content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1}}})");
   CHECK(tool == R"({"arguments":{"q":1},"name":"s"})");
-  CHECK(content(R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"nonce":7,"arguments":{"q":1.0},"name":"s","_meta":{"progressToken":1}}})") == tool);
+  CHECK(content(R"({"jsonrpc":"2.0","id":2,"method":"tools/call",)"
+                R"("params":{"nonce":7,"arguments":{"q":1.0},"name":"s","_meta":{"progressToken":1}}})") == tool);
   // What the tool reads still tells calls apart.
   CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":2}}})") != tool);
-  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1,"x":0}}})") != tool);
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1,"x":0}}})") !=
+        tool);
   auto read = content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}})");
   CHECK(read == R"({"uri":"file:///a"})");
-  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a","cursor":"c2"}})") == read);
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a","cursor":"c2"}})") ==
+        read);
   // Another method: its params without _meta.
   CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"x/do","params":{"a":1,"_meta":{"t":1}}})") == R"({"a":1})");
 }
@@ -422,7 +426,8 @@ TEST_CASE("the replay at start reads only the segments that can hold records wit
     return R"({"v":1,"seq":)" + std::to_string(seq) + R"(,"ts":")" + ts + R"(","node":"n","event":")" + event +
            "\"" + members + tail;
   };
-  const std::string spend = R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"allow","status":200,"bytes_out":1)";
+  const std::string spend = R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x",)"
+                            R"("decision":"allow","status":200,"bytes_out":1)";
   auto write = [&](const char* name, const std::string& text) { std::ofstream(dir / name) << text; };
   // Segment 1 ends before segment 2 starts, and segment 2 starts before the horizon: segment 1
   // holds nothing the replay needs. Segment 2 holds one record before the horizon, two after.

@@ -34,14 +34,16 @@ void append_object(std::string& out, simdjson::dom::object object, Wanted wanted
 
 void append_canonical_members(std::string& out, simdjson::dom::object object,
                               std::initializer_list<std::string_view> keep) {
-  append_object(out, object, [&](std::string_view key) { return std::find(keep.begin(), keep.end(), key) != keep.end(); });
+  append_object(out, object,
+                [&](std::string_view key) { return std::find(keep.begin(), keep.end(), key) != keep.end(); });
 }
 
 void append_canonical(std::string& out, simdjson::dom::element value, std::string_view skip) {
   using simdjson::dom::element_type;
   switch (value.type()) {
     case element_type::OBJECT:
-      append_object(out, simdjson::dom::object(value), [&](std::string_view key) { return skip.empty() || key != skip; });
+      append_object(out, simdjson::dom::object(value),
+                    [&](std::string_view key) { return skip.empty() || key != skip; });
       return;
     case element_type::ARRAY: {
       out += '[';
