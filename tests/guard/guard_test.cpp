@@ -5,16 +5,21 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "config/loader.hpp"
+#include "delegation/hmac.hpp"
 #include "guard/budget.hpp"
 #include "guard/budget_replay.hpp"
 #include "guard/loop_guard.hpp"
 #include "guard/rate_limiter.hpp"
 #include "guard/token_bucket.hpp"
 #include "json/canonical.hpp"
+#include "protocol/jsonrpc.hpp"
 
 using namespace scopegate;
 using guard::BudgetKind;
@@ -73,6 +78,20 @@ TEST_CASE("a token bucket starts full, refills at its rate and says how long to 
   guard::TokenBucket c;
   CHECK(c.take(1.0, 1.0, 10 * kSecond, wait));
   CHECK_FALSE(c.take(1.0, 1.0, 5 * kSecond, wait));
+}
+
+TEST_CASE("a token bucket with a tiny rate answers a wait that fits, never a wrapped one") {
+  guard::TokenBucket b;
+  std::int64_t wait = 0;
+  CHECK(b.take(1e-300, 1.0, 0, wait));
+  CHECK_FALSE(b.take(1e-300, 1.0, 0, wait));
+  CHECK(wait > 0);
+  CHECK(wait <= guard::TokenBucket::kMaxWaitNs);
+  // One token an hour: the wait is exact.
+  guard::TokenBucket h;
+  CHECK(h.take(1.0 / 3600, 1.0, 0, wait));
+  CHECK_FALSE(h.take(1.0 / 3600, 1.0, 0, wait));
+  CHECK(wait == doctest::Approx(3600.0 * kSecond).epsilon(1e-9));
 }
 
 TEST_CASE("a rate limit per agent keys on the agent, per route on the route, per agent_route on both") {
@@ -170,6 +189,16 @@ TEST_CASE("the loop guard refuses the call after max_repeats within the window, 
   CHECK_FALSE(g.count(guard::fingerprint_call("scope-2", "tool:search", R"({"q":"x"})"), s, 61 * kSecond));
   // Parts cannot be shifted into each other.
   CHECK(guard::fingerprint_call("ab", "c", "") != guard::fingerprint_call("a", "bc", ""));
+  // The first 16 bytes of the SHA-256 of each part after its length (8 bytes, host order).
+  std::string joined;
+  for (std::string_view part : {std::string_view("scope-1"), std::string_view("tool:search"),
+                                std::string_view(R"({"q":"x"})")}) {
+    std::uint64_t n = part.size();
+    joined.append(reinterpret_cast<const char*>(&n), sizeof n);
+    joined.append(part);
+  }
+  auto digest = delegation::sha256(std::string_view(joined));
+  CHECK(std::equal(call.begin(), call.end(), digest.begin()));
   // Off: nothing is counted.
   CHECK_FALSE(g.count(call, guard::LoopSettings{0, kSecond, 1000}, 0));
 }
@@ -189,6 +218,33 @@ TEST_CASE("the loop guard's memory stays bounded") {
   CHECK(g.count(keep, s, 22 * kSecond));
 }
 
+TEST_CASE("the loop guard forgets a call when its window ends and, when full, the oldest first") {
+  guard::LoopSettings s{2, 10 * kSecond, 1000};  // 62 calls a shard
+  // Calls that land in one shard (the guard spreads calls over 16 by the fingerprint's last byte).
+  std::vector<guard::CallFingerprint> shard;
+  for (int i = 0; shard.size() < 63; ++i) {
+    auto f = guard::fingerprint_call("s", "tool:t", std::to_string(i));
+    if (f[15] % 16 == 0) shard.push_back(f);
+  }
+  // Once their windows have passed they take no memory, whether or not the table filled up.
+  guard::LoopGuard g;
+  for (int i = 0; i < 40; ++i) CHECK_FALSE(g.count(shard[i], s, 0));
+  CHECK(g.size() == 40);
+  CHECK_FALSE(g.count(shard[40], s, 10 * kSecond));
+  CHECK(g.size() == 1);
+
+  // The first call made, repeated up to its limit, is the one forgotten when a new call needs
+  // room, not an arbitrary one.
+  guard::LoopGuard full;
+  for (int i = 0; i < 62; ++i) {
+    CHECK_FALSE(full.count(shard[i], s, i));
+    CHECK_FALSE(full.count(shard[i], s, i));  // each at its limit of 2
+  }
+  CHECK_FALSE(full.count(shard[62], s, 100));  // the 63rd: shard[0], the oldest, makes room
+  CHECK_FALSE(full.count(shard[0], s, 101));   // counted afresh
+  for (int i = 2; i < 62; ++i) CHECK(full.count(shard[i], s, 102));  // still remembered (shard[1] made room)
+}
+
 TEST_CASE("canonical JSON sees through member order, spacing and number spelling") {
   CHECK(canonical(R"({"b": 1, "a": [true, null, "x"]})") == R"({"a":[true,null,"x"],"b":1})");
   CHECK(canonical(R"({"a":1.0})") == canonical(R"({ "a" : 1 })"));
@@ -201,6 +257,45 @@ TEST_CASE("canonical JSON sees through member order, spacing and number spelling
   std::string out;
   json::append_canonical(out, parser.parse(text), "_meta");
   CHECK(out == R"({"name":"t"})");
+}
+
+TEST_CASE("canonical JSON writes an integral number one way whatever its spelling or size") {
+  // Within the range of 64-bit integers an integral double is written as that integer, so 1e16
+  // and 10000000000000000 are the same call (a double holds such integers exactly).
+  CHECK(canonical(R"({"a":1e16})") == R"({"a":10000000000000000})");
+  CHECK(canonical(R"({"a":-4.5e17})") == canonical(R"({"a":-450000000000000000})"));
+  CHECK(canonical(R"({"a":9223372036854775808})") == canonical(R"({"a":9.223372036854775808e18})"));
+  CHECK(canonical(R"({"a":-0.0})") == canonical(R"({"a":0})"));
+  // Beyond it, the shortest text that reads back as the same double (no cast out of range).
+  CHECK(canonical(R"({"a":1e300})") == R"({"a":1e+300})");
+  CHECK(canonical(R"({"a":-1E300})") == R"({"a":-1e+300})");
+  // Values that differ stay apart.
+  CHECK(canonical(R"({"a":9007199254740993})") != canonical(R"({"a":9007199254740992})"));
+  CHECK(canonical(R"({"a":0.1})") != canonical(R"({"a":0.10000000000000002})"));
+}
+
+TEST_CASE("an MCP call is the same call whatever members its params carry beyond what it acts on") {
+  auto content = [](std::string body) {
+    body.reserve(body.size() + protocol::json_padding());
+    std::string why;
+    auto call = protocol::parse_mcp(body, why, protocol::ParseWants{false, true});
+    REQUIRE(call);
+    return call->content;
+  };
+  auto tool = content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1}}})");
+  CHECK(tool == R"({"arguments":{"q":1},"name":"s"})");
+  CHECK(content(R"({"jsonrpc":"2.0","id":2,"method":"tools/call",)"
+                R"("params":{"nonce":7,"arguments":{"q":1.0},"name":"s","_meta":{"progressToken":1}}})") == tool);
+  // What the tool reads still tells calls apart.
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":2}}})") != tool);
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"s","arguments":{"q":1,"x":0}}})") !=
+        tool);
+  auto read = content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a"}})");
+  CHECK(read == R"({"uri":"file:///a"})");
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///a","cursor":"c2"}})") ==
+        read);
+  // Another method: its params without _meta.
+  CHECK(content(R"({"jsonrpc":"2.0","id":1,"method":"x/do","params":{"a":1,"_meta":{"t":1}}})") == R"({"a":1})");
 }
 
 namespace {
@@ -320,6 +415,78 @@ TEST_CASE("a record spends what the live gateway spent for it") {
   CHECK_FALSE(guard::charge_of_record(line(R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x","decision":"deny","status":403,"bytes_out":90)"), c));
   CHECK_FALSE(guard::charge_of_record(line(R"(,"action":"tool:x","decision":"allow","status":200,"bytes_out":90)"), c));
   CHECK_FALSE(guard::charge_of_record(R"({"v":1,"seq":1,"ts":"2026-11-29T10:00:00.000000Z","node":"n","event":"scope.open","scope":{"id":"r","root":"r","depth":0,"path":"r"})" + tail, c));
+}
+
+TEST_CASE("the replay at start reads only the segments that can hold records within the horizon") {
+  auto dir = std::filesystem::temp_directory_path() / "scopegate-guard-replay";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string tail = R"(,"prev":")" + std::string(64, '0') + R"(","hash":")" + std::string(64, '1') + "\"}\n";
+  auto record = [&](int seq, const char* ts, const char* event, const std::string& members) {
+    return R"({"v":1,"seq":)" + std::to_string(seq) + R"(,"ts":")" + ts + R"(","node":"n","event":")" + event +
+           "\"" + members + tail;
+  };
+  const std::string spend = R"(,"scope":{"id":"r","root":"r","depth":0,"path":"r"},"action":"tool:x",)"
+                            R"("decision":"allow","status":200,"bytes_out":1)";
+  auto write = [&](const char* name, const std::string& text) { std::ofstream(dir / name) << text; };
+  // Segment 1 ends before segment 2 starts, and segment 2 starts before the horizon: segment 1
+  // holds nothing the replay needs. Segment 2 holds one record before the horizon, two after.
+  write("n-00000000000000000001.jsonl", record(1, "2026-11-01T00:00:00.000000Z", "segment.start", "") +
+                                            record(2, "2026-11-01T00:00:01.000000Z", "request", spend));
+  write("n-00000000000000000003.jsonl", record(3, "2026-11-02T00:00:00.000000Z", "segment.start", "") +
+                                            record(4, "2026-11-02T00:00:01.000000Z", "request", spend) +
+                                            record(5, "2026-11-29T10:00:00.000000Z", "request", spend) +
+                                            record(6, "2026-11-29T10:00:01.000000Z", "request", spend));
+  // Another node's chain in the same directory is not this node's spending.
+  write("m-00000000000000000001.jsonl", record(1, "2026-11-29T10:00:00.000000Z", "request", spend));
+  guard::MemoryBudgetStore store;
+  auto stats = guard::replay_budgets(dir.string(), "n", "2026-11-29T00:00:00.000000Z", 2000000000, store);
+  CHECK(stats.error.empty());
+  CHECK(stats.segments_skipped == 1);
+  CHECK(stats.charged == 2);
+  REQUIRE(store.use("r"));
+  CHECK(store.use("r")->own.actions == 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a rate too small to wait for, or a loop window too long to count in, is a config error") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  std::string base = R"(listeners:
+  - port: 8080
+agents:
+  - id: planner
+    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+routes:
+  - name: tools
+    access: open
+    match: { path_prefix: /tools }
+    upstream: http://127.0.0.1:9000
+)";
+  auto bad = config::load_string(base + R"(rate_limits:
+  - id: glacial
+    rate: 1e-300/s
+  - id: slow
+    rate: 0.001/h
+loop_guard:
+  max_repeats: 3
+  window: 3000000h
+)", "gw.yaml", env);
+  CHECK_FALSE(bad.config);
+  std::string all;
+  for (const auto& e : bad.errors) all += e.to_string() + "\n";
+  CHECK(all.find("gw.yaml:13") != std::string::npos);
+  CHECK(all.find("rate_limits[0].rate") != std::string::npos);
+  CHECK(all.find("rate_limits[1].rate") != std::string::npos);
+  CHECK(all.find("loop_guard.window") != std::string::npos);
+  // The smallest rate and the longest window still load.
+  auto ok = config::load_string(base + R"(rate_limits:
+  - id: daily
+    rate: 0.0417/h
+loop_guard:
+  max_repeats: 3
+  window: 24h
+)", "gw.yaml", env);
+  CHECK(ok.config);
 }
 
 TEST_CASE("budgets, rate limits and the loop guard load from the config, with errors naming their keys") {

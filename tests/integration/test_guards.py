@@ -4,9 +4,14 @@ budget, the upstream seeing exactly the calls that were let through; a child's a
 parent's budget; budgets intact after a restart; rate limits per agent and route with Retry-After.
 Every refusal is a 429 naming its rule, in the reply, the audit record and the metrics."""
 import json
+import socket
+import struct
+import threading
+import time
 
 from audit_helpers import records
-from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, open_root, open_scope, request, route)
+from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, free_port, open_root, open_scope, request,
+                     route)
 from test_metrics import samples, scrape, value
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -176,3 +181,97 @@ def test_rate_limits_per_agent_and_route_answer_retry_after(start_gateway, upstr
     # A reload keeps the bucket's level: still empty afterwards.
     assert request("127.0.0.1", gw.admin_port, "POST", "/v1/reload", headers=ADMIN)[0] == 200
     assert request("127.0.0.1", gw.port, "GET", "/tools/search/x", headers=auth("researcher", child["token"]))[0] == 429
+
+
+def budget_of(gw, scope_id):
+    status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/v1/scopes/%s/budget" % scope_id)
+    assert status == 200, body
+    return json.loads(body)["use"]
+
+
+def test_counters_rebuilt_at_start_match_the_live_ones_strict_routes_and_unreachable_upstreams_included(
+        start_gateway, upstream, tmp_path):
+    # Strict routes write their record before forwarding ("decision":"allow"); when the upstream
+    # then cannot be reached the record still says the request was let through, so it stays spent,
+    # live as after a restart. On a batch route the record says deny, and nothing stays spent.
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = (mcp_routes(upstream.url) +
+              route("ledger", "/tools/ledger", upstream.url, access="scoped", audit="strict") +
+              route("vault", "/tools/vault", dead, access="scoped", audit="strict") +
+              route("cache", "/tools/cache", dead, access="scoped") +
+              route("helper", "/agents/writer", dead, access="scoped", audit="strict", kind="agent",
+                    target_agent="writer") +
+              route("scribe", "/agents/scribe", dead, access="scoped", kind="agent", target_agent="writer"))
+    extra = "audit:\n  dir: %s\nbudgets:\n  default: {max_actions: 100}\n" % (tmp_path / "audit")
+    cfg = delegation_config(routes, agents=AGENTS, extra=extra)
+    gw = start_gateway(cfg, env=TOKEN_ENV)
+    _, root_token = open_root(gw, grants=["tool:*", "agent:*"])
+    status, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:*", "agent:writer"]},
+                               token=root_token)
+    assert status == 201, child
+    h = auth("researcher", child["token"])
+    answers = {path: request("127.0.0.1", gw.port, "GET", path, headers=h)[0]
+               for path in ("/tools/search/x", "/tools/ledger/x", "/tools/vault/x", "/tools/cache/x")}
+    answers["writer"] = request("127.0.0.1", gw.port, "POST", "/agents/writer/go", headers=h, body=b"{}")[0]
+    answers["scribe"] = request("127.0.0.1", gw.port, "POST", "/agents/scribe/go", headers=h, body=b"{}")[0]
+    answers["mcp"] = call_tool(gw, "researcher", child["token"], "search", {"q": 1})[0]
+    assert answers == {"/tools/search/x": 200, "/tools/ledger/x": 200, "/tools/vault/x": 502,
+                       "/tools/cache/x": 502, "writer": 502, "scribe": 502, "mcp": 200}, answers
+    root_scope, child_scope = child["scope"]["parent"], child["scope"]["id"]
+    live = {s: budget_of(gw, s) for s in (root_scope, child_scope)}
+    # search, ledger, vault (strict: its record says allow), the strict delegation and the MCP call;
+    # not the batch route nor the batch delegation that could not reach their upstreams.
+    assert live[child_scope]["own"]["actions"] == 5, live
+    assert live[child_scope]["own"]["delegations"] == 1 and live[child_scope]["children"] == 1, live
+    gw.stop()
+    gw = start_gateway(cfg, env=TOKEN_ENV)
+    assert gw.wait_for_log("budget counters rebuilt from the audit log")
+    assert {s: budget_of(gw, s) for s in (root_scope, child_scope)} == live
+
+
+def test_a_request_whose_client_left_before_it_was_forwarded_gives_its_budget_back(start_gateway, tmp_path):
+    # The upstream's accept queue is full, so the gateway's connect waits for a SYN retry (about a
+    # second); meanwhile the client resets its connection. Writing 100 Continue then fails and the
+    # request ends with no reply and no record: what it reserved of the budget must come back.
+    slow = socket.socket()
+    slow.bind(("127.0.0.1", 0))
+    slow.listen(0)
+    filler = socket.create_connection(slow.getsockname())
+    routes = route("slow", "/tools/slow", "http://127.0.0.1:%d" % slow.getsockname()[1], access="scoped")
+    extra = "budgets:\n  default: {max_actions: 10}\n"
+    gw = start_gateway(delegation_config(routes, agents=AGENTS, extra=extra), env=TOKEN_ENV)
+    root, root_token = open_root(gw, grants=["tool:*"])
+    c = socket.create_connection(("127.0.0.1", gw.port))
+    head = "\r\n".join(["POST /tools/slow/x HTTP/1.1", "Host: x", "Content-Length: 5", "Expect: 100-continue"] +
+                        ["%s: %s" % kv for kv in auth("planner", root_token).items()]) + "\r\n\r\n"
+    c.sendall(head.encode())
+    time.sleep(0.4)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()  # a reset
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(slow.accept() for _ in range(2)), daemon=True).start()
+    deadline = time.time() + 5
+    while time.time() < deadline and len(accepted) < 2:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(accepted) == 2, "the gateway never connected to the upstream"
+    assert budget_of(gw, root["id"])["own"]["actions"] == 0
+    for conn, _ in accepted:
+        conn.close()
+    filler.close()
+    slow.close()
+
+
+def test_members_a_server_ignores_or_another_spelling_of_a_number_do_not_make_another_call(
+        start_gateway, upstream, tmp_path):
+    gw = start(start_gateway, upstream, tmp_path, "loop_guard:\n  max_repeats: 2\n  window: 60s\n")
+    _, child = researcher_scope(gw)
+    bodies = [
+        {"name": "search", "arguments": {"q": "same", "n": 10000000000000000}},
+        {"name": "search", "arguments": {"n": 1e16, "q": "same"}, "nonce": 1},
+        {"name": "search", "arguments": {"q": "same", "n": 1.0e16}, "nonce": 2, "_meta": {"progressToken": 3}},
+    ]
+    statuses = [call_tool(gw, "researcher", child["token"], "search", None,
+                          raw=json.dumps({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": p}))[0]
+                for i, p in enumerate(bodies)]
+    assert statuses == [200, 200, 429], statuses

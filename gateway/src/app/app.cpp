@@ -352,6 +352,7 @@ void App::replay_budgets() {
   }
   log::info("budget counters rebuilt from the audit log",
             {{"records", std::to_string(stats.records)}, {"spending", std::to_string(stats.charged)},
+             {"segments_skipped", std::to_string(stats.segments_skipped)},
              {"scopes", std::to_string(budgets_->size())}, {"ms", std::to_string(ms)}});
 }
 

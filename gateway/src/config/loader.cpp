@@ -829,8 +829,15 @@ void read_rate_limit(Reader& r, const YAML::Node& node, const std::string& key, 
   else r.error(node["per"], key + ".per", "expected agent, route or agent_route, got '" + per + "'");
   if (!node["rate"].IsDefined()) r.error(node, key + ".rate", "required: tokens per time such as 20/s, 600/min or 1000/h");
   r.read(node, key, "rate", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
-    if (auto rate = parse_rate(text)) l.rate = *rate;
-    else r.error(n, k, "expected tokens per time such as 20/s, 600/min or 1000/h, got '" + text + "'");
+    auto rate = parse_rate(text);
+    if (!rate) {
+      r.error(n, k, "expected tokens per time such as 20/s, 600/min or 1000/h, got '" + text + "'");
+    } else if (*rate * 86400 < 1 - 1e-9) {
+      // Slower than that is a budget, not a rate; and the wait until a token (Retry-After) must fit.
+      r.error(n, k, "at least one token a day (0.0417/h), got '" + text + "'");
+    } else {
+      l.rate = *rate;
+    }
   });
   std::uint64_t burst = 0;
   r.read_uint(node, key, "burst", burst, 1, 1'000'000'000);
@@ -847,6 +854,12 @@ void read_loop_guard(Reader& r, const YAML::Node& node, LoopGuard& g) {
   }
   r.read_uint(node, "loop_guard", "max_repeats", g.max_repeats, 1, 1'000'000);
   r.read_duration(node, "loop_guard", "window", g.window, false);
+  // A loop shows within minutes; a longer window only holds entries longer, and far beyond a day
+  // its count in nanoseconds (guard/loop_guard.hpp) would overflow.
+  if (g.window > std::chrono::hours(24)) {
+    r.error(node["window"], "loop_guard.window", "at most 24h");
+    g.window = std::chrono::hours(24);
+  }
   r.read_uint(node, "loop_guard", "max_entries", g.max_entries, 1000, 100'000'000);
 }
 

@@ -54,4 +54,13 @@ Mac sha256(std::string_view bytes) {
   return out;
 }
 
+Mac sha256(std::initializer_list<std::string_view> parts) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  for (std::string_view part : parts) SHA256_Update(&ctx, part.data(), part.size());
+  Mac out;
+  SHA256_Final(out.data(), &ctx);
+  return out;
+}
+
 }  // namespace scopegate::delegation

@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include <array>
+#include <initializer_list>
 #include <string_view>
 
 namespace scopegate::delegation {
@@ -30,5 +31,7 @@ inline Mac hmac_sha256(std::string_view key, std::string_view message) { return 
 
 // Plain SHA-256, by the same route (agent keys are hashed on every request).
 Mac sha256(std::string_view bytes);
+// SHA-256 of the parts one after the other, without joining them first.
+Mac sha256(std::initializer_list<std::string_view> parts);
 
 }  // namespace scopegate::delegation

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "audit/events.hpp"
@@ -15,6 +16,17 @@ namespace scopegate::guard {
 namespace {
 
 namespace field = audit::field;
+
+// The timestamp of a segment's first record (its segment.start), or "" when it has none.
+std::string first_timestamp(const audit::SegmentFile& segment) {
+  audit::LineReader reader(64 * 1024);
+  std::string error;
+  std::string_view line;
+  std::uint64_t offset = 0;
+  audit::RecordHead head;
+  if (!reader.open(segment.path, error) || !reader.next(line, offset) || !audit::parse_head(line, head)) return {};
+  return std::string(head.ts);
+}
 
 }  // namespace
 
@@ -54,7 +66,16 @@ ReplayStats replay_budgets(const std::string& dir, const std::string& node, std:
   if (!audit::list_segments(dir, nodes, stats.error)) return stats;
   ReplayedCharge replayed;
   std::array<ChainScope, 16> chain{};
-  for (const auto& segment : nodes[node]) {
+  const auto& segments = nodes[node];
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& segment = segments[i];
+    if (i + 1 < segments.size()) {
+      std::string next_start = first_timestamp(segments[i + 1]);
+      if (!next_start.empty() && next_start < since) {
+        ++stats.segments_skipped;
+        continue;
+      }
+    }
     audit::LineReader reader;
     if (!reader.open(segment.path, stats.error)) return stats;
     std::string_view line;

@@ -18,6 +18,7 @@ namespace scopegate::guard {
 struct ReplayStats {
   std::uint64_t records = 0;  // records read within the horizon
   std::uint64_t charged = 0;  // of them, records that spent something
+  std::uint64_t segments_skipped = 0;  // segments left unread: all they hold is older
   std::string error;          // the log could not be read (the counters hold what was read)
 };
 
@@ -29,7 +30,9 @@ struct ReplayedCharge {
 bool charge_of_record(std::string_view line, ReplayedCharge& out);
 
 // Reads `node`'s segments in `dir` and spends, into `store`, every record at or after `since`
-// (an RFC 3339 timestamp as records carry it). Rebuilt scopes are kept until `expires`.
+// (an RFC 3339 timestamp as records carry it). Rebuilt scopes are kept until `expires`. A segment
+// whose successor starts before `since` is not read: its records were all written before that
+// (the chain is written in order), so the start costs what the horizon holds, not the whole log.
 ReplayStats replay_budgets(const std::string& dir, const std::string& node, std::string_view since,
                            std::int64_t expires, BudgetStore& store);
 

@@ -2,13 +2,14 @@
 // action with the same canonical arguments) more than `max_repeats` times within `window` of the
 // first of them is in a loop. A call is known by a 16-byte fingerprint the pipeline makes; the
 // guard only counts. State is bounded (max_entries, spread over shards, each with its own lock):
-// an entry whose window has passed is dropped when room is needed, and when none has passed an
-// arbitrary one goes (its count starts again: the budgets still bound what a loop can spend).
+// an entry is dropped once its window has passed, and when the table is full of live ones the
+// oldest goes (its count starts again: the budgets still bound what a loop can spend). Each shard
+// keeps its windows in the order they began, so both cost O(1) a call, never a scan.
 #pragma once
 
 #include <array>
 #include <cstdint>
-#include <limits>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -49,14 +50,21 @@ class LoopGuard {
     std::int64_t first_ns = 0;
     std::uint32_t count = 0;
   };
+  // A window as it began. An entry whose window started again has a newer one further back; the
+  // older is stale (its first_ns no longer matches) and is dropped without effect.
+  struct Started {
+    CallFingerprint call;
+    std::int64_t first_ns = 0;
+  };
   struct Shard {
     mutable std::mutex mutex;
     std::unordered_map<CallFingerprint, Entry, Hash> calls;
-    // No entry's window ends before this, so a sweep earlier would find nothing to drop.
-    std::int64_t next_expiry_ns = std::numeric_limits<std::int64_t>::max();
+    std::deque<Started> order;  // oldest first
   };
   static constexpr std::size_t kShards = 16;
-  void make_room(Shard& shard, const LoopSettings& settings, std::int64_t now_ns);
+  // Drops the oldest window: its entry, unless that started again since.
+  static void drop_oldest(Shard& shard);
+  static void forget_ended(Shard& shard, const LoopSettings& settings, std::int64_t now_ns);
 
   std::array<Shard, kShards> shards_;
 };

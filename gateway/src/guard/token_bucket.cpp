@@ -28,7 +28,11 @@ bool TokenBucket::take(double rate, double burst, std::int64_t now_ns, std::int6
   bool ok = tokens >= 1.0;
   if (ok) tokens_ = tokens - 1.0;
   unlock();
-  if (!ok) wait_ns = static_cast<std::int64_t>(std::ceil((1.0 - tokens) / rate * 1e9));
+  if (!ok) {
+    // Compared as a double before the conversion: a tiny rate would put the wait beyond int64.
+    double wait = std::ceil((1.0 - tokens) / rate * 1e9);
+    wait_ns = wait < static_cast<double>(kMaxWaitNs) ? static_cast<std::int64_t>(wait) : kMaxWaitNs;
+  }
   return ok;
 }
 

@@ -15,8 +15,13 @@ class TokenBucket {
   TokenBucket(const TokenBucket&) = delete;
   TokenBucket& operator=(const TokenBucket&) = delete;
 
+  // The longest wait take() answers: a year. The config allows no rate that slow (one token a
+  // day at least); the cap keeps the arithmetic in range whatever rate a caller passes.
+  static constexpr std::int64_t kMaxWaitNs = 365LL * 24 * 3600 * 1'000'000'000;
+
   // Takes one token at `now_ns` (a steady clock), after refilling since the last call. A bucket
-  // never used is full. When none is there, takes nothing and sets `wait_ns` to how long until one is.
+  // never used is full. When none is there, takes nothing and sets `wait_ns` to how long until one
+  // is (at most kMaxWaitNs).
   bool take(double rate, double burst, std::int64_t now_ns, std::int64_t& wait_ns);
   // Returns a token taken by take() (another bucket of the same request refused it).
   void put_back(double burst);

@@ -6,6 +6,7 @@
 
 #include <simdjson.h>
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -15,5 +16,10 @@ namespace scopegate::json {
 // object's `_meta`, which carries per-call bookkeeping such as a progress token). The value was
 // read by parse_strict_object, so its nesting is bounded.
 void append_canonical(std::string& out, simdjson::dom::element value, std::string_view skip = {});
+
+// Appends the canonical text of `object` keeping only the members named in `keep` (what a call
+// acts on, where the rest of its members are read by no tool).
+void append_canonical_members(std::string& out, simdjson::dom::object object,
+                              std::initializer_list<std::string_view> keep);
 
 }  // namespace scopegate::json

@@ -111,8 +111,9 @@ struct RequestContext {
   std::string objective;            // Delegation-Objective (decoded) or the A2A message text
   bool delegates = false;           // a delegation: a child scope is minted for the route's agent
   std::optional<delegation::ScopeRequest> scope_request;  // POST /v1/scopes: what to open
-  // Canonical JSON of what a call says (MCP params without _meta, an A2A message's parts): what
-  // makes two calls the same for the loop guard. Read only while the guard is on.
+  // Canonical JSON of what a call says (an MCP tool's name and arguments, a resource's uri, an A2A
+  // message's parts: protocol/jsonrpc.hpp): what makes two calls the same for the loop guard.
+  // Read only while the guard is on.
   std::string call_content;
 
   // The access policies' decision (pipeline/policies.cpp), and what it was computed from that the

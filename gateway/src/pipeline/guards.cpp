@@ -115,14 +115,25 @@ void settle_budget(runtime::Services& app, const RequestSummary& summary) {
   if (summary.budget_chain_size == 0) return;
   const auto& f = summary.facts;
   // What the record says the request spent (guard/budget_replay.cpp reads it back the same way).
+  // A record written before forwarding (strict routes) says "allow" whatever then became of the
+  // request, an upstream that could not be reached included: it stays spent, as it will be when
+  // the counters are rebuilt from that record.
   guard::Charge is;
-  if (f.allowed) {
+  if (f.allowed || summary.recorded == RequestContext::Recorded::before_forward) {
     if (!f.action.empty()) is.actions = 1;
     if (!f.child_scope.empty()) is.delegations = 1;
     is.bytes_out = f.bytes_out;
   }
   guard::Charge was = summary.budget_reserved ? summary.budget_spent : guard::Charge{};
   app.budgets().settle({summary.budget_chain.data(), summary.budget_chain_size}, was, is);
+}
+
+void give_back_budget(RequestContext& x) {
+  if (!x.budget_reserved || x.ended || !x.token) return;
+  std::array<guard::ChainScope, 16> chain{};
+  std::size_t n = chain_of(x, chain);
+  x.worker.app().budgets().settle({chain.data(), n}, x.budget_spent, guard::Charge{});
+  x.budget_reserved = false;
 }
 
 }  // namespace scopegate::pipeline

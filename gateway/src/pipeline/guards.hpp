@@ -20,5 +20,8 @@ Verdict spend_budget(RequestContext& x);
 // did (let through or not, a scope opened or not, its response bytes), the same rule by which the
 // counters are rebuilt from the log at start (guard/budget_replay.hpp).
 void settle_budget(runtime::Services& app, const RequestSummary& summary);
+// A request that ends with no record (its client left before it was forwarded or answered, or a
+// stage threw) gives back what spend_budget reserved: nothing in the log says it was let through.
+void give_back_budget(RequestContext& x);
 
 }  // namespace scopegate::pipeline

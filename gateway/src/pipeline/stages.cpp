@@ -250,19 +250,21 @@ asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snap
                                     ResponseTap tap) {
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   x.response_tap = tap;
-  // Leaves the in-flight gauge however the request ends, an exception included.
-  struct InflightExit {
+  // However the request ends, an exception included: it leaves the in-flight gauge, and a
+  // request that got no record gives back the budget it reserved.
+  struct RequestExit {
     RequestContext& x;
-    ~InflightExit() {
-        }
-  } inflight_exit{x};
+    ~RequestExit() {
+      give_back_budget(x);
+      if (x.counted_inflight) inflight().fetch_sub(1, std::memory_order_relaxed);
+    }
+  } request_exit{x};
   bool keep = co_await run_stages(x);
   // A connection that closed before a request began is not a request.
   // Most requests were reported before their last write; the rest (cut, or closed early) here.
   // (A strict record committed whole is not repeated; one committed before forwarding always
   // gets its outcome, even when the client left before anything was sent upstream.)
   if (x.status != 0 || x.forwarded || x.recorded == RequestContext::Recorded::before_forward) end_request(x);
-  if (x.counted_inflight) inflight().fetch_sub(1, std::memory_order_relaxed);
   co_return keep;
 }
 

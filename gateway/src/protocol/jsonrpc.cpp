@@ -145,7 +145,17 @@ std::optional<McpRequest> parse_mcp(std::string_view body, std::string& why, Par
   }
   dom::element params_value;
   if (wants.content && !object->at_key("params").get(params_value)) {
-    json::append_canonical(out.content, params_value, "_meta");
+    // What a call acts on, as the server reads it: a tool or prompt by name and arguments, a
+    // resource by uri. Other members (_meta's progress token, or anything an agent adds that the
+    // SDKs ignore) do not make it another call. Other methods: params without _meta.
+    dom::object params;
+    bool named = out.method == "tools/call" || out.method == "prompts/get";
+    if ((named || out.method == "resources/read") && !params_value.get_object().get(params)) {
+      if (named) json::append_canonical_members(out.content, params, {"name", "arguments"});
+      else json::append_canonical_members(out.content, params, {"uri"});
+    } else {
+      json::append_canonical(out.content, params_value, "_meta");
+    }
   }
   if (!ok) {
     why = "params.name and params.uri must be strings";

@@ -19,7 +19,9 @@ struct McpRequest {
   std::string uri;   // params.uri: resources/read
   // Only when asked for (ParseWants), from the same one reading of the body:
   std::string arguments;  // canonical JSON of params.arguments (json/canonical.hpp); "" when absent
-  std::string content;    // canonical JSON of params without _meta: what makes two calls the same
+  // Canonical JSON of what makes two calls the same: a tool call's or prompt's name and
+  // arguments, a resource read's uri, else params without _meta.
+  std::string content;
 };
 
 // What a stage needs beyond naming the action: each costs a walk of the body, so only on request.
