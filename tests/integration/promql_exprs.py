@@ -44,6 +44,7 @@ LABEL_VALUES = {
     "result": ("ok", "error", "other"),
     "mode": ("enforce", "shadow", "other"),
     "kind": ("actions", "delegations", "children", "bytes_out", "other"),
+    "to": ("closed", "open", "half_open", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -52,6 +53,8 @@ EXPORTED_METRICS = {
     "scopegate_request_duration_seconds": ("histogram", ("route",)),
     "scopegate_upstream_duration_seconds": ("histogram", ("route",)),
     "scopegate_policy_decisions_total": ("counter", ("rule", "decision", "mode")),
+    "scopegate_breaker_state": ("gauge", ("route",)),
+    "scopegate_breaker_transitions_total": ("counter", ("route", "to")),
     "scopegate_rate_limited_total": ("counter", ("route", "agent")),
     "scopegate_budget_exhausted_total": ("counter", ("kind",)),
     "scopegate_loop_detected_total": ("counter", ("agent",)),

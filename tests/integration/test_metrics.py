@@ -335,6 +335,8 @@ NEEDS_AN_EVENT = {
     "Policy decisions by rule [A]": "needs access policies loaded; this gateway has none (test_policies.py)",
     "Guard refusals per second [A]": "needs a rate limit to refuse a request (test_guards.py)",
     "Guard refusals per second [C]": "needs the loop guard to refuse a call (test_guards.py)",
+    "Circuit breakers [A]": "needs a route with a breaker; this gateway has none (test_breakers.py)",
+    "Circuit breakers [B]": "needs a breaker to change state (test_breakers.py)",
 }
 
 

@@ -100,6 +100,38 @@ Response budget(Control& app, std::string_view id) {
   return json(200, std::move(body));
 }
 
+// GET /v1/breakers (docs/resilience.md): every route's breaker with its state and counts.
+std::string breakers_json(const runtime::Snapshot& snapshot) {
+  auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::string body = R"({"breakers":[)";
+  bool first = true;
+  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
+    const auto* b = snapshot.breakers[i].get();
+    if (!b) continue;
+    const auto& route = snapshot.config.routes[i];
+    const auto& settings = snapshot.breaker_settings[i];
+    auto state = b->state();
+    auto [requests, failures] = b->window_counts(settings, now);
+    body += first ? "{" : ",{";
+    first = false;
+    body += R"("route":)";
+    json::append_string(body, route.name);
+    json::append_field(body, "endpoint", route.upstream.url);
+    json::append_field(body, "state", breaker::to_string(state));
+    json::append_int(body, "consecutive_failures", b->consecutive_failures());
+    json::append_int(body, "window_requests", requests);
+    json::append_int(body, "window_failures", failures);
+    json::append_int(body, "trips", b->trips());
+    // While open: how long until a probe may go.
+    std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b->open_until_ns() - now) : 0;
+    json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+    body += '}';
+  }
+  body += "]}\n";
+  return body;
+}
+
 // GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
 Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
@@ -230,6 +262,10 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
     return metrics_page(app, req);
   }
   if (path.starts_with(kScopesPrefix)) return scopes(app, req, path.substr(kScopesPrefix.size()));
+  if (path == "/v1/breakers") {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    return json(200, breakers_json(*app.snapshot()));
+  }
   if (path == "/v1/policies") {
     if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
     auto snapshot = app.snapshot();  // held while its policy set is read

@@ -154,6 +154,7 @@ int App::run() {
     log::info("audit log open", {{"dir", audit.dir}, {"durability", config::to_string(audit.durability)}});
     replay_budgets();
   }
+  runtime::record_breaker_states(*snapshot_);  // every breaker has its series from the start
 
   // 3. The admin listener, bound without SO_REUSEPORT: a second gateway on the same config (with
   //    no audit directory to lock) fails here, before it could share the data port.
@@ -316,14 +317,25 @@ void App::reload_policy_files() {
 }
 
 App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger) {
+  auto current = snapshot();
   // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
-  if (next->rate_limiter) {
-    if (auto current = snapshot(); current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
+  if (next->rate_limiter && current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
+  // A breaker keeps its state while its route keeps its name and upstream (docs/resilience.md).
+  for (std::size_t i = 0; i < next->config.routes.size(); ++i) {
+    if (!next->breakers[i]) continue;
+    const auto& route = next->config.routes[i];
+    for (std::size_t j = 0; j < current->config.routes.size(); ++j) {
+      const auto& old = current->config.routes[j];
+      if (old.name == route.name && old.upstream.url == route.upstream.url && current->breakers[j]) {
+        next->breakers[i]->inherit(*current->breakers[j]);
+      }
+    }
   }
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;
   }
+  runtime::record_breaker_states(*next);
   auto generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
   last_reload_refused_ = false;
   std::size_t policy_files = next->policies ? next->policies->files().size() : 0;

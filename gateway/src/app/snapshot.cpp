@@ -86,6 +86,18 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
   }
   load_policies(*snapshot, errors);
   if (!errors.empty()) return nullptr;
+  // One breaker per route that asks for one; none for POST /v1/scopes (answered by the gateway).
+  snapshot->breakers.resize(snapshot->config.routes.size() + 1);
+  snapshot->breaker_settings.resize(snapshot->config.routes.size() + 1);
+  for (std::size_t i = 0; i < snapshot->config.routes.size(); ++i) {
+    const auto& b = snapshot->config.routes[i].breaker;
+    if (!b) continue;
+    auto ns = [](config::Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
+    snapshot->breaker_settings[i] = breaker::Settings{b->consecutive_failures, b->failure_ratio, b->min_requests,
+                                                      ns(b->window), ns(b->open), ns(b->max_open), 0.1,
+                                                      b->half_open_probes};
+    snapshot->breakers[i] = std::make_unique<breaker::Breaker>();
+  }
   if (!snapshot->config.rate_limits.empty()) {
     std::vector<std::string> route_names;
     for (const auto& r : snapshot->config.routes) route_names.push_back(r.name);

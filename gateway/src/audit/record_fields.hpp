@@ -30,7 +30,8 @@ inline constexpr std::string_view decision = "decision", rule = "rule", shadow =
                                   outcome = "outcome", recorded = "recorded", duration_ms = "duration_ms",
                                   bytes_in = "bytes_in", bytes_out = "bytes_out", child_scope = "child_scope";
 // Other events: scope.revoke, policy.reload, breaker.transition.
-inline constexpr std::string_view by = "by", revoked = "revoked", from = "from", breaker = "breaker";
+inline constexpr std::string_view by = "by", revoked = "revoked", from = "from", breaker = "breaker",
+                                  endpoint = "endpoint", cause = "cause";
 inline constexpr std::string_view trigger = "trigger", result = "result", generation = "generation", files = "files",
                                   sha256 = "sha256", rules = "rules", default_decision = "default",
                                   errors = "errors";

@@ -50,8 +50,10 @@ void LogSink::scope_revoked(const delegation::ScopeRecord*, std::string_view sco
 
 void LogSink::config_reloaded(const ReloadFacts&) {}  // app.cpp logs reloads itself
 
-void LogSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {
-  log::info("breaker.transition", {{"route", std::string(route)}, {"from", std::string(from)}, {"to", std::string(to)}});
+void LogSink::breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
+                          std::string_view to, std::string_view cause) {
+  log::info("breaker.transition", {{"route", std::string(route)}, {"endpoint", std::string(endpoint)},
+                                   {"from", std::string(from)}, {"to", std::string(to)}, {"cause", std::string(cause)}});
 }
 
 namespace {
@@ -98,9 +100,10 @@ void WriterSink::config_reloaded(const ReloadFacts& facts) {
   submit(writer_, Event::policy_reload, reload_members(facts), config::Durability::batch);
 }
 
-void WriterSink::breaker_transition(std::string_view route, std::string_view from, std::string_view to) {
-  log_.breaker_transition(route, from, to);
-  submit(writer_, Event::breaker_transition, breaker_members(route, from, to), config::Durability::batch);
+void WriterSink::breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
+                          std::string_view to, std::string_view cause) {
+  log_.breaker_transition(route, endpoint, from, to, cause);
+  submit(writer_, Event::breaker_transition, breaker_members(route, endpoint, from, to, cause), config::Durability::batch);
 }
 
 }  // namespace scopegate::audit

@@ -88,7 +88,8 @@ class FactSink {
   // A reload was tried (SIGHUP, POST /v1/reload, a policy file changed): applied, or why it was refused.
   virtual void config_reloaded(const ReloadFacts& facts) = 0;
   // A route's circuit breaker changed state (closed, half_open, open).
-  virtual void breaker_transition(std::string_view route, std::string_view from, std::string_view to) = 0;
+  virtual void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
+                          std::string_view to, std::string_view cause) = 0;
 };
 
 // Writes facts to the operational log at debug level: the sink when no audit.dir is configured.
@@ -100,7 +101,8 @@ class LogSink final : public FactSink {
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
-  void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
+  void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
+                          std::string_view to, std::string_view cause) override;
 };
 
 class Writer;
@@ -115,7 +117,8 @@ class WriterSink final : public FactSink {
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
-  void breaker_transition(std::string_view route, std::string_view from, std::string_view to) override;
+  void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
+                          std::string_view to, std::string_view cause) override;
 
  private:
   Writer& writer_;

@@ -178,6 +178,25 @@ struct RouteMatch {
   std::vector<std::string> methods;  // empty: any method
 };
 
+// A route's circuit breaker (docs/resilience.md). Off unless the route sets `breaker:`.
+struct Breaker {
+  std::uint32_t consecutive_failures = 5;  // closed → open after this many failures in a row; 0: not used
+  double failure_ratio = 0;                // ...or this share of failures in `window`; 0: not used
+  std::uint32_t min_requests = 20;         // the ratio counts once the window holds this many
+  Duration window{30'000};
+  Duration open{5'000};                    // the first open time; doubles on each trip in a row...
+  Duration max_open{60'000};               // ...up to this
+  std::uint32_t half_open_probes = 1;      // requests let through at once while half-open
+  // What counts as a failure: the gateway's upstream errors by kind, 5xx, and listed statuses.
+  bool on_connect = true;   // upstream_unavailable: no connection, or it closed before a response
+  bool on_timeout = true;   // upstream_timeout
+  bool on_reset = true;     // the upstream cut its response after the head
+  bool on_protocol = true;  // upstream_protocol_error: a broken response
+  bool on_5xx = true;
+  std::vector<unsigned> statuses;  // other statuses that count (e.g. 429)
+  bool operator==(const Breaker&) const = default;
+};
+
 struct Route {
   std::string name;
   RouteKind kind = RouteKind::http;
@@ -195,6 +214,7 @@ struct Route {
   PathRules paths;                   // resolved: the top-level paths rules with the route's overrides
   DataLabel data;                    // datasets and classification of everything behind the route
   std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
+  std::optional<Breaker> breaker;    // the route's circuit breaker; unset: none
   std::string location;              // "file:line" of the route, for messages
 };
 

@@ -371,6 +371,49 @@ constexpr int kMaxDepth = 15;
 void check_grants(Reader& r, const YAML::Node& node, const std::string& key, const std::vector<std::string>& grants);
 void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, DataLabel& label);
 
+void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Breaker& b) {
+  if (!r.expect_map(node, key, {"consecutive_failures", "failure_ratio", "min_requests", "window", "open", "max_open",
+                                "half_open_probes", "failure_on"}))
+    return;
+  r.read_uint(node, key, "consecutive_failures", b.consecutive_failures, 0, 1'000'000);
+  r.read(node, key, "failure_ratio", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || !(v > 0) || v > 1) {
+      r.error(n, k, "expected a share of failures above 0 and at most 1, such as 0.5, got '" + text + "'");
+    } else {
+      b.failure_ratio = v;
+    }
+  });
+  r.read_uint(node, key, "min_requests", b.min_requests, 1, 1'000'000);
+  r.read_duration(node, key, "window", b.window, false);
+  r.read_duration(node, key, "open", b.open, false);
+  r.read_duration(node, key, "max_open", b.max_open, false);
+  r.read_uint(node, key, "half_open_probes", b.half_open_probes, 1, 1000);
+  if (b.max_open < b.open) r.error(node, key + ".max_open", "shorter than open");
+  if (b.consecutive_failures == 0 && b.failure_ratio == 0) {
+    r.error(node, key, "the breaker can never open: set consecutive_failures or failure_ratio");
+  }
+  if (auto list = node["failure_on"]; list.IsDefined()) {
+    std::vector<std::string> items;
+    r.read_string_list(node, key, "failure_on", items);
+    b.on_connect = b.on_timeout = b.on_reset = b.on_protocol = b.on_5xx = false;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string& item = items[i];
+      unsigned code = 0;
+      auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+      if (item == "connect") b.on_connect = true;
+      else if (item == "timeout") b.on_timeout = true;
+      else if (item == "reset") b.on_reset = true;
+      else if (item == "protocol") b.on_protocol = true;
+      else if (item == "5xx") b.on_5xx = true;
+      else if (ec == std::errc{} && end == item.data() + item.size() && code >= 100 && code <= 599) b.statuses.push_back(code);
+      else r.error(list[i], key + ".failure_on[" + std::to_string(i) + "]",
+                   "expected connect, timeout, reset, protocol, 5xx or a status code, got '" + item + "'");
+    }
+  }
+}
+
 void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
                 const std::string& file) {
   route.location = file + ":" + std::to_string(node.Mark().line + 1);
@@ -379,8 +422,12 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   route.paths = config.paths.rules;
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
-                                "stamp_objective", "audit", "datasets", "classification", "tools"}))
+                                "stamp_objective", "audit", "datasets", "classification", "tools", "breaker"}))
     return;
+  if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
+    route.breaker.emplace();
+    read_breaker(r, b, key + ".breaker", *route.breaker);
+  }
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");
   else if (!is_token(route.name)) r.error(node["name"], key + ".name", "use letters, digits, '-', '_' and '.'");

@@ -17,6 +17,10 @@
   X(policy_decisions_total, counter, "rule,decision,mode", none, 4096,                                     \
     "Policy decisions by deciding rule (default: no rule decided), decision and mode (shadow: a rule "    \
     "in shadow mode that would have decided otherwise).")                                                  \
+  X(breaker_state, gauge, "route", none, 512,                                                             \
+    "State of each route's circuit breaker: 0 closed, 1 half-open, 2 open.")                              \
+  X(breaker_transitions_total, counter, "route,to", none, 1536,                                            \
+    "Circuit breaker transitions by route and the state entered (closed, half_open, open).")              \
   X(rate_limited_total, counter, "route,agent", none, 4096,                                                \
     "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
   X(budget_exhausted_total, counter, "kind", none, 8,                                                      \

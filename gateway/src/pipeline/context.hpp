@@ -131,6 +131,10 @@ struct RequestContext {
   bool budget_reserved = false;
   std::optional<guard::BudgetKind> budget_exhausted;  // the budget that refused it
 
+  // The route's circuit breaker, when it has one and let the request through (a probe while half-open).
+  breaker::Breaker* breaker = nullptr;
+  bool breaker_probe = false;
+
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;
   std::string child_token;

@@ -2,6 +2,7 @@
 
 #include "runtime/services.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/breakers.hpp"
 #include "pipeline/guards.hpp"
 
 namespace scopegate::pipeline {
@@ -15,6 +16,7 @@ constexpr RequestObserver kRequestObservers[] = {
     &audit_request,   // the request's record, or after a write-ahead record its outcome (docs/audit.md)
     &record_metrics,  // docs/protocol.md §8
     &settle_budget,   // what it spent of its chain's budgets, by what its record says (pipeline/guards.cpp)
+    &record_breaker,  // what the upstream did, for the route's circuit breaker (pipeline/breakers.cpp)
 };
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
@@ -102,6 +104,12 @@ void summarize(RequestContext& x, RequestSummary& out) {
     }
     out.budget_reserved = x.budget_reserved;
     out.budget_spent = x.budget_spent;
+  }
+  out.route = x.route;
+  if (x.breaker) {
+    out.breaker = x.breaker;
+    out.breaker_settings = &x.snapshot.breaker_settings[x.snapshot.route_index(*x.route)];
+    out.breaker_probe = x.breaker_probe;
   }
   f.operation = x.operation;
   f.action = x.action;

@@ -39,6 +39,11 @@ struct RequestSummary {
   std::size_t budget_chain_size = 0;
   bool budget_reserved = false;
   guard::Charge budget_spent;
+  // The breaker that let the request through, and with what settings (pipeline/breakers.cpp).
+  const config::Route* route = nullptr;
+  breaker::Breaker* breaker = nullptr;
+  const breaker::Settings* breaker_settings = nullptr;
+  bool breaker_probe = false;
 };
 
 // Fills `out` from the request. Starts the request's trace if no stage did (every record joins the

@@ -3,6 +3,7 @@
 #include "guard/budget.hpp"
 #include "log/log.hpp"
 #include "runtime/services.hpp"
+#include "runtime/snapshot.hpp"
 
 namespace scopegate::runtime {
 
@@ -44,6 +45,7 @@ GatewayMetrics::GatewayMetrics() {
   // Series with a fixed set of label values exist from the start, at zero, so that rate() and
   // increase() see their first change.
   for (auto result : {ok, error}) registry_.add(Family::config_reloads_total, pack(result), 0);
+  breaker_states_ = {labels.intern("closed"), labels.intern("open"), labels.intern("half_open")};
   for (std::size_t k = 0; k < budget_kinds_.size(); ++k) {
     budget_kinds_[k] = labels.intern(guard::kBudgetKinds[k]);
     registry_.add(Family::budget_exhausted_total, pack(budget_kinds_[k]), 0);
@@ -146,6 +148,26 @@ void record_policy_decision(const MetricLabels& labels, const policy::Decision& 
 void record_scope_opened(std::uint16_t agent, int depth) {
   auto& m = GatewayMetrics::instance();
   m.registry().add(Family::scopes_opened_total, pack(agent, m.depth(depth)));
+}
+
+namespace {
+// breaker::State (closed, open, half_open) as the gauge's value (docs/protocol.md §8).
+constexpr int kBreakerGauge[] = {0, 2, 1};
+}  // namespace
+
+void record_breaker_transition(std::uint16_t route, int to) {
+  auto& m = GatewayMetrics::instance();
+  m.registry().set(Family::breaker_state, pack(route), kBreakerGauge[to % 3]);
+  m.registry().add(Family::breaker_transitions_total, pack(route, m.breaker_state(to)));
+}
+
+void record_breaker_states(const Snapshot& snapshot) {
+  auto& m = GatewayMetrics::instance();
+  for (std::size_t i = 0; i < snapshot.breakers.size() && i < snapshot.metric_labels.routes.size(); ++i) {
+    if (!snapshot.breakers[i]) continue;
+    int state = static_cast<int>(snapshot.breakers[i]->state());
+    m.registry().set(Family::breaker_state, pack(snapshot.metric_labels.routes[i]), kBreakerGauge[state % 3]);
+  }
 }
 
 void record_reload(bool ok) {

@@ -46,6 +46,7 @@ class GatewayMetrics {
   std::uint16_t status_class(unsigned status) const { return classes_[status >= 100 && status < 600 ? status / 100 : 0]; }
   std::uint16_t event(std::size_t e) const { return events_[e]; }
   std::uint16_t depth(int d) const;
+  std::uint16_t breaker_state(int s) const { return breaker_states_[static_cast<std::size_t>(s) % breaker_states_.size()]; }
   std::uint16_t budget_kind(int k) const { return budget_kinds_[static_cast<std::size_t>(k) % budget_kinds_.size()]; }
 
  private:
@@ -58,6 +59,7 @@ class GatewayMetrics {
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
   std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
+  std::array<std::uint16_t, 3> breaker_states_{};  // closed, half_open, open (breaker::State)
   bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
 
@@ -77,6 +79,11 @@ struct RequestSample {
 void record_request(const RequestSample& s);
 void record_scope_opened(std::uint16_t agent, int depth);
 void record_reload(bool ok);
+// A route's breaker entered state `to` (breaker::State as an int).
+void record_breaker_transition(std::uint16_t route, int to);
+// The state of every breaker of a snapshot, so that each has a series from the start.
+struct Snapshot;
+void record_breaker_states(const Snapshot& snapshot);
 // One policy decision (the deciding rule, or the default) and the shadow rules that would have
 // decided otherwise: scopegate_policy_decisions_total{rule,decision,mode}.
 void record_policy_decision(const MetricLabels& labels, const policy::Decision& d);

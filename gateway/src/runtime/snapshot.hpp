@@ -13,6 +13,7 @@
 #include "auth/agents.hpp"
 #include "config/config.hpp"
 #include "delegation/token.hpp"
+#include "breaker/breaker.hpp"
 #include "guard/rate_limiter.hpp"
 #include "policy/policy.hpp"
 #include "router/router.hpp"
@@ -52,6 +53,10 @@ struct Snapshot {
   std::shared_ptr<const policy::PolicySet> policies;  // the access policies; null: none configured
   // The config's rate limits with their buckets (state: a reload carries the levels over); null: none.
   std::unique_ptr<guard::RateLimiter> rate_limiter;
+  // Circuit breakers per route (indexed like route_index; null where a route has none) and their
+  // settings. State: a reload carries a breaker over when its route keeps its name and upstream.
+  std::vector<std::unique_ptr<breaker::Breaker>> breakers;
+  std::vector<breaker::Settings> breaker_settings;
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
   std::uint16_t agent_label(const config::Agent* agent) const;

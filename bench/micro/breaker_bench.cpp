@@ -1,0 +1,25 @@
+// What a route's circuit breaker costs per request (issue 14; target ≤ 100 ns): admitting a request
+// while closed and recording its success, the path every request on a healthy route takes.
+#include <benchmark/benchmark.h>
+
+#include "breaker/breaker.hpp"
+
+namespace {
+
+using namespace scopegate;
+
+void BM_breaker_admit_and_record_success(benchmark::State& state) {
+  breaker::Breaker b;
+  breaker::Settings s;
+  s.failure_ratio = 0.5;  // the window is counted too
+  std::int64_t now = 0;
+  for (auto _ : state) {
+    auto a = b.admit(s, now);
+    auto t = b.record(s, false, a.probe, now, 0);
+    benchmark::DoNotOptimize(t);
+    now += 1000;
+  }
+}
+BENCHMARK(BM_breaker_admit_and_record_success);
+
+}  // namespace

@@ -1,0 +1,77 @@
+"""Circuit breakers per route (docs/resilience.md) with the real binary and real upstreams that fail:
+a route whose upstream answers 500 opens after the configured failures, then fails fast (503
+breaker_open with Retry-After) while the upstream receives nothing; after the open time one probe
+goes through and closes it. A dead upstream (connection refused) opens it too. Every transition is a
+breaker.transition audit record and a metric; GET /v1/breakers shows the state."""
+import json
+import time
+
+from audit_helpers import records, verify
+from test_audit import schema_validator
+from harness import config, free_port, request, route
+from test_metrics import samples, scrape, value
+
+BREAKER = "    breaker: { consecutive_failures: 3, open: 1s, max_open: 4s }\n"
+
+
+def test_a_failing_upstream_opens_the_breaker_then_a_probe_closes_it(start_gateway, upstream, tmp_path):
+    routes = route("flaky", "/flaky", upstream.url + "/status", strip_prefix="true") + BREAKER
+    gw = start_gateway(config(routes, extra="audit:\n  dir: %s\n" % (tmp_path / "audit")))
+    before = upstream.stats()["requests"]
+    statuses = [request("127.0.0.1", gw.port, "GET", "/flaky?code=500")[0] for _ in range(3)]
+    assert statuses == [500, 500, 500]
+    started = time.monotonic()
+    status, head, body = request("127.0.0.1", gw.port, "GET", "/flaky?code=200")
+    assert status == 503 and json.loads(body)["error"]["code"] == "breaker_open", body
+    assert 1 <= int(head["retry-after"]) <= 2
+    assert upstream.stats()["requests"] - before - 1 == 3  # the refused one never reached it
+    status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")
+    listed = json.loads(body)["breakers"]
+    assert [(b["route"], b["state"], b["trips"]) for b in listed] == [("flaky", "open", 1)]
+    assert listed[0]["endpoint"] == upstream.url + "/status" and 0 < listed[0]["next_probe_in_ms"] <= 1100
+    s = samples(scrape(gw)[1])
+    assert value(s, "scopegate_breaker_state", route="flaky") == 2
+    assert value(s, "scopegate_breaker_transitions_total", route="flaky", to="open") == 1
+    # After the open time (1 s, jittered by up to 10%), one probe goes; its success closes the breaker.
+    time.sleep(max(0.0, 1.15 - (time.monotonic() - started)))
+    assert request("127.0.0.1", gw.port, "GET", "/flaky?code=200")[0] == 200
+    assert request("127.0.0.1", gw.port, "GET", "/flaky?code=200")[0] == 200
+    s = samples(scrape(gw)[1])
+    assert value(s, "scopegate_breaker_state", route="flaky") == 0
+    assert value(s, "scopegate_breaker_transitions_total", route="flaky", to="closed") == 1
+    gw.stop()
+    transitions = [(r["from"], r["breaker"], r["cause"]) for r in records(tmp_path / "audit")
+                   if r["event"] == "breaker.transition"]
+    assert transitions == [("closed", "open", "consecutive_failures"), ("open", "half_open", "open_time_over"),
+                           ("half_open", "closed", "probe_succeeded")]
+    refused = [r for r in records(tmp_path / "audit") if r.get("reason") == "breaker_open"]
+    assert len(refused) == 1 and refused[0]["decision"] == "deny" and refused[0]["status"] == 503
+    # Every record, transitions included, is what the schema says, and the chain holds.
+    validator = schema_validator("audit-record.schema.json")
+    for r in records(tmp_path / "audit"):
+        validator.validate(r)
+    assert verify(str(tmp_path / "audit"))[0] == 0
+
+
+def test_a_dead_upstream_fails_fast_once_open_and_a_failed_probe_reopens_for_longer(start_gateway):
+    dead = "http://127.0.0.1:%d" % free_port()  # nothing listens: connection refused
+    routes = route("dead", "/dead", dead) + BREAKER.replace("consecutive_failures: 3", "consecutive_failures: 2")
+    gw = start_gateway(config(routes))
+    assert [request("127.0.0.1", gw.port, "GET", "/dead/x")[0] for _ in range(2)] == [502, 502]
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert request("127.0.0.1", gw.port, "GET", "/dead/x")[0] == 503
+    assert time.monotonic() - t0 < 2  # at once, without trying the upstream
+    time.sleep(1.15)
+    assert request("127.0.0.1", gw.port, "GET", "/dead/x")[0] == 502  # the probe, refused by the upstream
+    b = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"][0]
+    assert b["state"] == "open" and b["trips"] == 2 and b["next_probe_in_ms"] > 1100  # 2 s this time
+
+
+def test_failures_the_route_does_not_count_leave_it_closed(start_gateway, upstream):
+    # Only connection failures count here: 500s are the tool's answer, not a dead tool.
+    routes = route("answers", "/answers", upstream.url + "/status", strip_prefix="true") + \
+        "    breaker: { consecutive_failures: 2, failure_on: [connect, 429] }\n"
+    gw = start_gateway(config(routes))
+    assert [request("127.0.0.1", gw.port, "GET", "/answers?code=500")[0] for _ in range(5)] == [500] * 5
+    assert [request("127.0.0.1", gw.port, "GET", "/answers?code=429")[0] for _ in range(3)] == [429, 429, 503]
