@@ -63,6 +63,25 @@ std::string canonical(std::string text) {
 
 }  // namespace
 
+namespace {
+
+std::optional<std::string> no_environment(const std::string&) { return std::nullopt; }
+
+// A config the guard sections are appended to: one agent, one route.
+constexpr const char* kGuardConfigBase = R"(listeners:
+  - port: 8080
+agents:
+  - id: planner
+    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
+routes:
+  - name: tools
+    access: open
+    match: { path_prefix: /tools }
+    upstream: http://127.0.0.1:9000
+)";
+
+}  // namespace
+
 TEST_CASE("a token bucket starts full, refills at its rate and says how long to wait") {
   guard::TokenBucket b;
   std::int64_t wait = 0;
@@ -450,18 +469,8 @@ TEST_CASE("the replay at start reads only the segments that can hold records wit
 }
 
 TEST_CASE("a rate too small to wait for, or a loop window too long to count in, is a config error") {
-  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
-  std::string base = R"(listeners:
-  - port: 8080
-agents:
-  - id: planner
-    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
-routes:
-  - name: tools
-    access: open
-    match: { path_prefix: /tools }
-    upstream: http://127.0.0.1:9000
-)";
+  auto env = no_environment;
+  std::string base = kGuardConfigBase;
   auto bad = config::load_string(base + R"(rate_limits:
   - id: glacial
     rate: 1e-300/s
@@ -490,18 +499,8 @@ loop_guard:
 }
 
 TEST_CASE("budgets, rate limits and the loop guard load from the config, with errors naming their keys") {
-  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
-  std::string base = R"(listeners:
-  - port: 8080
-agents:
-  - id: planner
-    api_key_sha256: 0000000000000000000000000000000000000000000000000000000000000000
-routes:
-  - name: tools
-    access: open
-    match: { path_prefix: /tools }
-    upstream: http://127.0.0.1:9000
-)";
+  auto env = no_environment;
+  std::string base = kGuardConfigBase;
   auto ok = config::load_string(base + R"(budgets:
   default: {max_actions: 100, max_bytes_out: 1MiB}
   agents:
