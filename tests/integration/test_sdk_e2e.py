@@ -8,7 +8,8 @@ import urllib.parse
 
 import pytest
 
-from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, auth, delegation_config, error_code, open_root, request, route)
+from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, auth, delegation_config, error_code, free_port, open_root, request,
+                     route)
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 NODE = "node"
@@ -109,6 +110,52 @@ rules:
     _, ticketed = open_root(gw, grants=["tool:hr_lookup"], objective="TICKET-42: update the org chart")
     out = node("mcp_client.mjs", base + "/mcp", AGENT_KEYS["planner"], ticketed, "hr_lookup")
     assert out["results"]["hr_lookup"]["ok"], out
+
+
+def test_mcp_sdk_client_sees_breaker_open_with_the_retry_hint(start_gateway):
+    """A dead MCP server behind a breaker: after two failures the SDK's calls fail at once with
+    breaker_open and the seconds to wait, instead of each waiting on the dead server."""
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = route("mcp", "/mcp", dead, kind="mcp", access="scoped") + \
+        "    breaker: { consecutive_failures: 2, open: 30s, max_open: 60s }\n"
+    gw = start_gateway(delegation_config(routes), env=TOKEN_ENV)
+    _, token = open_root(gw, grants=["tool:search"])
+    url = "http://127.0.0.1:%d/mcp" % gw.port
+    errors = []
+    for _ in range(3):
+        out = subprocess.run([NODE, os.path.join(E2E, "mcp_client.mjs"), url, AGENT_KEYS["planner"], token, "search"],
+                             capture_output=True, text=True, cwd=E2E, timeout=60)
+        assert out.returncode != 0  # the SDK cannot even initialize
+        errors.append(out.stderr)
+    assert "upstream_unavailable" in errors[0] and "upstream_unavailable" in errors[1], errors[:2]
+    assert "breaker_open" in errors[2] and "retry in" in errors[2], errors[2]
+
+
+def test_a2a_sdk_delegation_to_a_dead_sub_agent_fails_fast_with_breaker_open(start_gateway):
+    """A dead sub-agent behind a breaker: once open, the A2A SDK's delegation fails at once."""
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = route("researcher", "/agents/researcher", dead, kind="a2a", access="scoped", target_agent="researcher",
+                   strip_prefix="true") + "    breaker: { consecutive_failures: 2, open: 30s, max_open: 60s }\n"
+    gw = start_gateway(delegation_config(routes), env=TOKEN_ENV)
+    _, token = open_root(gw, grants=["agent:researcher"])
+    base = "http://127.0.0.1:%d" % gw.port
+    errors = []
+    for _ in range(3):
+        out = subprocess.run([NODE, os.path.join(E2E, "a2a_planner.mjs"), base, AGENT_KEYS["planner"], token, "hello"],
+                             capture_output=True, text=True, cwd=E2E, timeout=60)
+        assert out.returncode != 0
+        errors.append(out.stderr)
+    assert "502" in errors[0], errors[0]
+    # The A2A SDK reports the status of the card fetch it failed on, not the body: 503, at once;
+    # the gateway says why.
+    assert "503" in errors[2], errors[2]
+    breakers = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]
+    assert [(b["route"], b["state"]) for b in breakers] == [("researcher", "open")]
+    status, head, body = request("127.0.0.1", gw.port, "POST", "/agents/researcher/", headers=auth("planner", token),
+                                 body=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {
+                                     "message": {"messageId": "m1", "role": "user",
+                                                 "parts": [{"kind": "text", "text": "hello"}]}}}))
+    assert status == 503 and error_code(body) == "breaker_open" and int(head["retry-after"]) >= 1
 
 
 def test_a2a_delegation_then_the_sub_agent_calls_a_tool(start_gateway, tool_server):
