@@ -75,3 +75,31 @@ def test_failures_the_route_does_not_count_leave_it_closed(start_gateway, upstre
     gw = start_gateway(config(routes))
     assert [request("127.0.0.1", gw.port, "GET", "/answers?code=500")[0] for _ in range(5)] == [500] * 5
     assert [request("127.0.0.1", gw.port, "GET", "/answers?code=429")[0] for _ in range(3)] == [429, 429, 503]
+
+
+def test_a_streaming_probe_closes_the_breaker_by_its_head_not_its_end(start_gateway, upstream):
+    """A probe whose response streams for seconds must not hold the only half-open slot meanwhile:
+    its head (200) closes the breaker, and the next request passes while it still streams."""
+    import http.client
+    import threading
+    routes = route("tools", "/tools", upstream.url, strip_prefix="true") + BREAKER
+    gw = start_gateway(config(routes))
+    assert [request("127.0.0.1", gw.port, "GET", "/tools/status?code=500")[0] for _ in range(3)] == [500] * 3
+    assert request("127.0.0.1", gw.port, "GET", "/tools/status?code=200")[0] == 503
+    time.sleep(1.15)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("GET", "/tools/sse?n=30&interval_ms=100")  # three seconds of events
+    probe = conn.getresponse()
+    assert probe.status == 200
+    streamed = []
+    reader = threading.Thread(target=lambda: streamed.append(probe.read()))
+    reader.start()
+    try:
+        # While the probe still streams, the breaker is closed: other requests pass.
+        assert request("127.0.0.1", gw.port, "GET", "/tools/status?code=200")[0] == 200
+        b = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"][0]
+        assert b["state"] == "closed"
+    finally:
+        reader.join()
+        conn.close()
+    assert streamed and streamed[0].count(b"data:") == 30

@@ -23,11 +23,17 @@ TEST_CASE("MCP requests name their action") {
   REQUIRE(call.has_value());
   CHECK(call->uri == "file:///a");
   CHECK(classify(*call) == McpAction::resource);
+  auto named = [](std::string method, std::string name = "") {
+    McpRequest r;
+    r.method = std::move(method);
+    r.name = std::move(name);
+    return r;
+  };
   for (auto m : {"initialize", "ping", "notifications/initialized", "tools/list", "resources/list", "prompts/list"}) {
-    CHECK(classify(McpRequest{m, "", ""}) == McpAction::housekeeping);
+    CHECK(classify(named(m)) == McpAction::housekeeping);
   }
-  CHECK(classify(McpRequest{"prompts/get", "p", ""}) == McpAction::prompt);
-  CHECK(classify(McpRequest{"sampling/createMessage", "", ""}) == McpAction::other);
+  CHECK(classify(named("prompts/get", "p")) == McpAction::prompt);
+  CHECK(classify(named("sampling/createMessage")) == McpAction::other);
   // A client's response to a server request carries no method: not an action.
   call = parse_mcp(padded(R"({"jsonrpc":"2.0","id":7,"result":{}})"), why);
   REQUIRE(call.has_value());

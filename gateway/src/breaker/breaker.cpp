@@ -36,11 +36,16 @@ Admission Breaker::admit(const Settings& s, std::int64_t now_ns) {
       probes_.store(0, std::memory_order_relaxed);
       state_.store(static_cast<std::uint8_t>(State::half_open), std::memory_order_release);
       pending_ = Transition{State::open, State::half_open, "open_time_over"};
+      has_pending_.store(true, std::memory_order_release);
     }
   }
   if (state() != State::half_open) return admit(s, now_ns);  // closed or opened again meanwhile
-  if (probes_.fetch_add(1, std::memory_order_acq_rel) < s.half_open_probes) return {true, true, 0};
-  probes_.fetch_sub(1, std::memory_order_acq_rel);
+  // A slot is taken only while one is free (compare-exchange): there is never a taking to undo
+  // that could race with the next half-open period's reset of the count.
+  std::uint32_t taken = probes_.load(std::memory_order_acquire);
+  while (taken < s.half_open_probes) {
+    if (probes_.compare_exchange_weak(taken, taken + 1, std::memory_order_acq_rel)) return {true, true, 0};
+  }
   return {false, false, kProbeBusyRetryNs};
 }
 
@@ -50,7 +55,10 @@ void Breaker::abandon_probe() {
 }
 
 std::optional<Transition> Breaker::take_pending() {
+  // The common case, every admitted request: nothing pending, and no lock taken to learn it.
+  if (!has_pending_.load(std::memory_order_acquire)) return std::nullopt;
   std::lock_guard lock(mutex_);
+  has_pending_.store(false, std::memory_order_relaxed);
   auto t = pending_;
   pending_.reset();
   return t;

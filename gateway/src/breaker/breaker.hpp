@@ -48,7 +48,7 @@ class Breaker {
   Admission admit(const Settings& s, std::int64_t now_ns);
   // What became of a request admit() let through. `random` is a uniform draw (any 64 bits) for the
   // jitter of a new open time. A transition it caused is returned (open → half-open happens in
-  // admit(), and is reported by the next record() or by take_pending()).
+  // admit(): take_pending() reports it).
   std::optional<Transition> record(const Settings& s, bool failure, bool probe, std::int64_t now_ns,
                                    std::uint64_t random);
   // A probe admit() let through that never reached the upstream: its slot is free again.
@@ -83,6 +83,7 @@ class Breaker {
   std::array<Slice, kSlices> slices_;
   std::mutex mutex_;                           // transitions
   std::optional<Transition> pending_;          // under mutex_
+  std::atomic<bool> has_pending_{false};       // pending_ holds one: take_pending() must lock
 };
 
 }  // namespace scopegate::breaker

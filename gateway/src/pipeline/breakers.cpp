@@ -1,5 +1,6 @@
 #include "pipeline/breakers.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -38,6 +39,11 @@ std::optional<bool> upstream_failed(const config::Breaker& b, const RequestSumma
       case ErrorCode::upstream_unavailable: return b.on_connect;
       case ErrorCode::upstream_timeout: return b.on_timeout;
       case ErrorCode::upstream_protocol_error: return b.on_protocol;
+      // The client's doing (a body too slow, too large or broken), even after forwarding began:
+      // nothing learnt about the upstream.
+      case ErrorCode::bad_request:
+      case ErrorCode::payload_too_large:
+      case ErrorCode::request_timeout: return std::nullopt;
       default: break;
     }
   }
@@ -71,6 +77,18 @@ Verdict admit_to_upstream(RequestContext& x) {
   return http::Violation{ErrorCode::breaker_open,
                          "route " + x.route->name + " is failing: its circuit breaker is open and nothing is sent to " +
                              "its upstream; retry in " + std::to_string(x.retry_after_s) + " s"};
+}
+
+void decide_probe_on_head(RequestContext& x) {
+  if (!x.breaker || !x.breaker_probe) return;
+  const config::Breaker& b = *x.route->breaker;
+  bool failed = (x.status >= 500 && x.status <= 599 && b.on_5xx) ||
+                std::find(b.statuses.begin(), b.statuses.end(), x.status) != b.statuses.end();
+  if (failed) return;  // decided when the request ends, as a failure
+  std::size_t index = x.snapshot.route_index(*x.route);
+  auto t = x.breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
+  x.breaker_probe = false;
+  if (t) report(x.worker.app(), *x.route, x.snapshot.metric_labels.routes[index], *t);
 }
 
 void abandon_breaker_probe(RequestContext& x) {

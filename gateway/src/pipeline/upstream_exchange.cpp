@@ -16,6 +16,7 @@
 #include "http/head.hpp"
 #include "http/wire.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/breakers.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "router/router.hpp"
@@ -205,6 +206,9 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
   }
   x.status = status;
+  // A half-open breaker's probe is decided by the response head: a stream may last for hours, and
+  // the probe's slot with it (pipeline/breakers.cpp).
+  decide_probe_on_head(x);
 
   std::string head_text;
   head_text.reserve(512);

@@ -59,7 +59,7 @@ class GatewayMetrics {
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
   std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
-  std::array<std::uint16_t, 3> breaker_states_{};  // closed, half_open, open (breaker::State)
+  std::array<std::uint16_t, 3> breaker_states_{};  // in breaker::State's order: closed, open, half_open
   bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
 
