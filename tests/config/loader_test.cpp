@@ -76,8 +76,8 @@ TEST_CASE("a minimal config loads with defaults") {
   REQUIRE(c.routes.size() == 1);
   const auto& route = c.routes[0];
   CHECK(route.kind == RouteKind::http);
-  CHECK(route.upstream.host == "127.0.0.1");
-  CHECK(route.upstream.port == 9000);
+  CHECK(route.upstreams.at(0).host == "127.0.0.1");
+  CHECK(route.upstreams.at(0).port == 9000);
   CHECK(route.max_body_bytes == c.limits.max_body_bytes);
   CHECK(route.timeouts.upstream_first_byte == c.timeouts.upstream_first_byte);
   CHECK(route.location == "gw.yaml:4");
@@ -97,9 +97,9 @@ routes:
   CHECK(route.timeouts.request_total == Duration{0});
   CHECK(route.timeouts.upstream_idle == Duration{300'000});
   CHECK(route.timeouts.upstream_connect == Duration{2'000});
-  CHECK(route.upstream.tls);
-  CHECK(route.upstream.server_name == "tools.example");
-  CHECK(route.upstream.base_path == "/base");
+  CHECK(route.upstreams.at(0).tls);
+  CHECK(route.upstreams.at(0).server_name == "tools.example");
+  CHECK(route.upstreams.at(0).base_path == "/base");
 }
 
 TEST_CASE("unknown keys are errors with file, line and key path") {
@@ -211,7 +211,7 @@ routes:
   REQUIRE(r.errors.empty());
   CHECK(r.config->listeners[0].port == 9000);
   CHECK(r.config->admin.token == "s3cret");
-  CHECK(r.config->routes[0].upstream.port == 7000);
+  CHECK(r.config->routes[0].upstreams.at(0).port == 7000);
 
   auto e = only_error(load(R"(listeners: [{port: 1}]
 admin: { token: "${MISSING_TOKEN}" }

@@ -53,7 +53,7 @@ void use_config(config::Config config) {
     for (const std::string& target : {m.path_prefix, m.path_prefix + "/x?q=1", std::string("/")}) {
       if (target.empty() || target.front() != '/') continue;
       if (const auto* hit = snapshot.router.match(m.host, method, target)) {
-        std::string upstream = router::upstream_target(*hit, target);
+        std::string upstream = router::upstream_target(*hit, hit->upstreams.front(), target);
         fuzz::require(!upstream.empty(), "a routed request has an upstream target");
       }
     }

@@ -208,7 +208,7 @@ void check_upstream_head(RequestParser& parser) {
   std::string_view host = req[bhttp::field::host];
   const auto* route = test_router().match(http::host_without_port(host), req.method_string(), req.target());
   if (!route) return;
-  std::string target = router::upstream_target(*route, req.target());
+  std::string target = router::upstream_target(*route, route->upstreams.front(), req.target());
   http::UpstreamRequestHead head;
   head.target = target;
   head.host = route->preserve_host && !host.empty() ? host : std::string_view("upstream.internal:8080");

@@ -45,6 +45,7 @@ LABEL_VALUES = {
     "mode": ("enforce", "shadow", "other"),
     "kind": ("actions", "delegations", "children", "bytes_out", "other"),
     "to": ("closed", "open", "half_open", "other"),
+    "reason": ("connect", "reset", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -55,6 +56,8 @@ EXPORTED_METRICS = {
     "scopegate_policy_decisions_total": ("counter", ("rule", "decision", "mode")),
     "scopegate_breaker_state": ("gauge", ("route",)),
     "scopegate_breaker_transitions_total": ("counter", ("route", "to")),
+    "scopegate_endpoint_ejected": ("gauge", ("route", "endpoint")),
+    "scopegate_retries_total": ("counter", ("route", "reason")),
     "scopegate_rate_limited_total": ("counter", ("route", "agent")),
     "scopegate_budget_exhausted_total": ("counter", ("kind",)),
     "scopegate_loop_detected_total": ("counter", ("agent",)),

@@ -28,7 +28,8 @@ def test_a_failing_upstream_opens_the_breaker_then_a_probe_closes_it(start_gatew
     status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")
     listed = json.loads(body)["breakers"]
     assert [(b["route"], b["state"], b["trips"]) for b in listed] == [("flaky", "open", 1)]
-    assert listed[0]["endpoint"] == upstream.url + "/status" and 0 < listed[0]["next_probe_in_ms"] <= 1100
+    assert listed[0]["endpoint"] == "127.0.0.1:%d" % upstream.port and listed[0]["url"] == upstream.url + "/status"
+    assert 0 < listed[0]["next_probe_in_ms"] <= 1100
     s = samples(scrape(gw)[1])
     assert value(s, "scopegate_breaker_state", route="flaky") == 2
     assert value(s, "scopegate_breaker_transitions_total", route="flaky", to="open") == 1

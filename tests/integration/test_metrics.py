@@ -337,6 +337,8 @@ NEEDS_AN_EVENT = {
     "Guard refusals per second [C]": "needs the loop guard to refuse a call (test_guards.py)",
     "Circuit breakers [A]": "needs a route with a breaker; this gateway has none (test_breakers.py)",
     "Circuit breakers [B]": "needs a breaker to change state (test_breakers.py)",
+    "Endpoints ejected and retries [A]": "needs a route with breakers; this gateway has none (test_endpoints.py)",
+    "Endpoints ejected and retries [B]": "needs a route with several endpoints (test_endpoints.py)",
 }
 
 

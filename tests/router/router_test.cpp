@@ -50,15 +50,16 @@ TEST_CASE("coverage decides unreachable routes") {
 
 TEST_CASE("upstream targets: prefix stripping and base paths") {
   auto r = route("s", "/tools/search");
-  CHECK(router::upstream_target(r, "/tools/search/q?x=1") == "/tools/search/q?x=1");
+  r.upstreams.emplace_back();
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search/q?x=1") == "/tools/search/q?x=1");
   r.strip_prefix = true;
-  CHECK(router::upstream_target(r, "/tools/search/q?x=1") == "/q?x=1");
-  CHECK(router::upstream_target(r, "/tools/search") == "/");
-  CHECK(router::upstream_target(r, "/tools/search?x") == "/?x");
-  r.upstream.base_path = "/api";
-  CHECK(router::upstream_target(r, "/tools/search/q") == "/api/q");
-  CHECK(router::upstream_target(r, "/tools/search") == "/api");
-  CHECK(router::upstream_target(r, "/tools/search?x") == "/api?x");
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search/q?x=1") == "/q?x=1");
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search") == "/");
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search?x") == "/?x");
+  r.upstreams.front().base_path = "/api";
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search/q") == "/api/q");
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search") == "/api");
+  CHECK(router::upstream_target(r, r.upstreams.front(), "/tools/search?x") == "/api?x");
 }
 
 TEST_CASE("resolve_target: one normalised path for routing and forwarding") {

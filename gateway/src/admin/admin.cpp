@@ -100,33 +100,58 @@ Response budget(Control& app, std::string_view id) {
   return json(200, std::move(body));
 }
 
-// GET /v1/breakers (docs/resilience.md): every route's breaker with its state and counts.
+// GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, and
+// every endpoint of every route with its weight and requests in flight.
 std::string breakers_json(const runtime::Snapshot& snapshot) {
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::steady_clock::now().time_since_epoch()).count();
   std::string body = R"({"breakers":[)";
   bool first = true;
   for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
-    const auto* b = snapshot.breakers[i].get();
-    if (!b) continue;
+    const auto& route_upstreams = snapshot.upstreams[i];
+    if (!route_upstreams.has_breaker) continue;
     const auto& route = snapshot.config.routes[i];
     const auto& settings = snapshot.breaker_settings[i];
-    auto state = b->state();
-    auto [requests, failures] = b->window_counts(settings, now);
-    body += first ? "{" : ",{";
-    first = false;
-    body += R"("route":)";
-    json::append_string(body, route.name);
-    json::append_field(body, "endpoint", route.upstream.url);
-    json::append_field(body, "state", breaker::to_string(state));
-    json::append_int(body, "consecutive_failures", b->consecutive_failures());
-    json::append_int(body, "window_requests", requests);
-    json::append_int(body, "window_failures", failures);
-    json::append_int(body, "trips", b->trips());
-    // While open: how long until a probe may go.
-    std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b->open_until_ns() - now) : 0;
-    json::append_int(body, "next_probe_in_ms", left / 1'000'000);
-    body += '}';
+    for (const auto& endpoint : route_upstreams.endpoints) {
+      const auto& b = endpoint.state->breaker;
+      auto state = b.state();
+      auto [requests, failures] = b.window_counts(settings, now);
+      body += first ? "{" : ",{";
+      first = false;
+      body += R"("route":)";
+      json::append_string(body, route.name);
+      json::append_field(body, "endpoint", endpoint.label);
+      json::append_field(body, "url", endpoint.upstream->url);
+      json::append_field(body, "state", breaker::to_string(state));
+      json::append_int(body, "consecutive_failures", b.consecutive_failures());
+      json::append_int(body, "window_requests", requests);
+      json::append_int(body, "window_failures", failures);
+      json::append_int(body, "trips", b.trips());
+      // While open: how long until a probe may go.
+      std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b.open_until_ns() - now) : 0;
+      json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+      body += '}';
+    }
+  }
+  body += R"(],"endpoints":[)";
+  first = true;
+  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
+    const auto& route = snapshot.config.routes[i];
+    const auto& route_upstreams = snapshot.upstreams[i];
+    for (const auto& endpoint : route_upstreams.endpoints) {
+      body += first ? "{" : ",{";
+      first = false;
+      body += R"("route":)";
+      json::append_string(body, route.name);
+      json::append_field(body, "endpoint", endpoint.label);
+      json::append_field(body, "url", endpoint.upstream->url);
+      json::append_int(body, "weight", endpoint.upstream->weight);
+      json::append_int(body, "outstanding", endpoint.state->outstanding.load(std::memory_order_relaxed));
+      bool ejected = route_upstreams.has_breaker && endpoint.state->breaker.state() != breaker::State::closed;
+      json::append_key(body, "ejected");
+      body += ejected ? "true" : "false";
+      body += '}';
+    }
   }
   body += "]}\n";
   return body;

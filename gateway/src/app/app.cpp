@@ -316,21 +316,41 @@ void App::reload_policy_files() {
   publish(std::move(next), audit::ReloadTrigger::file);
 }
 
+namespace {
+
+// A reload keeps what a route's endpoints have learnt (docs/resilience.md, "Reloads"): an endpoint
+// of a route that keeps its name, at the same host and port, shares its state object with the
+// running snapshot: its breaker, and its count of requests in flight (those admitted under the
+// running snapshot end on the same object). A breaker added by the reload starts closed.
+void carry_over_upstream_state(const Snapshot& running, const Snapshot& next) {
+  for (std::size_t i = 0; i < next.config.routes.size(); ++i) {
+    const auto& route = next.config.routes[i];
+    for (std::size_t j = 0; j < running.config.routes.size(); ++j) {
+      const auto& old = running.config.routes[j];
+      if (old.name != route.name) continue;
+      const auto& from = running.upstreams[j];
+      const auto& to = next.upstreams[i];
+      to.retry_budget = from.retry_budget;
+      for (const auto& endpoint : to.endpoints) {
+        for (const auto& previous : from.endpoints) {
+          if (previous.label != endpoint.label) continue;
+          endpoint.state = previous.state;
+          // A breaker the running config did not have starts closed, whatever an older config left in
+          // it (no request under the running snapshot touches it).
+          if (to.has_breaker && !from.has_breaker) endpoint.state->breaker.reset();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger) {
   auto current = snapshot();
   // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
   if (next->rate_limiter && current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
-  // A breaker keeps its state while its route keeps its name and upstream (docs/resilience.md).
-  for (std::size_t i = 0; i < next->config.routes.size(); ++i) {
-    if (!next->breakers[i]) continue;
-    const auto& route = next->config.routes[i];
-    for (std::size_t j = 0; j < current->config.routes.size(); ++j) {
-      const auto& old = current->config.routes[j];
-      if (old.name == route.name && old.upstream.url == route.upstream.url && current->breakers[j]) {
-        next->breakers[i]->inherit(*current->breakers[j]);
-      }
-    }
-  }
+  carry_over_upstream_state(*current, *next);
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;

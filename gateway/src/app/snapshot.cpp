@@ -60,22 +60,30 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
   const auto& routes = snapshot->config.routes;
   for (std::size_t i = 0; i < routes.size(); ++i) {
     const auto& route = routes[i];
-    snapshot->pool_keys.push_back(upstream::pool_key(route.upstream));
-    const auto& u = route.upstream;
-    std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-    if (u.port != (u.tls ? 443 : 80)) host += ":" + std::to_string(u.port);
-    snapshot->upstream_hosts.push_back(std::move(host));
-    std::shared_ptr<boost::asio::ssl::context> ctx;
-    if (route.upstream.tls) {
-      std::string error;
-      ctx = upstream::make_client_context(route.upstream, error);
-      if (!ctx) {
-        errors.push_back({route.location.substr(0, route.location.rfind(':')), 0,
-                          "routes[" + std::to_string(i) + "].upstream", error});
+    auto& out = snapshot->upstreams.emplace_back();
+    out.retry_budget = std::make_shared<upstream::RetryBudget>();
+    out.has_breaker = route.breaker.has_value();
+    for (std::size_t e = 0; e < route.upstreams.size(); ++e) {
+      const auto& u = route.upstreams[e];
+      auto& endpoint = out.endpoints.emplace_back();
+      endpoint.upstream = &u;
+      endpoint.pool_key = upstream::pool_key(u);
+      std::string authority = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+      endpoint.label = authority + ":" + std::to_string(u.port);
+      endpoint.host_header = u.port != (u.tls ? 443 : 80) ? endpoint.label : authority;
+      endpoint.state = std::make_shared<runtime::EndpointState>();
+      if (u.tls) {
+        std::string error;
+        endpoint.tls = upstream::make_client_context(u, error);
+        if (!endpoint.tls) {
+          std::string key = "routes[" + std::to_string(i) + "].upstream";
+          if (route.upstreams.size() > 1) key += "[" + std::to_string(e) + "]";
+          errors.push_back({route.location.substr(0, route.location.rfind(':')), 0, key, error});
+        }
       }
     }
-    snapshot->upstream_tls.push_back(std::move(ctx));
   }
+  snapshot->upstreams.emplace_back();  // POST /v1/scopes: answered by the gateway, no endpoint
   for (std::size_t i = 0; i < snapshot->config.listeners.size(); ++i) {
     const auto& l = snapshot->config.listeners[i];
     if (!l.tls) continue;
@@ -86,8 +94,7 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
   }
   load_policies(*snapshot, errors);
   if (!errors.empty()) return nullptr;
-  // One breaker per route that asks for one; none for POST /v1/scopes (answered by the gateway).
-  snapshot->breakers.resize(snapshot->config.routes.size() + 1);
+  // The breaker settings of each route that asks for breakers (one per endpoint).
   snapshot->breaker_settings.resize(snapshot->config.routes.size() + 1);
   for (std::size_t i = 0; i < snapshot->config.routes.size(); ++i) {
     const auto& b = snapshot->config.routes[i].breaker;
@@ -96,7 +103,6 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     snapshot->breaker_settings[i] = breaker::Settings{b->consecutive_failures, b->failure_ratio, b->min_requests,
                                                       ns(b->window), ns(b->open), ns(b->max_open), 0.1,
                                                       b->half_open_probes};
-    snapshot->breakers[i] = std::make_unique<breaker::Breaker>();
   }
   if (!snapshot->config.rate_limits.empty()) {
     std::vector<std::string> route_names;
@@ -106,6 +112,11 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
                                                                   snapshot->config.agents, route_names);
   }
   snapshot->metric_labels = runtime::GatewayMetrics::instance().resolve(snapshot->config, snapshot->policies.get());
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    for (std::size_t e = 0; e < snapshot->upstreams[i].endpoints.size(); ++e) {
+      snapshot->upstreams[i].endpoints[e].metric_label = snapshot->metric_labels.endpoints[i][e];
+    }
+  }
   return snapshot;
 }
 

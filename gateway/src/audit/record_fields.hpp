@@ -23,7 +23,8 @@ inline constexpr std::string_view principal = "principal", agent = "agent", targ
 inline constexpr std::string_view route = "route", operation = "operation", action = "action", tool = "tool",
                                   resource = "resource", mcp_method = "mcp_method", task_id = "task_id",
                                   context_id = "context_id", datasets = "datasets",
-                                  classification = "classification", method = "method", upstream = "upstream";
+                                  classification = "classification", method = "method", upstream = "upstream",
+                                  retries = "retries";
 // What became of it.
 inline constexpr std::string_view decision = "decision", rule = "rule", shadow = "shadow", reason = "reason",
                                   status = "status",

@@ -34,6 +34,8 @@ struct RequestFacts {
   std::string_view tool, resource, mcp_method;
   std::string_view task_id, context_id;  // A2A
   std::string_view method, path, upstream;
+  std::string_view endpoint;      // host:port of the endpoint of its last attempt
+  std::uint32_t retries = 0;      // attempts after the first (pipeline/endpoints.cpp)
   const config::DataLabel* route_label = nullptr;  // datasets and classification of the route...
   const config::DataLabel* tool_label = nullptr;   // ...and of the MCP tool called, if labelled
   bool allowed = false;           // forwarded to the upstream

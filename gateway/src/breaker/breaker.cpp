@@ -49,6 +49,15 @@ Admission Breaker::admit(const Settings& s, std::int64_t now_ns) {
   return {false, false, kProbeBusyRetryNs};
 }
 
+bool Breaker::may_admit(const Settings& s, std::int64_t now_ns) const {
+  switch (state()) {
+    case State::closed: return true;
+    case State::open: return now_ns >= open_until_.load(std::memory_order_relaxed);
+    case State::half_open: return probes_.load(std::memory_order_relaxed) < s.half_open_probes;
+  }
+  return true;
+}
+
 void Breaker::abandon_probe() {
   std::lock_guard lock(mutex_);
   if (probes_.load(std::memory_order_relaxed) > 0) probes_.fetch_sub(1, std::memory_order_acq_rel);
@@ -142,17 +151,20 @@ std::optional<Transition> Breaker::record(const Settings& s, bool failure, bool 
   return open(s, State::closed, cause, now_ns, random);
 }
 
-void Breaker::inherit(const Breaker& previous) {
-  state_.store(previous.state_.load(std::memory_order_acquire), std::memory_order_release);
-  consecutive_.store(previous.consecutive_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  open_until_.store(previous.open_until_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  trips_.store(previous.trips_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  for (std::size_t i = 0; i < kSlices; ++i) {
-    slices_[i].epoch.store(previous.slices_[i].epoch.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    slices_[i].total.store(previous.slices_[i].total.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    slices_[i].failures.store(previous.slices_[i].failures.load(std::memory_order_relaxed), std::memory_order_relaxed);
+void Breaker::reset() {
+  state_.store(static_cast<std::uint8_t>(State::closed), std::memory_order_release);
+  consecutive_.store(0, std::memory_order_relaxed);
+  open_until_.store(0, std::memory_order_relaxed);
+  trips_.store(0, std::memory_order_relaxed);
+  probes_.store(0, std::memory_order_relaxed);
+  for (auto& slice : slices_) {
+    slice.epoch.store(-1, std::memory_order_relaxed);
+    slice.total.store(0, std::memory_order_relaxed);
+    slice.failures.store(0, std::memory_order_relaxed);
   }
-  // Probes in flight belong to the old breaker: if it was half-open, this one probes afresh.
+  std::lock_guard lock(mutex_);
+  pending_.reset();
+  has_pending_.store(false, std::memory_order_relaxed);
 }
 
 }  // namespace scopegate::breaker

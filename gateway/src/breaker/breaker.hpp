@@ -46,6 +46,9 @@ class Breaker {
  public:
   // May a request go now? While half-open, at most half_open_probes are in flight at once.
   Admission admit(const Settings& s, std::int64_t now_ns);
+  // Would admit() let a request through now? Changes nothing: the balancer asks it of every
+  // endpoint before it chooses one, and admits only the chosen.
+  bool may_admit(const Settings& s, std::int64_t now_ns) const;
   // What became of a request admit() let through. `random` is a uniform draw (any 64 bits) for the
   // jitter of a new open time. A transition it caused is returned (open → half-open happens in
   // admit(): take_pending() reports it).
@@ -63,8 +66,10 @@ class Breaker {
   // Requests and failures in the window as of `now_ns`.
   std::pair<std::uint32_t, std::uint32_t> window_counts(const Settings& s, std::int64_t now_ns) const;
 
-  // Carries the state over from a breaker of the previous config (the same route and endpoint).
-  void inherit(const Breaker& previous);
+  // Back to closed with an empty window, as if new. Only while no request can reach it (a reload
+  // that gives a route a breaker again, before the snapshot is published): a probe in flight
+  // would otherwise be forgotten.
+  void reset();
 
  private:
   static constexpr std::size_t kSlices = 10;

@@ -170,6 +170,20 @@ struct Upstream {
   bool verify = true;
   std::string server_name; // SNI and the name verified; defaults to host
   std::size_t pool_size = 64;  // idle keep-alive connections kept per worker
+  std::uint32_t weight = 1;    // its share of the route's requests, against the other endpoints'
+};
+
+// Retries of a request that failed before the upstream could have acted on it (docs/resilience.md,
+// "Retries"): a connect failure, or a reset before the response head of an idempotent request
+// without a body. Always to an endpoint of the route not yet tried; a tool call, or any request
+// whose body began streaming upstream, is never sent twice.
+struct Retries {
+  std::uint32_t max = 1;          // retries of one request; 0: none
+  Duration backoff{25};           // the first retry waits up to this (full jitter), doubling...
+  Duration max_backoff{250};      // ...up to this
+  double budget = 0.2;            // retries in flight at most this share of the route's active requests...
+  std::uint32_t min_retries = 3;  // ...or this many, whichever is more (Envoy's retry budget)
+  bool operator==(const Retries&) const = default;
 };
 
 struct RouteMatch {
@@ -201,7 +215,8 @@ struct Route {
   std::string name;
   RouteKind kind = RouteKind::http;
   RouteMatch match;
-  Upstream upstream;
+  std::vector<Upstream> upstreams;  // its endpoints, one or more (balanced, docs/resilience.md)
+  Retries retries;
   bool strip_prefix = false;
   bool preserve_host = false;  // forward the client's Host instead of the upstream's
   Access access = Access::scoped;

@@ -331,12 +331,13 @@ void read_listener(Reader& r, const YAML::Node& node, const std::string& key, Li
 void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Upstream& u) {
   if (node.IsScalar()) {
     if (auto text = r.scalar(node, key)) u.url = *text;
-  } else if (r.expect_map(node, key, {"url", "ca_file", "verify", "server_name", "pool_size"})) {
+  } else if (r.expect_map(node, key, {"url", "ca_file", "verify", "server_name", "pool_size", "weight"})) {
     r.read_string(node, key, "url", u.url);
     r.read_string(node, key, "ca_file", u.ca_file);
     r.read_bool(node, key, "verify", u.verify);
     r.read_string(node, key, "server_name", u.server_name);
     r.read_uint(node, key, "pool_size", u.pool_size, 0, 100000);
+    r.read_uint(node, key, "weight", u.weight, 1, 1000);
     if (!u.ca_file.empty() && !std::ifstream(u.ca_file)) {
       r.error(node["ca_file"], key + ".ca_file", "cannot read file '" + u.ca_file + "'");
     }
@@ -363,6 +364,56 @@ void read_upstream(Reader& r, const YAML::Node& node, const std::string& key, Up
   if (!u.tls && (!u.ca_file.empty() || (node.IsMap() && node["verify"].IsDefined()))) {
     r.error(node, key, "ca_file and verify apply only to https:// upstreams");
   }
+}
+
+// A route balances over at most this many endpoints (a request's tried endpoints are one 64-bit set).
+constexpr std::size_t kMaxEndpoints = 64;
+
+// `upstream:` is one endpoint (a URL, or a map with its TLS settings) or a list of them.
+void read_upstreams(Reader& r, const YAML::Node& node, const std::string& key, std::vector<Upstream>& out) {
+  if (!node.IsSequence()) {
+    out.emplace_back();
+    read_upstream(r, node, key, out.back());
+    return;
+  }
+  if (node.size() == 0) {
+    r.error(node, key, "list at least one endpoint");
+    return;
+  }
+  if (node.size() > kMaxEndpoints) {
+    r.error(node, key, "at most " + std::to_string(kMaxEndpoints) + " endpoints per route");
+    return;
+  }
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    std::string item_key = key + "[" + std::to_string(i) + "]";
+    Upstream u;
+    read_upstream(r, node[i], item_key, u);
+    // Two entries for one server would split its breaker and its share of requests in two.
+    for (const auto& other : out) {
+      if (!u.host.empty() && other.host == u.host && other.port == u.port) {
+        r.error(node[i], item_key, "the same endpoint as " + other.url + " (give it a weight instead)");
+      }
+    }
+    out.push_back(std::move(u));
+  }
+}
+
+void read_retries(Reader& r, const YAML::Node& node, const std::string& key, Retries& t) {
+  if (!r.expect_map(node, key, {"max", "backoff", "max_backoff", "budget", "min_retries"})) return;
+  r.read_uint(node, key, "max", t.max, 0, 10);
+  r.read_duration(node, key, "backoff", t.backoff, false);
+  r.read_duration(node, key, "max_backoff", t.max_backoff, false);
+  r.read(node, key, "budget", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    double v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || !(v >= 0) || v > 1) {
+      r.error(n, k, "expected a share of active requests from 0 to 1, such as 0.2, got '" + text + "'");
+    } else {
+      t.budget = v;
+    }
+  });
+  r.read_uint(node, key, "min_retries", t.min_retries, 0, 100000);
+  if (t.max_backoff < t.backoff) r.error(node, key + ".max_backoff", "shorter than backoff");
 }
 
 // A token holds at most 16 blocks, so no scope is deeper than 15.
@@ -422,7 +473,8 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   route.paths = config.paths.rules;
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
-                                "stamp_objective", "audit", "datasets", "classification", "tools", "breaker"}))
+                                "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
+                                "retries"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
@@ -460,7 +512,8 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   }
 
   if (auto up = node["upstream"]; !up.IsDefined()) r.error(node, key + ".upstream", "required");
-  else read_upstream(r, up, key + ".upstream", route.upstream);
+  else read_upstreams(r, up, key + ".upstream", route.upstreams);
+  if (auto t = node["retries"]; t.IsDefined() && !t.IsNull()) read_retries(r, t, key + ".retries", route.retries);
 
   r.read_bool(node, key, "strip_prefix", route.strip_prefix);
   r.read_bool(node, key, "preserve_host", route.preserve_host);

@@ -18,9 +18,15 @@
     "Policy decisions by deciding rule (default: no rule decided), decision and mode (shadow: a rule "    \
     "in shadow mode that would have decided otherwise).")                                                  \
   X(breaker_state, gauge, "route", none, 512,                                                             \
-    "State of each route's circuit breaker: 0 closed, 1 half-open, 2 open.")                              \
+    "State of each route's circuit breakers: 2 open (no endpoint admits requests), 1 half-open (some "     \
+    "endpoint is not closed), 0 closed.")                              \
   X(breaker_transitions_total, counter, "route,to", none, 1536,                                            \
     "Circuit breaker transitions by route and the state entered (closed, half_open, open).")              \
+  X(endpoint_ejected, gauge, "route,endpoint", none, 2048,                                                  \
+    "1 while an endpoint's circuit breaker keeps it out of balancing (open or half-open), else 0.")      \
+  X(retries_total, counter, "route,reason", none, 1024,                                                    \
+    "Attempts retried on another endpoint, by route and reason (connect: no connection; reset: an "      \
+    "idempotent request without a body cut before its response head).")                                   \
   X(rate_limited_total, counter, "route,agent", none, 4096,                                                \
     "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
   X(budget_exhausted_total, counter, "kind", none, 8,                                                      \

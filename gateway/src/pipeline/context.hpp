@@ -131,7 +131,15 @@ struct RequestContext {
   bool budget_reserved = false;
   std::optional<guard::BudgetKind> budget_exhausted;  // the budget that refused it
 
-  // The route's circuit breaker, when it has one and let the request through (a probe while half-open).
+  // The endpoint chosen for the request (pipeline/endpoints.cpp), counted in its outstanding
+  // requests until the request ends; the endpoints tried (bits by index); the retries made. Its
+  // circuit breaker, when the route has breakers (a probe while half-open).
+  const runtime::Endpoint* endpoint = nullptr;
+  const runtime::Endpoint* last_endpoint = nullptr;  // kept after the request left it, for the record
+  std::uint64_t endpoints_tried = 0;
+  std::uint32_t retries = 0;
+  bool counted_route_active = false;  // in the route's retry budget as an active request
+  bool holds_retry = false;           // the current attempt is a retry the budget granted
   breaker::Breaker* breaker = nullptr;
   bool breaker_probe = false;
 

@@ -2,7 +2,7 @@
 
 #include "runtime/services.hpp"
 #include "pipeline/audit_stages.hpp"
-#include "pipeline/breakers.hpp"
+#include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
 
 namespace scopegate::pipeline {
@@ -16,7 +16,7 @@ constexpr RequestObserver kRequestObservers[] = {
     &audit_request,   // the request's record, or after a write-ahead record its outcome (docs/audit.md)
     &record_metrics,  // docs/protocol.md §8
     &settle_budget,   // what it spent of its chain's budgets, by what its record says (pipeline/guards.cpp)
-    &record_breaker,  // what the upstream did, for the route's circuit breaker (pipeline/breakers.cpp)
+    &record_breaker,  // what the upstream did, for the route's circuit breaker (pipeline/endpoints.cpp)
 };
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
@@ -85,7 +85,15 @@ void summarize(RequestContext& x, RequestSummary& out) {
   }
   if (x.route) {
     f.route = x.route->name;
-    f.upstream = x.route->upstream.url;
+    // The endpoint of its last attempt; a request refused before one was chosen names the route's
+    // upstream when it has only one.
+    if (x.last_endpoint) {
+      f.upstream = x.last_endpoint->upstream->url;
+      f.endpoint = x.last_endpoint->label;
+    } else if (x.route->upstreams.size() == 1) {
+      f.upstream = x.route->upstreams.front().url;
+    }
+    f.retries = x.retries;
     f.route_label = &x.route->data;
     if (!x.tool.empty()) {
       if (auto it = x.route->tools.find(x.tool); it != x.route->tools.end()) f.tool_label = &it->second;
@@ -106,8 +114,9 @@ void summarize(RequestContext& x, RequestSummary& out) {
     out.budget_spent = x.budget_spent;
   }
   out.route = x.route;
-  if (x.breaker) {
+  if (x.breaker && x.endpoint) {
     out.breaker = x.breaker;
+    out.endpoint = x.endpoint;
     out.breaker_settings = &x.snapshot.breaker_settings[x.snapshot.route_index(*x.route)];
     out.breaker_probe = x.breaker_probe;
   }

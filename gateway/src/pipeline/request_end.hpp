@@ -39,9 +39,10 @@ struct RequestSummary {
   std::size_t budget_chain_size = 0;
   bool budget_reserved = false;
   guard::Charge budget_spent;
-  // The breaker that let the request through, and with what settings (pipeline/breakers.cpp).
+  // The breaker that let the request through, and with what settings (pipeline/endpoints.cpp).
   const config::Route* route = nullptr;
   breaker::Breaker* breaker = nullptr;
+  const runtime::Endpoint* endpoint = nullptr;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;
 };

@@ -13,7 +13,7 @@
 #include "pipeline/authentication.hpp"
 #include "pipeline/classification.hpp"
 #include "pipeline/delegate.hpp"
-#include "pipeline/breakers.hpp"
+#include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
 #include "pipeline/policies.hpp"
 #include "pipeline/reply.hpp"
@@ -226,9 +226,10 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   if (auto v = check_rate_limits(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = check_loop_guard(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 10d. The route's circuit breaker: while its upstream is failing, answer at once (503) rather
-  //      than make the caller wait for a timeout; before the budgets, so a refusal spends nothing.
-  if (auto v = admit_to_upstream(x); !v.proceeds()) co_return co_await refuse(x, v);
+  // 10d. The endpoint, among those whose circuit breaker admits the request: while every one is
+  //      failing, answer at once (503) rather than make the caller wait for a timeout; before the
+  //      budgets, so a refusal spends nothing.
+  if (auto v = choose_endpoint(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
@@ -256,12 +257,13 @@ asio::awaitable<bool> serve_request(runtime::Worker& worker, const runtime::Snap
   RequestContext x(worker, snapshot, client, buffer, info, handle);
   x.response_tap = tap;
   // However the request ends, an exception included: it leaves the in-flight gauge, and a
-  // request that got no record gives back the budget it reserved and its breaker probe's slot.
+  // request that got no record gives back the budget it reserved and its breaker probe's slot, and
+  // it leaves its endpoint's count of requests in flight.
   struct RequestExit {
     RequestContext& x;
     ~RequestExit() {
       give_back_budget(x);
-      abandon_breaker_probe(x);
+      leave_endpoint(x);
       if (x.counted_inflight) inflight().fetch_sub(1, std::memory_order_relaxed);
     }
   } request_exit{x};

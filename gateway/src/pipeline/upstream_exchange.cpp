@@ -1,6 +1,8 @@
 #include "pipeline/upstream_exchange.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 
@@ -16,7 +18,7 @@
 #include "http/head.hpp"
 #include "http/wire.hpp"
 #include "pipeline/audit_stages.hpp"
-#include "pipeline/breakers.hpp"
+#include "pipeline/endpoints.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "router/router.hpp"
@@ -41,12 +43,13 @@ constexpr int kMaxInterimResponses = 8;
 std::string upstream_request_head(RequestContext& x) {
   const auto& route = *x.route;
   const auto& req = x.parser.get();
-  std::string target = router::upstream_target(route, req.target());
+  const auto& endpoint = *x.endpoint;
+  std::string target = router::upstream_target(route, *endpoint.upstream, req.target());
   http::UpstreamRequestHead head;
   head.target = target;
   // An HTTP/1.0 client may send no Host: then even a preserve_host route gets the upstream's.
   bool keep_host = route.preserve_host && !x.host.empty();
-  head.host = keep_host ? std::string_view(x.host) : x.snapshot.upstream_hosts[x.snapshot.route_index(route)];
+  head.host = keep_host ? std::string_view(x.host) : std::string_view(endpoint.host_header);
   head.client_host = x.host;
   head.peer_address = x.info.peer_address;
   head.peer_is_v6 = x.info.peer.address().is_v6();
@@ -207,7 +210,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
   }
   x.status = status;
   // A half-open breaker's probe is decided by the response head: a stream may last for hours, and
-  // the probe's slot with it (pipeline/breakers.cpp).
+  // the probe's slot with it (pipeline/endpoints.cpp).
   decide_probe_on_head(x);
 
   std::string head_text;
@@ -276,23 +279,43 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
 asio::awaitable<bool> forward(RequestContext& x) {
   const auto& route = *x.route;
   const auto& snap = x.snapshot;
-  auto route_index = snap.route_index(route);
-  const std::string& key = snap.pool_keys[route_index];
   auto relay = x.worker.buffers().acquire();
 
-  for (int attempt = 0;; ++attempt) {
+  // Attempts: a stale pooled connection is replaced once without counting as a retry; a failure the
+  // upstream cannot have acted on may be retried on another endpoint (pipeline/endpoints.cpp).
+  bool replaced_stale = false;
+  for (;;) {
+    const runtime::Endpoint& endpoint = *x.endpoint;
+    const std::string& key = endpoint.pool_key;
     std::unique_ptr<upstream::Connection> up = x.worker.pool().take(key, snap.config.timeouts.upstream_pool_idle,
-                                                                             /*verify=*/x.has_body);
+                                                                    /*verify=*/x.has_body);
     bool reused = up != nullptr;
+    // A failure before the upstream may have read anything of the request: worth another endpoint.
+    auto retry_or_reply = [&](ErrorCode code, std::string why, RetryReason reason) -> asio::awaitable<std::optional<bool>> {
+      if (auto wait_ns = prepare_retry(x, code, reason)) {
+        if (*wait_ns > 0) {
+          asio::steady_timer timer(co_await asio::this_coro::executor);
+          timer.expires_after(std::chrono::nanoseconds(*wait_ns));
+          co_await timer.async_wait(use_tuple);
+        }
+        co_return std::nullopt;  // try again, on x.endpoint
+      }
+      co_return co_await reply_error(x, code, why);
+    };
     if (!up) {
-      auto connected = co_await upstream::connect(route.upstream, snap.upstream_tls[route_index].get(),
+      auto connected = co_await upstream::connect(*endpoint.upstream, endpoint.tls.get(),
                                                   phase(x, route.timeouts.upstream_connect));
       if (!connected.connection) {
         log::debug("upstream connect failed", {{"route", route.name},
+                                               {"endpoint", endpoint.label},
                                                {"reason", upstream::to_string(connected.failure)},
                                                {"error", connected.detail}});
-        std::string why = std::string("cannot connect to the upstream (") + upstream::to_string(connected.failure) + ")";
-        co_return co_await reply_error(x, ErrorCode::upstream_unavailable, why);
+        std::string why = "cannot connect to the upstream " + endpoint.label + " (" +
+                          upstream::to_string(connected.failure) + ")";
+        if (auto done = co_await retry_or_reply(ErrorCode::upstream_unavailable, std::move(why), RetryReason::connect)) {
+          co_return *done;
+        }
+        continue;
       }
       up = std::move(connected.connection);
     }
@@ -307,7 +330,10 @@ asio::awaitable<bool> forward(RequestContext& x) {
     bool upstream_failed = false;
     if (auto failure = co_await send_request(x, *up, relay.data(), upstream_failed)) {
       bool replayable = !x.has_body || x.body_buffered;
-      if (upstream_failed && reused && replayable && attempt == 0) continue;
+      if (upstream_failed && reused && replayable && !replaced_stale) {
+        replaced_stale = true;
+        continue;
+      }
       co_return co_await reply_error(x, failure->code, failure->message, !x.body_consumed);
     }
 
@@ -335,14 +361,26 @@ asio::awaitable<bool> forward(RequestContext& x) {
     if (ec) {
       // Only a request without a body is replayed after the upstream may have read it: a tool call
       // must not run twice. (A failed write, above, means the upstream never had it whole.)
-      bool stale = reused && !x.has_body && attempt == 0 && !up->stream.timed_out() && is_disconnect(ec) &&
-                   up->buffer.size() == 0;
-      if (stale) continue;  // the pooled connection was closed under us: try a fresh one
+      bool cut_before_head = !up->stream.timed_out() && is_disconnect(ec) && up->buffer.size() == 0;
+      bool stale = reused && !x.has_body && !replaced_stale && cut_before_head;
+      if (stale) {  // the pooled connection was closed under us: try a fresh one
+        replaced_stale = true;
+        continue;
+      }
       if (up->stream.timed_out()) {
         co_return co_await reply_error(x, ErrorCode::upstream_timeout, "no response from the upstream in time");
       }
       if (is_disconnect(ec)) {
-        co_return co_await reply_error(x, ErrorCode::upstream_unavailable, "the upstream closed the connection");
+        // A reset before the head: an idempotent request without a body may go to another endpoint
+        // (prepare_retry decides; anything with a body, a tool call included, never does).
+        std::string why = "the upstream " + endpoint.label + " closed the connection";
+        if (cut_before_head) {
+          if (auto done = co_await retry_or_reply(ErrorCode::upstream_unavailable, std::move(why), RetryReason::reset)) {
+            co_return *done;
+          }
+          continue;
+        }
+        co_return co_await reply_error(x, ErrorCode::upstream_unavailable, why);
       }
       std::string why = "invalid response: " + ec.message();
       co_return co_await reply_error(x, ErrorCode::upstream_protocol_error, why);
@@ -369,7 +407,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
     bool upstream_reusable = false;
     bool keep = co_await relay_response(x, *up, *rp, relay.data(), upstream_reusable);
     if (upstream_reusable && up->buffer.size() == 0) {
-      x.worker.pool().put(key, std::move(up), route.upstream.pool_size);
+      x.worker.pool().put(key, std::move(up), endpoint.upstream->pool_size);
     }
     co_return keep;
   }

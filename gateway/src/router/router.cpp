@@ -77,14 +77,14 @@ ResolvedTarget resolve_target(const Router& router, const config::Paths& paths, 
   return out;
 }
 
-std::string upstream_target(const config::Route& route, std::string_view target) {
+std::string upstream_target(const config::Route& route, const config::Upstream& endpoint, std::string_view target) {
   std::string_view rest = target;
   if (route.strip_prefix) {
     std::string_view prefix = route.match.path_prefix;
     if (prefix.ends_with('/')) prefix.remove_suffix(1);
     rest = target.substr(prefix.size());
   }
-  std::string out = route.upstream.base_path;
+  std::string out = endpoint.base_path;
   if ((rest.empty() || rest.front() == '?') && out.empty()) out.push_back('/');
   out += rest;
   return out;

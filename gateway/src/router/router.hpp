@@ -33,7 +33,7 @@ struct ResolvedTarget {
 ResolvedTarget resolve_target(const Router& router, const config::Paths& paths, std::string_view host,
                               std::string_view method, std::string_view target);
 
-// Strips the route's prefix (if configured) and prepends the upstream's base path.
-std::string upstream_target(const config::Route& route, std::string_view target);
+// Strips the route's prefix (if configured) and prepends the endpoint's base path.
+std::string upstream_target(const config::Route& route, const config::Upstream& endpoint, std::string_view target);
 
 }  // namespace scopegate::router

@@ -46,6 +46,7 @@ GatewayMetrics::GatewayMetrics() {
   // increase() see their first change.
   for (auto result : {ok, error}) registry_.add(Family::config_reloads_total, pack(result), 0);
   breaker_states_ = {labels.intern("closed"), labels.intern("open"), labels.intern("half_open")};
+  retry_reasons_ = {labels.intern("connect"), labels.intern("reset")};
   for (std::size_t k = 0; k < budget_kinds_.size(); ++k) {
     budget_kinds_[k] = labels.intern(guard::kBudgetKinds[k]);
     registry_.add(Family::budget_exhausted_total, pack(budget_kinds_[k]), 0);
@@ -97,8 +98,14 @@ MetricLabels GatewayMetrics::resolve(const config::Config& config, const policy:
     // An http route is one tool, named after the route; an mcp route's tools are those it declares.
     if (route.kind == config::RouteKind::http) tools.emplace(route.name, intern(route.name));
     for (const auto& [name, label] : route.tools) tools.emplace(name, intern(name));
+    auto& endpoints = out.endpoints.emplace_back();
+    for (const auto& u : route.upstreams) {
+      std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+      endpoints.push_back(intern(host + ":" + std::to_string(u.port)));
+    }
   }
   out.routes.push_back(intern("scopegate:scopes"));
+  out.endpoints.emplace_back();
   for (const auto& agent : config.agents) out.agents.push_back(intern(agent.id));
   if (policies) {
     for (const auto& rule : policies->rules()) out.rules.emplace(rule.id, intern(rule.id));
@@ -150,23 +157,35 @@ void record_scope_opened(std::uint16_t agent, int depth) {
   m.registry().add(Family::scopes_opened_total, pack(agent, m.depth(depth)));
 }
 
-namespace {
-// breaker::State (closed, open, half_open) as the gauge's value (docs/protocol.md §8).
-constexpr int kBreakerGauge[] = {0, 2, 1};
-}  // namespace
-
 void record_breaker_transition(std::uint16_t route, int to) {
   auto& m = GatewayMetrics::instance();
-  m.registry().set(Family::breaker_state, pack(route), kBreakerGauge[to % 3]);
   m.registry().add(Family::breaker_transitions_total, pack(route, m.breaker_state(to)));
+}
+
+void record_retry(std::uint16_t route, int reason) {
+  auto& m = GatewayMetrics::instance();
+  m.registry().add(Family::retries_total, pack(route, m.retry_reason(reason)));
 }
 
 void record_breaker_states(const Snapshot& snapshot) {
   auto& m = GatewayMetrics::instance();
-  for (std::size_t i = 0; i < snapshot.breakers.size() && i < snapshot.metric_labels.routes.size(); ++i) {
-    if (!snapshot.breakers[i]) continue;
-    int state = static_cast<int>(snapshot.breakers[i]->state());
-    m.registry().set(Family::breaker_state, pack(snapshot.metric_labels.routes[i]), kBreakerGauge[state % 3]);
+  auto& r = m.registry();
+  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
+    const auto& route = snapshot.upstreams[i];
+    std::uint16_t route_label = snapshot.metric_labels.routes[i];
+    // Every reason has its series from the start where retries can happen (another endpoint to try).
+    if (route.endpoints.size() > 1 && snapshot.config.routes[i].retries.max > 0) {
+      for (int reason = 0; reason < 2; ++reason) r.add(Family::retries_total, pack(route_label, m.retry_reason(reason)), 0);
+    }
+    if (!route.has_breaker) continue;
+    bool all_open = true, all_closed = true;
+    for (const auto& endpoint : route.endpoints) {
+      auto state = endpoint.state->breaker.state();
+      all_open = all_open && state == breaker::State::open;
+      all_closed = all_closed && state == breaker::State::closed;
+      r.set(Family::endpoint_ejected, pack(route_label, endpoint.metric_label), state == breaker::State::closed ? 0 : 1);
+    }
+    r.set(Family::breaker_state, pack(route_label), all_open ? 2 : all_closed ? 0 : 1);
   }
 }
 
@@ -178,6 +197,7 @@ void record_reload(bool ok) {
 void sample_before_scrape(Services& services) {
   auto& m = GatewayMetrics::instance();
   auto& r = m.registry();
+  record_breaker_states(*services.snapshot());
   r.set(Family::scopes_active, metrics::kOtherKey, static_cast<std::int64_t>(services.scopes().size()));
   r.set(Family::connections_open, metrics::kOtherKey,
         static_cast<std::int64_t>(services.connections.load(std::memory_order_relaxed)));

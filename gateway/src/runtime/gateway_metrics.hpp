@@ -24,6 +24,7 @@ class Services;
 // agents (like config.agents) and each route's declared tools.
 struct MetricLabels {
   std::vector<std::uint16_t> routes;
+  std::vector<std::vector<std::uint16_t>> endpoints;  // per route: its endpoints' host:port
   std::vector<std::uint16_t> agents;
   std::vector<std::map<std::string, std::uint16_t, std::less<>>> tools;
   std::map<std::string, std::uint16_t, std::less<>> rules;  // policy rule ids
@@ -47,6 +48,7 @@ class GatewayMetrics {
   std::uint16_t event(std::size_t e) const { return events_[e]; }
   std::uint16_t depth(int d) const;
   std::uint16_t breaker_state(int s) const { return breaker_states_[static_cast<std::size_t>(s) % breaker_states_.size()]; }
+  std::uint16_t retry_reason(int r) const { return retry_reasons_[static_cast<std::size_t>(r) % retry_reasons_.size()]; }
   std::uint16_t budget_kind(int k) const { return budget_kinds_[static_cast<std::size_t>(k) % budget_kinds_.size()]; }
 
  private:
@@ -59,6 +61,7 @@ class GatewayMetrics {
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
   std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
+  std::array<std::uint16_t, 2> retry_reasons_{};   // pipeline::RetryReason: connect, reset
   std::array<std::uint16_t, 3> breaker_states_{};  // in breaker::State's order: closed, open, half_open
   bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
@@ -79,9 +82,12 @@ struct RequestSample {
 void record_request(const RequestSample& s);
 void record_scope_opened(std::uint16_t agent, int depth);
 void record_reload(bool ok);
-// A route's breaker entered state `to` (breaker::State as an int).
+// A breaker of a route entered state `to` (breaker::State as an int).
 void record_breaker_transition(std::uint16_t route, int to);
-// The state of every breaker of a snapshot, so that each has a series from the start.
+// An attempt retried (`reason`: pipeline::RetryReason as an int).
+void record_retry(std::uint16_t route, int reason);
+// The state of every breaker of a snapshot, per route and per endpoint: at start and reload, so
+// that each has a series from the start, and before every scrape.
 struct Snapshot;
 void record_breaker_states(const Snapshot& snapshot);
 // One policy decision (the deciding rule, or the default) and the shadow rules that would have

@@ -18,8 +18,38 @@
 #include "policy/policy.hpp"
 #include "router/router.hpp"
 #include "runtime/gateway_metrics.hpp"
+#include "upstream/retry.hpp"
 
 namespace scopegate::runtime {
+
+// What one endpoint of a route keeps across reloads (while its route keeps its name and the
+// endpoint its host and port): requests in flight to it, which the balancer reads, and its circuit
+// breaker. Shared, not copied, so requests admitted under the previous snapshot report to the same
+// breaker and counts as those admitted under the new one.
+struct EndpointState {
+  std::atomic<std::uint32_t> outstanding{0};
+  breaker::Breaker breaker;  // consulted while the route has a breaker
+};
+
+// One endpoint of a route (docs/resilience.md, "Several endpoints").
+struct Endpoint {
+  const config::Upstream* upstream = nullptr;  // into the route's `upstreams`
+  std::string pool_key;                        // its keep-alive connections (upstream/pool.hpp)
+  std::string host_header;                     // the Host sent to it (unless the route preserves the client's)
+  std::string label;                           // host:port: the record's `endpoint`, a metric label
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null for http://
+  // Mutable only so that App::publish() can hand over the previous snapshot's state before the
+  // snapshot is shared; never replaced afterwards.
+  mutable std::shared_ptr<EndpointState> state;
+  std::uint16_t metric_label = 0;
+};
+
+// A route's endpoints and what they share: the retry budget (state, like the endpoints').
+struct RouteUpstreams {
+  std::vector<Endpoint> endpoints;  // empty only for the gateway's own POST /v1/scopes
+  mutable std::shared_ptr<upstream::RetryBudget> retry_budget;  // mutable: as Endpoint::state
+  bool has_breaker = false;
+};
 
 struct Snapshot {
   explicit Snapshot(config::Config c)
@@ -46,16 +76,13 @@ struct Snapshot {
   // route can take, so that the stages, the audit record and the metrics treat it as any other.
   const config::Route scopes_route;
   const std::uint64_t id;  // unique per snapshot in this process (caches made under it key on it)
-  std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream_tls;  // per route; null for http://
-  std::vector<std::string> pool_keys;                                    // per route
-  std::vector<std::string> upstream_hosts;  // per route: the Host sent upstream (unless preserve_host)
+  std::vector<RouteUpstreams> upstreams;  // per route (indexed like route_index)
   MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
   std::shared_ptr<const policy::PolicySet> policies;  // the access policies; null: none configured
   // The config's rate limits with their buckets (state: a reload carries the levels over); null: none.
   std::unique_ptr<guard::RateLimiter> rate_limiter;
-  // Circuit breakers per route (indexed like route_index; null where a route has none) and their
-  // settings. State: a reload carries a breaker over when its route keeps its name and upstream.
-  std::vector<std::unique_ptr<breaker::Breaker>> breakers;
+  // The settings of each route's breakers (indexed like route_index; meaningful where the route has
+  // a breaker). The breakers themselves are per endpoint, in `upstreams`.
   std::vector<breaker::Settings> breaker_settings;
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
