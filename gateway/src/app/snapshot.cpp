@@ -84,6 +84,12 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     }
   }
   snapshot->upstreams.emplace_back();  // POST /v1/scopes: answered by the gateway, no endpoint
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    if (routes[i].on_unavailable != config::OnUnavailable::fallback) continue;
+    for (const auto& other : routes) {
+      if (other.name == routes[i].fallback) snapshot->upstreams[i].fallback = &other;
+    }
+  }
   for (std::size_t i = 0; i < snapshot->config.listeners.size(); ++i) {
     const auto& l = snapshot->config.listeners[i];
     if (!l.tls) continue;

@@ -211,12 +211,18 @@ struct Breaker {
   bool operator==(const Breaker&) const = default;
 };
 
+// What a route does when none of its endpoints can take a request (every breaker open, or no
+// connection after the retries): answer with the error, or let another route's endpoints serve it.
+enum class OnUnavailable { error, fallback };
+
 struct Route {
   std::string name;
   RouteKind kind = RouteKind::http;
   RouteMatch match;
   std::vector<Upstream> upstreams;  // its endpoints, one or more (balanced, docs/resilience.md)
   Retries retries;
+  OnUnavailable on_unavailable = OnUnavailable::error;
+  std::string fallback;             // on_unavailable: fallback: the route whose endpoints serve instead
   bool strip_prefix = false;
   bool preserve_host = false;  // forward the client's Host instead of the upstream's
   Access access = Access::scoped;

@@ -49,6 +49,7 @@ struct RouteUpstreams {
   std::vector<Endpoint> endpoints;  // empty only for the gateway's own POST /v1/scopes
   mutable std::shared_ptr<upstream::RetryBudget> retry_budget;  // mutable: as Endpoint::state
   bool has_breaker = false;
+  const config::Route* fallback = nullptr;  // `on_unavailable: fallback`: the route that serves instead
 };
 
 struct Snapshot {
