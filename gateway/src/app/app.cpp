@@ -228,7 +228,7 @@ int App::run() {
 App::ReloadOutcome App::reload_config(audit::ReloadTrigger trigger) {
   auto outcome = [&]() -> ReloadOutcome {
     auto loaded = config::load_file(config_path_);
-    std::shared_ptr<const Snapshot> next;
+    std::shared_ptr<Snapshot> next;
     if (loaded.config) next = build_snapshot(std::move(*loaded.config), loaded.errors);
     if (!next) return refuse(loaded.errors, trigger);
     const auto& old_cfg = snapshot()->config;
@@ -316,7 +316,7 @@ void App::reload_policy_files() {
   publish(std::move(next), audit::ReloadTrigger::file);
 }
 
-App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger) {
+App::ReloadOutcome App::publish(std::shared_ptr<Snapshot> next, audit::ReloadTrigger trigger) {
   auto current = snapshot();
   // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
   if (next->rate_limiter && current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
@@ -331,6 +331,8 @@ App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::Rel
       }
     }
   }
+  // A concurrency limiter stays with its route's name, its count intact (docs/resilience.md).
+  share_concurrency_limiters(*next, *current);
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;

@@ -21,6 +21,9 @@
     "State of each route's circuit breaker: 0 closed, 1 half-open, 2 open.")                              \
   X(breaker_transitions_total, counter, "route,to", none, 1536,                                            \
     "Circuit breaker transitions by route and the state entered (closed, half_open, open).")              \
+  X(upstream_inflight, gauge, "route", none, 512,                                                          \
+    "Requests in flight to each route's upstream: from taking a slot of its concurrency limit (every "   \
+    "route is counted, limited or not) to the end of the upstream exchange.")                             \
   X(rate_limited_total, counter, "route,agent", none, 4096,                                                \
     "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
   X(budget_exhausted_total, counter, "kind", none, 8,                                                      \

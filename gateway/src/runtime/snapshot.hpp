@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "delegation/token.hpp"
 #include "breaker/breaker.hpp"
+#include "breaker/concurrency.hpp"
 #include "guard/rate_limiter.hpp"
 #include "policy/policy.hpp"
 #include "router/router.hpp"
@@ -57,6 +58,14 @@ struct Snapshot {
   // settings. State: a reload carries a breaker over when its route keeps its name and upstream.
   std::vector<std::unique_ptr<breaker::Breaker>> breakers;
   std::vector<breaker::Settings> breaker_settings;
+  // Concurrency limits per route (indexed like route_index; null for POST /v1/scopes, which has no
+  // upstream). Every route has one, unlimited unless it sets `concurrency:`, so that the count of
+  // requests in flight is right whatever limit a later reload sets. State: a reload that keeps a
+  // route's name shares its limiter (app/snapshot.hpp, share_concurrency_limiters).
+  std::vector<std::shared_ptr<breaker::ConcurrencyLimiter>> limiters;
+  // scopegate_upstream_inflight{route} per route (indexed like limiters): the same cell for the same
+  // route name in every snapshot, so requests of an older one still count where they should.
+  std::vector<metrics::ValueCell*> upstream_inflight;
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
   std::uint16_t agent_label(const config::Agent* agent) const;
