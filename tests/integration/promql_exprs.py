@@ -55,6 +55,7 @@ EXPORTED_METRICS = {
     "scopegate_policy_decisions_total": ("counter", ("rule", "decision", "mode")),
     "scopegate_breaker_state": ("gauge", ("route",)),
     "scopegate_breaker_transitions_total": ("counter", ("route", "to")),
+    "scopegate_upstream_inflight": ("gauge", ("route",)),
     "scopegate_rate_limited_total": ("counter", ("route", "agent")),
     "scopegate_budget_exhausted_total": ("counter", ("kind",)),
     "scopegate_loop_detected_total": ("counter", ("agent",)),

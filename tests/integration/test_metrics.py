@@ -337,6 +337,7 @@ NEEDS_AN_EVENT = {
     "Guard refusals per second [C]": "needs the loop guard to refuse a call (test_guards.py)",
     "Circuit breakers [A]": "needs a route with a breaker; this gateway has none (test_breakers.py)",
     "Circuit breakers [B]": "needs a breaker to change state (test_breakers.py)",
+    "Upstream concurrency [B]": "needs a route's concurrency limit to refuse a request (test_concurrency.py)",
 }
 
 
