@@ -128,6 +128,30 @@ def test_a_wait_longer_than_pending_timeout_ends_in_overloaded(start_gateway):
         slow.stop()
 
 
+def test_a_streamed_response_holds_its_slot_until_the_stream_ends(start_gateway):
+    slow = Upstream("slow")
+    try:
+        routes = route("events", "/events", slow.url, strip_prefix="true") + \
+            "    concurrency: { max_inflight: 1 }\n"
+        gw = start_gateway(config(routes))
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+        try:
+            conn.request("GET", "/events/sse?n=8&interval_ms=100")  # under a second of events
+            stream = conn.getresponse()
+            assert stream.status == 200
+            # Its head has arrived, its body is still coming: the only slot is still taken.
+            status, _, body = request("127.0.0.1", gw.port, "GET", "/events/echo")
+            assert status == 503 and json.loads(body)["error"]["code"] == "overloaded"
+            assert limits(gw)["events"]["inflight"] == 1
+            assert stream.read().count(b"data:") == 8
+        finally:
+            conn.close()
+        wait_until(lambda: limits(gw)["events"]["inflight"] == 0, "the slot to come back")
+        assert request("127.0.0.1", gw.port, "GET", "/events/echo")[0] == 200
+    finally:
+        slow.stop()
+
+
 # The load for the latency test runs in processes of its own, so that its client threads compete
 # with the measuring thread for the CPU as any other clients would, but not for its interpreter
 # lock. Each thread calls the slow route in a loop; after a refusal it waits a little, as a client
