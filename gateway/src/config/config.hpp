@@ -214,6 +214,14 @@ struct Breaker {
 // What a route does when none of its endpoints can take a request (every breaker open, or no
 // connection after the retries): answer with the error, or let another route's endpoints serve it.
 enum class OnUnavailable { error, fallback };
+// A route's concurrency limit (docs/resilience.md, "Concurrency limits"). Off unless the route sets
+// `concurrency:`, and then max_inflight is required.
+struct Concurrency {
+  std::uint32_t max_inflight = 0;  // most requests to the upstream at once, across every worker
+  std::uint32_t max_pending = 0;   // most requests waiting for a slot; 0: over the limit is refused at once
+  Duration pending_timeout{1'000};  // the longest a request waits for a slot before 503 overloaded
+  bool operator==(const Concurrency&) const = default;
+};
 
 struct Route {
   std::string name;
@@ -236,6 +244,7 @@ struct Route {
   DataLabel data;                    // datasets and classification of everything behind the route
   std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
   std::optional<Breaker> breaker;    // the route's circuit breaker; unset: none
+  std::optional<Concurrency> concurrency;  // the route's concurrency limit; unset: none
   std::string location;              // "file:line" of the route, for messages
 };
 

@@ -465,6 +465,17 @@ void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Bre
   }
 }
 
+void read_concurrency(Reader& r, const YAML::Node& node, const std::string& key, Concurrency& c) {
+  if (!r.expect_map(node, key, {"max_inflight", "max_pending", "pending_timeout"})) return;
+  if (!node["max_inflight"].IsDefined() || node["max_inflight"].IsNull()) {
+    r.error(node, key + ".max_inflight", "required: the most requests to the upstream at once");
+  }
+  r.read_uint(node, key, "max_inflight", c.max_inflight, 1, 1'000'000);
+  // 0, the default, is a limit without a queue; said explicitly, it means the same.
+  r.read_uint(node, key, "max_pending", c.max_pending, 0, 1'000'000);
+  r.read_duration(node, key, "pending_timeout", c.pending_timeout, false);
+}
+
 void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
                 const std::string& file) {
   route.location = file + ":" + std::to_string(node.Mark().line + 1);
@@ -474,11 +485,15 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
-                                "retries", "on_unavailable", "fallback"}))
+                                "retries", "on_unavailable", "fallback", "concurrency"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
     read_breaker(r, b, key + ".breaker", *route.breaker);
+  }
+  if (auto c = node["concurrency"]; c.IsDefined() && !c.IsNull()) {
+    route.concurrency.emplace();
+    read_concurrency(r, c, key + ".concurrency", *route.concurrency);
   }
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");

@@ -53,6 +53,9 @@ std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<Erro
       case ErrorCode::bad_request:
       case ErrorCode::payload_too_large:
       case ErrorCode::request_timeout: return std::nullopt;
+      // Refused by the route's concurrency limit, full or out of patience: the upstream never saw
+      // it (a breaker that counted these would open on a busy route, not a failing one).
+      case ErrorCode::overloaded: return std::nullopt;
       default: break;
     }
   }
