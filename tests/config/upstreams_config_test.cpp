@@ -68,3 +68,25 @@ TEST_CASE("upstreams: mistakes are named by file, line and key") {
   REQUIRE_FALSE(backoff.config);
   CHECK(backoff.errors[0].key == "routes[0].retries.max_backoff");
 }
+
+TEST_CASE("breakers per tool and MCP answers that count: mcp routes only") {
+  auto mcp = load_route("    kind: mcp\n    upstream: http://a:1\n"
+                        "    breaker: { per: tool, failure_on: [connect, jsonrpc_error, tool_error] }\n");
+  REQUIRE(mcp.config);
+  const auto& b = *mcp.config->routes[0].breaker;
+  CHECK(b.per == Breaker::Per::tool);
+  CHECK(b.on_jsonrpc_error);
+  CHECK(b.on_tool_error);
+  CHECK(b.on_connect);
+  CHECK_FALSE(b.on_5xx);
+
+  auto http = load_route("    upstream: http://a:1\n    breaker: { per: tool, failure_on: [tool_error] }\n");
+  REQUIRE_FALSE(http.config);
+  REQUIRE(http.errors.size() == 2);
+  CHECK(http.errors[0].key == "routes[0].breaker.per");
+  CHECK(http.errors[1].key == "routes[0].breaker.failure_on");
+
+  auto per = load_route("    kind: mcp\n    upstream: http://a:1\n    breaker: { per: server }\n");
+  REQUIRE_FALSE(per.config);
+  CHECK(per.errors[0].key == "routes[0].breaker.per");
+}

@@ -27,6 +27,12 @@ function makeServer() {
       return { content: [{ type: "text", text: JSON.stringify(seen) }] };
     });
   }
+  // A tool that is up but fails every call: it answers with isError, as MCP tools report their
+  // own errors (a circuit breaker must not take it for a dead server unless told to).
+  server.registerTool("failing", { description: "a tool whose every call fails" }, async (extra) => {
+    calls.push({ tool: "failing", ...received(extra) });
+    return { content: [{ type: "text", text: "the backend of this tool is down" }], isError: true };
+  });
   return server;
 }
 

@@ -66,7 +66,7 @@ def test_mcp_sdk_client_and_server_through_the_gateway(start_gateway, tool_serve
     for path in ("/mcp", "/mcp-sse"):  # JSON responses, then SSE responses
         before = len(tool_calls(tool_server))
         out = node("mcp_client.mjs", base + path, AGENT_KEYS["planner"], token, "search", "hr_lookup")
-        assert sorted(out["tools"]) == ["hr_lookup", "search"]  # listing is housekeeping: allowed
+        assert sorted(out["tools"]) == ["failing", "hr_lookup", "search"]  # listing is housekeeping: allowed
         assert out["results"]["search"]["ok"], out
         seen = json.loads(out["results"]["search"]["text"])
         assert seen["delegation-scope"] == root["id"] and seen["delegation-root"] == root["id"]
@@ -287,3 +287,56 @@ def test_a_charset_or_content_coding_the_gateway_did_not_read_is_refused(start_g
         status, _, data = request("127.0.0.1", gw.port, "POST", "/mcp", headers=headers, body=body)
         assert status == 200, (content_type, data)
     assert [c["tool"] for c in tool_calls(tool_server)[before:]] == ["search"] * 3
+
+
+def mcp_call(gw, path, tool, call_id):
+    body = json.dumps({"jsonrpc": "2.0", "id": call_id, "method": "tools/call",
+                       "params": {"name": tool, "arguments": {}}})
+    return request("127.0.0.1", gw.port, "POST", path, body=body,
+                   headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+
+
+def test_a_tool_answering_with_errors_opens_only_its_own_breaker(start_gateway, tool_server, tmp_path):
+    """A real MCP server (the SDK's) whose tool `failing` answers every call with isError: true.
+    Where the route counts tool errors and keeps a breaker per tool, that tool's breaker opens and
+    its calls then fail fast, while the server's other tools go on; where it does not, a tool that
+    answers with an error is a working server and nothing opens. JSON and SSE answers alike."""
+    per_tool = ("    tools: { search: {}, failing: {} }\n"
+                "    breaker: { per: tool, consecutive_failures: 2, open: 30s, max_open: 60s,"
+                " failure_on: [connect, 5xx, tool_error] }\n")
+    routes = (route("json", "/mcp", tool_server.url, kind="mcp") + per_tool +
+              route("sse", "/mcp-sse", tool_server.url, kind="mcp") + per_tool +
+              route("lenient", "/lenient", tool_server.url + "/mcp", kind="mcp", strip_prefix="true") +
+              "    breaker: { per: tool, consecutive_failures: 2, open: 30s }\n")
+    gw = start_gateway(config_with_audit(routes, tmp_path))
+    for path in ("/mcp", "/mcp-sse"):
+        before = sum(1 for c in tool_calls(tool_server) if c["tool"] == "failing")
+        statuses = [mcp_call(gw, path, "failing", i)[0] for i in range(3)]
+        assert statuses == [200, 200, 503], (path, statuses)
+        status, head, body = mcp_call(gw, path, "failing", 9)
+        assert status == 503 and error_code(body) == "breaker_open" and "tool failing" in json.loads(body)["error"]["message"]
+        assert int(head["retry-after"]) >= 1
+        assert sum(1 for c in tool_calls(tool_server) if c["tool"] == "failing") - before == 2  # fast fails sent nothing
+        status, _, body = mcp_call(gw, path, "search", 10)
+        assert status == 200 and b"isError" not in body, body  # the server's other tool still answers
+    # Tool errors not counted: the lenient route's breaker stays closed.
+    assert [mcp_call(gw, "/lenient", "failing", i)[0] for i in range(4)] == [200] * 4
+    breakers = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]
+    states = {(b["route"], b["tool"]): b["state"] for b in breakers}
+    assert states == {("json", "other"): "closed", ("json", "failing"): "open", ("json", "search"): "closed",
+                      ("sse", "other"): "closed", ("sse", "failing"): "open", ("sse", "search"): "closed",
+                      ("lenient", "other"): "closed"}
+    gw.stop()
+    from audit_helpers import records
+    opened = [(r["route"], r["tool"], r["cause"]) for r in records(tmp_path / "audit")
+              if r["event"] == "breaker.transition"]
+    assert opened == [("json", "failing", "consecutive_failures"), ("sse", "failing", "consecutive_failures")]
+    from test_audit import schema_validator
+    validator = schema_validator("audit-record.schema.json")
+    for r in records(tmp_path / "audit"):
+        validator.validate(r)
+
+
+def config_with_audit(routes, tmp_path):
+    from harness import config
+    return config(routes, extra="audit:\n  dir: %s\n" % (tmp_path / "audit"))

@@ -134,6 +134,28 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
       body += '}';
     }
   }
+  // Breakers per tool (mcp routes with per: tool): the same fields, with `tool` for `endpoint`.
+  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
+    const auto& settings = snapshot.breaker_settings[i];
+    for (const auto& tool : snapshot.upstreams[i].tool_breakers) {
+      const auto& b = *tool.breaker;
+      auto state = b.state();
+      auto [requests, failures] = b.window_counts(settings, now);
+      body += first ? "{" : ",{";
+      first = false;
+      body += R"("route":)";
+      json::append_string(body, snapshot.config.routes[i].name);
+      json::append_field(body, "tool", tool.tool.empty() ? std::string_view("other") : std::string_view(tool.tool));
+      json::append_field(body, "state", breaker::to_string(state));
+      json::append_int(body, "consecutive_failures", b.consecutive_failures());
+      json::append_int(body, "window_requests", requests);
+      json::append_int(body, "window_failures", failures);
+      json::append_int(body, "trips", b.trips());
+      std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b.open_until_ns() - now) : 0;
+      json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+      body += '}';
+    }
+  }
   body += R"(],"endpoints":[)";
   first = true;
   for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {

@@ -331,6 +331,11 @@ void carry_over_upstream_state(const Snapshot& running, Snapshot& next) {
       const auto& from = running.upstreams[j];
       auto& to = next.upstreams[i];
       to.retry_budget = from.retry_budget;
+      for (auto& tool : to.tool_breakers) {
+        for (const auto& previous : from.tool_breakers) {
+          if (previous.tool == tool.tool) tool.breaker = previous.breaker;
+        }
+      }
       for (auto& endpoint : to.endpoints) {
         for (const auto& previous : from.endpoints) {
           if (previous.label != endpoint.label) continue;

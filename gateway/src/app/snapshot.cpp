@@ -79,7 +79,14 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
     const auto& route = routes[i];
     auto& out = snapshot->upstreams.emplace_back();
     out.retry_budget = std::make_shared<upstream::RetryBudget>();
-    out.has_breaker = route.breaker.has_value();
+    bool per_tool = route.breaker && route.breaker->per == config::Breaker::Per::tool;
+    out.has_breaker = route.breaker && !per_tool;
+    if (per_tool) {
+      out.tool_breakers.push_back({"", std::make_shared<breaker::Breaker>()});
+      for (const auto& [tool, label] : route.tools) {  // a std::map: in order of name
+        out.tool_breakers.push_back({tool, std::make_shared<breaker::Breaker>()});
+      }
+    }
     for (std::size_t e = 0; e < route.upstreams.size(); ++e) {
       const auto& u = route.upstreams[e];
       auto& endpoint = out.endpoints.emplace_back();

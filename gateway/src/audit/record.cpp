@@ -227,14 +227,14 @@ std::string reload_members(const ReloadFacts& f) {
   return out;
 }
 
-std::string breaker_members(std::string_view route, std::string_view endpoint, std::string_view from,
-                            std::string_view to, std::string_view cause) {
+std::string breaker_members(const BreakerFacts& f) {
   std::string out;
-  json::append_field(out, field::route, route);
-  field_if(out, field::endpoint, endpoint);
-  json::append_field(out, field::from, from);
-  json::append_field(out, field::breaker, to);
-  field_if(out, field::cause, cause);
+  json::append_field(out, field::route, f.route);
+  field_if(out, field::endpoint, f.endpoint);
+  field_if(out, field::tool, f.tool);
+  json::append_field(out, field::from, f.from);
+  json::append_field(out, field::breaker, f.to);
+  field_if(out, field::cause, f.cause);
   return out;
 }
 

@@ -18,7 +18,6 @@ std::string scope_revoke_members(const delegation::ScopeRecord* record, std::str
                                  std::span<const std::string> revoked, std::string_view by);
 // policy.reload: what set it off, whether it applied, and the policy files in force after it.
 std::string reload_members(const ReloadFacts& f);
-std::string breaker_members(std::string_view route, std::string_view endpoint, std::string_view from,
-                            std::string_view to, std::string_view cause);
+std::string breaker_members(const BreakerFacts& facts);
 
 }  // namespace scopegate::audit

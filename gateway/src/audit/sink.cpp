@@ -50,10 +50,10 @@ void LogSink::scope_revoked(const delegation::ScopeRecord*, std::string_view sco
 
 void LogSink::config_reloaded(const ReloadFacts&) {}  // app.cpp logs reloads itself
 
-void LogSink::breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
-                          std::string_view to, std::string_view cause) {
-  log::info("breaker.transition", {{"route", std::string(route)}, {"endpoint", std::string(endpoint)},
-                                   {"from", std::string(from)}, {"to", std::string(to)}, {"cause", std::string(cause)}});
+void LogSink::breaker_transition(const BreakerFacts& f) {
+  log::info("breaker.transition", {{"route", std::string(f.route)},
+                                   {f.tool.empty() ? "endpoint" : "tool", std::string(f.tool.empty() ? f.endpoint : f.tool)},
+                                   {"from", std::string(f.from)}, {"to", std::string(f.to)}, {"cause", std::string(f.cause)}});
 }
 
 namespace {
@@ -100,10 +100,9 @@ void WriterSink::config_reloaded(const ReloadFacts& facts) {
   submit(writer_, Event::policy_reload, reload_members(facts), config::Durability::batch);
 }
 
-void WriterSink::breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
-                          std::string_view to, std::string_view cause) {
-  log_.breaker_transition(route, endpoint, from, to, cause);
-  submit(writer_, Event::breaker_transition, breaker_members(route, endpoint, from, to, cause), config::Durability::batch);
+void WriterSink::breaker_transition(const BreakerFacts& facts) {
+  log_.breaker_transition(facts);
+  submit(writer_, Event::breaker_transition, breaker_members(facts), config::Durability::batch);
 }
 
 }  // namespace scopegate::audit

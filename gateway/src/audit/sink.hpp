@@ -51,6 +51,14 @@ struct RequestFacts {
   std::uint64_t bytes_in = 0, bytes_out = 0;
 };
 
+// A breaker's transition (docs/resilience.md): the breaker of a route's endpoint, or of a tool.
+struct BreakerFacts {
+  std::string_view route;
+  std::string_view endpoint;  // host:port; empty for a tool's breaker
+  std::string_view tool;      // per-tool breakers: the tool ("other" for undeclared tools)
+  std::string_view from, to, cause;
+};
+
 enum class Opening { minted, first_seen };  // opened by this node, or learnt from a valid token
 
 // What set a reload off: SIGHUP, POST /v1/reload, or a policy file changing on disk.
@@ -90,9 +98,8 @@ class FactSink {
                              std::span<const std::string> revoked, std::string_view by) = 0;
   // A reload was tried (SIGHUP, POST /v1/reload, a policy file changed): applied, or why it was refused.
   virtual void config_reloaded(const ReloadFacts& facts) = 0;
-  // A route's circuit breaker changed state (closed, half_open, open).
-  virtual void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
-                          std::string_view to, std::string_view cause) = 0;
+  // A circuit breaker changed state (closed, half_open, open).
+  virtual void breaker_transition(const BreakerFacts& facts) = 0;
 };
 
 // Writes facts to the operational log at debug level: the sink when no audit.dir is configured.
@@ -104,8 +111,7 @@ class LogSink final : public FactSink {
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
-  void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
-                          std::string_view to, std::string_view cause) override;
+  void breaker_transition(const BreakerFacts& facts) override;
 };
 
 class Writer;
@@ -120,8 +126,7 @@ class WriterSink final : public FactSink {
   void scope_revoked(const delegation::ScopeRecord* record, std::string_view scope,
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
-  void breaker_transition(std::string_view route, std::string_view endpoint, std::string_view from,
-                          std::string_view to, std::string_view cause) override;
+  void breaker_transition(const BreakerFacts& facts) override;
 
  private:
   Writer& writer_;

@@ -208,6 +208,12 @@ struct Breaker {
   bool on_protocol = true;  // upstream_protocol_error: a broken response
   bool on_5xx = true;
   std::vector<unsigned> statuses;  // other statuses that count (e.g. 429)
+  // mcp routes: a tool that answers is working, so its errors count only when listed.
+  bool on_jsonrpc_error = false;  // a JSON-RPC error response
+  bool on_tool_error = false;     // a tools/call result with isError: true
+  // One breaker per endpoint, or (mcp routes) one per tool: a broken tool then stops only itself.
+  enum class Per { endpoint, tool };
+  Per per = Per::endpoint;
   bool operator==(const Breaker&) const = default;
 };
 

@@ -424,7 +424,7 @@ void read_data_label(Reader& r, const YAML::Node& node, const std::string& key, 
 
 void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Breaker& b) {
   if (!r.expect_map(node, key, {"consecutive_failures", "failure_ratio", "min_requests", "window", "open", "max_open",
-                                "half_open_probes", "failure_on"}))
+                                "half_open_probes", "failure_on", "per"}))
     return;
   r.read_uint(node, key, "consecutive_failures", b.consecutive_failures, 0, 1'000'000);
   r.read(node, key, "failure_ratio", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
@@ -441,6 +441,10 @@ void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Bre
   r.read_duration(node, key, "open", b.open, false);
   r.read_duration(node, key, "max_open", b.max_open, false);
   r.read_uint(node, key, "half_open_probes", b.half_open_probes, 1, 1000);
+  std::string per = "endpoint";
+  r.read_string(node, key, "per", per);
+  if (per == "tool") b.per = Breaker::Per::tool;
+  else if (per != "endpoint") r.error(node["per"], key + ".per", "expected endpoint or tool, got '" + per + "'");
   if (b.max_open < b.open) r.error(node, key + ".max_open", "shorter than open");
   if (b.consecutive_failures == 0 && b.failure_ratio == 0) {
     r.error(node, key, "the breaker can never open: set consecutive_failures or failure_ratio");
@@ -458,9 +462,12 @@ void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Bre
       else if (item == "reset") b.on_reset = true;
       else if (item == "protocol") b.on_protocol = true;
       else if (item == "5xx") b.on_5xx = true;
+      else if (item == "jsonrpc_error") b.on_jsonrpc_error = true;
+      else if (item == "tool_error") b.on_tool_error = true;
       else if (ec == std::errc{} && end == item.data() + item.size() && code >= 100 && code <= 599) b.statuses.push_back(code);
       else r.error(list[i], key + ".failure_on[" + std::to_string(i) + "]",
-                   "expected connect, timeout, reset, protocol, 5xx or a status code, got '" + item + "'");
+                   "expected connect, timeout, reset, protocol, 5xx, jsonrpc_error, tool_error or a status code, got '" +
+                       item + "'");
     }
   }
 }
@@ -507,6 +514,13 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   else if (kind == "agent") route.kind = RouteKind::agent;
   else if (kind == "a2a") route.kind = RouteKind::a2a;
   else r.error(node["kind"], key + ".kind", "expected one of http, mcp, agent, a2a; got '" + kind + "'");
+  if (route.breaker && route.kind != RouteKind::mcp) {
+    // Tools and JSON-RPC answers are MCP's: elsewhere there is nothing to key or read them by.
+    if (route.breaker->per == Breaker::Per::tool) r.error(node["breaker"]["per"], key + ".breaker.per", "per: tool applies to mcp routes only");
+    if (route.breaker->on_jsonrpc_error || route.breaker->on_tool_error) {
+      r.error(node["breaker"]["failure_on"], key + ".breaker.failure_on", "jsonrpc_error and tool_error apply to mcp routes only");
+    }
+  }
 
   if (auto match = node["match"]; !match.IsDefined()) {
     r.error(node, key + ".match", "required");

@@ -19,6 +19,7 @@
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
 #include "policy/policy.hpp"
+#include "protocol/mcp_outcome.hpp"
 #include "runtime/snapshot.hpp"
 #include "runtime/worker.hpp"
 
@@ -145,6 +146,12 @@ struct RequestContext {
   upstream::RetryBudget* retry_held = nullptr;       // the budget that granted the current attempt's retry
   breaker::Breaker* breaker = nullptr;
   bool breaker_probe = false;
+  const runtime::ToolBreaker* tool_breaker = nullptr;  // `breaker` is this tool's (per: tool), not an endpoint's
+  // What the MCP server answered, read as the response is relayed, for a breaker that counts
+  // JSON-RPC or tool errors (protocol/mcp_outcome.hpp).
+  bool reads_mcp_outcome = false;
+  std::optional<protocol::McpOutcomeScanner> mcp_scanner;
+  protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
 
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;

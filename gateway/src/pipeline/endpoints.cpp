@@ -32,17 +32,25 @@ std::uint64_t draw() {
   return random();
 }
 
-void report(runtime::Services& app, const config::Route& route, const runtime::Endpoint& endpoint,
-            std::uint16_t route_label, const breaker::Transition& t) {
-  app.sink().breaker_transition(route.name, endpoint.label, breaker::to_string(t.from), breaker::to_string(t.to),
-                                t.cause);
+// `tool`: the breaker is that tool's (per: tool); else the endpoint's.
+void report(runtime::Services& app, const config::Route& route, const runtime::Endpoint* endpoint,
+            const runtime::ToolBreaker* tool, std::uint16_t route_label, const breaker::Transition& t) {
+  audit::BreakerFacts facts;
+  facts.route = route.name;
+  if (tool) facts.tool = tool->tool.empty() ? std::string_view("other") : std::string_view(tool->tool);
+  else if (endpoint) facts.endpoint = endpoint->label;
+  facts.from = breaker::to_string(t.from);
+  facts.to = breaker::to_string(t.to);
+  facts.cause = t.cause;
+  app.sink().breaker_transition(facts);
   runtime::record_breaker_transition(route_label, static_cast<int>(t.to));
 }
 
 // Did the upstream fail, by the route's own definition of failure? nullopt: it was never asked
 // (refused or abandoned before forwarding), so the request says nothing about it.
 std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<ErrorCode> reason, bool forwarded,
-                                    std::string_view outcome, unsigned status) {
+                                    std::string_view outcome, unsigned status,
+                                    protocol::McpOutcome answer = protocol::McpOutcome::unknown) {
   if (reason) {
     switch (*reason) {
       case ErrorCode::upstream_unavailable: return b.on_connect;
@@ -62,6 +70,9 @@ std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<Erro
   if (!forwarded) return std::nullopt;
   if (outcome == "upstream_cut") return b.on_reset;
   if (status >= 500 && status <= 599 && b.on_5xx) return true;
+  // An MCP server that answers is working: its errors count only where the route says so.
+  if (answer == protocol::McpOutcome::jsonrpc_error && b.on_jsonrpc_error) return true;
+  if (answer == protocol::McpOutcome::tool_error && b.on_tool_error) return true;
   return std::find(b.statuses.begin(), b.statuses.end(), status) != b.statuses.end();
 }
 
@@ -103,7 +114,7 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
     if (breakers) {
       auto admission = endpoint.state->breaker.admit(settings, now);
       if (auto t = endpoint.state->breaker.take_pending()) {
-        report(x.worker.app(), route, endpoint, x.snapshot.metric_labels.routes[index], *t);
+        report(x.worker.app(), route, &endpoint, nullptr, x.snapshot.metric_labels.routes[index], *t);
       }
       if (!admission.allowed) {  // another worker took the last probe slot meanwhile
         retry_after_ns = std::min(retry_after_ns, std::max<std::int64_t>(admission.retry_after_ns, 1));
@@ -120,6 +131,13 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
   }
 }
 
+// A breaker that counts what an MCP server answers reads the answer as it is relayed.
+void watch_mcp_outcome(RequestContext& x) {
+  const auto& route = serving(x);
+  x.reads_mcp_outcome = x.breaker && route.kind == config::RouteKind::mcp && x.route->kind == config::RouteKind::mcp &&
+                        (route.breaker->on_jsonrpc_error || route.breaker->on_tool_error);
+}
+
 // The route's own endpoints are unavailable: its fallback route's serve it, when it has one and one
 // of them admits it (docs/resilience.md, "Graceful degradation").
 bool enter_fallback(RequestContext& x) {
@@ -129,6 +147,7 @@ bool enter_fallback(RequestContext& x) {
   x.endpoints_tried = 0;
   std::int64_t unused = 0;
   if (enter_endpoint(x, unused)) {
+    watch_mcp_outcome(x);
     log::debug("serving from the fallback route", {{"route", x.route->name}, {"fallback", fallback->name}});
     return true;
   }
@@ -167,13 +186,34 @@ Verdict choose_endpoint(RequestContext& x) {
   const auto& route_upstreams = x.snapshot.upstreams[index];
   if (route_upstreams.endpoints.empty()) return Verdict::next();  // answered by the gateway itself
   std::int64_t retry_after_ns = 0;
-  if (!enter_endpoint(x, retry_after_ns) && !enter_fallback(x)) {
+  // A tool call on a route with a breaker per tool: the tool's breaker decides first (the endpoints
+  // then have none of their own).
+  const runtime::ToolBreaker* tool = x.operation == "execute_tool" ? route_upstreams.tool_breaker(x.tool) : nullptr;
+  bool tool_open = false;
+  if (tool) {
+    const auto& settings = x.snapshot.breaker_settings[index];
+    auto admission = tool->breaker->admit(settings, steady_ns());
+    if (auto t = tool->breaker->take_pending()) {
+      report(x.worker.app(), *x.route, nullptr, tool, x.snapshot.metric_labels.routes[index], *t);
+    }
+    if (admission.allowed) {
+      x.breaker = tool->breaker.get();
+      x.breaker_probe = admission.probe;
+      x.tool_breaker = tool;
+    } else {
+      tool_open = true;
+      retry_after_ns = admission.retry_after_ns;
+    }
+  }
+  if ((tool_open || !enter_endpoint(x, retry_after_ns)) && !enter_fallback(x)) {
     x.retry_after_s = std::max<std::int64_t>(1, (retry_after_ns + 999'999'999) / 1'000'000'000);
-    std::string which = route_upstreams.endpoints.size() == 1 ? "its circuit breaker is open and nothing is sent to its upstream"
-                                                             : "the circuit breakers of all its endpoints are open and nothing is sent to them";
+    std::string which = tool_open ? "the circuit breaker of tool " + x.tool + " is open and it is not called"
+                        : route_upstreams.endpoints.size() == 1 ? "its circuit breaker is open and nothing is sent to its upstream"
+                                                                : "the circuit breakers of all its endpoints are open and nothing is sent to them";
     return http::Violation{ErrorCode::breaker_open, "route " + x.route->name + " is failing: " + which +
                                                         "; retry in " + std::to_string(x.retry_after_s) + " s"};
   }
+  watch_mcp_outcome(x);
   x.active_in = route_upstreams.retry_budget.get();
   x.active_in->begin_request();
   return Verdict::next();
@@ -184,17 +224,21 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
   std::size_t index = x.snapshot.route_index(route);
   const auto& route_upstreams = x.snapshot.upstreams[index];
   // The failed attempt is over for its endpoint, whatever comes next: its breaker learns of it now
-  // (the request's end reports only its last attempt).
-  if (x.breaker && x.endpoint) {
+  // (the request's end reports only its last attempt). A tool's breaker learns of the call once,
+  // when it ends, or when it goes to the fallback (below).
+  auto settle_breaker = [&] {
+    if (!x.breaker) return;
     if (auto failed = upstream_failed(*route.breaker, code, true, {}, 0)) {
       auto t = x.breaker->record(x.snapshot.breaker_settings[index], *failed, x.breaker_probe, steady_ns(), draw());
-      if (t) report(x.worker.app(), route, *x.endpoint, x.snapshot.metric_labels.routes[index], *t);
+      if (t) report(x.worker.app(), route, x.endpoint, x.tool_breaker, x.snapshot.metric_labels.routes[index], *t);
     } else if (x.breaker_probe) {
       x.breaker->abandon_probe();
     }
-  }
-  x.breaker = nullptr;
-  x.breaker_probe = false;
+    x.breaker = nullptr;
+    x.breaker_probe = false;
+    x.tool_breaker = nullptr;
+  };
+  if (!x.tool_breaker) settle_breaker();
   const runtime::Endpoint* failed_endpoint = x.endpoint;
   exit_endpoint(x);
 
@@ -214,7 +258,11 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
       budget.end_retry();
     }
   }
-  if (!retried && !enter_fallback(x)) return std::nullopt;
+  if (!retried) {
+    if (x.serving_route || !x.snapshot.upstreams[x.snapshot.route_index(*x.route)].fallback) return std::nullopt;
+    settle_breaker();  // the route's own endpoints failed the call: its tool's breaker hears it before the fallback
+    if (!enter_fallback(x)) return std::nullopt;
+  }
   ++x.retries;
   runtime::record_retry(x.snapshot.metric_labels.routes[x.snapshot.route_index(*x.route)],
                         reason == RetryReason::connect ? 0 : 1);
@@ -227,7 +275,8 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
 }
 
 void decide_probe_on_head(RequestContext& x) {
-  if (!x.breaker || !x.breaker_probe || !x.endpoint) return;
+  if (!x.breaker || !x.breaker_probe) return;
+  if (x.reads_mcp_outcome) return;  // a tool's error shows in the body: decided when it ends
   const auto& route = serving(x);
   const config::Breaker& b = *route.breaker;
   bool failed = (x.status >= 500 && x.status <= 599 && b.on_5xx) ||
@@ -236,7 +285,7 @@ void decide_probe_on_head(RequestContext& x) {
   std::size_t index = x.snapshot.route_index(route);
   auto t = x.breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
   x.breaker_probe = false;
-  if (t) report(x.worker.app(), route, *x.endpoint, x.snapshot.metric_labels.routes[index], *t);
+  if (t) report(x.worker.app(), route, x.endpoint, x.tool_breaker, x.snapshot.metric_labels.routes[index], *t);
 }
 
 void leave_endpoint(RequestContext& x) {
@@ -252,10 +301,11 @@ void leave_endpoint(RequestContext& x) {
 }
 
 void record_breaker(runtime::Services& app, const RequestSummary& summary) {
-  if (!summary.breaker || !summary.endpoint || !summary.breaker_route) return;
+  if (!summary.breaker || !summary.breaker_route) return;
   const config::Route& route = *summary.breaker_route;
   const auto& f = summary.facts;
-  auto failed = upstream_failed(*route.breaker, summary.reason, summary.metrics.forwarded, f.outcome, f.status);
+  auto failed = upstream_failed(*route.breaker, summary.reason, summary.metrics.forwarded, f.outcome, f.status,
+                                summary.mcp_outcome);
   if (!failed) {
     // Never reached the upstream: it decides nothing, and a probe's slot goes to the next request.
     if (summary.breaker_probe) summary.breaker->abandon_probe();
@@ -263,7 +313,7 @@ void record_breaker(runtime::Services& app, const RequestSummary& summary) {
   }
   auto transition = summary.breaker->record(*summary.breaker_settings, *failed, summary.breaker_probe, steady_ns(),
                                             draw());
-  if (transition) report(app, route, *summary.endpoint, summary.breaker_route_label, *transition);
+  if (transition) report(app, route, summary.endpoint, summary.tool_breaker, summary.breaker_route_label, *transition);
 }
 
 }  // namespace scopegate::pipeline

@@ -115,12 +115,14 @@ void summarize(RequestContext& x, RequestSummary& out) {
     out.budget_spent = x.budget_spent;
   }
   out.route = x.route;
-  if (x.breaker && x.endpoint) {
+  if (x.breaker && (x.endpoint || x.tool_breaker)) {
     const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
     std::size_t serving_index = x.snapshot.route_index(serving);
     out.breaker = x.breaker;
     out.endpoint = x.endpoint;
     out.breaker_route = &serving;
+    out.tool_breaker = x.tool_breaker;
+    out.mcp_outcome = x.mcp_outcome;
     out.breaker_route_label = x.snapshot.metric_labels.routes[serving_index];
     out.breaker_settings = &x.snapshot.breaker_settings[serving_index];
     out.breaker_probe = x.breaker_probe;

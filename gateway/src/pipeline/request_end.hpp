@@ -44,6 +44,8 @@ struct RequestSummary {
   breaker::Breaker* breaker = nullptr;
   const runtime::Endpoint* endpoint = nullptr;
   const config::Route* breaker_route = nullptr;  // the route whose endpoint served (its fallback's, perhaps)
+  const runtime::ToolBreaker* tool_breaker = nullptr;  // the breaker is this tool's
+  protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
   std::uint16_t breaker_route_label = 0;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;

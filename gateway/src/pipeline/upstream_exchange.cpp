@@ -209,6 +209,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
   }
   x.status = status;
+  if (x.reads_mcp_outcome && !no_body) {
+    auto type = res[bhttp::field::content_type];
+    x.mcp_scanner.emplace(type.size() >= 17 && http::iequals_ascii(type.substr(0, 17), "text/event-stream"));
+  }
   // A half-open breaker's probe is decided by the response head: a stream may last for hours, and
   // the probe's slot with it (pipeline/endpoints.cpp).
   decide_probe_on_head(x);
@@ -258,7 +262,9 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       if (got == 0 && !done) continue;  // framing only; nothing to pass on yet
       x.bytes_out += got;
       piece = std::string_view(relay, got);
+      if (x.mcp_scanner) x.mcp_scanner->feed(piece);
     }
+    if (done && x.mcp_scanner) x.mcp_outcome = x.mcp_scanner->finish();
     // The record is handed over before the client can see the end of the response, so that a
     // crash after that point cannot lose it (audit/journal.hpp).
     if (done) end_request(x);

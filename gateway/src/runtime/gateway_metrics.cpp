@@ -177,9 +177,15 @@ void record_breaker_states(const Snapshot& snapshot) {
     if (route.endpoints.size() > 1 && snapshot.config.routes[i].retries.max > 0) {
       for (int reason = 0; reason < 2; ++reason) r.add(Family::retries_total, pack(route_label, m.retry_reason(reason)), 0);
     }
-    if (!route.has_breaker) continue;
+    if (!route.has_breaker && route.tool_breakers.empty()) continue;
     bool all_open = true, all_closed = true;
+    for (const auto& tool : route.tool_breakers) {
+      auto state = tool.breaker->state();
+      all_open = all_open && state == breaker::State::open;
+      all_closed = all_closed && state == breaker::State::closed;
+    }
     for (const auto& endpoint : route.endpoints) {
+      if (!route.has_breaker) break;
       auto state = endpoint.state->breaker.state();
       all_open = all_open && state == breaker::State::open;
       all_closed = all_closed && state == breaker::State::closed;

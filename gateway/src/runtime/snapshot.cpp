@@ -1,8 +1,17 @@
 #include "runtime/snapshot.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 namespace scopegate::runtime {
+
+const ToolBreaker* RouteUpstreams::tool_breaker(std::string_view tool) const {
+  if (tool_breakers.empty()) return nullptr;
+  auto it = std::lower_bound(tool_breakers.begin() + 1, tool_breakers.end(), tool,
+                             [](const ToolBreaker& b, std::string_view t) { return b.tool < t; });
+  if (it != tool_breakers.end() && it->tool == tool) return &*it;
+  return &tool_breakers.front();  // a tool the route does not declare: the breaker of the others
+}
 
 std::uint16_t Snapshot::agent_label(const config::Agent* agent) const {
   const auto& all = config.agents;

@@ -46,11 +46,22 @@ struct Endpoint {
 };
 
 // A route's endpoints and what they share: the retry budget (state, like the endpoints').
+// A breaker of an mcp route with `breaker: {per: tool}`: one per tool the route declares, and one
+// (tool "") for every other tool. State, like an endpoint's: a reload shares it by tool name.
+struct ToolBreaker {
+  std::string tool;
+  std::shared_ptr<breaker::Breaker> breaker;
+};
+
 struct RouteUpstreams {
   std::vector<Endpoint> endpoints;  // empty only for the gateway's own POST /v1/scopes
   std::shared_ptr<upstream::RetryBudget> retry_budget;  // handed over like Endpoint::state
-  bool has_breaker = false;
+  bool has_breaker = false;                 // a breaker per endpoint
+  std::vector<ToolBreaker> tool_breakers;   // per tool instead: sorted by name, "" (other tools) first
   const config::Route* fallback = nullptr;  // `on_unavailable: fallback`: the route that serves instead
+
+  // The breaker of a tool call to `tool`; null when the route has none per tool.
+  const ToolBreaker* tool_breaker(std::string_view tool) const;
 };
 
 struct Snapshot {
