@@ -21,8 +21,13 @@ by agent, depth or objective; none refuses the benchmark's request) and, with --
 rate limit and the loop guard set high enough never to refuse. Its columns compare it with the
 first scopegate of the same run: what loading policies and guards costs.
 
+With --resilience, that second scopegate's route also has two endpoints (the upstream listens on a
+second port) balanced by the power of two choices, a circuit breaker per endpoint counting the
+failure ratio, a concurrency limit with a pending queue, and retries: the bookkeeping every
+request pays on a resilient route (docs/resilience.md). It may be given alone or with --policies.
+
 Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown] [--tokens]
-                              [--audit none|batch|strict] [--policies N] [--guards]
+                              [--audit none|batch|strict] [--policies N] [--guards] [--resilience]
 """
 import hashlib
 import json
@@ -175,7 +180,10 @@ def main():
                     help="a second scopegate with N access policy rules loaded, compared with the first")
     ap.add_argument("--guards", action="store_true",
                     help="the second scopegate also has budgets, a rate limit and the loop guard on")
+    ap.add_argument("--resilience", action="store_true",
+                    help="the second scopegate's route has two endpoints, breakers, a concurrency limit and retries")
     args = ap.parse_args()
+    second = bool(args.policies or args.resilience)
     if args.guards and not args.policies:
         sys.exit("--guards configures the second scopegate: give --policies N too")
     for tool in ("nginx", "wrk"):
@@ -191,11 +199,12 @@ def main():
         f.write(b"s" * 200)
     with open(os.path.join(www, "large"), "wb") as f:
         f.write(b"l" * 16384)
-    up_port, ngx_port, sg_port, sg_admin = free_port(), free_port(), free_port(), free_port()
+    up_port, up_port2, ngx_port, sg_port, sg_admin = free_port(), free_port(), free_port(), free_port(), free_port()
     pol_port, pol_admin = free_port(), free_port()
 
     up_conf = nginx_conf(d, "upstream", """access_log off;
-  server { listen 127.0.0.1:%d backlog=4096; root %s; location / { } }""" % (up_port, www))
+  server { listen 127.0.0.1:%d backlog=4096; listen 127.0.0.1:%d backlog=4096; root %s; location / { } }""" % (
+        up_port, up_port2, www))
     proxy_conf = nginx_conf(d, "proxy", """log_format main '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_user_agent" $request_time';
   access_log %s/proxy.access.log main buffer=64k flush=1s;
   upstream backend { server 127.0.0.1:%d; keepalive 512; }
@@ -218,7 +227,7 @@ def main():
             "  - { id: %s, api_key_sha256: %s%s }\n" % (a, hashlib.sha256(k.encode()).hexdigest(),
                                                          ", may_open_root: true" if a == "planner" else "")
             for a, k in keys.items())
-    def sg_config(port, admin, extra, audit_dir="audit"):
+    def sg_config(port, admin, extra, audit_dir="audit", upstream=None, route_extra=""):
         if args.audit:  # each gateway its own directory: one gateway per audit directory
             extra = "audit: { dir: %s/%s, durability: %s }\n" % (d, audit_dir, args.audit) + extra
         return """node: bench
@@ -230,34 +239,43 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
   - name: static
     access: %s
     match: { path_prefix: / }
-    upstream: { url: "http://127.0.0.1:%d", pool_size: 512 }
-%s""" % (port, admin, delegation, extra, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"),
-         up_port, args.scopegate_extra)
+    upstream: %s
+%s%s""" % (port, admin, delegation, extra, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"),
+         upstream or '{ url: "http://127.0.0.1:%d", pool_size: 512 }' % up_port, route_extra, args.scopegate_extra)
 
     with open(sg_conf, "w") as f:
         f.write(sg_config(sg_port, sg_admin, ""))
     pol_conf = os.path.join(d, "scopegate-policies.yaml")
-    if args.policies:
-        with open(os.path.join(d, "bench-policies.yaml"), "w") as f:
-            f.write(bench_policies(args.policies))
-        extra = "policies: [bench-policies.yaml]\n"
+    if second:
+        extra, upstream, route_extra = "", None, ""
+        if args.policies:
+            with open(os.path.join(d, "bench-policies.yaml"), "w") as f:
+                f.write(bench_policies(args.policies))
+            extra = "policies: [bench-policies.yaml]\n"
+        if args.resilience:
+            # Thresholds the benchmark never reaches: what is measured is the bookkeeping.
+            upstream = ('[ { url: "http://127.0.0.1:%d", pool_size: 512 }, { url: "http://127.0.0.1:%d", pool_size: 512 } ]'
+                        % (up_port, up_port2))
+            route_extra = ("    breaker: { consecutive_failures: 5, failure_ratio: 0.5, min_requests: 20, window: 30s }\n"
+                           "    concurrency: { max_inflight: 10000, max_pending: 100, pending_timeout: 1s }\n"
+                           "    retries: { max: 1 }\n")
         if args.guards:
             extra += ("budgets: { default: { max_actions: 1000000000000, max_bytes_out: 1000000GiB } }\n"
                       "rate_limits: [ { id: bench, per: agent_route, rate: 1000000000/s, burst: 1000000000 } ]\n"
                       "loop_guard: { max_repeats: 1000000, window: 1s }\n")
         with open(pol_conf, "w") as f:
-            f.write(sg_config(pol_port, pol_admin, extra, "audit-policies"))
+            f.write(sg_config(pol_port, pol_admin, extra, "audit-policies", upstream, route_extra))
     env = dict(os.environ, SG_BENCH_KEY="5c" * 32)
 
     logs = open(os.path.join(d, "processes.log"), "w")
     procs = [start([nginx, "-c", up_conf, "-p", d], logs), start([nginx, "-c", proxy_conf, "-p", d], logs),
              subprocess.Popen([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], stdout=logs,
                               stderr=subprocess.STDOUT, env=env)]
-    if args.policies:
+    if second:
         procs.append(subprocess.Popen([BIN, "serve", "--config", pol_conf, "--log-level", "warn"], stdout=logs,
                                       stderr=subprocess.STDOUT, env=env))
     try:
-        for port in (up_port, ngx_port, sg_port) + ((pol_port,) if args.policies else ()):
+        for port in (up_port, ngx_port, sg_port) + ((pol_port,) if second else ()):
             wait_port(port)
         time.sleep(0.3)
         headers = ()
@@ -277,7 +295,7 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
         ngx_pids = [procs[1].pid] + children(procs[1].pid)
         sg_pids = [procs[2].pid]
         targets = [("direct", up_port, None), ("nginx", ngx_port, ngx_pids), ("scopegate", sg_port, sg_pids)]
-        if args.policies:
+        if second:
             targets.append(("policies", pol_port, [procs[3].pid]))
         results = {}
         conns = [int(c) for c in args.connections.split(",")]
@@ -319,8 +337,10 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
     header = ["body (conns)", "direct req/s", "nginx req/s", "scopegate req/s", "req/s ratio",
               "nginx p50/p99 ms", "scopegate p50/p99 ms", "p99 ratio", "nginx CPU µs/req", "scopegate CPU µs/req",
               "CPU ratio", "non-2xx"]
-    if args.policies:
-        label = "+%d rules%s" % (args.policies, " +guards" if args.guards else "")
+    if second:
+        label = " ".join(part for part in ("+%d rules" % args.policies if args.policies else "",
+                                           "+guards" if args.guards else "",
+                                           "+resilience" if args.resilience else "") if part)
         header += [label + " req/s", "vs scopegate", label + " p99 ms", label + " CPU µs/req", "CPU vs scopegate"]
         i = 0
         for size in ("small", "large"):

@@ -133,4 +133,15 @@ grep '^scopegate_requests_total' <<<"$metrics" ||
 grep -q '^scopegate_requests_total{route="files",agent="researcher",operation="execute_tool",decision="deny",code="grant_exceeded"} ' <<<"$metrics" ||
   { echo "tour: expected the refused files call (step 7) among the metrics" >&2; exit 1; }
 
+step "15. Resilience: the search route balances over two tool servers, each endpoint with its own breaker"
+breakers=$(curl -s "$ADMIN/v1/breakers") || not_found "admin listener" "$ADMIN/v1/breakers" "no answer (curl exit $?)"
+python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+for e in d["endpoints"]:
+    if e["route"] == "search":
+        state = [b["state"] for b in d["breakers"] if b["route"] == "search" and b["endpoint"] == e["endpoint"]]
+        print("   search -> %-16s weight %d, in flight %d, breaker %s" % (e["endpoint"], e["weight"], e["outstanding"], state[0]))
+' "$breakers" || { echo "tour: expected the search route's endpoints in $ADMIN/v1/breakers" >&2; exit 1; }
+
 step "Done. Offline tools: scopegate token inspect \$TOKEN; scopegate check --config examples/scopegate.yaml"

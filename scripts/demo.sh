@@ -3,7 +3,8 @@
 # server, and runs the gateway on examples/scopegate.yaml in the foreground (Ctrl-C stops both).
 # The README's tour shows how to open a scope (POST /v1/scopes with the demo planner's key) and call
 # tools under it.
-#   SCOPEGATE_PORT (8080), SCOPEGATE_ADMIN_PORT (9901), DEMO_UPSTREAM_PORT (9101): the ports
+#   SCOPEGATE_PORT (8080), SCOPEGATE_ADMIN_PORT (9901), DEMO_UPSTREAM_PORT (9101),
+#   DEMO_UPSTREAM_B_PORT (9102, the search route's second tool server): the ports
 #   SCOPEGATE_TOKEN_KEY (random), SCOPEGATE_ADMIN_TOKEN (demo-admin-token), SCOPEGATE_AUDIT_DIR
 # What a second terminal needs (the generated token key, the ports, the admin token, the audit
 # directory) is written to build/demo.env, readable by its owner only: `source build/demo.env`.
@@ -16,6 +17,7 @@ build_dir=${SCOPEGATE_BUILD_DIR:-build}
 export SCOPEGATE_PORT=${SCOPEGATE_PORT:-8080}
 export SCOPEGATE_ADMIN_PORT=${SCOPEGATE_ADMIN_PORT:-9901}
 export DEMO_UPSTREAM_PORT=${DEMO_UPSTREAM_PORT:-9101}
+export DEMO_UPSTREAM_B_PORT=${DEMO_UPSTREAM_B_PORT:-9102}
 export SCOPEGATE_AUDIT_DIR=${SCOPEGATE_AUDIT_DIR:-/var/tmp/scopegate-demo-audit}
 # The delegation-token key: random per demo run unless given (64 hex digits).
 export SCOPEGATE_TOKEN_KEY=${SCOPEGATE_TOKEN_KEY:-$(openssl rand -hex 32)}
@@ -32,7 +34,7 @@ env_file=$build_dir/demo.env
 env_tmp=$(umask 077 && mktemp "$env_file.XXXXXX")
 {
   echo "# Written by scripts/demo.sh for the demo it is running: source it in a second terminal."
-  for name in SCOPEGATE_PORT SCOPEGATE_ADMIN_PORT DEMO_UPSTREAM_PORT SCOPEGATE_AUDIT_DIR SCOPEGATE_TOKEN_KEY \
+  for name in SCOPEGATE_PORT SCOPEGATE_ADMIN_PORT DEMO_UPSTREAM_PORT DEMO_UPSTREAM_B_PORT SCOPEGATE_AUDIT_DIR SCOPEGATE_TOKEN_KEY \
               SCOPEGATE_ADMIN_TOKEN SCOPEGATE; do
     printf 'export %s=%q\n' "$name" "${!name}"
   done
@@ -41,27 +43,33 @@ mv -f "$env_tmp" "$env_file"
 
 python3 examples/upstreams/demo_upstream.py --port "$DEMO_UPSTREAM_PORT" --name demo-tools >/dev/null &
 upstream=$!
+python3 examples/upstreams/demo_upstream.py --port "$DEMO_UPSTREAM_B_PORT" --name demo-tools-b >/dev/null &
+upstream_b=$!
 gateway=
-# However the demo ends (Ctrl-C, SIGTERM to this script, an error), both processes stop with it.
-trap 'kill $upstream $gateway 2>/dev/null || true; rm -f "$env_file"' EXIT
+# However the demo ends (Ctrl-C, SIGTERM to this script, an error), every process stops with it.
+trap 'kill $upstream $upstream_b $gateway 2>/dev/null || true; rm -f "$env_file"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-# The tool server must be the demo's own: if its port is taken, something else would receive the
+# The tool servers must be the demo's own: if a port is taken, something else would receive the
 # gateway's forwarded requests (and their delegation tokens).
-for _ in $(seq 50); do
-  if ! kill -0 "$upstream" 2>/dev/null; then
-    echo "demo: the demo tool server did not start: is 127.0.0.1:$DEMO_UPSTREAM_PORT in use? (set DEMO_UPSTREAM_PORT)" >&2
-    exit 1
-  fi
-  if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
-       "$DEMO_UPSTREAM_PORT" 2>/dev/null; then
-    sleep 0.5  # the port answers: still ours only if our server did not exit on a taken port
-    kill -0 "$upstream" 2>/dev/null && break
-    continue
-  fi
-  sleep 0.1
-done
-echo "demo tool server on 127.0.0.1:$DEMO_UPSTREAM_PORT; gateway on 127.0.0.1:$SCOPEGATE_PORT, admin on 127.0.0.1:$SCOPEGATE_ADMIN_PORT" >&2
+wait_for_tool_server() {  # pid port
+  for _ in $(seq 50); do
+    if ! kill -0 "$1" 2>/dev/null; then
+      echo "demo: a demo tool server did not start: is 127.0.0.1:$2 in use? (set DEMO_UPSTREAM_PORT, DEMO_UPSTREAM_B_PORT)" >&2
+      exit 1
+    fi
+    if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+         "$2" 2>/dev/null; then
+      sleep 0.5  # the port answers: still ours only if our server did not exit on a taken port
+      kill -0 "$1" 2>/dev/null && return 0
+      continue
+    fi
+    sleep 0.1
+  done
+}
+wait_for_tool_server "$upstream" "$DEMO_UPSTREAM_PORT"
+wait_for_tool_server "$upstream_b" "$DEMO_UPSTREAM_B_PORT"
+echo "demo tool servers on 127.0.0.1:$DEMO_UPSTREAM_PORT and :$DEMO_UPSTREAM_B_PORT; gateway on 127.0.0.1:$SCOPEGATE_PORT, admin on 127.0.0.1:$SCOPEGATE_ADMIN_PORT" >&2
 echo "in another terminal: source $env_file && bash examples/tour.sh" >&2
 "$SCOPEGATE" serve --config examples/scopegate.yaml &
 gateway=$!

@@ -104,3 +104,29 @@ def test_a_streaming_probe_closes_the_breaker_by_its_head_not_its_end(start_gate
         reader.join()
         conn.close()
     assert streamed and streamed[0].count(b"data:") == 30
+
+
+def test_resets_mid_body_and_hangs_open_the_breaker_and_then_nothing_is_sent(start_gateway, upstream):
+    """A real upstream that cuts its responses after the head (a reset mid-body), and one that hangs
+    past the first-byte deadline: each opens the breaker after the configured failures, and while
+    it is open the upstream's own count shows it receives nothing."""
+    routes = (route("cut", "/cut", upstream.url, strip_prefix="true") + BREAKER +
+              route("hang", "/hang", upstream.url, strip_prefix="true") + BREAKER +
+              "    timeouts: { upstream_first_byte: 200ms }\n")
+    gw = start_gateway(config(routes))
+    before = upstream.stats()["requests"]
+    for _ in range(3):
+        try:
+            request("127.0.0.1", gw.port, "GET", "/cut/cut-body")  # the body stops half-way: the client sees a cut
+        except Exception:
+            pass
+    assert [request("127.0.0.1", gw.port, "GET", "/hang/delay?ms=1000")[0] for _ in range(3)] == [504] * 3
+    served = upstream.stats()["requests"] - before - 1
+    assert served == 6
+    status, _, body = request("127.0.0.1", gw.port, "GET", "/cut/echo")
+    assert status == 503 and json.loads(body)["error"]["code"] == "breaker_open"
+    status, _, body = request("127.0.0.1", gw.port, "GET", "/hang/echo")
+    assert status == 503 and json.loads(body)["error"]["code"] == "breaker_open"
+    assert upstream.stats()["requests"] - before - 2 == served  # the fast fails sent it nothing
+    states = {b["route"]: b["state"] for b in json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]}
+    assert states == {"cut": "open", "hang": "open"}

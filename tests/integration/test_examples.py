@@ -19,13 +19,13 @@ def test_example_config_is_valid():
 
 
 def test_the_tour_runs_as_written():
-    upstream = Upstream("demo-tools")
+    upstream, upstream_b = Upstream("demo-tools"), Upstream("demo-tools-b")
     with open(os.path.join(ROOT, "examples", "scopegate.yaml")) as f:
         yaml_text = f.read()
     audit_dir = tempfile.mkdtemp(prefix="scopegate-tour-audit-")
     env = {"SCOPEGATE_TOKEN_KEY": "cd" * 32, "SCOPEGATE_ADMIN_TOKEN": "tour-admin", "SCOPEGATE_PORT": "0",
            "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port), "SCOPEGATE_AUDIT_DIR": audit_dir,
-           "SCOPEGATE_POLICY_DIR": POLICY_DIR}
+           "SCOPEGATE_POLICY_DIR": POLICY_DIR, "DEMO_UPSTREAM_B_PORT": str(upstream_b.port)}
     gw = Gateway(yaml_text, env=env)
     try:
         # The variables scripts/demo.sh writes to build/demo.env for the second terminal.
@@ -49,9 +49,13 @@ def test_the_tour_runs_as_written():
         with open(report) as f:
             assert f.read().startswith("# Scope footprint report")
         os.unlink(report)
+        # The resilience step: both endpoints of the search route, each with a closed breaker.
+        for u in (upstream, upstream_b):
+            assert re.search(r"search -> 127\.0\.0\.1:%d +weight 1, in flight 0, breaker closed" % u.port, run.stdout)
     finally:
         gw.stop()
         upstream.stop()
+        upstream_b.stop()
 
 
 def test_the_tour_says_where_it_looked_when_no_gateway_answers():
