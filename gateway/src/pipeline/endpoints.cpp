@@ -151,6 +151,7 @@ bool enter_fallback(RequestContext& x) {
     log::debug("serving from the fallback route", {{"route", x.route->name}, {"fallback", fallback->name}});
     return true;
   }
+  x.serving_route = nullptr;  // the fallback could not take it either: the record names no fallback
   return false;
 }
 

@@ -21,7 +21,9 @@ enum class McpOutcome {
 
 class McpOutcomeScanner {
  public:
-  static constexpr std::size_t kMaxBytes = 256 * 1024;
+  // Per request in flight on such a route: what a connection may cost stays bounded. An error
+  // answer is small; a body past this is taken for a result.
+  static constexpr std::size_t kMaxBytes = 64 * 1024;
 
   // `event_stream`: the response is text/event-stream (each event's data is one message).
   explicit McpOutcomeScanner(bool event_stream) : event_stream_(event_stream) {}
