@@ -100,6 +100,21 @@ Response budget(Control& app, std::string_view id) {
   return json(200, std::move(body));
 }
 
+// One breaker's state and counts, after the members that say whose it is.
+void append_breaker_state(std::string& body, const breaker::Breaker& b, const breaker::Settings& settings,
+                          std::int64_t now) {
+  auto state = b.state();
+  auto [requests, failures] = b.window_counts(settings, now);
+  json::append_field(body, "state", breaker::to_string(state));
+  json::append_int(body, "consecutive_failures", b.consecutive_failures());
+  json::append_int(body, "window_requests", requests);
+  json::append_int(body, "window_failures", failures);
+  json::append_int(body, "trips", b.trips());
+  // While open: how long until a probe may go.
+  std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b.open_until_ns() - now) : 0;
+  json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+}
+
 // GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, every
 // endpoint of every route with its weight and requests in flight, and every route's concurrency
 // limit with the requests in flight and waiting.
@@ -110,49 +125,27 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
   bool first = true;
   for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
     const auto& route_upstreams = snapshot.upstreams[i];
-    if (!route_upstreams.has_breaker) continue;
     const auto& route = snapshot.config.routes[i];
     const auto& settings = snapshot.breaker_settings[i];
     for (const auto& endpoint : route_upstreams.endpoints) {
-      const auto& b = endpoint.state->breaker;
-      auto state = b.state();
-      auto [requests, failures] = b.window_counts(settings, now);
+      if (!route_upstreams.has_breaker) break;
       body += first ? "{" : ",{";
       first = false;
       body += R"("route":)";
       json::append_string(body, route.name);
       json::append_field(body, "endpoint", endpoint.label);
       json::append_field(body, "url", endpoint.upstream->url);
-      json::append_field(body, "state", breaker::to_string(state));
-      json::append_int(body, "consecutive_failures", b.consecutive_failures());
-      json::append_int(body, "window_requests", requests);
-      json::append_int(body, "window_failures", failures);
-      json::append_int(body, "trips", b.trips());
-      // While open: how long until a probe may go.
-      std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b.open_until_ns() - now) : 0;
-      json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+      append_breaker_state(body, endpoint.state->breaker, settings, now);
       body += '}';
     }
-  }
-  // Breakers per tool (mcp routes with per: tool): the same fields, with `tool` for `endpoint`.
-  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
-    const auto& settings = snapshot.breaker_settings[i];
-    for (const auto& tool : snapshot.upstreams[i].tool_breakers) {
-      const auto& b = *tool.breaker;
-      auto state = b.state();
-      auto [requests, failures] = b.window_counts(settings, now);
+    // Breakers per tool (mcp routes with per: tool): `tool` instead of `endpoint`.
+    for (const auto& tool : route_upstreams.tool_breakers) {
       body += first ? "{" : ",{";
       first = false;
       body += R"("route":)";
-      json::append_string(body, snapshot.config.routes[i].name);
+      json::append_string(body, route.name);
       json::append_field(body, "tool", tool.tool.empty() ? std::string_view("other") : std::string_view(tool.tool));
-      json::append_field(body, "state", breaker::to_string(state));
-      json::append_int(body, "consecutive_failures", b.consecutive_failures());
-      json::append_int(body, "window_requests", requests);
-      json::append_int(body, "window_failures", failures);
-      json::append_int(body, "trips", b.trips());
-      std::int64_t left = state == breaker::State::open ? std::max<std::int64_t>(0, b.open_until_ns() - now) : 0;
-      json::append_int(body, "next_probe_in_ms", left / 1'000'000);
+      append_breaker_state(body, *tool.breaker, settings, now);
       body += '}';
     }
   }
