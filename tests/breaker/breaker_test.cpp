@@ -143,6 +143,67 @@ TEST_CASE("breaker: an abandoned probe frees its slot, and a reset starts it afr
   CHECK(b.window_counts(s, 5 * kS).first == 0);
 }
 
+TEST_CASE("breaker: a passing health check closes it from open at once, as a successful probe would") {
+  Breaker b;
+  auto s = consecutive(1);
+  REQUIRE(b.record(s, true, false, 0, kMid));  // open until 5 s
+  REQUIRE(b.admit(s, 5 * kS).probe);
+  REQUIRE(b.record(s, true, true, 5 * kS, kMid));  // probe failed: open until 15 s, second trip
+  CHECK(b.trips() == 2);
+  CHECK_FALSE(b.admit(s, 6 * kS).allowed);
+  auto t = b.close_by_check();
+  REQUIRE(t);
+  CHECK(t->from == State::open);
+  CHECK(t->to == State::closed);
+  CHECK(t->cause == "health_check_passed");
+  CHECK(b.state() == State::closed);
+  CHECK(b.trips() == 0);
+  CHECK(b.consecutive_failures() == 0);
+  CHECK(b.window_counts(s, 6 * kS).first == 0);
+  // Long before the open time was over, requests go again, and as ordinary ones (not probes).
+  auto a = b.admit(s, 6 * kS);
+  CHECK(a.allowed);
+  CHECK_FALSE(a.probe);
+  // The trips in a row started again: the next trip opens for the first open time.
+  REQUIRE(b.record(s, true, false, 7 * kS, kMid));
+  CHECK(b.open_until_ns() == 12 * kS);
+}
+
+TEST_CASE("breaker: a passing health check closes it from half-open, and a probe ending later changes nothing") {
+  Breaker b;
+  auto s = consecutive(2);
+  REQUIRE_FALSE(b.record(s, true, false, 0, kMid));
+  REQUIRE(b.record(s, true, false, 0, kMid));
+  REQUIRE(b.admit(s, 5 * kS).probe);
+  REQUIRE(b.take_pending());
+  CHECK(b.state() == State::half_open);
+  auto t = b.close_by_check();
+  REQUIRE(t);
+  CHECK(t->from == State::half_open);
+  CHECK(t->to == State::closed);
+  CHECK(t->cause == "health_check_passed");
+  CHECK_FALSE(b.take_pending());
+  // The probe let through before the check ends on a closed breaker: no second transition, and a
+  // failed probe does not reopen it.
+  CHECK_FALSE(b.record(s, true, true, 5 * kS, kMid));
+  CHECK(b.state() == State::closed);
+  CHECK(b.consecutive_failures() == 0);
+}
+
+TEST_CASE("breaker: a passing health check changes nothing while closed") {
+  Breaker b;
+  auto s = consecutive(3);
+  CHECK_FALSE(b.close_by_check());
+  CHECK_FALSE(b.record(s, true, false, 0, kMid));
+  CHECK_FALSE(b.record(s, true, false, 0, kMid));
+  // Closed: the failures in a row are real traffic's, and a check does not wipe them.
+  CHECK_FALSE(b.close_by_check());
+  CHECK(b.state() == State::closed);
+  CHECK(b.consecutive_failures() == 2);
+  REQUIRE(b.record(s, true, false, 0, kMid));
+  CHECK_FALSE(b.take_pending());
+}
+
 TEST_CASE("breaker: workers recording at once trip it exactly once") {
   Breaker b;
   auto s = consecutive(50);
