@@ -246,3 +246,43 @@ TEST_CASE("breaker config: defaults, failure_on, and errors naming their keys") 
   CHECK(all.find("routes[0].breaker.max_open: shorter than open") != std::string::npos);
   CHECK(all.find("routes[0].breaker: the breaker can never open") != std::string::npos);
 }
+
+TEST_CASE("health check config: defaults, expect, and errors naming their keys") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  std::string base = "listeners:\n  - port: 8080\nroutes:\n  - name: t\n    access: open\n"
+                     "    match: { path_prefix: /t }\n    upstream: http://127.0.0.1:9000\n";
+  std::string breaker = "    breaker: { consecutive_failures: 2 }\n";
+  auto ok = scopegate::config::load_string(base + breaker + "    health_check: { path: /healthz }\n", "gw.yaml", env);
+  REQUIRE(ok.config);
+  const auto& h = *ok.config->routes[0].health_check;
+  CHECK(h.path == "/healthz");
+  CHECK(h.interval == std::chrono::seconds(5));
+  CHECK(h.timeout == std::chrono::seconds(2));
+  CHECK(h.expect.empty());  // any 2xx
+  auto listed = scopegate::config::load_string(
+      base + breaker +
+          "    health_check: { path: \"/status?code=204\", interval: 200ms, timeout: 1s, expect: [200, 204] }\n",
+      "gw.yaml", env);
+  REQUIRE(listed.config);
+  CHECK(listed.config->routes[0].health_check->interval == std::chrono::milliseconds(200));
+  CHECK(listed.config->routes[0].health_check->expect == std::vector<unsigned>{200, 204});
+
+  auto errors = [&](const std::string& text) {
+    auto loaded = scopegate::config::load_string(text, "gw.yaml", env);
+    CHECK_FALSE(loaded.config);
+    std::string all;
+    for (const auto& e : loaded.errors) all += e.to_string() + "\n";
+    return all;
+  };
+  auto alone = errors(base + "    health_check: { path: /healthz }\n");
+  CHECK(alone.find("gw.yaml:8: routes[0].health_check: applies only to a route with a breaker") != std::string::npos);
+  auto bad = errors(base + breaker +
+                    "    health_check: { path: healthz, interval: 0s, expect: [200, 999], method: HEAD }\n");
+  CHECK(bad.find("routes[0].health_check.path: must start with '/'") != std::string::npos);
+  CHECK(bad.find("routes[0].health_check.interval: must be greater than zero") != std::string::npos);
+  CHECK(bad.find("routes[0].health_check.expect[1]") != std::string::npos);
+  CHECK(bad.find("gw.yaml:9: routes[0].health_check.method: unknown key") != std::string::npos);
+  CHECK(errors(base + breaker + "    health_check: { interval: 1s }\n").find("routes[0].health_check.path: required") !=
+        std::string::npos);
+  CHECK(errors(base + breaker + "    health_check: { path: \"/a b\" }\n").find("visible ASCII") != std::string::npos);
+}
