@@ -17,7 +17,8 @@ tested against a real process. Endpoints (any method):
   /bad-framing              Content-Length together with Transfer-Encoding
   /no-response              closes the connection without answering
   /conn                     the connection number only (keep-alive reuse tests)
-  /stats                    requests and connections served so far
+  /stats                    requests and connections served so far, and how many of those requests
+                            were scopegate's active health checks (User-Agent: scopegate-health-check)
 
 Usage: demo_upstream.py --port 0 [--host 127.0.0.1] [--name NAME] [--cert C --key K]
 Prints "listening <port>" on stdout once ready.
@@ -107,6 +108,7 @@ class Server:
         self.name = name
         self.connections = 0
         self.requests = 0
+        self.health_checks = 0
 
     async def handle(self, reader, writer):
         self.connections += 1
@@ -131,6 +133,8 @@ class Server:
 
     async def respond(self, req, reader, writer, conn_id):
         self.requests += 1
+        if req.header("User-Agent") == "scopegate-health-check":
+            self.health_checks += 1
         digest = hashlib.sha256()
         body_len = await read_body(reader, req, digest.update)
         keep = (req.header("Connection") or "").lower() != "close"
@@ -209,7 +213,8 @@ class Server:
                                                   ("Content-Length", str(len(body)))], "Status") + body)
             return keep
         if leaf == "stats":
-            body = json.dumps({"requests": self.requests, "connections": self.connections}).encode()
+            body = json.dumps({"requests": self.requests, "connections": self.connections,
+                               "health_checks": self.health_checks}).encode()
             writer.write(response_head(200, [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body)))]) + body)
             return keep

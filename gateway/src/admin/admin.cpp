@@ -101,7 +101,8 @@ Response budget(Control& app, std::string_view id) {
 }
 
 // GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, and
-// every endpoint of every route with its weight and requests in flight.
+// every endpoint of every route with its weight and requests in flight (and, where the route has
+// health checks, the latest one's result).
 std::string breakers_json(const runtime::Snapshot& snapshot) {
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -150,6 +151,18 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
       bool ejected = route_upstreams.has_breaker && endpoint.state->breaker.state() != breaker::State::closed;
       json::append_key(body, "ejected");
       body += ejected ? "true" : "false";
+      if (route.health_check) {
+        // The latest active health check (docs/resilience.md, "Health checks"); none yet: unknown, null.
+        auto health = endpoint.state->health.load(std::memory_order_relaxed);
+        std::int64_t checked = endpoint.state->checked_at_ns.load(std::memory_order_relaxed);
+        json::append_field(body, "health", runtime::to_string(health));
+        if (checked == 0) {
+          json::append_key(body, "checked_ms_ago");
+          body += "null";
+        } else {
+          json::append_int(body, "checked_ms_ago", std::max<std::int64_t>(0, now - checked) / 1'000'000);
+        }
+      }
       body += '}';
     }
   }
