@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include "breaker/breaker.hpp"
+#include "breaker/concurrency.hpp"
 
 namespace {
 
@@ -21,5 +22,18 @@ void BM_breaker_admit_and_record_success(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_breaker_admit_and_record_success);
+
+// A route's concurrency limit below its max_inflight, the path of every request on a route that is
+// not saturated: take a slot (a compare-exchange), give it back (a load and a subtraction). Run
+// with --benchmark_threads=2 too: the count is one cache line every worker touches.
+void BM_breaker_concurrency_slot(benchmark::State& state) {
+  static breaker::ConcurrencyLimiter limiter({1024, 16});
+  for (auto _ : state) {
+    bool taken = limiter.try_acquire();
+    benchmark::DoNotOptimize(taken);
+    if (taken) limiter.release();
+  }
+}
+BENCHMARK(BM_breaker_concurrency_slot)->Threads(1)->Threads(2);
 
 }  // namespace

@@ -17,8 +17,10 @@ tested against a real process. Endpoints (any method):
   /bad-framing              Content-Length together with Transfer-Encoding
   /no-response              closes the connection without answering
   /conn                     the connection number only (keep-alive reuse tests)
-  /stats                    requests and connections served so far, and how many of those requests
-                            were scopegate's active health checks (User-Agent: scopegate-health-check)
+  /stats                    requests and connections served so far, requests being answered now
+                            (`active`, this one included), the most at once (`peak_active`), and how
+                            many of the requests were scopegate's active health checks
+                            (`health_checks`: User-Agent scopegate-health-check)
 
 Usage: demo_upstream.py --port 0 [--host 127.0.0.1] [--name NAME] [--cert C --key K]
 Prints "listening <port>" on stdout once ready.
@@ -108,6 +110,8 @@ class Server:
         self.name = name
         self.connections = 0
         self.requests = 0
+        self.active = 0
+        self.peak_active = 0
         self.health_checks = 0
 
     async def handle(self, reader, writer):
@@ -119,8 +123,13 @@ class Server:
                     req = await read_request(reader)
                 except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
                     return
-                keep = await self.respond(req, reader, writer, conn_id)
-                await writer.drain()
+                self.active += 1
+                self.peak_active = max(self.peak_active, self.active)
+                try:
+                    keep = await self.respond(req, reader, writer, conn_id)
+                    await writer.drain()
+                finally:
+                    self.active -= 1
                 if not keep:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -213,8 +222,8 @@ class Server:
                                                   ("Content-Length", str(len(body)))], "Status") + body)
             return keep
         if leaf == "stats":
-            body = json.dumps({"requests": self.requests, "connections": self.connections,
-                               "health_checks": self.health_checks}).encode()
+            body = json.dumps({"requests": self.requests, "connections": self.connections, "active": self.active,
+                               "peak_active": self.peak_active, "health_checks": self.health_checks}).encode()
             writer.write(response_head(200, [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body)))]) + body)
             return keep

@@ -58,6 +58,7 @@ EXPORTED_METRICS = {
     "scopegate_breaker_transitions_total": ("counter", ("route", "to")),
     "scopegate_endpoint_ejected": ("gauge", ("route", "endpoint")),
     "scopegate_retries_total": ("counter", ("route", "reason")),
+    "scopegate_upstream_inflight": ("gauge", ("route",)),
     "scopegate_rate_limited_total": ("counter", ("route", "agent")),
     "scopegate_budget_exhausted_total": ("counter", ("kind",)),
     "scopegate_loop_detected_total": ("counter", ("agent",)),

@@ -181,3 +181,38 @@ def test_the_upstream_list_is_checked_with_file_line_and_key(start_gateway, tmp_
     code, out, err = cli("check", "--config", str(path))
     assert code != 0
     assert "gw.yaml:17: routes[0].upstream[1]" in out + err and "the same endpoint" in out + err
+
+
+def test_a_route_falls_back_to_another_route_while_its_endpoints_are_unavailable(start_gateway, upstream, tmp_path):
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = (endpoints_route("primary", "/primary", [dead], BREAKER +
+                              "    on_unavailable: fallback\n    fallback: cache\n") +
+              endpoints_route("cache", "/cache", [upstream.url]))
+    gw = start_gateway(config(routes, extra="audit:\n  dir: %s\n" % (tmp_path / "audit")))
+    replies = [request("127.0.0.1", gw.port, "GET", "/primary/echo") for _ in range(6)]
+    assert [r[0] for r in replies] == [200] * 6
+    assert all(json.loads(r[2])["path"] == "/primary/echo" for r in replies)  # the request as the route maps it
+    gw.stop()
+    recs = [r for r in records(tmp_path / "audit") if r["event"] == "request"]
+    assert [r["route"] for r in recs] == ["primary"] * 6 and all(r["fallback"] == "cache" for r in recs)
+    assert all(r["endpoint"] == "127.0.0.1:%d" % upstream.port and r["decision"] == "allow" for r in recs)
+    # The first two tried the dead endpoint first (a connect failure each, which opened its breaker);
+    # the rest went to the fallback at once.
+    assert [r.get("retries", 0) for r in recs] == [1, 1, 0, 0, 0, 0]
+    validator = schema_validator("audit-record.schema.json")
+    for r in recs:
+        validator.validate(r)
+
+
+def test_fallback_mistakes_are_refused(tmp_path):
+    from audit_helpers import cli
+    for extra, message in [("    on_unavailable: fallback\n", "required with on_unavailable: fallback"),
+                           ("    on_unavailable: fallback\n    fallback: nowhere\n", "no route named 'nowhere'"),
+                           ("    on_unavailable: fallback\n    fallback: a\n", "cannot fall back to itself"),
+                           ("    fallback: b\n", "applies only with on_unavailable: fallback"),
+                           ("    on_unavailable: retry\n", "expected error or fallback")]:
+        path = tmp_path / "gw.yaml"
+        path.write_text(config(endpoints_route("a", "/a", ["http://127.0.0.1:1"], extra) +
+                               endpoints_route("b", "/b", ["http://127.0.0.1:2"])))
+        code, out, err = cli("check", "--config", str(path))
+        assert code != 0 and message in out + err, (extra, out + err)

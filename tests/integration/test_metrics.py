@@ -339,6 +339,7 @@ NEEDS_AN_EVENT = {
     "Circuit breakers [B]": "needs a breaker to change state (test_breakers.py)",
     "Endpoints ejected and retries [A]": "needs a route with breakers; this gateway has none (test_endpoints.py)",
     "Endpoints ejected and retries [B]": "needs a route with several endpoints (test_endpoints.py)",
+    "Upstream concurrency [B]": "needs a route's concurrency limit to refuse a request (test_concurrency.py)",
 }
 
 

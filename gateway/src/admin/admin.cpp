@@ -100,9 +100,10 @@ Response budget(Control& app, std::string_view id) {
   return json(200, std::move(body));
 }
 
-// GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, and
-// every endpoint of every route with its weight and requests in flight (and, where the route has
-// health checks, the latest one's result).
+// GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, every
+// endpoint of every route with its weight and requests in flight (and, where the route has health
+// checks, the latest one's result), and every route's concurrency limit with the requests in flight
+// and waiting.
 std::string breakers_json(const runtime::Snapshot& snapshot) {
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -165,6 +166,37 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
       }
       body += '}';
     }
+  }
+  body += ']';
+  // Beside the breakers, every route's concurrency limit and its use now (null: no limit).
+  json::append_key(body, "limits");
+  body += '[';
+  first = true;
+  for (std::size_t i = 0; i < snapshot.config.routes.size(); ++i) {
+    const auto* limiter = i < snapshot.limiters.size() ? snapshot.limiters[i].get() : nullptr;
+    if (!limiter) continue;
+    const auto& route = snapshot.config.routes[i];
+    auto limits = limiter->limits();
+    body += first ? "{" : ",{";
+    first = false;
+    body += R"("route":)";
+    json::append_string(body, route.name);
+    if (limits.max_inflight == breaker::ConcurrencyLimits::kUnlimited) {
+      json::append_key(body, "max_inflight");
+      body += "null";
+    } else {
+      json::append_int(body, "max_inflight", limits.max_inflight);
+    }
+    json::append_int(body, "max_pending", limits.max_pending);
+    if (route.concurrency) {
+      json::append_int(body, "pending_timeout_ms", route.concurrency->pending_timeout.count());
+    } else {
+      json::append_key(body, "pending_timeout_ms");
+      body += "null";
+    }
+    json::append_int(body, "inflight", limiter->inflight());
+    json::append_int(body, "pending", limiter->pending());
+    body += '}';
   }
   body += "]}\n";
   return body;

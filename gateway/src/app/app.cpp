@@ -230,7 +230,7 @@ int App::run() {
 App::ReloadOutcome App::reload_config(audit::ReloadTrigger trigger) {
   auto outcome = [&]() -> ReloadOutcome {
     auto loaded = config::load_file(config_path_);
-    std::shared_ptr<const Snapshot> next;
+    std::shared_ptr<Snapshot> next;
     if (loaded.config) next = build_snapshot(std::move(*loaded.config), loaded.errors);
     if (!next) return refuse(loaded.errors, trigger);
     const auto& old_cfg = snapshot()->config;
@@ -324,16 +324,16 @@ namespace {
 // of a route that keeps its name, at the same host and port, shares its state object with the
 // running snapshot: its breaker, and its count of requests in flight (those admitted under the
 // running snapshot end on the same object). A breaker added by the reload starts closed.
-void carry_over_upstream_state(const Snapshot& running, const Snapshot& next) {
+void carry_over_upstream_state(const Snapshot& running, Snapshot& next) {
   for (std::size_t i = 0; i < next.config.routes.size(); ++i) {
     const auto& route = next.config.routes[i];
     for (std::size_t j = 0; j < running.config.routes.size(); ++j) {
       const auto& old = running.config.routes[j];
       if (old.name != route.name) continue;
       const auto& from = running.upstreams[j];
-      const auto& to = next.upstreams[i];
+      auto& to = next.upstreams[i];
       to.retry_budget = from.retry_budget;
-      for (const auto& endpoint : to.endpoints) {
+      for (auto& endpoint : to.endpoints) {
         for (const auto& previous : from.endpoints) {
           if (previous.label != endpoint.label) continue;
           endpoint.state = previous.state;
@@ -348,11 +348,13 @@ void carry_over_upstream_state(const Snapshot& running, const Snapshot& next) {
 
 }  // namespace
 
-App::ReloadOutcome App::publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger) {
+App::ReloadOutcome App::publish(std::shared_ptr<Snapshot> next, audit::ReloadTrigger trigger) {
   auto current = snapshot();
   // Rate limits keep their levels: a reload neither refills a bucket nor empties one.
   if (next->rate_limiter && current->rate_limiter) next->rate_limiter->inherit(*current->rate_limiter, steady_ns());
   carry_over_upstream_state(*current, *next);
+  // A concurrency limiter stays with its route's name, its count intact (docs/resilience.md).
+  share_concurrency_limiters(*next, *current);
   {
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;

@@ -52,7 +52,7 @@ class App : public admin::Control {
   // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.
   ReloadOutcome reload_config(audit::ReloadTrigger trigger);  // SIGHUP, POST /v1/reload
   void reload_policy_files();                                 // a policy file changed on disk
-  ReloadOutcome publish(std::shared_ptr<const Snapshot> next, audit::ReloadTrigger trigger);
+  ReloadOutcome publish(std::shared_ptr<Snapshot> next, audit::ReloadTrigger trigger);
   ReloadOutcome refuse(const std::vector<config::ConfigError>& errors, audit::ReloadTrigger trigger);
 
   std::string config_path_;

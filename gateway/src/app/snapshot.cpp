@@ -55,7 +55,24 @@ void load_policies(Snapshot& snapshot, std::vector<config::ConfigError>& errors)
 
 }  // namespace
 
-std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors) {
+breaker::ConcurrencyLimits concurrency_limits(const config::Route& route) {
+  if (!route.concurrency) return {};
+  return {route.concurrency->max_inflight, route.concurrency->max_pending};
+}
+
+void share_concurrency_limiters(Snapshot& next, const Snapshot& current) {
+  for (std::size_t i = 0; i < next.config.routes.size(); ++i) {
+    const auto& route = next.config.routes[i];
+    for (std::size_t j = 0; j < current.config.routes.size(); ++j) {
+      if (current.config.routes[j].name != route.name || !current.limiters[j]) continue;
+      next.limiters[i] = current.limiters[j];
+      next.limiters[i]->configure(concurrency_limits(route));
+      break;
+    }
+  }
+}
+
+std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<config::ConfigError>& errors) {
   auto snapshot = std::make_shared<Snapshot>(std::move(config));
   const auto& routes = snapshot->config.routes;
   for (std::size_t i = 0; i < routes.size(); ++i) {
@@ -84,6 +101,12 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
     }
   }
   snapshot->upstreams.emplace_back();  // POST /v1/scopes: answered by the gateway, no endpoint
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    if (routes[i].on_unavailable != config::OnUnavailable::fallback) continue;
+    for (const auto& other : routes) {
+      if (other.name == routes[i].fallback) snapshot->upstreams[i].fallback = &other;
+    }
+  }
   for (std::size_t i = 0; i < snapshot->config.listeners.size(); ++i) {
     const auto& l = snapshot->config.listeners[i];
     if (!l.tls) continue;
@@ -117,6 +140,17 @@ std::shared_ptr<const Snapshot> build_snapshot(config::Config config, std::vecto
       snapshot->upstreams[i].endpoints[e].metric_label = snapshot->metric_labels.endpoints[i][e];
     }
   }
+  // A concurrency limiter per route, limited or not (runtime/snapshot.hpp says why), and its gauge,
+  // whose series exists from the start (at zero, or at what an earlier snapshot left in flight).
+  auto& registry = runtime::GatewayMetrics::instance().registry();
+  for (std::size_t i = 0; i < snapshot->config.routes.size(); ++i) {
+    snapshot->limiters.push_back(
+        std::make_shared<breaker::ConcurrencyLimiter>(concurrency_limits(snapshot->config.routes[i])));
+    auto key = metrics::pack(snapshot->metric_labels.routes[i]);
+    snapshot->upstream_inflight.push_back(&registry.value(metrics::Family::upstream_inflight, key));
+  }
+  snapshot->limiters.emplace_back();  // POST /v1/scopes
+  snapshot->upstream_inflight.push_back(nullptr);
   return snapshot;
 }
 

@@ -115,6 +115,7 @@ std::string request_members(const RequestFacts& f) {
   field_if(out, field::upstream, f.upstream);
   field_if(out, field::endpoint, f.endpoint);
   if (f.retries > 0) json::append_int(out, field::retries, f.retries);
+  field_if(out, field::fallback, f.fallback);
   json::append_field(out, field::decision, f.allowed ? "allow" : "deny");
   field_if(out, field::rule, f.rule);
   if (!f.shadow.empty()) {

@@ -24,7 +24,7 @@ inline constexpr std::string_view route = "route", operation = "operation", acti
                                   resource = "resource", mcp_method = "mcp_method", task_id = "task_id",
                                   context_id = "context_id", datasets = "datasets",
                                   classification = "classification", method = "method", upstream = "upstream",
-                                  retries = "retries";
+                                  retries = "retries", fallback = "fallback";
 // What became of it.
 inline constexpr std::string_view decision = "decision", rule = "rule", shadow = "shadow", reason = "reason",
                                   status = "status",

@@ -36,6 +36,7 @@ struct RequestFacts {
   std::string_view method, path, upstream;
   std::string_view endpoint;      // host:port of the endpoint of its last attempt
   std::uint32_t retries = 0;      // attempts after the first (pipeline/endpoints.cpp)
+  std::string_view fallback;      // the route whose endpoints served it, its own being unavailable
   const config::DataLabel* route_label = nullptr;  // datasets and classification of the route...
   const config::DataLabel* tool_label = nullptr;   // ...and of the MCP tool called, if labelled
   bool allowed = false;           // forwarded to the upstream

@@ -222,12 +222,26 @@ struct HealthCheck {
   bool operator==(const HealthCheck&) const = default;
 };
 
+// What a route does when none of its endpoints can take a request (every breaker open, or no
+// connection after the retries): answer with the error, or let another route's endpoints serve it.
+enum class OnUnavailable { error, fallback };
+// A route's concurrency limit (docs/resilience.md, "Concurrency limits"). Off unless the route sets
+// `concurrency:`, and then max_inflight is required.
+struct Concurrency {
+  std::uint32_t max_inflight = 0;  // most requests to the upstream at once, across every worker
+  std::uint32_t max_pending = 0;   // most requests waiting for a slot; 0: over the limit is refused at once
+  Duration pending_timeout{1'000};  // the longest a request waits for a slot before 503 overloaded
+  bool operator==(const Concurrency&) const = default;
+};
+
 struct Route {
   std::string name;
   RouteKind kind = RouteKind::http;
   RouteMatch match;
   std::vector<Upstream> upstreams;  // its endpoints, one or more (balanced, docs/resilience.md)
   Retries retries;
+  OnUnavailable on_unavailable = OnUnavailable::error;
+  std::string fallback;             // on_unavailable: fallback: the route whose endpoints serve instead
   bool strip_prefix = false;
   bool preserve_host = false;  // forward the client's Host instead of the upstream's
   Access access = Access::scoped;
@@ -241,6 +255,7 @@ struct Route {
   DataLabel data;                    // datasets and classification of everything behind the route
   std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
   std::optional<Breaker> breaker;    // the route's circuit breaker; unset: none
+  std::optional<Concurrency> concurrency;  // the route's concurrency limit; unset: none
   std::optional<HealthCheck> health_check;  // active checks of its endpoints; only with a breaker
   std::string location;              // "file:line" of the route, for messages
 };

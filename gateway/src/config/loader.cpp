@@ -496,6 +496,17 @@ void read_health_check(Reader& r, const YAML::Node& node, const std::string& key
   }
 }
 
+void read_concurrency(Reader& r, const YAML::Node& node, const std::string& key, Concurrency& c) {
+  if (!r.expect_map(node, key, {"max_inflight", "max_pending", "pending_timeout"})) return;
+  if (!node["max_inflight"].IsDefined() || node["max_inflight"].IsNull()) {
+    r.error(node, key + ".max_inflight", "required: the most requests to the upstream at once");
+  }
+  r.read_uint(node, key, "max_inflight", c.max_inflight, 1, 1'000'000);
+  // 0, the default, is a limit without a queue; said explicitly, it means the same.
+  r.read_uint(node, key, "max_pending", c.max_pending, 0, 1'000'000);
+  r.read_duration(node, key, "pending_timeout", c.pending_timeout, false);
+}
+
 void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route& route, const Config& config,
                 const std::string& file) {
   route.location = file + ":" + std::to_string(node.Mark().line + 1);
@@ -505,11 +516,15 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
-                                "retries", "health_check"}))
+                                "retries", "on_unavailable", "fallback", "concurrency", "health_check"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
     read_breaker(r, b, key + ".breaker", *route.breaker);
+  }
+  if (auto c = node["concurrency"]; c.IsDefined() && !c.IsNull()) {
+    route.concurrency.emplace();
+    read_concurrency(r, c, key + ".concurrency", *route.concurrency);
   }
   if (auto h = node["health_check"]; h.IsDefined() && !h.IsNull()) {
     route.health_check.emplace();
@@ -555,6 +570,17 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (auto up = node["upstream"]; !up.IsDefined()) r.error(node, key + ".upstream", "required");
   else read_upstreams(r, up, key + ".upstream", route.upstreams);
   if (auto t = node["retries"]; t.IsDefined() && !t.IsNull()) read_retries(r, t, key + ".retries", route.retries);
+  std::string on_unavailable = "error";
+  r.read_string(node, key, "on_unavailable", on_unavailable);
+  r.read_string(node, key, "fallback", route.fallback);
+  if (on_unavailable == "fallback") {
+    route.on_unavailable = OnUnavailable::fallback;
+    if (route.fallback.empty()) r.error(node, key + ".fallback", "required with on_unavailable: fallback (a route's name)");
+  } else if (on_unavailable != "error") {
+    r.error(node["on_unavailable"], key + ".on_unavailable", "expected error or fallback, got '" + on_unavailable + "'");
+  } else if (!route.fallback.empty()) {
+    r.error(node["fallback"], key + ".fallback", "applies only with on_unavailable: fallback");
+  }
 
   r.read_bool(node, key, "strip_prefix", route.strip_prefix);
   r.read_bool(node, key, "preserve_host", route.preserve_host);
@@ -1004,6 +1030,23 @@ void read_loop_guard(Reader& r, const YAML::Node& node, LoopGuard& g) {
   r.read_uint(node, "loop_guard", "max_entries", g.max_entries, 1000, 100'000'000);
 }
 
+// A fallback names another route of the config, one that falls back no further: a chain would hide
+// how far a request strayed from the route it asked for, and a cycle would never end.
+void check_fallbacks(Reader& r, const YAML::Node& routes, const Config& c) {
+  for (std::size_t i = 0; i < c.routes.size(); ++i) {
+    const auto& route = c.routes[i];
+    if (route.on_unavailable != OnUnavailable::fallback || route.fallback.empty()) continue;
+    std::string key = "routes[" + std::to_string(i) + "].fallback";
+    const YAML::Node at = routes[i]["fallback"];
+    auto it = std::find_if(c.routes.begin(), c.routes.end(), [&](const Route& rt) { return rt.name == route.fallback; });
+    if (it == c.routes.end()) r.error(at, key, "no route named '" + route.fallback + "'");
+    else if (it->name == route.name) r.error(at, key, "a route cannot fall back to itself");
+    else if (it->on_unavailable == OnUnavailable::fallback) {
+      r.error(at, key, "route '" + it->name + "' falls back in turn; fallbacks do not chain");
+    }
+  }
+}
+
 // Names in the guards must be the config's own: a limit for an agent or route that does not exist
 // would never apply, and nobody would notice.
 void check_guard_names(Reader& r, const YAML::Node& root, Config& c) {
@@ -1172,6 +1215,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   }
   if (auto g = root["loop_guard"]; g.IsDefined() && !g.IsNull()) read_loop_guard(r, g, c.loop_guard);
   check_guard_names(r, root, c);
+  check_fallbacks(r, routes, c);
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
 }
 

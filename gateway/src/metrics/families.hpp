@@ -27,6 +27,9 @@
   X(retries_total, counter, "route,reason", none, 1024,                                                    \
     "Attempts retried on another endpoint, by route and reason (connect: no connection; reset: an "      \
     "idempotent request without a body cut before its response head).")                                   \
+  X(upstream_inflight, gauge, "route", none, 512,                                                          \
+    "Requests in flight to each route's upstream: from taking a slot of its concurrency limit (every "   \
+    "route is counted, limited or not) to the end of the upstream exchange.")                             \
   X(rate_limited_total, counter, "route,agent", none, 4096,                                                \
     "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
   X(budget_exhausted_total, counter, "kind", none, 8,                                                      \

@@ -134,12 +134,15 @@ struct RequestContext {
   // The endpoint chosen for the request (pipeline/endpoints.cpp), counted in its outstanding
   // requests until the request ends; the endpoints tried (bits by index); the retries made. Its
   // circuit breaker, when the route has breakers (a probe while half-open).
+  // The route whose endpoints serve it: its own, or its fallback route while its own are unavailable
+  // (`on_unavailable: fallback`); the policies, grants and timeouts stay those of `route`.
+  const config::Route* serving_route = nullptr;
   const runtime::Endpoint* endpoint = nullptr;
   const runtime::Endpoint* last_endpoint = nullptr;  // kept after the request left it, for the record
-  std::uint64_t endpoints_tried = 0;
+  std::uint64_t endpoints_tried = 0;                 // of serving_route's endpoints
   std::uint32_t retries = 0;
-  bool counted_route_active = false;  // in the route's retry budget as an active request
-  bool holds_retry = false;           // the current attempt is a retry the budget granted
+  upstream::RetryBudget* active_in = nullptr;        // the retry budget it counts in as an active request
+  upstream::RetryBudget* retry_held = nullptr;       // the budget that granted the current attempt's retry
   breaker::Breaker* breaker = nullptr;
   bool breaker_probe = false;
 

@@ -53,6 +53,9 @@ std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<Erro
       case ErrorCode::bad_request:
       case ErrorCode::payload_too_large:
       case ErrorCode::request_timeout: return std::nullopt;
+      // Refused by the route's concurrency limit, full or out of patience: the upstream never saw
+      // it (a breaker that counted these would open on a busy route, not a failing one).
+      case ErrorCode::overloaded: return std::nullopt;
       default: break;
     }
   }
@@ -64,10 +67,13 @@ std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<Erro
 
 std::uint64_t bit(std::size_t index) { return std::uint64_t{1} << index; }
 
-// Chooses an endpoint of the route not yet tried whose breaker admits the request, and enters it.
-// false: none does; `retry_after_ns` is then the soonest one will.
+const config::Route& serving(const RequestContext& x) { return x.serving_route ? *x.serving_route : *x.route; }
+
+// Chooses an endpoint of the serving route not yet tried whose breaker admits the request, and
+// enters it. false: none does; `retry_after_ns` is then the soonest one will.
 bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
-  std::size_t index = x.snapshot.route_index(*x.route);
+  const auto& route = serving(x);
+  std::size_t index = x.snapshot.route_index(route);
   const auto& route_upstreams = x.snapshot.upstreams[index];
   const auto& endpoints = route_upstreams.endpoints;
   const auto& settings = x.snapshot.breaker_settings[index];
@@ -97,7 +103,7 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
     if (breakers) {
       auto admission = endpoint.state->breaker.admit(settings, now);
       if (auto t = endpoint.state->breaker.take_pending()) {
-        report(x.worker.app(), *x.route, endpoint, x.snapshot.metric_labels.routes[index], *t);
+        report(x.worker.app(), route, endpoint, x.snapshot.metric_labels.routes[index], *t);
       }
       if (!admission.allowed) {  // another worker took the last probe slot meanwhile
         retry_after_ns = std::min(retry_after_ns, std::max<std::int64_t>(admission.retry_after_ns, 1));
@@ -114,6 +120,21 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
   }
 }
 
+// The route's own endpoints are unavailable: its fallback route's serve it, when it has one and one
+// of them admits it (docs/resilience.md, "Graceful degradation").
+bool enter_fallback(RequestContext& x) {
+  const config::Route* fallback = x.snapshot.upstreams[x.snapshot.route_index(*x.route)].fallback;
+  if (x.serving_route || !fallback) return false;
+  x.serving_route = fallback;
+  x.endpoints_tried = 0;
+  std::int64_t unused = 0;
+  if (enter_endpoint(x, unused)) {
+    log::debug("serving from the fallback route", {{"route", x.route->name}, {"fallback", fallback->name}});
+    return true;
+  }
+  return false;
+}
+
 // The request leaves its endpoint: no longer outstanding there, and its retry slot (if it held one)
 // goes back to the budget.
 void exit_endpoint(RequestContext& x) {
@@ -121,9 +142,9 @@ void exit_endpoint(RequestContext& x) {
     x.endpoint->state->outstanding.fetch_sub(1, std::memory_order_relaxed);
     x.endpoint = nullptr;
   }
-  if (x.holds_retry) {
-    x.snapshot.upstreams[x.snapshot.route_index(*x.route)].retry_budget->end_retry();
-    x.holds_retry = false;
+  if (x.retry_held) {
+    x.retry_held->end_retry();
+    x.retry_held = nullptr;
   }
 }
 
@@ -146,20 +167,20 @@ Verdict choose_endpoint(RequestContext& x) {
   const auto& route_upstreams = x.snapshot.upstreams[index];
   if (route_upstreams.endpoints.empty()) return Verdict::next();  // answered by the gateway itself
   std::int64_t retry_after_ns = 0;
-  if (!enter_endpoint(x, retry_after_ns)) {
+  if (!enter_endpoint(x, retry_after_ns) && !enter_fallback(x)) {
     x.retry_after_s = std::max<std::int64_t>(1, (retry_after_ns + 999'999'999) / 1'000'000'000);
     std::string which = route_upstreams.endpoints.size() == 1 ? "its circuit breaker is open and nothing is sent to its upstream"
                                                              : "the circuit breakers of all its endpoints are open and nothing is sent to them";
     return http::Violation{ErrorCode::breaker_open, "route " + x.route->name + " is failing: " + which +
                                                         "; retry in " + std::to_string(x.retry_after_s) + " s"};
   }
-  route_upstreams.retry_budget->begin_request();
-  x.counted_route_active = true;
+  x.active_in = route_upstreams.retry_budget.get();
+  x.active_in->begin_request();
   return Verdict::next();
 }
 
 std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, RetryReason reason) {
-  const auto& route = *x.route;
+  const auto& route = serving(x);
   std::size_t index = x.snapshot.route_index(route);
   const auto& route_upstreams = x.snapshot.upstreams[index];
   // The failed attempt is over for its endpoint, whatever comes next: its breaker learns of it now
@@ -178,37 +199,44 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
   exit_endpoint(x);
 
   bool safe = reason == RetryReason::connect || (idempotent(x.method) && !x.has_body);
-  if (!safe || x.retries >= route.retries.max) return std::nullopt;
-  if (!route_upstreams.retry_budget->try_begin_retry(route.retries.budget, route.retries.min_retries)) {
-    log::debug("retry budget spent", {{"route", route.name}});
-    return std::nullopt;
-  }
+  if (!safe) return std::nullopt;
+  // Retries stay within the route's own limits; what the fallback route then serves is not a retry
+  // of it but the degradation the route asked for.
+  const auto& own = *x.route;
+  auto& budget = *route_upstreams.retry_budget;
   std::int64_t unused = 0;
-  if (!enter_endpoint(x, unused)) {
-    route_upstreams.retry_budget->end_retry();
-    return std::nullopt;
+  bool retried = false;
+  if (x.retries < own.retries.max && budget.try_begin_retry(own.retries.budget, own.retries.min_retries)) {
+    if (enter_endpoint(x, unused)) {
+      x.retry_held = &budget;
+      retried = true;
+    } else {
+      budget.end_retry();
+    }
   }
-  x.holds_retry = true;
+  if (!retried && !enter_fallback(x)) return std::nullopt;
   ++x.retries;
-  runtime::record_retry(x.snapshot.metric_labels.routes[index], reason == RetryReason::connect ? 0 : 1);
-  log::debug("retrying on another endpoint", {{"route", route.name},
+  runtime::record_retry(x.snapshot.metric_labels.routes[x.snapshot.route_index(*x.route)],
+                        reason == RetryReason::connect ? 0 : 1);
+  log::debug("retrying on another endpoint", {{"route", x.route->name},
                                               {"from", failed_endpoint ? failed_endpoint->label : std::string()},
                                               {"to", x.endpoint->label},
                                               {"reason", reason == RetryReason::connect ? "connect" : "reset"}});
   auto ns = [](config::Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
-  return upstream::backoff_ns(x.retries, ns(route.retries.backoff), ns(route.retries.max_backoff), draw());
+  return upstream::backoff_ns(x.retries, ns(own.retries.backoff), ns(own.retries.max_backoff), draw());
 }
 
 void decide_probe_on_head(RequestContext& x) {
   if (!x.breaker || !x.breaker_probe || !x.endpoint) return;
-  const config::Breaker& b = *x.route->breaker;
+  const auto& route = serving(x);
+  const config::Breaker& b = *route.breaker;
   bool failed = (x.status >= 500 && x.status <= 599 && b.on_5xx) ||
                 std::find(b.statuses.begin(), b.statuses.end(), x.status) != b.statuses.end();
   if (failed) return;  // decided when the request ends, as a failure
-  std::size_t index = x.snapshot.route_index(*x.route);
+  std::size_t index = x.snapshot.route_index(route);
   auto t = x.breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
   x.breaker_probe = false;
-  if (t) report(x.worker.app(), *x.route, *x.endpoint, x.snapshot.metric_labels.routes[index], *t);
+  if (t) report(x.worker.app(), route, *x.endpoint, x.snapshot.metric_labels.routes[index], *t);
 }
 
 void leave_endpoint(RequestContext& x) {
@@ -217,15 +245,15 @@ void leave_endpoint(RequestContext& x) {
     x.breaker_probe = false;
   }
   exit_endpoint(x);
-  if (x.counted_route_active) {
-    x.snapshot.upstreams[x.snapshot.route_index(*x.route)].retry_budget->end_request();
-    x.counted_route_active = false;
+  if (x.active_in) {
+    x.active_in->end_request();
+    x.active_in = nullptr;
   }
 }
 
 void record_breaker(runtime::Services& app, const RequestSummary& summary) {
-  if (!summary.breaker || !summary.endpoint) return;
-  const config::Route& route = *summary.route;
+  if (!summary.breaker || !summary.endpoint || !summary.breaker_route) return;
+  const config::Route& route = *summary.breaker_route;
   const auto& f = summary.facts;
   auto failed = upstream_failed(*route.breaker, summary.reason, summary.metrics.forwarded, f.outcome, f.status);
   if (!failed) {
@@ -235,7 +263,7 @@ void record_breaker(runtime::Services& app, const RequestSummary& summary) {
   }
   auto transition = summary.breaker->record(*summary.breaker_settings, *failed, summary.breaker_probe, steady_ns(),
                                             draw());
-  if (transition) report(app, route, *summary.endpoint, summary.metrics.route, *transition);
+  if (transition) report(app, route, *summary.endpoint, summary.breaker_route_label, *transition);
 }
 
 }  // namespace scopegate::pipeline

@@ -94,6 +94,7 @@ void summarize(RequestContext& x, RequestSummary& out) {
       f.upstream = x.route->upstreams.front().url;
     }
     f.retries = x.retries;
+    if (x.serving_route) f.fallback = x.serving_route->name;
     f.route_label = &x.route->data;
     if (!x.tool.empty()) {
       if (auto it = x.route->tools.find(x.tool); it != x.route->tools.end()) f.tool_label = &it->second;
@@ -115,9 +116,13 @@ void summarize(RequestContext& x, RequestSummary& out) {
   }
   out.route = x.route;
   if (x.breaker && x.endpoint) {
+    const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
+    std::size_t serving_index = x.snapshot.route_index(serving);
     out.breaker = x.breaker;
     out.endpoint = x.endpoint;
-    out.breaker_settings = &x.snapshot.breaker_settings[x.snapshot.route_index(*x.route)];
+    out.breaker_route = &serving;
+    out.breaker_route_label = x.snapshot.metric_labels.routes[serving_index];
+    out.breaker_settings = &x.snapshot.breaker_settings[serving_index];
     out.breaker_probe = x.breaker_probe;
   }
   f.operation = x.operation;

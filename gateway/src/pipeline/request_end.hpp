@@ -43,6 +43,8 @@ struct RequestSummary {
   const config::Route* route = nullptr;
   breaker::Breaker* breaker = nullptr;
   const runtime::Endpoint* endpoint = nullptr;
+  const config::Route* breaker_route = nullptr;  // the route whose endpoint served (its fallback's, perhaps)
+  std::uint16_t breaker_route_label = 0;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;
 };

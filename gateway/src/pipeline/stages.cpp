@@ -12,6 +12,7 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/authentication.hpp"
 #include "pipeline/classification.hpp"
+#include "pipeline/concurrency.hpp"
 #include "pipeline/delegate.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
@@ -230,6 +231,14 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //      failing, answer at once (503) rather than make the caller wait for a timeout; before the
   //      budgets, so a refusal spends nothing.
   if (auto v = choose_endpoint(x); !v.proceeds()) co_return co_await refuse(x, v);
+
+  // 10e. The route's concurrency limit: a slot to its upstream, or a short bounded wait for one,
+  //      else 503 overloaded at once, so a slow tool holds only its own slots. After the breaker (an
+  //      open one refuses without making anyone wait); before the budgets, a child scope and a
+  //      strict record, so a refusal spends, opens and commits nothing. Held until this function
+  //      returns: the end of the upstream exchange, or of the stream it relays.
+  UpstreamSlot slot;
+  if (auto v = co_await take_upstream_slot(x, slot); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.

@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "delegation/token.hpp"
 #include "breaker/breaker.hpp"
+#include "breaker/concurrency.hpp"
 #include "guard/rate_limiter.hpp"
 #include "policy/policy.hpp"
 #include "router/router.hpp"
@@ -53,17 +54,18 @@ struct Endpoint {
   std::string host_header;                     // the Host sent to it (unless the route preserves the client's)
   std::string label;                           // host:port: the record's `endpoint`, a metric label
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for http://
-  // Mutable only so that App::publish() can hand over the previous snapshot's state before the
-  // snapshot is shared; never replaced afterwards.
-  mutable std::shared_ptr<EndpointState> state;
+  // Handed over from the previous snapshot by App::publish() before this one is shared; never
+  // replaced afterwards.
+  std::shared_ptr<EndpointState> state;
   std::uint16_t metric_label = 0;
 };
 
 // A route's endpoints and what they share: the retry budget (state, like the endpoints').
 struct RouteUpstreams {
   std::vector<Endpoint> endpoints;  // empty only for the gateway's own POST /v1/scopes
-  mutable std::shared_ptr<upstream::RetryBudget> retry_budget;  // mutable: as Endpoint::state
+  std::shared_ptr<upstream::RetryBudget> retry_budget;  // handed over like Endpoint::state
   bool has_breaker = false;
+  const config::Route* fallback = nullptr;  // `on_unavailable: fallback`: the route that serves instead
 };
 
 struct Snapshot {
@@ -99,6 +101,14 @@ struct Snapshot {
   // The settings of each route's breakers (indexed like route_index; meaningful where the route has
   // a breaker). The breakers themselves are per endpoint, in `upstreams`.
   std::vector<breaker::Settings> breaker_settings;
+  // Concurrency limits per route (indexed like route_index; null for POST /v1/scopes, which has no
+  // upstream). Every route has one, unlimited unless it sets `concurrency:`, so that the count of
+  // requests in flight is right whatever limit a later reload sets. State: a reload that keeps a
+  // route's name shares its limiter (app/snapshot.hpp, share_concurrency_limiters).
+  std::vector<std::shared_ptr<breaker::ConcurrencyLimiter>> limiters;
+  // scopegate_upstream_inflight{route} per route (indexed like limiters): the same cell for the same
+  // route name in every snapshot, so requests of an older one still count where they should.
+  std::vector<metrics::ValueCell*> upstream_inflight;
 
   // The metrics label of one of this snapshot's agents; "none" for no agent.
   std::uint16_t agent_label(const config::Agent* agent) const;
