@@ -18,7 +18,9 @@ tested against a real process. Endpoints (any method):
   /no-response              closes the connection without answering
   /conn                     the connection number only (keep-alive reuse tests)
   /stats                    requests and connections served so far, requests being answered now
-                            (`active`, this one included) and the most at once (`peak_active`)
+                            (`active`, this one included), the most at once (`peak_active`), and how
+                            many of the requests were scopegate's active health checks
+                            (`health_checks`: User-Agent scopegate-health-check)
 
 Usage: demo_upstream.py --port 0 [--host 127.0.0.1] [--name NAME] [--cert C --key K]
 Prints "listening <port>" on stdout once ready.
@@ -110,6 +112,7 @@ class Server:
         self.requests = 0
         self.active = 0
         self.peak_active = 0
+        self.health_checks = 0
 
     async def handle(self, reader, writer):
         self.connections += 1
@@ -139,6 +142,8 @@ class Server:
 
     async def respond(self, req, reader, writer, conn_id):
         self.requests += 1
+        if req.header("User-Agent") == "scopegate-health-check":
+            self.health_checks += 1
         digest = hashlib.sha256()
         body_len = await read_body(reader, req, digest.update)
         keep = (req.header("Connection") or "").lower() != "close"
@@ -218,7 +223,7 @@ class Server:
             return keep
         if leaf == "stats":
             body = json.dumps({"requests": self.requests, "connections": self.connections, "active": self.active,
-                               "peak_active": self.peak_active}).encode()
+                               "peak_active": self.peak_active, "health_checks": self.health_checks}).encode()
             writer.write(response_head(200, [("Content-Type", "application/json"),
                                              ("Content-Length", str(len(body)))]) + body)
             return keep

@@ -143,6 +143,67 @@ TEST_CASE("breaker: an abandoned probe frees its slot, and a reset starts it afr
   CHECK(b.window_counts(s, 5 * kS).first == 0);
 }
 
+TEST_CASE("breaker: a passing health check closes it from open at once, as a successful probe would") {
+  Breaker b;
+  auto s = consecutive(1);
+  REQUIRE(b.record(s, true, false, 0, kMid));  // open until 5 s
+  REQUIRE(b.admit(s, 5 * kS).probe);
+  REQUIRE(b.record(s, true, true, 5 * kS, kMid));  // probe failed: open until 15 s, second trip
+  CHECK(b.trips() == 2);
+  CHECK_FALSE(b.admit(s, 6 * kS).allowed);
+  auto t = b.close_by_check();
+  REQUIRE(t);
+  CHECK(t->from == State::open);
+  CHECK(t->to == State::closed);
+  CHECK(t->cause == "health_check_passed");
+  CHECK(b.state() == State::closed);
+  CHECK(b.trips() == 0);
+  CHECK(b.consecutive_failures() == 0);
+  CHECK(b.window_counts(s, 6 * kS).first == 0);
+  // Long before the open time was over, requests go again, and as ordinary ones (not probes).
+  auto a = b.admit(s, 6 * kS);
+  CHECK(a.allowed);
+  CHECK_FALSE(a.probe);
+  // The trips in a row started again: the next trip opens for the first open time.
+  REQUIRE(b.record(s, true, false, 7 * kS, kMid));
+  CHECK(b.open_until_ns() == 12 * kS);
+}
+
+TEST_CASE("breaker: a passing health check closes it from half-open, and a probe ending later changes nothing") {
+  Breaker b;
+  auto s = consecutive(2);
+  REQUIRE_FALSE(b.record(s, true, false, 0, kMid));
+  REQUIRE(b.record(s, true, false, 0, kMid));
+  REQUIRE(b.admit(s, 5 * kS).probe);
+  REQUIRE(b.take_pending());
+  CHECK(b.state() == State::half_open);
+  auto t = b.close_by_check();
+  REQUIRE(t);
+  CHECK(t->from == State::half_open);
+  CHECK(t->to == State::closed);
+  CHECK(t->cause == "health_check_passed");
+  CHECK_FALSE(b.take_pending());
+  // The probe let through before the check ends on a closed breaker: no second transition, and a
+  // failed probe does not reopen it.
+  CHECK_FALSE(b.record(s, true, true, 5 * kS, kMid));
+  CHECK(b.state() == State::closed);
+  CHECK(b.consecutive_failures() == 0);
+}
+
+TEST_CASE("breaker: a passing health check changes nothing while closed") {
+  Breaker b;
+  auto s = consecutive(3);
+  CHECK_FALSE(b.close_by_check());
+  CHECK_FALSE(b.record(s, true, false, 0, kMid));
+  CHECK_FALSE(b.record(s, true, false, 0, kMid));
+  // Closed: the failures in a row are real traffic's, and a check does not wipe them.
+  CHECK_FALSE(b.close_by_check());
+  CHECK(b.state() == State::closed);
+  CHECK(b.consecutive_failures() == 2);
+  REQUIRE(b.record(s, true, false, 0, kMid));
+  CHECK_FALSE(b.take_pending());
+}
+
 TEST_CASE("breaker: workers recording at once trip it exactly once") {
   Breaker b;
   auto s = consecutive(50);
@@ -184,4 +245,44 @@ TEST_CASE("breaker config: defaults, failure_on, and errors naming their keys") 
   CHECK(all.find("routes[0].breaker.failure_ratio") != std::string::npos);
   CHECK(all.find("routes[0].breaker.max_open: shorter than open") != std::string::npos);
   CHECK(all.find("routes[0].breaker: the breaker can never open") != std::string::npos);
+}
+
+TEST_CASE("health check config: defaults, expect, and errors naming their keys") {
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  std::string base = "listeners:\n  - port: 8080\nroutes:\n  - name: t\n    access: open\n"
+                     "    match: { path_prefix: /t }\n    upstream: http://127.0.0.1:9000\n";
+  std::string breaker = "    breaker: { consecutive_failures: 2 }\n";
+  auto ok = scopegate::config::load_string(base + breaker + "    health_check: { path: /healthz }\n", "gw.yaml", env);
+  REQUIRE(ok.config);
+  const auto& h = *ok.config->routes[0].health_check;
+  CHECK(h.path == "/healthz");
+  CHECK(h.interval == std::chrono::seconds(5));
+  CHECK(h.timeout == std::chrono::seconds(2));
+  CHECK(h.expect.empty());  // any 2xx
+  auto listed = scopegate::config::load_string(
+      base + breaker +
+          "    health_check: { path: \"/status?code=204\", interval: 200ms, timeout: 1s, expect: [200, 204] }\n",
+      "gw.yaml", env);
+  REQUIRE(listed.config);
+  CHECK(listed.config->routes[0].health_check->interval == std::chrono::milliseconds(200));
+  CHECK(listed.config->routes[0].health_check->expect == std::vector<unsigned>{200, 204});
+
+  auto errors = [&](const std::string& text) {
+    auto loaded = scopegate::config::load_string(text, "gw.yaml", env);
+    CHECK_FALSE(loaded.config);
+    std::string all;
+    for (const auto& e : loaded.errors) all += e.to_string() + "\n";
+    return all;
+  };
+  auto alone = errors(base + "    health_check: { path: /healthz }\n");
+  CHECK(alone.find("gw.yaml:8: routes[0].health_check: applies only to a route with a breaker") != std::string::npos);
+  auto bad = errors(base + breaker +
+                    "    health_check: { path: healthz, interval: 0s, expect: [200, 999], method: HEAD }\n");
+  CHECK(bad.find("routes[0].health_check.path: must start with '/'") != std::string::npos);
+  CHECK(bad.find("routes[0].health_check.interval: must be greater than zero") != std::string::npos);
+  CHECK(bad.find("routes[0].health_check.expect[1]") != std::string::npos);
+  CHECK(bad.find("gw.yaml:9: routes[0].health_check.method: unknown key") != std::string::npos);
+  CHECK(errors(base + breaker + "    health_check: { interval: 1s }\n").find("routes[0].health_check.path: required") !=
+        std::string::npos);
+  CHECK(errors(base + breaker + "    health_check: { path: \"/a b\" }\n").find("visible ASCII") != std::string::npos);
 }

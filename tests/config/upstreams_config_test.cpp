@@ -90,3 +90,11 @@ TEST_CASE("breakers per tool and MCP answers that count: mcp routes only") {
   REQUIRE_FALSE(per.config);
   CHECK(per.errors[0].key == "routes[0].breaker.per");
 }
+
+TEST_CASE("health checks close breakers per endpoint, not per tool") {
+  auto per_tool = load_route("    kind: mcp\n    upstream: http://a:1\n    breaker: { per: tool }\n"
+                             "    health_check: { path: /healthz }\n");
+  REQUIRE_FALSE(per_tool.config);
+  CHECK(per_tool.errors[0].key == "routes[0].health_check");
+  CHECK(per_tool.errors[0].message.find("per tool") != std::string::npos);
+}

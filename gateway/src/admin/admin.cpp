@@ -116,8 +116,9 @@ void append_breaker_state(std::string& body, const breaker::Breaker& b, const br
 }
 
 // GET /v1/breakers (docs/resilience.md): every endpoint's breaker with its state and counts, every
-// endpoint of every route with its weight and requests in flight, and every route's concurrency
-// limit with the requests in flight and waiting.
+// endpoint of every route with its weight and requests in flight (and, where the route has health
+// checks, the latest one's result), and every route's concurrency limit with the requests in flight
+// and waiting.
 std::string breakers_json(const runtime::Snapshot& snapshot) {
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                  std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -166,6 +167,18 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
       bool ejected = route_upstreams.has_breaker && endpoint.state->breaker.state() != breaker::State::closed;
       json::append_key(body, "ejected");
       body += ejected ? "true" : "false";
+      if (route.health_check) {
+        // The latest active health check (docs/resilience.md, "Health checks"); none yet: unknown, null.
+        auto health = endpoint.state->health.load(std::memory_order_relaxed);
+        std::int64_t checked = endpoint.state->checked_at_ns.load(std::memory_order_relaxed);
+        json::append_field(body, "health", runtime::to_string(health));
+        if (checked == 0) {
+          json::append_key(body, "checked_ms_ago");
+          body += "null";
+        } else {
+          json::append_int(body, "checked_ms_ago", std::max<std::int64_t>(0, now - checked) / 1'000'000);
+        }
+      }
       body += '}';
     }
   }

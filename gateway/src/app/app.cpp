@@ -179,6 +179,8 @@ int App::run() {
   schedule_scope_sweep();
   policy_watch_ = std::make_unique<PolicyWatch>(control_, [this] { reload_policy_files(); });
   policy_watch_->follow(snapshot_->config.policies);
+  health_checks_ = std::make_unique<HealthChecks>(control_, *this);
+  health_checks_->start(snapshot_);
 
   for (std::size_t w = 0; w < workers_.size(); ++w) {
     auto& worker = *workers_[w];
@@ -363,6 +365,8 @@ App::ReloadOutcome App::publish(std::shared_ptr<Snapshot> next, audit::ReloadTri
     snapshot_ = next;
   }
   runtime::record_breaker_states(*next);
+  // The checkers follow the snapshot: those of the running one stop, the new one's start.
+  if (health_checks_) health_checks_->start(next);
   auto generation = generation_.fetch_add(1, std::memory_order_acq_rel) + 1;
   last_reload_refused_ = false;
   std::size_t policy_files = next->policies ? next->policies->files().size() : 0;
@@ -433,6 +437,7 @@ void App::schedule_scope_sweep() {
 void App::begin_shutdown() {
   if (scope_sweep_) scope_sweep_->cancel();
   if (policy_watch_) policy_watch_->stop();
+  if (health_checks_) health_checks_->stop();
   draining_ = true;
   for (auto& w : workers_) asio::post(w->io(), [&w = *w] { w.begin_drain(); });
   auto deadline = std::chrono::steady_clock::now() + snapshot()->config.timeouts.drain;

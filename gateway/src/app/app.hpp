@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "admin/admin.hpp"
+#include "app/health_checks.hpp"
 #include "app/policy_watch.hpp"
 #include "app/snapshot.hpp"
 #include "audit/sink.hpp"
@@ -59,6 +60,7 @@ class App : public admin::Control {
   boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
   std::unique_ptr<PolicyWatch> policy_watch_;                // after control_: destroyed before it
+  std::unique_ptr<HealthChecks> health_checks_;              // after control_: destroyed before it
   // The latest reload was refused: the next one from disk is recorded even if the policy files are
   // the running ones again, so the log does not end on the refusal.
   bool last_reload_refused_ = false;

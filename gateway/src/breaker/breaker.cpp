@@ -115,6 +115,23 @@ Transition Breaker::open(const Settings& s, State from, std::string_view cause, 
   return Transition{from, State::open, cause};
 }
 
+void Breaker::close() {
+  trips_.store(0, std::memory_order_relaxed);
+  consecutive_.store(0, std::memory_order_relaxed);
+  for (Slice& slice : slices_) slice.epoch.store(-1, std::memory_order_relaxed);
+  state_.store(static_cast<std::uint8_t>(State::closed), std::memory_order_release);
+}
+
+std::optional<Transition> Breaker::close_by_check() {
+  std::lock_guard lock(mutex_);
+  State from = state();
+  if (from == State::closed) return std::nullopt;
+  // Probes in flight (half-open) end on a closed breaker, which ignores them; the next half-open
+  // period counts its probes from zero.
+  close();
+  return Transition{from, State::closed, "health_check_passed"};
+}
+
 std::optional<Transition> Breaker::record(const Settings& s, bool failure, bool probe, std::int64_t now_ns,
                                           std::uint64_t random) {
   if (probe) {
@@ -122,10 +139,7 @@ std::optional<Transition> Breaker::record(const Settings& s, bool failure, bool 
     if (probes_.load(std::memory_order_relaxed) > 0) probes_.fetch_sub(1, std::memory_order_acq_rel);
     if (state() != State::half_open) return std::nullopt;
     if (failure) return open(s, State::half_open, "probe_failed", now_ns, random);
-    trips_.store(0, std::memory_order_relaxed);
-    consecutive_.store(0, std::memory_order_relaxed);
-    for (Slice& slice : slices_) slice.epoch.store(-1, std::memory_order_relaxed);
-    state_.store(static_cast<std::uint8_t>(State::closed), std::memory_order_release);
+    close();
     return Transition{State::half_open, State::closed, "probe_succeeded"};
   }
   // A request let through while closed, ending after the breaker opened, says nothing new.

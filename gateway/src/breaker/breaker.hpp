@@ -39,7 +39,8 @@ struct Admission {
 
 struct Transition {
   State from = State::closed, to = State::closed;
-  std::string_view cause;  // "consecutive_failures", "failure_ratio", "open_time_over", "probe_succeeded", "probe_failed"
+  std::string_view cause;  // "consecutive_failures", "failure_ratio", "open_time_over", "probe_succeeded",
+                           // "probe_failed", "health_check_passed"
 };
 
 class Breaker {
@@ -58,6 +59,11 @@ class Breaker {
   void abandon_probe();
   // A transition admit() made (open → half_open), not yet reported; at most one.
   std::optional<Transition> take_pending();
+  // An active health check of the endpoint passed (docs/resilience.md, "Health checks"): while
+  // open or half-open the breaker closes at once, as after a successful probe, without waiting
+  // for the open time to end or risking a real request. Closed: nothing changes (nullopt). A
+  // failing check has no counterpart: a breaker opens on real traffic only.
+  std::optional<Transition> close_by_check();
 
   State state() const { return static_cast<State>(state_.load(std::memory_order_acquire)); }
   std::uint32_t consecutive_failures() const { return consecutive_.load(std::memory_order_relaxed); }
@@ -79,6 +85,8 @@ class Breaker {
   };
   void count(const Settings& s, bool failure, std::int64_t now_ns);
   Transition open(const Settings& s, State from, std::string_view cause, std::int64_t now_ns, std::uint64_t random);
+  // Closed with a fresh start: no trips in a row, no failures counted. Under mutex_.
+  void close();
 
   std::atomic<std::uint8_t> state_{static_cast<std::uint8_t>(State::closed)};
   std::atomic<std::uint32_t> consecutive_{0};

@@ -217,6 +217,17 @@ struct Breaker {
   bool operator==(const Breaker&) const = default;
 };
 
+// Active health checks of a route's endpoints (docs/resilience.md, "Health checks"): a GET per
+// interval per endpoint whose passing closes an open breaker without risking a real request. Only
+// with a breaker: a check never opens one.
+struct HealthCheck {
+  std::string path;                // the request target, sent as written (not under the upstream's base path)
+  Duration interval{5'000};        // between checks of one endpoint (jittered by 10% either way)
+  Duration timeout{2'000};         // connect, send and read the response head, all within this
+  std::vector<unsigned> expect;    // statuses that pass; empty: any 2xx
+  bool operator==(const HealthCheck&) const = default;
+};
+
 // What a route does when none of its endpoints can take a request (every breaker open, or no
 // connection after the retries): answer with the error, or let another route's endpoints serve it.
 enum class OnUnavailable { error, fallback };
@@ -251,6 +262,7 @@ struct Route {
   std::map<std::string, DataLabel, std::less<>> tools;  // mcp routes: labels per tool name
   std::optional<Breaker> breaker;    // the route's circuit breaker; unset: none
   std::optional<Concurrency> concurrency;  // the route's concurrency limit; unset: none
+  std::optional<HealthCheck> health_check;  // active checks of its endpoints; only with a breaker
   std::string location;              // "file:line" of the route, for messages
 };
 

@@ -472,6 +472,37 @@ void read_breaker(Reader& r, const YAML::Node& node, const std::string& key, Bre
   }
 }
 
+void read_health_check(Reader& r, const YAML::Node& node, const std::string& key, HealthCheck& h) {
+  if (!r.expect_map(node, key, {"path", "interval", "timeout", "expect"})) return;
+  r.read_string(node, key, "path", h.path);
+  if (h.path.empty()) {
+    r.error(node, key + ".path", "required");
+  } else if (!h.path.starts_with('/')) {
+    r.error(node["path"], key + ".path", "must start with '/'");
+  } else if (!std::all_of(h.path.begin(), h.path.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; })) {
+    // It becomes the request line as written: a space or a line break would change the request.
+    r.error(node["path"], key + ".path", "use visible ASCII only (percent-encode the rest)");
+  }
+  r.read_duration(node, key, "interval", h.interval, false);
+  r.read_duration(node, key, "timeout", h.timeout, false);
+  std::vector<std::string> items;
+  r.read_string_list(node, key, "expect", items);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string& item = items[i];
+    unsigned code = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+    if (ec == std::errc{} && end == item.data() + item.size() && code >= 100 && code <= 599) {
+      h.expect.push_back(code);
+    } else {
+      r.error(node["expect"][i], key + ".expect[" + std::to_string(i) + "]",
+              "expected a status code from 100 to 599, got '" + item + "'");
+    }
+  }
+  if (auto list = node["expect"]; list.IsDefined() && list.IsSequence() && list.size() == 0) {
+    r.error(list, key + ".expect", "list at least one status (or leave expect out: any 2xx passes)");
+  }
+}
+
 void read_concurrency(Reader& r, const YAML::Node& node, const std::string& key, Concurrency& c) {
   if (!r.expect_map(node, key, {"max_inflight", "max_pending", "pending_timeout"})) return;
   if (!node["max_inflight"].IsDefined() || node["max_inflight"].IsNull()) {
@@ -492,7 +523,7 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
-                                "retries", "on_unavailable", "fallback", "concurrency"}))
+                                "retries", "on_unavailable", "fallback", "concurrency", "health_check"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
@@ -501,6 +532,19 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (auto c = node["concurrency"]; c.IsDefined() && !c.IsNull()) {
     route.concurrency.emplace();
     read_concurrency(r, c, key + ".concurrency", *route.concurrency);
+  }
+  if (auto h = node["health_check"]; h.IsDefined() && !h.IsNull()) {
+    route.health_check.emplace();
+    read_health_check(r, h, key + ".health_check", *route.health_check);
+    // A check only ever closes a breaker (docs/resilience.md, "Health checks"): without one it
+    // would probe the upstream for nothing.
+    if (!route.breaker) {
+      r.error(h, key + ".health_check", "applies only to a route with a breaker (a passing check closes an open "
+                                        "breaker; a check never stops traffic): add breaker: or remove health_check");
+    } else if (route.breaker->per == Breaker::Per::tool) {
+      // A tool's breaker is about the tool, not an endpoint: a server's health path says nothing of it.
+      r.error(h, key + ".health_check", "applies to breakers per endpoint; this route's are per tool");
+    }
   }
   r.read_string(node, key, "name", route.name);
   if (route.name.empty()) r.error(node, key + ".name", "required");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/agents.hpp"
@@ -27,9 +28,23 @@ namespace scopegate::runtime {
 // endpoint its host and port): requests in flight to it, which the balancer reads, and its circuit
 // breaker. Shared, not copied, so requests admitted under the previous snapshot report to the same
 // breaker and counts as those admitted under the new one.
+// The latest active health check of an endpoint (docs/resilience.md, "Health checks").
+enum class Health : std::uint8_t { unknown, passing, failing };
+inline std::string_view to_string(Health h) {
+  switch (h) {
+    case Health::passing: return "passing";
+    case Health::failing: return "failing";
+    case Health::unknown: break;
+  }
+  return "unknown";
+}
+
 struct EndpointState {
   std::atomic<std::uint32_t> outstanding{0};
   breaker::Breaker breaker;  // consulted while the route has a breaker
+  // Written by the endpoint's health checker (app/health_checks.hpp), read by GET /v1/breakers.
+  std::atomic<Health> health{Health::unknown};
+  std::atomic<std::int64_t> checked_at_ns{0};  // steady clock of the latest check; 0: none yet
 };
 
 // One endpoint of a route (docs/resilience.md, "Several endpoints").
