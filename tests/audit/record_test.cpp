@@ -47,7 +47,15 @@ TEST_CASE("a strict request is written ahead without its result, which its outco
   CHECK(request_outcome_members(f) ==
         R"(,"request_id":"0193a6f0-0000-7000-8000-000000000001","trace_id":"0af7651916cd43dd8448eb211c80319c",)"
         R"("span_id":"b7ad6b7169203331","scope":{"id":"c","parent":"r","root":"r","depth":1,"path":"r/c"},)"
-        R"("principal":"user:alice","agent":"researcher","route":"hr","status":200,"duration_ms":1.500,"bytes_out":20)");
+        R"("principal":"user:alice","agent":"researcher","route":"hr","upstream":"http://hr","status":200,)"
+        R"("duration_ms":1.500,"bytes_out":20)");
+  // Where it went, known only after forwarding: a retry or a fallback may have changed the endpoint.
+  f.endpoint = "10.0.0.6:9000";
+  f.upstream = "http://10.0.0.6:9000";
+  f.retries = 1;
+  f.fallback = "hr-cache";
+  CHECK(request_outcome_members(f).find(R"("route":"hr","upstream":"http://10.0.0.6:9000","endpoint":"10.0.0.6:9000",)"
+                                        R"("retries":1,"fallback":"hr-cache","status":200)") != std::string::npos);
 }
 
 TEST_CASE("an outcome carries the cut and the gateway's own error when there is one") {
@@ -59,7 +67,7 @@ TEST_CASE("an outcome carries the cut and the gateway's own error when there is 
   f.reason = "upstream_timeout";
   f.status = 504;
   std::string failed = request_outcome_members(f);
-  CHECK(failed.find(R"("route":"hr","reason":"upstream_timeout","status":504)") != std::string::npos);
+  CHECK(failed.find(R"("route":"hr","upstream":"http://hr","reason":"upstream_timeout","status":504)") != std::string::npos);
   CHECK(failed.find("\"decision\"") == std::string::npos);  // decided in the request record
 }
 

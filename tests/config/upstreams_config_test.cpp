@@ -45,6 +45,10 @@ TEST_CASE("upstreams: mistakes are named by file, line and key") {
   CHECK(dup.errors[0].line == 7);
   CHECK(dup.errors[0].message.find("the same endpoint") != std::string::npos);
 
+  auto spelled = load_route("    upstream: [ http://Tools.example:9000, http://tools.example.:9000 ]\n");
+  REQUIRE_FALSE(spelled.config);
+  CHECK(spelled.errors[0].key == "routes[0].upstream[1]");
+
   auto empty = load_route("    upstream: []\n");
   REQUIRE_FALSE(empty.config);
   CHECK(empty.errors[0].key == "routes[0].upstream");
@@ -89,12 +93,4 @@ TEST_CASE("breakers per tool and MCP answers that count: mcp routes only") {
   auto per = load_route("    kind: mcp\n    upstream: http://a:1\n    breaker: { per: server }\n");
   REQUIRE_FALSE(per.config);
   CHECK(per.errors[0].key == "routes[0].breaker.per");
-}
-
-TEST_CASE("health checks close breakers per endpoint, not per tool") {
-  auto per_tool = load_route("    kind: mcp\n    upstream: http://a:1\n    breaker: { per: tool }\n"
-                             "    health_check: { path: /healthz }\n");
-  REQUIRE_FALSE(per_tool.config);
-  CHECK(per_tool.errors[0].key == "routes[0].health_check");
-  CHECK(per_tool.errors[0].message.find("per tool") != std::string::npos);
 }

@@ -576,7 +576,7 @@ def test_a_response_cut_mid_body_is_recorded_as_cut_and_never_counted_whole(star
 
 
 OUTCOME_KEYS = {"v", "seq", "ts", "node", "event", "request_id", "trace_id", "span_id", "scope", "principal", "agent",
-                "route", "status", "duration_ms", "bytes_out", "prev", "hash"}
+                "route", "upstream", "endpoint", "status", "duration_ms", "bytes_out", "prev", "hash"}
 
 
 def test_a_strict_request_is_recorded_before_forwarding_and_its_outcome_after(start_gateway, upstream, tmp_path):
@@ -616,7 +616,8 @@ def test_a_strict_request_is_recorded_before_forwarding_and_its_outcome_after(st
         ahead, outcome = mine
         assert ahead["recorded"] == "before_forward" and ahead["decision"] == "allow"
         assert not {"status", "duration_ms", "bytes_out"} & set(ahead)
-        for key in ("scope", "principal", "agent", "route", "trace_id", "span_id"):
+        # No retry here: the endpoint that served is the one first chosen.
+        for key in ("scope", "principal", "agent", "route", "trace_id", "span_id", "upstream", "endpoint"):
             assert outcome[key] == ahead[key], key
         assert outcome["seq"] > ahead["seq"] and outcome["duration_ms"] >= 0
         assert "usage" not in outcome  # unknown here: never guessed

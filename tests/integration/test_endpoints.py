@@ -216,3 +216,150 @@ def test_fallback_mistakes_are_refused(tmp_path):
                                endpoints_route("b", "/b", ["http://127.0.0.1:2"])))
         code, out, err = cli("check", "--config", str(path))
         assert code != 0 and message in out + err, (extra, out + err)
+
+
+def test_a_fallback_takes_a_slot_of_the_fallback_routes_concurrency_limit(start_gateway, upstream):
+    """The fallback route's own limit holds for requests it serves for another route: they do not
+    wait for a slot (they have waited enough) and are refused when it is full."""
+    import concurrent.futures
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = (endpoints_route("primary", "/primary", [dead], BREAKER +
+                              "    on_unavailable: fallback\n    fallback: cache\n    strip_prefix: true\n") +
+              endpoints_route("cache", "/cache", [upstream.url], "    concurrency: { max_inflight: 1 }\n"))
+    gw = start_gateway(config(routes))
+    for _ in range(2):  # open the dead endpoint's breaker (each served by the fallback)
+        assert request("127.0.0.1", gw.port, "GET", "/primary/echo")[0] == 200
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: request("127.0.0.1", gw.port, "GET", "/primary/delay?ms=400")[0], range(6)))
+    assert statuses.count(200) >= 1 and statuses.count(200) + statuses.count(503) == 6, statuses
+    assert statuses.count(503) >= 3, statuses
+    assert upstream.stats()["peak_active"] <= 2  # the cache's one slot, and the /stats request itself
+    listed = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["limits"]
+    assert [(l["route"], l["inflight"]) for l in listed] == [("primary", 0), ("cache", 0)]  # every slot back
+
+
+def test_a_retry_never_outlasts_the_request_deadline_nor_charges_the_live_endpoint(start_gateway, upstream):
+    """A wait before a retry that would pass request_total is not taken: the request fails with its
+    own error in time, and the live endpoint, which never got it, keeps a closed breaker."""
+    import time
+    urls = ["{ url: http://127.0.0.1:%d, weight: 1000 }" % free_port(), upstream.url]
+    routes = endpoints_route("pair", "/pair", urls, BREAKER.replace("consecutive_failures: 2", "consecutive_failures: 100") +
+                             "    retries: { max: 1, backoff: 2s, max_backoff: 2s, min_retries: 100 }\n"
+                             "    timeouts: { request_total: 300ms }\n")
+    gw = start_gateway(config(routes))
+    for _ in range(10):
+        started = time.monotonic()
+        status = request("127.0.0.1", gw.port, "GET", "/pair/echo")[0]
+        assert status in (200, 502) and time.monotonic() - started < 0.9, (status, time.monotonic() - started)
+    states = {b["endpoint"]: b for b in json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]}
+    live = states["127.0.0.1:%d" % upstream.port]
+    assert live["state"] == "closed" and live["window_failures"] == 0 and live["consecutive_failures"] == 0
+
+
+def test_per_tool_routes_still_eject_a_dead_endpoint(start_gateway, upstream):
+    dead = "http://127.0.0.1:%d" % free_port()
+    routes = endpoints_route("tools", "/mcp", ["{ url: %s, weight: 100 }" % dead, upstream.url],
+                             "    kind: mcp\n    tools: { search: {} }\n"
+                             "    breaker: { per: tool, consecutive_failures: 2, open: 30s, failure_on: [connect, 5xx, tool_error] }\n"
+                             "    retries: { max: 0 }\n")
+    gw = start_gateway(config(routes))
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search", "arguments": {}}})
+    statuses = [request("127.0.0.1", gw.port, "POST", "/mcp/echo", body=body,
+                        headers={"Content-Type": "application/json"})[0] for _ in range(30)]
+    # Without retries the calls that met the dead endpoint failed, until its breaker ejected it;
+    # the tool's breaker, which saw a working server answer most calls, stayed closed.
+    failures = [i for i, s in enumerate(statuses) if s != 200]
+    assert 1 <= len(failures) <= 2 and statuses[failures[-1] + 1:] == [200] * (29 - failures[-1]), statuses
+    listed = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]
+    states = {b.get("endpoint", b.get("tool")): b["state"] for b in listed}
+    assert states[dead[len("http://"):]] == "open" and states["127.0.0.1:%d" % upstream.port] == "closed"
+    assert states["search"] == "closed"
+
+
+def test_an_event_stream_never_holds_a_half_open_probe(start_gateway, upstream):
+    """Where what an MCP server answers counts, a GET event stream is still decided by its head: a
+    session's stream lasting seconds does not keep the breaker half-open meanwhile."""
+    import http.client
+    import threading
+    import time
+    routes = endpoints_route("tools", "/mcp", [upstream.url],
+                             "    kind: mcp\n    strip_prefix: true\n"
+                             "    breaker: { consecutive_failures: 2, open: 1s, failure_on: [connect, 5xx, tool_error] }\n")
+    gw = start_gateway(config(routes))
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "arguments": {}}})
+    headers = {"Content-Type": "application/json"}
+    assert [request("127.0.0.1", gw.port, "POST", "/mcp/status?code=500", body=call, headers=headers)[0]
+            for _ in range(2)] == [500, 500]
+    time.sleep(1.15)
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
+    conn.request("GET", "/mcp/sse?n=20&interval_ms=100")  # two seconds of events: the probe
+    stream = conn.getresponse()
+    assert stream.status == 200
+    reader = threading.Thread(target=stream.read)
+    reader.start()
+    try:
+        assert request("127.0.0.1", gw.port, "POST", "/mcp/echo", body=call, headers=headers)[0] == 200
+    finally:
+        reader.join()
+        conn.close()
+
+
+def test_a_strict_records_outcome_names_the_endpoint_that_served(start_gateway, upstream, tmp_path):
+    """On a strict route the request record is durable before forwarding, naming the endpoint first
+    chosen; a retry moves the request, and its request.outcome says where it was served."""
+    dead_port = free_port()
+    urls = ["{ url: http://127.0.0.1:%d, weight: 1000 }" % dead_port, upstream.url]
+    gw = start_gateway(config(endpoints_route("pair", "/pair", urls, "    audit: strict\n"),
+                              extra="audit:\n  dir: %s\n" % (tmp_path / "audit")))
+    statuses = [request("127.0.0.1", gw.port, "GET", "/pair/echo")[0] for _ in range(5)]
+    assert statuses == [200] * 5
+    gw.stop()
+    recs = records(tmp_path / "audit")
+    moved = 0
+    for outcome in (r for r in recs if r["event"] == "request.outcome"):
+        ahead = next(r for r in recs if r["event"] == "request" and r["request_id"] == outcome["request_id"])
+        assert outcome["endpoint"] == "127.0.0.1:%d" % upstream.port and outcome["upstream"] == upstream.url
+        if ahead["endpoint"] == "127.0.0.1:%d" % dead_port:
+            assert outcome["retries"] == 1
+            moved += 1
+    assert moved >= 3  # the dead endpoint, weighted 1000 to 1, is nearly always chosen first
+    validator = schema_validator("audit-record.schema.json")
+    for r in recs:
+        validator.validate(r)
+    assert verify(str(tmp_path / "audit"))[0] == 0
+
+
+def test_a_fallback_serves_the_same_protocol_and_a_delegation_the_same_agent(tmp_path):
+    from audit_helpers import cli
+    cases = [
+        (endpoints_route("a", "/a", ["http://127.0.0.1:1"], "    on_unavailable: fallback\n    fallback: b\n") +
+         endpoints_route("b", "/b", ["http://127.0.0.1:2"], "    kind: mcp\n"), "is of another kind"),
+        (endpoints_route("w", "/w", ["http://127.0.0.1:1"], "    kind: agent\n    target_agent: writer\n"
+                         "    on_unavailable: fallback\n    fallback: r\n") +
+         endpoints_route("r", "/r", ["http://127.0.0.1:2"], "    kind: agent\n    target_agent: researcher\n"),
+         "a delegation falls back only to the same agent"),
+    ]
+    agents = "agents:\n  - { id: writer, api_key_sha256: %s }\n  - { id: researcher, api_key_sha256: %s }\n" % (
+        "ab" * 32, "cd" * 32)
+    for routes, message in cases:
+        path = tmp_path / "gw.yaml"
+        path.write_text(config(routes, extra=agents))
+        code, out, err = cli("check", "--config", str(path))
+        assert code != 0 and message in out + err, out + err
+
+
+def test_a_reload_that_drops_breakers_leaves_no_alerting_series(start_gateway):
+    dead = "http://127.0.0.1:%d" % free_port()
+    gw = start_gateway(config(endpoints_route("d", "/d", [dead], BREAKER)))
+    while request("127.0.0.1", gw.port, "GET", "/d/x")[0] != 503:
+        pass
+    s = samples(scrape(gw)[1])
+    label = dead[len("http://"):]
+    assert value(s, "scopegate_breaker_state", route="d") == 2
+    assert value(s, "scopegate_endpoint_ejected", route="d", endpoint=label) == 1
+    gw.write_config(config(endpoints_route("d", "/d", [dead])))  # no breaker any more
+    assert request("127.0.0.1", gw.admin_port, "POST", "/v1/reload",
+                   headers={"Authorization": "Bearer test-admin-token"})[0] == 200
+    s = samples(scrape(gw)[1])
+    assert value(s, "scopegate_breaker_state", route="d") == 0
+    assert value(s, "scopegate_endpoint_ejected", route="d", endpoint=label) == 0

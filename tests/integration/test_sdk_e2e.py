@@ -322,10 +322,13 @@ def test_a_tool_answering_with_errors_opens_only_its_own_breaker(start_gateway, 
     # Tool errors not counted: the lenient route's breaker stays closed.
     assert [mcp_call(gw, "/lenient", "failing", i)[0] for i in range(4)] == [200] * 4
     breakers = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]
-    states = {(b["route"], b["tool"]): b["state"] for b in breakers}
+    states = {(b["route"], b["tool"]): b["state"] for b in breakers if "tool" in b}
     assert states == {("json", "other"): "closed", ("json", "failing"): "open", ("json", "search"): "closed",
                       ("sse", "other"): "closed", ("sse", "failing"): "open", ("sse", "search"): "closed",
                       ("lenient", "other"): "closed"}
+    # The server's endpoint is working: its own breaker (one per endpoint, beside the tools') is closed.
+    assert {(b["route"], b["state"]) for b in breakers if "endpoint" in b} == {
+        ("json", "closed"), ("sse", "closed"), ("lenient", "closed")}
     gw.stop()
     from audit_helpers import records
     opened = [(r["route"], r["tool"], r["cause"]) for r in records(tmp_path / "audit")

@@ -11,8 +11,19 @@ TEST_CASE("mcp outcome: results, JSON-RPC errors and tool errors") {
   CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})") == McpOutcome::result);
   CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}})") == McpOutcome::result);
   CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}})") == McpOutcome::tool_error);
-  CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"no such tool"}})") ==
+  CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"internal error"}})") ==
         McpOutcome::jsonrpc_error);
+  CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"backend down"}})") ==
+        McpOutcome::jsonrpc_error);
+  // What a caller causes is the server working: a bad request, an unknown method or tool, bad params.
+  for (int code : {-32700, -32600, -32601, -32602, -32002}) {
+    std::string body = R"({"jsonrpc":"2.0","id":1,"error":{"code":)" + std::to_string(code) + R"(,"message":"x"}})";
+    CHECK(classify_mcp_response(body) == McpOutcome::result);
+  }
+  // An error member that is not an object is no JSON-RPC error; a member named twice decides nothing.
+  CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"error":null,"result":{}})") == McpOutcome::result);
+  CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"result":{"isError":false,"isError":true}})") ==
+        McpOutcome::unknown);
   // isError of another type is not a tool error; a notification is not an answer; nor is garbage.
   CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","id":1,"result":{"isError":"yes"}})") == McpOutcome::result);
   CHECK(classify_mcp_response(R"({"jsonrpc":"2.0","method":"notifications/progress"})") == McpOutcome::unknown);
@@ -48,6 +59,10 @@ TEST_CASE("mcp outcome: server-sent events, the first response among notificatio
   McpOutcomeScanner cut(true);  // the stream ended without the blank line after its last event
   cut.feed("data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"isError\":true}}");
   CHECK(cut.finish() == McpOutcome::tool_error);
+
+  McpOutcomeScanner cr(true);  // bare CR line ends
+  cr.feed("event: message\rdata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"isError\":true}}\r\r");
+  CHECK(cr.finish() == McpOutcome::tool_error);
 
   McpOutcomeScanner none(true);
   none.feed("event: ping\n\n");

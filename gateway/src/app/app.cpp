@@ -364,6 +364,7 @@ App::ReloadOutcome App::publish(std::shared_ptr<Snapshot> next, audit::ReloadTri
     std::lock_guard lock(snapshot_mutex_);
     snapshot_ = next;
   }
+  runtime::retire_breaker_series(*current, *next);
   runtime::record_breaker_states(*next);
   // The checkers follow the snapshot: those of the running one stop, the new one's start.
   if (health_checks_) health_checks_->start(next);

@@ -80,7 +80,9 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
     auto& out = snapshot->upstreams.emplace_back();
     out.retry_budget = std::make_shared<upstream::RetryBudget>();
     bool per_tool = route.breaker && route.breaker->per == config::Breaker::Per::tool;
-    out.has_breaker = route.breaker && !per_tool;
+    // Per tool or not, each endpoint has its breaker: a dead endpoint is ejected either way (on a
+    // route per tool, what the tools answer counts for their breakers only).
+    out.has_breaker = route.breaker.has_value();
     if (per_tool) {
       out.tool_breakers.push_back({"", std::make_shared<breaker::Breaker>()});
       for (const auto& [tool, label] : route.tools) {  // a std::map: in order of name

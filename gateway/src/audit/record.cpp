@@ -152,6 +152,12 @@ std::string request_outcome_members(const RequestFacts& f) {
   // a scope's records hold its outcomes without the join.
   append_caller(out, f);
   field_if(out, field::route, f.route);
+  // Where it went, known only now: the request record, written before forwarding, names the endpoint
+  // first chosen, and a retry or a fallback may have changed it.
+  field_if(out, field::upstream, f.upstream);
+  field_if(out, field::endpoint, f.endpoint);
+  if (f.retries > 0) json::append_int(out, field::retries, f.retries);
+  field_if(out, field::fallback, f.fallback);
   field_if(out, field::reason, f.reason);  // the gateway answered itself (upstream_timeout, ...)
   append_result(out, f);
   return out;

@@ -388,9 +388,17 @@ void read_upstreams(Reader& r, const YAML::Node& node, const std::string& key, s
     std::string item_key = key + "[" + std::to_string(i) + "]";
     Upstream u;
     read_upstream(r, node[i], item_key, u);
-    // Two entries for one server would split its breaker and its share of requests in two.
+    // Two entries for one server would split its breaker and its share of requests in two. Host
+    // names compare as DNS does: case aside, and with or without the root's trailing dot.
+    auto same_host = [](std::string_view a, std::string_view b) {
+      if (a.ends_with('.')) a.remove_suffix(1);
+      if (b.ends_with('.')) b.remove_suffix(1);
+      return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+               return std::tolower(x) == std::tolower(y);
+             });
+    };
     for (const auto& other : out) {
-      if (!u.host.empty() && other.host == u.host && other.port == u.port) {
+      if (!u.host.empty() && same_host(other.host, u.host) && other.port == u.port) {
         r.error(node[i], item_key, "the same endpoint as " + other.url + " (give it a weight instead)");
       }
     }
@@ -541,9 +549,6 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
     if (!route.breaker) {
       r.error(h, key + ".health_check", "applies only to a route with a breaker (a passing check closes an open "
                                         "breaker; a check never stops traffic): add breaker: or remove health_check");
-    } else if (route.breaker->per == Breaker::Per::tool) {
-      // A tool's breaker is about the tool, not an endpoint: a server's health path says nothing of it.
-      r.error(h, key + ".health_check", "applies to breakers per endpoint; this route's are per tool");
     }
   }
   r.read_string(node, key, "name", route.name);
@@ -1060,6 +1065,13 @@ void check_fallbacks(Reader& r, const YAML::Node& routes, const Config& c) {
     else if (it->name == route.name) r.error(at, key, "a route cannot fall back to itself");
     else if (it->on_unavailable == OnUnavailable::fallback) {
       r.error(at, key, "route '" + it->name + "' falls back in turn; fallbacks do not chain");
+    } else if (it->kind != route.kind) {
+      // An MCP request sent to a plain HTTP tool, or the reverse, would be read by neither as meant.
+      r.error(at, key, "route '" + it->name + "' is of another kind; a fallback serves the same protocol");
+    } else if ((route.kind == RouteKind::agent || route.kind == RouteKind::a2a) && it->target_agent != route.target_agent) {
+      // The child scope was minted for this route's agent: another agent must not act in it.
+      r.error(at, key, "route '" + it->name + "' delegates to agent '" + it->target_agent + "', not '" +
+                           route.target_agent + "'; a delegation falls back only to the same agent");
     }
   }
 }

@@ -144,9 +144,15 @@ struct RequestContext {
   std::uint32_t retries = 0;
   upstream::RetryBudget* active_in = nullptr;        // the retry budget it counts in as an active request
   upstream::RetryBudget* retry_held = nullptr;       // the budget that granted the current attempt's retry
-  breaker::Breaker* breaker = nullptr;
+  breaker::Breaker* breaker = nullptr;  // the endpoint's
   bool breaker_probe = false;
-  const runtime::ToolBreaker* tool_breaker = nullptr;  // `breaker` is this tool's (per: tool), not an endpoint's
+  // A tool call on an mcp route with breakers per tool: the tool's breaker, which admitted it first.
+  const runtime::ToolBreaker* tool_breaker = nullptr;
+  bool tool_probe = false;
+  // Serving from the fallback route: the slot of its concurrency limit it holds (given back when
+  // the request ends).
+  breaker::ConcurrencyLimiter* fallback_limiter = nullptr;
+  metrics::ValueCell* fallback_gauge = nullptr;
   // What the MCP server answered, read as the response is relayed, for a breaker that counts
   // JSON-RPC or tool errors (protocol/mcp_outcome.hpp).
   bool reads_mcp_outcome = false;

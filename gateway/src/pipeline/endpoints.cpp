@@ -7,6 +7,7 @@
 #include <random>
 
 #include "log/log.hpp"
+#include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "runtime/gateway_metrics.hpp"
 #include "runtime/services.hpp"
@@ -46,15 +47,34 @@ void report(runtime::Services& app, const config::Route& route, const runtime::E
   runtime::record_breaker_transition(route_label, static_cast<int>(t.to));
 }
 
+// What an attempt, or a whole request, came to, as a breaker sees it.
+struct Outcome {
+  std::optional<ErrorCode> reason;  // the gateway's error, if it answered itself
+  bool forwarded = false;
+  std::string_view cut;             // "upstream_cut" when the upstream cut its response
+  unsigned status = 0;
+  protocol::McpOutcome answer = protocol::McpOutcome::unknown;
+  bool deadline_passed = false;     // the request's total deadline had passed
+};
+
+// Whose breaker an outcome is weighed for. An endpoint's counts what says the server failed, and on
+// a route whose breakers are per endpoint also what its tools answered; a tool's counts what that
+// call met (its timeout, its 5xx, its answer) but not a connection that failed, which is the
+// server's, not the tool's: a dead endpoint must not open the breaker of every tool called on it.
+enum class Weighed { endpoint, endpoint_with_answers, tool };
+
 // Did the upstream fail, by the route's own definition of failure? nullopt: it was never asked
-// (refused or abandoned before forwarding), so the request says nothing about it.
-std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<ErrorCode> reason, bool forwarded,
-                                    std::string_view outcome, unsigned status,
-                                    protocol::McpOutcome answer = protocol::McpOutcome::unknown) {
-  if (reason) {
-    switch (*reason) {
-      case ErrorCode::upstream_unavailable: return b.on_connect;
-      case ErrorCode::upstream_timeout: return b.on_timeout;
+// (refused or abandoned before forwarding), or what ended it was not the upstream's doing, so the
+// request says nothing about it.
+std::optional<bool> upstream_failed(const config::Breaker& b, const Outcome& o, Weighed weighed) {
+  bool answers = weighed != Weighed::endpoint;
+  if (o.reason) {
+    switch (*o.reason) {
+      case ErrorCode::upstream_unavailable:
+        return weighed == Weighed::tool ? std::nullopt : std::optional<bool>(b.on_connect);
+      // A timeout that is the request's own deadline running out (request_total), not the phase's
+      // timeout: the time may have gone to the client, a queue or an earlier endpoint.
+      case ErrorCode::upstream_timeout: return o.deadline_passed ? std::nullopt : std::optional<bool>(b.on_timeout);
       case ErrorCode::upstream_protocol_error: return b.on_protocol;
       // The client's doing (a body too slow, too large or broken), even after forwarding began:
       // nothing learnt about the upstream.
@@ -67,18 +87,30 @@ std::optional<bool> upstream_failed(const config::Breaker& b, std::optional<Erro
       default: break;
     }
   }
-  if (!forwarded) return std::nullopt;
-  if (outcome == "upstream_cut") return b.on_reset;
-  if (status >= 500 && status <= 599 && b.on_5xx) return true;
+  if (!o.forwarded) return std::nullopt;
+  if (o.cut == "upstream_cut") return b.on_reset;
+  if (o.status >= 500 && o.status <= 599 && b.on_5xx) return true;
   // An MCP server that answers is working: its errors count only where the route says so.
-  if (answer == protocol::McpOutcome::jsonrpc_error && b.on_jsonrpc_error) return true;
-  if (answer == protocol::McpOutcome::tool_error && b.on_tool_error) return true;
-  return std::find(b.statuses.begin(), b.statuses.end(), status) != b.statuses.end();
+  if (answers && o.answer == protocol::McpOutcome::jsonrpc_error && b.on_jsonrpc_error) return true;
+  if (answers && o.answer == protocol::McpOutcome::tool_error && b.on_tool_error) return true;
+  return std::find(b.statuses.begin(), b.statuses.end(), o.status) != b.statuses.end();
+}
+
+// How an endpoint's breaker weighs an outcome: on a route whose breakers are per tool, the tools'
+// breakers count the answers, and an endpoint's only what says the server itself is failing.
+Weighed endpoint_weighing(const config::Breaker& b) {
+  return b.per == config::Breaker::Per::endpoint ? Weighed::endpoint_with_answers : Weighed::endpoint;
 }
 
 std::uint64_t bit(std::size_t index) { return std::uint64_t{1} << index; }
 
 const config::Route& serving(const RequestContext& x) { return x.serving_route ? *x.serving_route : *x.route; }
+
+// Nanoseconds left before the request's total deadline; the most there is when it has none.
+std::int64_t deadline_left_ns(const RequestContext& x) {
+  if (x.deadline == Clock::time_point::max()) return std::numeric_limits<std::int64_t>::max();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(x.deadline - Clock::now()).count();
+}
 
 // Chooses an endpoint of the serving route not yet tried whose breaker admits the request, and
 // enters it. false: none does; `retry_after_ns` is then the soonest one will.
@@ -131,28 +163,66 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
   }
 }
 
-// A breaker that counts what an MCP server answers reads the answer as it is relayed.
+// A breaker that counts what an MCP server answers reads the answer as it is relayed: only for a
+// JSON-RPC request (a POST that expects a response), whose answer ends. A session's event stream
+// (GET) or a notification is decided by its head, as on any route.
 void watch_mcp_outcome(RequestContext& x) {
   const auto& route = serving(x);
-  x.reads_mcp_outcome = x.breaker && route.kind == config::RouteKind::mcp && x.route->kind == config::RouteKind::mcp &&
-                        (route.breaker->on_jsonrpc_error || route.breaker->on_tool_error);
+  bool request = x.route->kind == config::RouteKind::mcp && route.kind == config::RouteKind::mcp &&
+                 x.method == bhttp::verb::post && !x.mcp_method.empty() && !x.mcp_method.starts_with("notifications/");
+  bool counts = false;
+  if (request && x.tool_breaker) counts = x.route->breaker->on_jsonrpc_error || x.route->breaker->on_tool_error;
+  if (request && x.breaker && endpoint_weighing(*route.breaker) == Weighed::endpoint_with_answers) {
+    counts = counts || route.breaker->on_jsonrpc_error || route.breaker->on_tool_error;
+  }
+  x.reads_mcp_outcome = counts;
 }
 
-// The route's own endpoints are unavailable: its fallback route's serve it, when it has one and one
-// of them admits it (docs/resilience.md, "Graceful degradation").
+// Gives back the fallback route's concurrency slot, if the request holds one.
+void leave_fallback_slot(RequestContext& x) {
+  if (!x.fallback_limiter) return;
+  if (x.fallback_gauge) x.fallback_gauge->value.fetch_sub(1, std::memory_order_relaxed);
+  x.fallback_limiter->release();
+  x.fallback_limiter = nullptr;
+  x.fallback_gauge = nullptr;
+}
+
+// The route's own endpoints are unavailable: its fallback route's serve it, when it has one, its
+// concurrency limit has a slot free (no waiting: the request has waited enough), and one of its
+// endpoints admits it (docs/resilience.md, "Graceful degradation").
 bool enter_fallback(RequestContext& x) {
   const config::Route* fallback = x.snapshot.upstreams[x.snapshot.route_index(*x.route)].fallback;
   if (x.serving_route || !fallback) return false;
+  std::size_t index = x.snapshot.route_index(*fallback);
+  auto* limiter = index < x.snapshot.limiters.size() ? x.snapshot.limiters[index].get() : nullptr;
+  if (limiter && !limiter->try_acquire()) {
+    log::debug("the fallback route is at its concurrency limit", {{"route", x.route->name}, {"fallback", fallback->name}});
+    return false;
+  }
   x.serving_route = fallback;
   x.endpoints_tried = 0;
   std::int64_t unused = 0;
-  if (enter_endpoint(x, unused)) {
-    watch_mcp_outcome(x);
-    log::debug("serving from the fallback route", {{"route", x.route->name}, {"fallback", fallback->name}});
-    return true;
+  if (!enter_endpoint(x, unused)) {
+    x.serving_route = nullptr;  // the fallback could not take it either: the record names no fallback
+    if (limiter) limiter->release();
+    return false;
   }
-  x.serving_route = nullptr;  // the fallback could not take it either: the record names no fallback
-  return false;
+  if (limiter) {
+    x.fallback_limiter = limiter;
+    x.fallback_gauge = index < x.snapshot.upstream_inflight.size() ? x.snapshot.upstream_inflight[index] : nullptr;
+    if (x.fallback_gauge) x.fallback_gauge->value.fetch_add(1, std::memory_order_relaxed);
+  }
+  watch_mcp_outcome(x);
+  log::debug("serving from the fallback route", {{"route", x.route->name}, {"fallback", fallback->name}});
+  return true;
+}
+
+// A breaker admitted the request but never learns how it went (it went elsewhere, or nowhere): a
+// probe's slot goes to the next request.
+void forget(breaker::Breaker*& b, bool& probe) {
+  if (b && probe) b->abandon_probe();
+  b = nullptr;
+  probe = false;
 }
 
 // The request leaves its endpoint: no longer outstanding there, and its retry slot (if it held one)
@@ -187,34 +257,41 @@ Verdict choose_endpoint(RequestContext& x) {
   const auto& route_upstreams = x.snapshot.upstreams[index];
   if (route_upstreams.endpoints.empty()) return Verdict::next();  // answered by the gateway itself
   std::int64_t retry_after_ns = 0;
-  // A tool call on a route with a breaker per tool: the tool's breaker decides first (the endpoints
-  // then have none of their own).
+  // A tool call on a route with breakers per tool: the tool's breaker decides first, then an
+  // endpoint is chosen among those whose own breaker admits the request.
   const runtime::ToolBreaker* tool = x.operation == "execute_tool" ? route_upstreams.tool_breaker(x.tool) : nullptr;
   bool tool_open = false;
   if (tool) {
-    const auto& settings = x.snapshot.breaker_settings[index];
-    auto admission = tool->breaker->admit(settings, steady_ns());
+    auto admission = tool->breaker->admit(x.snapshot.breaker_settings[index], steady_ns());
     if (auto t = tool->breaker->take_pending()) {
       report(x.worker.app(), *x.route, nullptr, tool, x.snapshot.metric_labels.routes[index], *t);
     }
     if (admission.allowed) {
-      x.breaker = tool->breaker.get();
-      x.breaker_probe = admission.probe;
       x.tool_breaker = tool;
+      x.tool_probe = admission.probe;
     } else {
       tool_open = true;
       retry_after_ns = admission.retry_after_ns;
     }
   }
-  if ((tool_open || !enter_endpoint(x, retry_after_ns)) && !enter_fallback(x)) {
+  bool entered = !tool_open && enter_endpoint(x, retry_after_ns);
+  if (!entered) {
+    // Not tried on this route: the tool's breaker learns nothing from it.
+    if (x.tool_breaker && x.tool_probe) x.tool_breaker->breaker->abandon_probe();
+    x.tool_breaker = nullptr;
+    x.tool_probe = false;
+  }
+  if (!entered && !enter_fallback(x)) {
     x.retry_after_s = std::max<std::int64_t>(1, (retry_after_ns + 999'999'999) / 1'000'000'000);
-    std::string which = tool_open ? "the circuit breaker of tool " + x.tool + " is open and it is not called"
+    std::string which = tool_open ? (tool->tool.empty() ? "the circuit breaker of its undeclared tools (" + x.tool + " among them)"
+                                                        : "the circuit breaker of tool " + x.tool) +
+                                        " is open and the tool is not called"
                         : route_upstreams.endpoints.size() == 1 ? "its circuit breaker is open and nothing is sent to its upstream"
                                                                 : "the circuit breakers of all its endpoints are open and nothing is sent to them";
     return http::Violation{ErrorCode::breaker_open, "route " + x.route->name + " is failing: " + which +
                                                         "; retry in " + std::to_string(x.retry_after_s) + " s"};
   }
-  watch_mcp_outcome(x);
+  if (entered) watch_mcp_outcome(x);
   x.active_in = route_upstreams.retry_budget.get();
   x.active_in->begin_request();
   return Verdict::next();
@@ -224,30 +301,31 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
   const auto& route = serving(x);
   std::size_t index = x.snapshot.route_index(route);
   const auto& route_upstreams = x.snapshot.upstreams[index];
+  Outcome attempt{code, true, {}, 0, protocol::McpOutcome::unknown, total_deadline_passed(x)};
   // The failed attempt is over for its endpoint, whatever comes next: its breaker learns of it now
-  // (the request's end reports only its last attempt). A tool's breaker learns of the call once,
-  // when it ends, or when it goes to the fallback (below).
-  auto settle_breaker = [&] {
-    if (!x.breaker) return;
-    if (auto failed = upstream_failed(*route.breaker, code, true, {}, 0)) {
+  // (the request's end reports only its last attempt).
+  if (x.breaker) {
+    if (auto failed = upstream_failed(*route.breaker, attempt, Weighed::endpoint)) {
       auto t = x.breaker->record(x.snapshot.breaker_settings[index], *failed, x.breaker_probe, steady_ns(), draw());
-      if (t) report(x.worker.app(), route, x.endpoint, x.tool_breaker, x.snapshot.metric_labels.routes[index], *t);
-    } else if (x.breaker_probe) {
-      x.breaker->abandon_probe();
+      if (t) report(x.worker.app(), route, x.endpoint, nullptr, x.snapshot.metric_labels.routes[index], *t);
+      x.breaker = nullptr;
+      x.breaker_probe = false;
+    } else {
+      forget(x.breaker, x.breaker_probe);
     }
-    x.breaker = nullptr;
-    x.breaker_probe = false;
-    x.tool_breaker = nullptr;
-  };
-  if (!x.tool_breaker) settle_breaker();
+  }
   const runtime::Endpoint* failed_endpoint = x.endpoint;
   exit_endpoint(x);
 
   bool safe = reason == RetryReason::connect || (idempotent(x.method) && !x.has_body);
   if (!safe) return std::nullopt;
-  // Retries stay within the route's own limits; what the fallback route then serves is not a retry
-  // of it but the degradation the route asked for.
+  // Retries stay within the route's own limits and the request's own deadline: a wait that would
+  // outlast it, or an attempt with no time left, would only turn the failure into a timeout (and
+  // charge it to the next endpoint).
   const auto& own = *x.route;
+  auto ns = [](config::Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
+  std::int64_t wait = upstream::backoff_ns(x.retries + 1, ns(own.retries.backoff), ns(own.retries.max_backoff), draw());
+  if (wait >= deadline_left_ns(x)) return std::nullopt;
   auto& budget = *route_upstreams.retry_budget;
   std::int64_t unused = 0;
   bool retried = false;
@@ -261,40 +339,62 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
   }
   if (!retried) {
     if (x.serving_route || !x.snapshot.upstreams[x.snapshot.route_index(*x.route)].fallback) return std::nullopt;
-    settle_breaker();  // the route's own endpoints failed the call: its tool's breaker hears it before the fallback
+    // The route's own endpoints failed the call: its tool's breaker hears it before the fallback
+    // serves it (what the fallback does is not the tool's doing).
+    if (x.tool_breaker) {
+      std::size_t own_index = x.snapshot.route_index(own);
+      if (auto failed = upstream_failed(*own.breaker, attempt, Weighed::tool)) {
+        auto t = x.tool_breaker->breaker->record(x.snapshot.breaker_settings[own_index], *failed, x.tool_probe,
+                                                 steady_ns(), draw());
+        if (t) report(x.worker.app(), own, nullptr, x.tool_breaker, x.snapshot.metric_labels.routes[own_index], *t);
+      } else if (x.tool_probe) {
+        x.tool_breaker->breaker->abandon_probe();
+      }
+      x.tool_breaker = nullptr;
+      x.tool_probe = false;
+    }
     if (!enter_fallback(x)) return std::nullopt;
+    wait = 0;  // another route's endpoints: nothing to back off from
   }
   ++x.retries;
-  runtime::record_retry(x.snapshot.metric_labels.routes[x.snapshot.route_index(*x.route)],
+  runtime::record_retry(x.snapshot.metric_labels.routes[x.snapshot.route_index(own)],
                         reason == RetryReason::connect ? 0 : 1);
-  log::debug("retrying on another endpoint", {{"route", x.route->name},
+  log::debug("retrying on another endpoint", {{"route", own.name},
                                               {"from", failed_endpoint ? failed_endpoint->label : std::string()},
                                               {"to", x.endpoint->label},
                                               {"reason", reason == RetryReason::connect ? "connect" : "reset"}});
-  auto ns = [](config::Duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
-  return upstream::backoff_ns(x.retries, ns(own.retries.backoff), ns(own.retries.max_backoff), draw());
+  return wait;
 }
 
 void decide_probe_on_head(RequestContext& x) {
-  if (!x.breaker || !x.breaker_probe) return;
-  if (x.reads_mcp_outcome) return;  // a tool's error shows in the body: decided when it ends
+  if (x.reads_mcp_outcome) return;  // what the server answered shows in the body: decided when it ends
+  auto fails = [&](const config::Breaker& b) {
+    return (x.status >= 500 && x.status <= 599 && b.on_5xx) ||
+           std::find(b.statuses.begin(), b.statuses.end(), x.status) != b.statuses.end();
+  };
   const auto& route = serving(x);
-  const config::Breaker& b = *route.breaker;
-  bool failed = (x.status >= 500 && x.status <= 599 && b.on_5xx) ||
-                std::find(b.statuses.begin(), b.statuses.end(), x.status) != b.statuses.end();
-  if (failed) return;  // decided when the request ends, as a failure
-  std::size_t index = x.snapshot.route_index(route);
-  auto t = x.breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
-  x.breaker_probe = false;
-  if (t) report(x.worker.app(), route, x.endpoint, x.tool_breaker, x.snapshot.metric_labels.routes[index], *t);
+  if (x.breaker && x.breaker_probe && x.endpoint && !fails(*route.breaker)) {
+    std::size_t index = x.snapshot.route_index(route);
+    auto t = x.breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
+    x.breaker_probe = false;
+    if (t) report(x.worker.app(), route, x.endpoint, nullptr, x.snapshot.metric_labels.routes[index], *t);
+  }
+  if (x.tool_breaker && x.tool_probe && !fails(*x.route->breaker)) {
+    std::size_t index = x.snapshot.route_index(*x.route);
+    auto t = x.tool_breaker->breaker->record(x.snapshot.breaker_settings[index], false, true, steady_ns(), draw());
+    x.tool_probe = false;
+    if (t) report(x.worker.app(), *x.route, nullptr, x.tool_breaker, x.snapshot.metric_labels.routes[index], *t);
+  }
 }
 
 void leave_endpoint(RequestContext& x) {
-  if (!x.ended && x.breaker && x.breaker_probe) {
-    x.breaker->abandon_probe();
-    x.breaker_probe = false;
+  if (!x.ended) {
+    forget(x.breaker, x.breaker_probe);
+    if (x.tool_breaker && x.tool_probe) x.tool_breaker->breaker->abandon_probe();
+    x.tool_probe = false;
   }
   exit_endpoint(x);
+  leave_fallback_slot(x);
   if (x.active_in) {
     x.active_in->end_request();
     x.active_in = nullptr;
@@ -302,19 +402,30 @@ void leave_endpoint(RequestContext& x) {
 }
 
 void record_breaker(runtime::Services& app, const RequestSummary& summary) {
-  if (!summary.breaker || !summary.breaker_route) return;
-  const config::Route& route = *summary.breaker_route;
   const auto& f = summary.facts;
-  auto failed = upstream_failed(*route.breaker, summary.reason, summary.metrics.forwarded, f.outcome, f.status,
-                                summary.mcp_outcome);
-  if (!failed) {
-    // Never reached the upstream: it decides nothing, and a probe's slot goes to the next request.
-    if (summary.breaker_probe) summary.breaker->abandon_probe();
-    return;
+  Outcome outcome{summary.reason, summary.metrics.forwarded, f.outcome, f.status, summary.mcp_outcome,
+                  summary.deadline_passed};
+  if (summary.breaker && summary.breaker_route && summary.endpoint) {
+    const config::Route& route = *summary.breaker_route;
+    auto failed = upstream_failed(*route.breaker, outcome, endpoint_weighing(*route.breaker));
+    if (!failed) {
+      // Never reached the upstream: it decides nothing, and a probe's slot goes to the next request.
+      if (summary.breaker_probe) summary.breaker->abandon_probe();
+    } else if (auto t = summary.breaker->record(*summary.breaker_settings, *failed, summary.breaker_probe, steady_ns(),
+                                                draw())) {
+      report(app, route, summary.endpoint, nullptr, summary.breaker_route_label, *t);
+    }
   }
-  auto transition = summary.breaker->record(*summary.breaker_settings, *failed, summary.breaker_probe, steady_ns(),
-                                            draw());
-  if (transition) report(app, route, summary.endpoint, summary.tool_breaker, summary.breaker_route_label, *transition);
+  if (summary.tool_breaker && summary.route) {
+    const config::Route& route = *summary.route;  // a tool's breaker is its own route's
+    auto failed = upstream_failed(*route.breaker, outcome, Weighed::tool);
+    if (!failed) {
+      if (summary.tool_probe) summary.tool_breaker->breaker->abandon_probe();
+    } else if (auto t = summary.tool_breaker->breaker->record(*summary.tool_settings, *failed, summary.tool_probe,
+                                                              steady_ns(), draw())) {
+      report(app, route, nullptr, summary.tool_breaker, summary.metrics.route, *t);
+    }
+  }
 }
 
 }  // namespace scopegate::pipeline

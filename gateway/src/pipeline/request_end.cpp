@@ -4,6 +4,7 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
+#include "pipeline/reply.hpp"
 
 namespace scopegate::pipeline {
 
@@ -115,14 +116,17 @@ void summarize(RequestContext& x, RequestSummary& out) {
     out.budget_spent = x.budget_spent;
   }
   out.route = x.route;
-  if (x.breaker && (x.endpoint || x.tool_breaker)) {
+  out.tool_breaker = x.tool_breaker;
+  out.tool_probe = x.tool_probe;
+  if (x.tool_breaker) out.tool_settings = &x.snapshot.breaker_settings[x.snapshot.route_index(*x.route)];
+  out.mcp_outcome = x.mcp_outcome;
+  out.deadline_passed = total_deadline_passed(x);
+  if (x.breaker && x.endpoint) {
     const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
     std::size_t serving_index = x.snapshot.route_index(serving);
     out.breaker = x.breaker;
     out.endpoint = x.endpoint;
     out.breaker_route = &serving;
-    out.tool_breaker = x.tool_breaker;
-    out.mcp_outcome = x.mcp_outcome;
     out.breaker_route_label = x.snapshot.metric_labels.routes[serving_index];
     out.breaker_settings = &x.snapshot.breaker_settings[serving_index];
     out.breaker_probe = x.breaker_probe;

@@ -44,8 +44,11 @@ struct RequestSummary {
   breaker::Breaker* breaker = nullptr;
   const runtime::Endpoint* endpoint = nullptr;
   const config::Route* breaker_route = nullptr;  // the route whose endpoint served (its fallback's, perhaps)
-  const runtime::ToolBreaker* tool_breaker = nullptr;  // the breaker is this tool's
+  const runtime::ToolBreaker* tool_breaker = nullptr;  // the tool's breaker (per: tool), beside the endpoint's
+  bool tool_probe = false;
+  const breaker::Settings* tool_settings = nullptr;
   protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
+  bool deadline_passed = false;  // the request's total deadline (request_total) had passed
   std::uint16_t breaker_route_label = 0;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;

@@ -318,9 +318,12 @@ asio::awaitable<bool> forward(RequestContext& x) {
                                                {"error", connected.detail}});
         std::string why = "cannot connect to the upstream " + endpoint.label + " (" +
                           upstream::to_string(connected.failure) + ")";
-        if (auto done = co_await retry_or_reply(ErrorCode::upstream_unavailable, std::move(why), RetryReason::connect)) {
-          co_return *done;
-        }
+        // A connect cut short by the request's own deadline is that deadline running out, not the
+        // endpoint failing to connect in its time (pipeline/endpoints.cpp does not count it).
+        auto code = connected.failure == upstream::ConnectFailure::timeout && total_deadline_passed(x)
+                        ? ErrorCode::upstream_timeout
+                        : ErrorCode::upstream_unavailable;
+        if (auto done = co_await retry_or_reply(code, std::move(why), RetryReason::connect)) co_return *done;
         continue;
       }
       up = std::move(connected.connection);

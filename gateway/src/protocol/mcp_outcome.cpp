@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "json/strict.hpp"
+
 namespace scopegate::protocol {
 
 namespace dom = simdjson::dom;
@@ -13,11 +15,22 @@ dom::parser& parser() {
   return p;
 }
 
+// JSON-RPC codes a caller causes (a bad request, an unknown method or tool, bad params) and MCP's
+// "resource not found": the server is working. The rest (internal error -32603, the server range
+// -32000 to -32099, an application's own codes) count as the server failing.
+bool caused_by_the_caller(std::int64_t code) {
+  return code == -32700 || code == -32600 || code == -32601 || code == -32602 || code == -32002;
+}
+
 McpOutcome classify_message(dom::element message) {
   dom::object o;
   if (message.get_object().get(o)) return McpOutcome::unknown;
-  dom::element ignored;
-  if (!o["error"].get(ignored)) return McpOutcome::jsonrpc_error;
+  dom::object error;
+  if (!o["error"].get(error)) {
+    std::int64_t code = 0;
+    if (!error["code"].get(code) && caused_by_the_caller(code)) return McpOutcome::result;
+    return McpOutcome::jsonrpc_error;
+  }
   dom::element result;
   if (o["result"].get(result)) return McpOutcome::unknown;  // a request or a notification, not a response
   bool is_error = false;
@@ -31,6 +44,9 @@ McpOutcome classify_mcp_response(std::string_view json) {
   simdjson::padded_string padded(json);
   dom::element root;
   if (parser().parse(padded).get(root)) return McpOutcome::unknown;
+  // A member named twice reads differently in different parsers (simdjson keeps the first, the
+  // SDKs the last): such an answer decides nothing.
+  if (json::find_ambiguity(root)) return McpOutcome::unknown;
   dom::array batch;
   if (root.get_array().get(batch)) return classify_message(root);
   McpOutcome seen = McpOutcome::unknown;
@@ -68,10 +84,15 @@ McpOutcome McpOutcomeScanner::finish() {
   };
   std::string_view rest = body_;
   while (!rest.empty()) {
-    std::size_t eol = rest.find('\n');
+    // A line ends at CRLF, LF or a lone CR (the event-stream format allows all three).
+    std::size_t eol = rest.find_first_of("\r\n");
     std::string_view line = rest.substr(0, eol);
-    rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
-    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (eol == std::string_view::npos) {
+      rest = {};
+    } else {
+      bool crlf = rest[eol] == '\r' && eol + 1 < rest.size() && rest[eol + 1] == '\n';
+      rest = rest.substr(eol + (crlf ? 2 : 1));
+    }
     if (line.empty()) {
       if (auto outcome = end_event(); outcome != McpOutcome::unknown) return outcome;
       continue;

@@ -1,5 +1,7 @@
 #include "runtime/gateway_metrics.hpp"
 
+#include <algorithm>
+
 #include "guard/budget.hpp"
 #include "log/log.hpp"
 #include "runtime/services.hpp"
@@ -192,6 +194,28 @@ void record_breaker_states(const Snapshot& snapshot) {
       r.set(Family::endpoint_ejected, pack(route_label, endpoint.metric_label), state == breaker::State::closed ? 0 : 1);
     }
     r.set(Family::breaker_state, pack(route_label), all_open ? 2 : all_closed ? 0 : 1);
+  }
+}
+
+void retire_breaker_series(const Snapshot& running, const Snapshot& next) {
+  auto& r = GatewayMetrics::instance().registry();
+  for (std::size_t i = 0; i < running.config.routes.size(); ++i) {
+    const auto& old = running.upstreams[i];
+    if (!old.has_breaker && old.tool_breakers.empty()) continue;
+    const auto& name = running.config.routes[i].name;
+    const RouteUpstreams* kept = nullptr;
+    for (std::size_t j = 0; j < next.config.routes.size(); ++j) {
+      if (next.config.routes[j].name == name) kept = &next.upstreams[j];
+    }
+    std::uint16_t label = running.metric_labels.routes[i];
+    if (!kept || (!kept->has_breaker && kept->tool_breakers.empty())) r.set(Family::breaker_state, pack(label), 0);
+    for (const auto& endpoint : old.endpoints) {
+      if (!old.has_breaker) break;
+      bool still = kept && kept->has_breaker &&
+                   std::any_of(kept->endpoints.begin(), kept->endpoints.end(),
+                               [&](const Endpoint& e) { return e.label == endpoint.label; });
+      if (!still) r.set(Family::endpoint_ejected, pack(label, endpoint.metric_label), 0);
+    }
   }
 }
 

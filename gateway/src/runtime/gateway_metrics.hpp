@@ -90,6 +90,9 @@ void record_retry(std::uint16_t route, int reason);
 // that each has a series from the start, and before every scrape.
 struct Snapshot;
 void record_breaker_states(const Snapshot& snapshot);
+// A reload from `running` to `next`: the breaker series of routes and endpoints that no longer have
+// breakers go to 0 (closed, not ejected), so that no alert fires on a breaker that is gone.
+void retire_breaker_series(const Snapshot& running, const Snapshot& next);
 // One policy decision (the deciding rule, or the default) and the shadow rules that would have
 // decided otherwise: scopegate_policy_decisions_total{rule,decision,mode}.
 void record_policy_decision(const MetricLabels& labels, const policy::Decision& d);
