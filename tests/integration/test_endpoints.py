@@ -8,11 +8,23 @@ import socket
 import threading
 
 from audit_helpers import records, verify
-from harness import config, free_port, request
+from harness import config, request
 from test_audit import schema_validator
 from test_metrics import samples, scrape, value
 
 BREAKER = "    breaker: { consecutive_failures: 2, open: 30s, max_open: 60s }\n"
+
+
+_HELD = []
+
+
+def free_port():
+    """A loopback port that refuses connections for the rest of the test run: bound (so no other
+    test's process can take it meanwhile, as tests run in parallel) but never listening."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 def endpoints_route(name, prefix, urls, extra=""):
@@ -135,7 +147,7 @@ def test_every_endpoint_open_fails_fast_with_breaker_open(start_gateway):
         if status == 503:
             break
         assert status == 502
-    assert json.loads(body)["error"]["code"] == "breaker_open" and 1 <= int(head["retry-after"]) <= 31
+    assert json.loads(body)["error"]["code"] == "breaker_open" and 1 <= int(head["retry-after"]) <= 34  # 30 s ±10%
     s = samples(scrape(gw)[1])
     assert value(s, "scopegate_breaker_state", route="dead") == 2
 
@@ -250,7 +262,9 @@ def test_a_retry_never_outlasts_the_request_deadline_nor_charges_the_live_endpoi
     for _ in range(10):
         started = time.monotonic()
         status = request("127.0.0.1", gw.port, "GET", "/pair/echo")[0]
-        assert status in (200, 502) and time.monotonic() - started < 0.9, (status, time.monotonic() - started)
+        # Served by the live endpoint, or the retry not taken (502), or taken but the deadline ran
+        # out on a loaded machine (504): never later than the deadline allows.
+        assert status in (200, 502, 504) and time.monotonic() - started < 0.9, (status, time.monotonic() - started)
     states = {b["endpoint"]: b for b in json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]}
     live = states["127.0.0.1:%d" % upstream.port]
     assert live["state"] == "closed" and live["window_failures"] == 0 and live["consecutive_failures"] == 0
@@ -363,3 +377,67 @@ def test_a_reload_that_drops_breakers_leaves_no_alerting_series(start_gateway):
     s = samples(scrape(gw)[1])
     assert value(s, "scopegate_breaker_state", route="d") == 0
     assert value(s, "scopegate_endpoint_ejected", route="d", endpoint=label) == 0
+
+
+class ErrorEventServer:
+    """An MCP server answering every POST with an event stream whose first event is a tool error
+    (isError: true), then holding the stream open for a while before ending it."""
+
+    def __init__(self, hold_s=1.5):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.hold_s = hold_s
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import time
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.answer, args=(conn, time), daemon=True).start()
+
+    def answer(self, conn, time):
+        with conn:
+            try:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                event = (b'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":'
+                         b'{"content":[{"type":"text","text":"down"}],"isError":true}}\n\n')
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                             b"%x\r\n%s\r\n" % (len(event), event))
+                time.sleep(self.hold_s)
+                conn.sendall(b"0\r\n\r\n")
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_tool_error_already_read_counts_even_when_the_client_leaves_after_it(start_gateway):
+    import http.client
+    import time
+    server = ErrorEventServer()
+    try:
+        routes = endpoints_route("tools", "/mcp", [server.url],
+                                 "    kind: mcp\n    breaker: { consecutive_failures: 1, open: 30s, failure_on: [connect, 5xx, tool_error] }\n")
+        gw = start_gateway(config(routes))
+        conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=5)
+        call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "arguments": {}}})
+        conn.request("POST", "/mcp", body=call, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and b"isError" in resp.fp.readline() + resp.fp.readline() + resp.fp.readline()
+        conn.close()  # the client leaves after the error event, while the stream is still open
+        for _ in range(50):
+            listed = json.loads(request("127.0.0.1", gw.admin_port, "GET", "/v1/breakers")[2])["breakers"]
+            if listed[0]["state"] == "open":
+                break
+            time.sleep(0.1)
+        assert listed[0]["state"] == "open", listed
+    finally:
+        server.close()

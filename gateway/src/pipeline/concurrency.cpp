@@ -8,6 +8,7 @@
 #include <string>
 
 #include "http/use_tuple.hpp"
+#include "pipeline/endpoints.hpp"
 #include "pipeline/reply.hpp"
 
 namespace scopegate::pipeline {
@@ -86,10 +87,19 @@ asio::awaitable<Verdict> wait_for_slot(RequestContext& x, breaker::ConcurrencyLi
 
 }  // namespace
 
-UpstreamSlot::~UpstreamSlot() {
+UpstreamSlot::~UpstreamSlot() { release(); }
+
+void UpstreamSlot::release() {
   if (!limiter_) return;
   if (gauge_) gauge_->value.fetch_sub(1, std::memory_order_relaxed);
   limiter_->release();
+  limiter_ = nullptr;
+  gauge_ = nullptr;
+}
+
+void upstream_exchange_done(RequestContext& x) {
+  if (x.upstream_slot) x.upstream_slot->release();
+  leave_upstream(x);
 }
 
 void UpstreamSlot::hold(breaker::ConcurrencyLimiter& limiter, metrics::ValueCell* gauge) {

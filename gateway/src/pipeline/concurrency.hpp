@@ -1,7 +1,8 @@
 // The route's concurrency limit as a stage (docs/resilience.md, "Concurrency limits"): a request
 // takes one of the route's upstream slots, or waits in the route's bounded queue for one, or is
 // refused at once with 503 overloaded and Retry-After (the upstream sees nothing). The slot is held
-// until the upstream exchange ends: for a streamed response (SSE), until the stream ends.
+// until the upstream's response has ended (for a streamed response, SSE, the end of the stream),
+// and given back before its last bytes go to the client.
 // Every route counts its requests in flight (scopegate_upstream_inflight{route}), limited or not.
 #pragma once
 
@@ -23,6 +24,9 @@ class UpstreamSlot {
   UpstreamSlot(const UpstreamSlot&) = delete;
   UpstreamSlot& operator=(const UpstreamSlot&) = delete;
   ~UpstreamSlot();
+  // Gives the slot back now, once the upstream's response has ended, before its last bytes reach
+  // the client: the next request must not find the slot taken by one that is over. Idempotent.
+  void release();
 
  private:
   friend boost::asio::awaitable<Verdict> take_upstream_slot(RequestContext& x, UpstreamSlot& slot);
@@ -32,6 +36,10 @@ class UpstreamSlot {
   breaker::ConcurrencyLimiter* limiter_ = nullptr;
   metrics::ValueCell* gauge_ = nullptr;
 };
+
+// The upstream exchange is over (its response read whole): the request's concurrency slots go back
+// (its route's, and the fallback route's if it was served from there) and it leaves its endpoint.
+void upstream_exchange_done(RequestContext& x);
 
 // Takes a slot of the route's limit into `slot`, waiting up to the route's pending_timeout (and no
 // longer than the request's own deadline) where it has a queue; else refuses with 503 overloaded.

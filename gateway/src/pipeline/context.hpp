@@ -25,6 +25,8 @@
 
 namespace scopegate::pipeline {
 
+class UpstreamSlot;
+
 namespace bhttp = boost::beast::http;
 using Clock = std::chrono::steady_clock;
 
@@ -153,9 +155,13 @@ struct RequestContext {
   // the request ends).
   breaker::ConcurrencyLimiter* fallback_limiter = nullptr;
   metrics::ValueCell* fallback_gauge = nullptr;
+  UpstreamSlot* upstream_slot = nullptr;  // the slot of the route's own limit (pipeline/concurrency.hpp)
   // What the MCP server answered, read as the response is relayed, for a breaker that counts
   // JSON-RPC or tool errors (protocol/mcp_outcome.hpp).
   bool reads_mcp_outcome = false;
+  // The current attempt's connect or first-byte timeout was shortened by the request's own deadline
+  // (request_total), which earlier attempts had spent part of.
+  bool phase_cut_short = false;
   std::optional<protocol::McpOutcomeScanner> mcp_scanner;
   protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
 

@@ -7,7 +7,6 @@
 #include <random>
 
 #include "log/log.hpp"
-#include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "runtime/gateway_metrics.hpp"
 #include "runtime/services.hpp"
@@ -54,7 +53,8 @@ struct Outcome {
   std::string_view cut;             // "upstream_cut" when the upstream cut its response
   unsigned status = 0;
   protocol::McpOutcome answer = protocol::McpOutcome::unknown;
-  bool deadline_passed = false;     // the request's total deadline had passed
+  bool reading_answer = false;      // the answer was being read (a breaker counts what it says)
+  bool timeout_not_theirs = false;  // a timeout of a retry cut short by time earlier attempts spent
 };
 
 // Whose breaker an outcome is weighed for. An endpoint's counts what says the server failed, and on
@@ -72,9 +72,11 @@ std::optional<bool> upstream_failed(const config::Breaker& b, const Outcome& o, 
     switch (*o.reason) {
       case ErrorCode::upstream_unavailable:
         return weighed == Weighed::tool ? std::nullopt : std::optional<bool>(b.on_connect);
-      // A timeout that is the request's own deadline running out (request_total), not the phase's
-      // timeout: the time may have gone to the client, a queue or an earlier endpoint.
-      case ErrorCode::upstream_timeout: return o.deadline_passed ? std::nullopt : std::optional<bool>(b.on_timeout);
+      // A retry whose time was cut short by what earlier attempts spent (request_total) did not get
+      // the endpoint's fair share of it: its timeout is not held against that endpoint. A first
+      // attempt had the request's whole time, and its timeout counts.
+      case ErrorCode::upstream_timeout:
+        return o.timeout_not_theirs ? std::nullopt : std::optional<bool>(b.on_timeout);
       case ErrorCode::upstream_protocol_error: return b.on_protocol;
       // The client's doing (a body too slow, too large or broken), even after forwarding began:
       // nothing learnt about the upstream.
@@ -89,6 +91,10 @@ std::optional<bool> upstream_failed(const config::Breaker& b, const Outcome& o, 
   }
   if (!o.forwarded) return std::nullopt;
   if (o.cut == "upstream_cut") return b.on_reset;
+  // The client left before the answer could be read: nothing is known of it, neither way.
+  if (answers && o.reading_answer && o.answer == protocol::McpOutcome::unknown && o.cut == "client_cut") {
+    return std::nullopt;
+  }
   if (o.status >= 500 && o.status <= 599 && b.on_5xx) return true;
   // An MCP server that answers is working: its errors count only where the route says so.
   if (answers && o.answer == protocol::McpOutcome::jsonrpc_error && b.on_jsonrpc_error) return true;
@@ -301,7 +307,7 @@ std::optional<std::int64_t> prepare_retry(RequestContext& x, ErrorCode code, Ret
   const auto& route = serving(x);
   std::size_t index = x.snapshot.route_index(route);
   const auto& route_upstreams = x.snapshot.upstreams[index];
-  Outcome attempt{code, true, {}, 0, protocol::McpOutcome::unknown, total_deadline_passed(x)};
+  Outcome attempt{code, true, {}, 0, protocol::McpOutcome::unknown, false, x.retries > 0 && x.phase_cut_short};
   // The failed attempt is over for its endpoint, whatever comes next: its breaker learns of it now
   // (the request's end reports only its last attempt).
   if (x.breaker) {
@@ -387,6 +393,11 @@ void decide_probe_on_head(RequestContext& x) {
   }
 }
 
+void leave_upstream(RequestContext& x) {
+  exit_endpoint(x);
+  leave_fallback_slot(x);
+}
+
 void leave_endpoint(RequestContext& x) {
   if (!x.ended) {
     forget(x.breaker, x.breaker_probe);
@@ -404,7 +415,7 @@ void leave_endpoint(RequestContext& x) {
 void record_breaker(runtime::Services& app, const RequestSummary& summary) {
   const auto& f = summary.facts;
   Outcome outcome{summary.reason, summary.metrics.forwarded, f.outcome, f.status, summary.mcp_outcome,
-                  summary.deadline_passed};
+                  summary.reading_answer, summary.timeout_not_theirs};
   if (summary.breaker && summary.breaker_route && summary.endpoint) {
     const config::Route& route = *summary.breaker_route;
     auto failed = upstream_failed(*route.breaker, outcome, endpoint_weighing(*route.breaker));

@@ -37,5 +37,9 @@ void decide_probe_on_head(RequestContext& x);
 // budget, and a probe that never reported (the client left before any reply, or a stage threw)
 // frees its half-open slot, so the breaker is not stuck waiting for it.
 void leave_endpoint(RequestContext& x);
+// The upstream's response has ended: the request leaves its endpoint's outstanding count and gives
+// back the fallback route's slot now, before its last bytes reach the client (leave_endpoint does
+// what is left when the request ends).
+void leave_upstream(RequestContext& x);
 
 }  // namespace scopegate::pipeline

@@ -4,7 +4,6 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
-#include "pipeline/reply.hpp"
 
 namespace scopegate::pipeline {
 
@@ -120,7 +119,8 @@ void summarize(RequestContext& x, RequestSummary& out) {
   out.tool_probe = x.tool_probe;
   if (x.tool_breaker) out.tool_settings = &x.snapshot.breaker_settings[x.snapshot.route_index(*x.route)];
   out.mcp_outcome = x.mcp_outcome;
-  out.deadline_passed = total_deadline_passed(x);
+  out.reading_answer = x.reads_mcp_outcome;
+  out.timeout_not_theirs = x.retries > 0 && x.phase_cut_short;
   if (x.breaker && x.endpoint) {
     const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
     std::size_t serving_index = x.snapshot.route_index(serving);

@@ -48,7 +48,8 @@ struct RequestSummary {
   bool tool_probe = false;
   const breaker::Settings* tool_settings = nullptr;
   protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
-  bool deadline_passed = false;  // the request's total deadline (request_total) had passed
+  bool reading_answer = false;      // the MCP answer was being read for a breaker
+  bool timeout_not_theirs = false;  // a retry's timeout cut short by time earlier attempts spent
   std::uint16_t breaker_route_label = 0;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;

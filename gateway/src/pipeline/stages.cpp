@@ -235,9 +235,10 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   // 10e. The route's concurrency limit: a slot to its upstream, or a short bounded wait for one,
   //      else 503 overloaded at once, so a slow tool holds only its own slots. After the breaker (an
   //      open one refuses without making anyone wait); before the budgets, a child scope and a
-  //      strict record, so a refusal spends, opens and commits nothing. Held until this function
-  //      returns: the end of the upstream exchange, or of the stream it relays.
+  //      strict record, so a refusal spends, opens and commits nothing. Held until the upstream's
+  //      response has ended (the end of the stream it relays), or this function returns.
   UpstreamSlot slot;
+  x.upstream_slot = &slot;
   if (auto v = co_await take_upstream_slot(x, slot); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
 

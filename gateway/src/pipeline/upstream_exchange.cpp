@@ -18,6 +18,7 @@
 #include "http/head.hpp"
 #include "http/wire.hpp"
 #include "pipeline/audit_stages.hpp"
+#include "pipeline/concurrency.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
@@ -213,6 +214,14 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     auto type = res[bhttp::field::content_type];
     x.mcp_scanner.emplace(type.size() >= 17 && http::iequals_ascii(type.substr(0, 17), "text/event-stream"));
   }
+  // However the relay ends (the client or the upstream cutting it included), what was read of the
+  // answer decides: an error event already relayed is an error even if the client left after it.
+  struct DecideAnswer {
+    RequestContext& x;
+    ~DecideAnswer() {
+      if (x.mcp_scanner && x.mcp_outcome == protocol::McpOutcome::unknown) x.mcp_outcome = x.mcp_scanner->finish();
+    }
+  } decide_answer{x};
   // A half-open breaker's probe is decided by the response head: a stream may last for hours, and
   // the probe's slot with it (pipeline/endpoints.cpp).
   decide_probe_on_head(x);
@@ -267,7 +276,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (done && x.mcp_scanner) x.mcp_outcome = x.mcp_scanner->finish();
     // The record is handed over before the client can see the end of the response, so that a
     // crash after that point cannot lose it (audit/journal.hpp).
-    if (done) end_request(x);
+    if (done) {
+      end_request(x);
+      upstream_exchange_done(x);  // its slots and its endpoint are free before the client sees the end
+    }
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
     if (auto [ec, n] = co_await writer.write(piece, done); ec) {
       x.outcome = "client_cut";
@@ -309,8 +321,9 @@ asio::awaitable<bool> forward(RequestContext& x) {
       co_return co_await reply_error(x, code, why);
     };
     if (!up) {
-      auto connected = co_await upstream::connect(*endpoint.upstream, endpoint.tls.get(),
-                                                  phase(x, route.timeouts.upstream_connect));
+      auto connect_limit = phase(x, route.timeouts.upstream_connect);
+      x.phase_cut_short = connect_limit < route.timeouts.upstream_connect;
+      auto connected = co_await upstream::connect(*endpoint.upstream, endpoint.tls.get(), connect_limit);
       if (!connected.connection) {
         log::debug("upstream connect failed", {{"route", route.name},
                                                {"endpoint", endpoint.label},
@@ -319,7 +332,7 @@ asio::awaitable<bool> forward(RequestContext& x) {
         std::string why = "cannot connect to the upstream " + endpoint.label + " (" +
                           upstream::to_string(connected.failure) + ")";
         // A connect cut short by the request's own deadline is that deadline running out, not the
-        // endpoint failing to connect in its time (pipeline/endpoints.cpp does not count it).
+        // endpoint failing to connect in its time (pipeline/endpoints.cpp decides whom it charges).
         auto code = connected.failure == upstream::ConnectFailure::timeout && total_deadline_passed(x)
                         ? ErrorCode::upstream_timeout
                         : ErrorCode::upstream_unavailable;
@@ -354,7 +367,9 @@ asio::awaitable<bool> forward(RequestContext& x) {
           std::max(kMinUpstreamHeaderLimit, snap.config.limits.max_header_bytes)));
       rp->body_limit(boost::none);
       if (x.method == bhttp::verb::head) rp->skip(true);
-      up->stream.expires_after(phase(x, route.timeouts.upstream_first_byte));
+      auto first_byte_limit = phase(x, route.timeouts.upstream_first_byte);
+      x.phase_cut_short = first_byte_limit < route.timeouts.upstream_first_byte;
+      up->stream.expires_after(first_byte_limit);
       auto pending = up->buffer.cdata();
       up->stream.framing().expect_header(std::string_view(static_cast<const char*>(pending.data()), pending.size()));
       std::tie(ec, std::ignore) = co_await bhttp::async_read_header(up->stream, up->buffer, *rp, use_tuple);
