@@ -141,6 +141,57 @@ def config(routes, listeners=None, extra="", admin_token="test-admin-token", dat
             "routes:\n" + routes)
 
 
+class RawServer:
+    """A loopback server for upstreams that misbehave in ways examples/upstreams/demo_upstream.py
+    does not: each connection goes to `handle(conn, head, body)` on its own thread, once the
+    request's head and Content-Length body are read (`head` is empty when the peer sent none)."""
+
+    def __init__(self, handle):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.handle = handle
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                while len(body) < length:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.handle(conn, head if b"\r\n\r\n" in data else b"", body)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
 def free_port():
     """A loopback port nothing listens on right now, for tests that need the same port twice."""
     with socket.socket() as s:

@@ -8,7 +8,7 @@ import socket
 import threading
 
 from audit_helpers import records, verify
-from harness import config, request
+from harness import RawServer, config, request
 from test_audit import schema_validator
 from test_metrics import samples, scrape, value
 
@@ -39,47 +39,16 @@ class Cutter:
     then closes the connection without answering: a reset before the response head."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
         self.requests = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.server = RawServer(self.cut)
+        self.port, self.url = self.server.port, self.server.url
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    head, _, body = data.partition(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n")[1:]:
-                        k, _, v = line.partition(b":")
-                        if k.strip().lower() == b"content-length":
-                            length = int(v)
-                    while len(body) < length:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        body += chunk
-                    if head:
-                        self.requests.append((head.split(b"\r\n")[0].decode(), body))
-                except OSError:
-                    pass
+    def cut(self, conn, head, body):
+        if head:
+            self.requests.append((head.split(b"\r\n")[0].decode(), body))
 
     def close(self):
-        self.sock.close()
+        self.server.close()
 
 
 def test_requests_are_balanced_by_weight(start_gateway, upstream, upstream_b):
@@ -380,43 +349,25 @@ def test_a_reload_that_drops_breakers_leaves_no_alerting_series(start_gateway):
 
 
 class ErrorEventServer:
-    """An MCP server answering every POST with an event stream whose first event is a tool error
+    """An MCP server answering every request with an event stream whose first event is a tool error
     (isError: true), then holding the stream open for a while before ending it."""
 
     def __init__(self, hold_s=1.5):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
         self.hold_s = hold_s
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.server = RawServer(self.answer)
+        self.url = self.server.url
 
-    def serve(self):
+    def answer(self, conn, head, body):
         import time
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.answer, args=(conn, time), daemon=True).start()
-
-    def answer(self, conn, time):
-        with conn:
-            try:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                event = (b'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":'
-                         b'{"content":[{"type":"text","text":"down"}],"isError":true}}\n\n')
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                             b"%x\r\n%s\r\n" % (len(event), event))
-                time.sleep(self.hold_s)
-                conn.sendall(b"0\r\n\r\n")
-            except OSError:
-                pass
+        event = (b'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":'
+                 b'{"content":[{"type":"text","text":"down"}],"isError":true}}\n\n')
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     b"%x\r\n%s\r\n" % (len(event), event))
+        time.sleep(self.hold_s)
+        conn.sendall(b"0\r\n\r\n")
 
     def close(self):
-        self.sock.close()
+        self.server.close()
 
 
 def test_a_tool_error_already_read_counts_even_when_the_client_leaves_after_it(start_gateway):

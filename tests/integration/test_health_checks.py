@@ -6,11 +6,10 @@ never opens one; the check's request is `GET <path>` with the endpoint's Host; r
 stop the checkers; `health_check` without a breaker is refused with file, line and key."""
 import json
 import socket
-import threading
 import time
 
 from audit_helpers import cli, records, verify
-from harness import config, free_port, request, route
+from harness import RawServer, config, free_port, request, route
 from test_audit import schema_validator
 from test_metrics import samples, scrape, value
 
@@ -56,38 +55,18 @@ class HeadCatcher:
     """A server that keeps the head of every request it is sent and answers each with `status`."""
 
     def __init__(self, status=204):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
         self.status = status
         self.heads = []
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.server = RawServer(self.catch)
+        self.port, self.url = self.server.port, self.server.url
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if b"\r\n\r\n" in data:
-                        self.heads.append(data.split(b"\r\n\r\n")[0].decode("latin-1"))
-                        conn.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: 0\r\n\r\n" % self.status)
-                except OSError:
-                    pass
+    def catch(self, conn, head, body):
+        if head:
+            self.heads.append(head.decode("latin-1"))
+            conn.sendall(b"HTTP/1.1 %d Status\r\nContent-Length: 0\r\n\r\n" % self.status)
 
     def close(self):
-        self.sock.close()
+        self.server.close()
 
 
 def test_a_passing_check_closes_the_breaker_without_a_real_request(start_gateway, upstream, tmp_path):
