@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "clock/steady.hpp"
 #include "admin/admin.hpp"
 #include "runtime/gateway_metrics.hpp"
 #include "clock/unix_clock.hpp"
@@ -30,12 +31,10 @@ namespace scopegate::app {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+using clock::steady_ns;
+
 namespace {
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 std::string to_string(const tcp::endpoint& e) {
   auto a = e.address();
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());

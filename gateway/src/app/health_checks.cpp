@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "clock/steady.hpp"
 #include "http/use_tuple.hpp"
 #include "log/log.hpp"
 #include "runtime/gateway_metrics.hpp"
@@ -14,15 +15,12 @@ namespace scopegate::app {
 namespace asio = boost::asio;
 using http::use_tuple;
 
+using clock::steady_ns;
+
 namespace {
 
 // Checks of many endpoints drift apart by up to this share of their interval, either way.
 constexpr double kJitter = 0.1;
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 double unit(std::uint64_t random) { return static_cast<double>(random >> 11) * 0x1.0p-53; }  // [0, 1)
 

@@ -49,13 +49,14 @@ Admission Breaker::admit(const Settings& s, std::int64_t now_ns) {
   return {false, false, kProbeBusyRetryNs};
 }
 
-bool Breaker::may_admit(const Settings& s, std::int64_t now_ns) const {
+std::int64_t Breaker::wait_ns(const Settings& s, std::int64_t now_ns) const {
   switch (state()) {
-    case State::closed: return true;
-    case State::open: return now_ns >= open_until_.load(std::memory_order_relaxed);
-    case State::half_open: return probes_.load(std::memory_order_relaxed) < s.half_open_probes;
+    case State::closed: return 0;
+    case State::open: return std::max<std::int64_t>(0, open_until_.load(std::memory_order_relaxed) - now_ns);
+    case State::half_open:
+      return probes_.load(std::memory_order_relaxed) < s.half_open_probes ? 0 : kProbeBusyRetryNs;
   }
-  return true;
+  return 0;
 }
 
 void Breaker::abandon_probe() {

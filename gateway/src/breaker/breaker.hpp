@@ -47,9 +47,10 @@ class Breaker {
  public:
   // May a request go now? While half-open, at most half_open_probes are in flight at once.
   Admission admit(const Settings& s, std::int64_t now_ns);
-  // Would admit() let a request through now? Changes nothing: the balancer asks it of every
-  // endpoint before it chooses one, and admits only the chosen.
-  bool may_admit(const Settings& s, std::int64_t now_ns) const;
+  // How long until admit() would let a request through (0: now). Changes nothing: the balancer
+  // asks it of every endpoint before it chooses one, and admits only the chosen.
+  std::int64_t wait_ns(const Settings& s, std::int64_t now_ns) const;
+  bool may_admit(const Settings& s, std::int64_t now_ns) const { return wait_ns(s, now_ns) == 0; }
   // What became of a request admit() let through. `random` is a uniform draw (any 64 bits) for the
   // jitter of a new open time. A transition it caused is returned (open → half-open happens in
   // admit(): take_pending() reports it).

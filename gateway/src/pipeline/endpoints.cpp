@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "clock/steady.hpp"
 #include "log/log.hpp"
 #include "pipeline/request_end.hpp"
 #include "runtime/gateway_metrics.hpp"
@@ -17,14 +18,9 @@ namespace scopegate::pipeline {
 
 using http::ErrorCode;
 
+using clock::steady_ns;
+
 namespace {
-
-// While half-open with every probe slot taken, a caller is told to come back after this long.
-constexpr std::int64_t kProbeBusyRetryNs = 1'000'000'000;
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
 // Random draws for the balancer, the backoff and the jitter of an open time: any 64 bits, per worker thread.
 std::uint64_t draw() {
@@ -137,10 +133,8 @@ bool enter_endpoint(RequestContext& x, std::int64_t& retry_after_ns) {
     for (std::size_t e = 0; e < endpoints.size(); ++e) {
       if (excluded & bit(e)) continue;
       const auto& state = *endpoints[e].state;
-      if (breakers && !state.breaker.may_admit(settings, now)) {
-        std::int64_t wait = state.breaker.state() == breaker::State::open ? state.breaker.open_until_ns() - now
-                                                                            : kProbeBusyRetryNs;
-        retry_after_ns = std::min(retry_after_ns, std::max<std::int64_t>(wait, 1));
+      if (std::int64_t wait = breakers ? state.breaker.wait_ns(settings, now) : 0; wait > 0) {
+        retry_after_ns = std::min(retry_after_ns, wait);
         continue;
       }
       candidates[n] = {state.outstanding.load(std::memory_order_relaxed), endpoints[e].upstream->weight};

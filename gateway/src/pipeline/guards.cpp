@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "clock/steady.hpp"
 #include "guard/loop_guard.hpp"
 #include "guard/rate_limiter.hpp"
 #include "pipeline/request_end.hpp"
@@ -11,11 +12,9 @@ namespace scopegate::pipeline {
 
 using http::ErrorCode;
 
-namespace {
+using clock::steady_ns;
 
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
+namespace {
 
 // Whole seconds, rounded up: a client that waits this long finds room.
 std::int64_t seconds_up(std::int64_t ns) { return std::max<std::int64_t>(1, (ns + 999'999'999) / 1'000'000'000); }
