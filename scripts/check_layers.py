@@ -16,7 +16,7 @@ LAYERS = [
     ("crypto",),                                    # Ed25519, hex, shared TLS settings
     ("config",),                                    # plain structs, YAML loading and validation
     ("router", "protocol", "delegation", "upstream", "policy", "breaker"),  # built from config: routes, JSON-RPC, tokens, pools, policy rules, breakers
-    ("auth", "audit", "guard"),                     # agent identity; the audit record, chain and writer; rate limits, loop guard, budgets
+    ("auth", "audit", "guard", "plan"),             # agent identity; the audit record, chain and writer; rate limits, loop guard, budgets; plans
     ("runtime",),                                   # what workers share: snapshot, worker, services
     ("pipeline",),                                  # the request's stages
     ("listener", "admin"),                          # accept loops and sessions; the admin endpoint

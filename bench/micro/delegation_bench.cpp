@@ -36,14 +36,14 @@ struct Fixture {
     keys.signing_kid = "k1";
     std::int64_t now = now_s();
     delegation::ScopeBlock root{http::make_uuid_v7(), "", "planner", {"tool:*", "resource:*", "agent:*"},
-                                "quarterly report for the board", now, now + 3600, "k1", "user:alice", "scopegate"};
+                                "quarterly report for the board", now, now + 3600, "k1", "user:alice", "scopegate", ""};
     token = *delegation::mint_root(keys, root);
     const char* agents[] = {"researcher", "writer", "analyst", "summariser"};
     std::string parent = root.sid;
     for (const char* agent : agents) {
       auto verified = std::get<delegation::VerifiedToken>(delegation::verify(token, keys, {"scopegate", now, 30}));
       delegation::ScopeBlock child{http::make_uuid_v7(), parent, agent, {"tool:*", "agent:*"}, "find the Q3 figures",
-                                   now, now + 1800, "", "", ""};
+                                   now, now + 1800, "", "", "", ""};
       token = *delegation::mint_child(keys, token, verified, child);
       parent = child.sid;
     }
@@ -135,7 +135,7 @@ void BM_mint_child_scope(benchmark::State& state) {
   auto verified = std::get<delegation::VerifiedToken>(delegation::verify(f.token, f.keys, {"scopegate", now_s(), 30}));
   for (auto _ : state) {
     delegation::ScopeBlock child{http::make_uuid_v7(), verified.current().sid, "helper", {"tool:search"},
-                                 "look it up", now_s(), now_s() + 600, "", "", ""};
+                                 "look it up", now_s(), now_s() + 600, "", "", "", ""};
     auto token = delegation::mint_child(f.keys, f.token, verified, child);
     benchmark::DoNotOptimize(token);
   }

@@ -20,15 +20,15 @@ struct Chain {
   std::string root, child, grandchild;
 };
 Chain chain() {
-  ScopeBlock root{"r", "", "planner", {"tool:*", "agent:*"}, "plan", 900, 2000, "k1", "user:alice", "scopegate"};
+  ScopeBlock root{"r", "", "planner", {"tool:*", "agent:*"}, "plan", 900, 2000, "k1", "user:alice", "scopegate", ""};
   Chain c;
   c.root = *mint_root(keys(), root);
   auto vr = verified(c.root);
-  ScopeBlock child{"c", "r", "researcher", {"tool:*", "agent:writer"}, "research", 950, 1800, "", "", ""};
+  ScopeBlock child{"c", "r", "researcher", {"tool:*", "agent:writer"}, "research", 950, 1800, "", "", "", ""};
   c.child = *mint_child(keys(), c.root, vr, child);
   c.child = *attenuate(c.child, Caveat{std::vector<std::string>{"tool:search", "agent:*"}, std::nullopt});
   auto vc = verified(c.child);
-  ScopeBlock grandchild{"g", "c", "writer", {"tool:*"}, "", 960, 1700, "", "", ""};
+  ScopeBlock grandchild{"g", "c", "writer", {"tool:*"}, "", 960, 1700, "", "", "", ""};
   c.grandchild = *mint_child(keys(), c.child, vc, grandchild);
   return c;
 }

@@ -285,6 +285,7 @@ AGENT_KEYS = {
     "researcher": "researcher-key-0123456789",
     "writer": "writer-key-0123456789",
     "intruder": "intruder-key-0123456789",
+    "analyst": "analyst-key-0123456789",
 }
 
 

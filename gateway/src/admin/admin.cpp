@@ -356,6 +356,14 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
     auto snapshot = app.snapshot();  // held while its policy set is read
     return json(200, policies_json(snapshot->policies.get()));
   }
+  // Plans (docs/plans.md): every plan this node holds, or one, whatever its scope.
+  if (path == "/v1/plans" || path.starts_with("/v1/plans/")) {
+    if (!get) return error(http::ErrorCode::method_not_allowed, "use GET");
+    if (path == "/v1/plans") return json(200, app.plans().list());
+    auto view = app.plans().view(path.substr(10), {});
+    if (!view) return error(http::ErrorCode::no_route, "no plan with that id on this node");
+    return json(200, std::move(*view) + "\n");
+  }
   if (path == "/v1/reload") {
     if (!post) return error(http::ErrorCode::method_not_allowed, "reload is a mutation: use POST");
     if (!authorized(app, req)) {

@@ -17,6 +17,7 @@
 #include "clock/steady.hpp"
 #include "admin/admin.hpp"
 #include "runtime/gateway_metrics.hpp"
+#include "runtime/plan_reports.hpp"
 #include "clock/unix_clock.hpp"
 #include "audit/chain.hpp"
 #include "crypto/hex.hpp"
@@ -176,6 +177,7 @@ int App::run() {
 
   asio::co_spawn(control_, admin::serve(*this, admin_acceptor), asio::detached);
   schedule_scope_sweep();
+  schedule_plan_clock();
   policy_watch_ = std::make_unique<PolicyWatch>(control_, [this] { reload_policy_files(); });
   policy_watch_->follow(snapshot_->config.policies);
   health_checks_ = std::make_unique<HealthChecks>(control_, *this);
@@ -434,8 +436,22 @@ void App::schedule_scope_sweep() {
   });
 }
 
+// Plan tasks whose deadline passes with no action fail at their deadline, and plans whose scope
+// expired are forgotten: looked at four times a second, a lock and a walk over the plans held.
+void App::schedule_plan_clock() {
+  if (!plan_clock_) plan_clock_ = std::make_unique<asio::steady_timer>(control_);
+  plan_clock_->expires_after(std::chrono::milliseconds(250));
+  plan_clock_->async_wait([this](boost::system::error_code ec) {
+    if (ec || draining()) return;
+    runtime::PlanReports reports(*this);
+    plans_.advance(runtime::plan_now_us(), reports);
+    schedule_plan_clock();
+  });
+}
+
 void App::begin_shutdown() {
   if (scope_sweep_) scope_sweep_->cancel();
+  if (plan_clock_) plan_clock_->cancel();
   if (policy_watch_) policy_watch_->stop();
   if (health_checks_) health_checks_->stop();
   draining_ = true;

@@ -47,6 +47,7 @@ class App : public admin::Control {
   void begin_shutdown();
   void wait_for_drain(std::chrono::steady_clock::time_point deadline);
   void schedule_scope_sweep();
+  void schedule_plan_clock();
   void replay_budgets();
 
   // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.
@@ -59,6 +60,7 @@ class App : public admin::Control {
   boost::asio::io_context control_{1};
   boost::asio::thread_pool query_pool_{1};  // after control_: joined before it is destroyed
   std::unique_ptr<boost::asio::steady_timer> scope_sweep_;  // after control_: destroyed before it
+  std::unique_ptr<boost::asio::steady_timer> plan_clock_;   // deadlines of plan tasks (docs/plans.md)
   std::unique_ptr<PolicyWatch> policy_watch_;                // after control_: destroyed before it
   std::unique_ptr<HealthChecks> health_checks_;              // after control_: destroyed before it
   // The latest reload was refused: the next one from disk is recorded even if the policy files are

@@ -109,7 +109,8 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
       }
     }
   }
-  snapshot->upstreams.emplace_back();  // POST /v1/scopes: answered by the gateway, no endpoint
+  // The gateway's own routes (POST /v1/scopes, /v1/plans): answered by the gateway, no endpoint.
+  snapshot->upstreams.resize(routes.size() + runtime::Snapshot::kBuiltinRoutes);
   for (std::size_t i = 0; i < routes.size(); ++i) {
     if (routes[i].on_unavailable != config::OnUnavailable::fallback) continue;
     for (const auto& other : routes) {
@@ -127,7 +128,7 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
   load_policies(*snapshot, errors);
   if (!errors.empty()) return nullptr;
   // The breaker settings of each route that asks for breakers (one per endpoint).
-  snapshot->breaker_settings.resize(snapshot->config.routes.size() + 1);
+  snapshot->breaker_settings.resize(snapshot->config.routes.size() + runtime::Snapshot::kBuiltinRoutes);
   for (std::size_t i = 0; i < snapshot->config.routes.size(); ++i) {
     const auto& b = snapshot->config.routes[i].breaker;
     if (!b) continue;
@@ -140,6 +141,7 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
     std::vector<std::string> route_names;
     for (const auto& r : snapshot->config.routes) route_names.push_back(r.name);
     route_names.push_back(snapshot->scopes_route.name);  // indexed like Snapshot::route_index
+    route_names.push_back(snapshot->plans_route.name);
     snapshot->rate_limiter = std::make_unique<guard::RateLimiter>(snapshot->config.rate_limits,
                                                                   snapshot->config.agents, route_names);
   }
@@ -158,8 +160,10 @@ std::shared_ptr<Snapshot> build_snapshot(config::Config config, std::vector<conf
     auto key = metrics::pack(snapshot->metric_labels.routes[i]);
     snapshot->upstream_inflight.push_back(&registry.value(metrics::Family::upstream_inflight, key));
   }
-  snapshot->limiters.emplace_back();  // POST /v1/scopes
-  snapshot->upstream_inflight.push_back(nullptr);
+  for (std::size_t i = 0; i < runtime::Snapshot::kBuiltinRoutes; ++i) {  // the gateway's own routes
+    snapshot->limiters.emplace_back();
+    snapshot->upstream_inflight.push_back(nullptr);
+  }
   return snapshot;
 }
 

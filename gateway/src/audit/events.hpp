@@ -17,7 +17,10 @@ namespace scopegate::audit {
   X(segment_start, "segment.start")           /* the first record of every segment */                \
   X(audit_recovery, "audit.recovery")         /* what a start-up recovery removed */                 \
   X(audit_unavailable, "audit.unavailable")   /* one per outage: its window, cause and refusals */   \
-  X(request_outcome, "request.outcome")       /* strict routes: how a request recorded ahead ended */
+  X(request_outcome, "request.outcome")       /* strict routes: how a request recorded ahead ended */ \
+  X(plan_open, "plan.open")                   /* a plan registered, whole (docs/plans.md) */         \
+  X(plan_task, "plan.task")                   /* a plan task changed state */                        \
+  X(plan_deviation, "plan.deviation")         /* execution departed from a plan */
 
 enum class Event {
 #define SCOPEGATE_EVENT_ENUM(name, text) name,

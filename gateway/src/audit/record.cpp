@@ -109,6 +109,8 @@ std::string request_members(const RequestFacts& f) {
   field_if(out, field::mcp_method, f.mcp_method);
   field_if(out, field::task_id, f.task_id);
   field_if(out, field::context_id, f.context_id);
+  field_if(out, field::plan, f.plan);
+  field_if(out, field::task, f.task);
   append_datasets(out, f);
   field_if(out, field::method, f.method);
   field_if(out, field::path, f.path);
@@ -241,6 +243,48 @@ std::string breaker_members(const BreakerFacts& f) {
   json::append_field(out, field::from, f.from);
   json::append_field(out, field::breaker, f.to);
   field_if(out, field::cause, f.cause);
+  return out;
+}
+
+std::string plan_open_members(const PlanOpenFacts& f) {
+  std::string out;
+  json::append_field(out, field::plan, f.plan);
+  field_if(out, field::request_id, f.request_id);
+  append_scope_ref(out, f.scope.id, f.scope.parent, f.scope.root, f.scope.depth, f.scope.path);
+  field_if(out, field::principal, f.principal);
+  field_if(out, field::agent, f.agent);
+  json::append_field(out, field::started, f.started);
+  field_if(out, field::expires, f.expires);
+  out += f.spec_members;  // goal, mode, tasks: the plan as registered, so the log alone can rebuild it
+  return out;
+}
+
+std::string plan_task_members(const PlanTaskFacts& f) {
+  std::string out;
+  json::append_field(out, field::plan, f.plan);
+  json::append_field(out, field::task, f.task);
+  json::append_field(out, field::from, f.from);
+  json::append_field(out, field::to, f.to);
+  json::append_field(out, field::cause, f.cause);
+  json::append_field(out, field::at, f.at);
+  if (!f.scope.empty()) append_scope_ref(out, f.scope, "", "", -1, "");
+  field_if(out, field::blocked_by, f.blocked_by);
+  field_if(out, field::request_id, f.request_id);
+  return out;
+}
+
+std::string plan_deviation_members(const PlanDeviationFacts& f) {
+  std::string out;
+  json::append_field(out, field::plan, f.plan);
+  field_if(out, field::task, f.task);
+  json::append_field(out, field::kind, f.kind);
+  json::append_field(out, field::at, f.at);
+  if (!f.scope.empty()) append_scope_ref(out, f.scope, "", "", -1, "");
+  field_if(out, field::agent, f.agent);
+  field_if(out, field::action, f.action);
+  field_if(out, field::request_id, f.request_id);
+  json::append_key(out, field::enforced);
+  out += f.enforced ? "true" : "false";
   return out;
 }
 

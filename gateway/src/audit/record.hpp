@@ -19,5 +19,8 @@ std::string scope_revoke_members(const delegation::ScopeRecord* record, std::str
 // policy.reload: what set it off, whether it applied, and the policy files in force after it.
 std::string reload_members(const ReloadFacts& f);
 std::string breaker_members(const BreakerFacts& facts);
+std::string plan_open_members(const PlanOpenFacts& facts);
+std::string plan_task_members(const PlanTaskFacts& facts);
+std::string plan_deviation_members(const PlanDeviationFacts& facts);
 
 }  // namespace scopegate::audit

@@ -39,6 +39,10 @@ inline constexpr std::string_view trigger = "trigger", result = "result", genera
 // scope.open: the opened scope record.
 inline constexpr std::string_view how = "how", opened = "opened", actor = "actor", delegator = "delegator",
                                   objective = "objective";
+// Plans: plan.open, plan.task, plan.deviation, and the plan task a request ran under.
+inline constexpr std::string_view plan = "plan", task = "task", goal = "goal", mode = "mode", tasks = "tasks",
+                                  started = "started", expires = "expires", to = "to", at = "at",
+                                  blocked_by = "blocked_by", kind = "kind", enforced = "enforced";
 }  // namespace field
 
 // Reading a member of a parsed record: empty / 0 when absent or of another type.

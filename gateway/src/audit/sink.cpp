@@ -56,6 +56,20 @@ void LogSink::breaker_transition(const BreakerFacts& f) {
                                    {"from", std::string(f.from)}, {"to", std::string(f.to)}, {"cause", std::string(f.cause)}});
 }
 
+void LogSink::plan_opened(const PlanOpenFacts& f) {
+  log::info("plan.open", {{"plan", std::string(f.plan)}, {"scope", std::string(f.scope.id)}, {"agent", std::string(f.agent)}});
+}
+
+void LogSink::plan_task(const PlanTaskFacts& f) {
+  log::info("plan.task", {{"plan", std::string(f.plan)}, {"task", std::string(f.task)}, {"from", std::string(f.from)},
+                          {"to", std::string(f.to)}, {"cause", std::string(f.cause)}});
+}
+
+void LogSink::plan_deviation(const PlanDeviationFacts& f) {
+  log::warn("plan.deviation", {{"plan", std::string(f.plan)}, {"task", std::string(f.task)}, {"kind", std::string(f.kind)},
+                               {"agent", std::string(f.agent)}, {"action", std::string(f.action)}});
+}
+
 namespace {
 // A record the queue cannot take is counted in the writer's stats (dropped); the writer logs it.
 void submit(Writer& writer, Event event, std::string members, config::Durability durability) {
@@ -103,6 +117,23 @@ void WriterSink::config_reloaded(const ReloadFacts& facts) {
 void WriterSink::breaker_transition(const BreakerFacts& facts) {
   log_.breaker_transition(facts);
   submit(writer_, Event::breaker_transition, breaker_members(facts), config::Durability::batch);
+}
+
+// Plan records are kept as a batch route's are: they describe what requests did, and each
+// request's own record carries its plan and task.
+void WriterSink::plan_opened(const PlanOpenFacts& f) {
+  log_.plan_opened(f);
+  submit(writer_, Event::plan_open, plan_open_members(f), config::Durability::batch);
+}
+
+void WriterSink::plan_task(const PlanTaskFacts& f) {
+  log_.plan_task(f);
+  submit(writer_, Event::plan_task, plan_task_members(f), config::Durability::batch);
+}
+
+void WriterSink::plan_deviation(const PlanDeviationFacts& f) {
+  log_.plan_deviation(f);
+  submit(writer_, Event::plan_deviation, plan_deviation_members(f), config::Durability::batch);
 }
 
 }  // namespace scopegate::audit

@@ -45,6 +45,7 @@ struct RequestFacts {
   std::string_view reason;        // the error code when the gateway answered itself
   std::string_view rule;           // the policy rule that decided, if one did
   std::span<const policy::ShadowHit> shadow;  // shadow rules that would have decided otherwise
+  std::string_view plan, task;    // the plan task it ran under, or carried (docs/plans.md)
   unsigned status = 0;
   std::string_view outcome;       // upstream_cut, client_cut; empty when the response went out whole
   double duration_ms = 0;
@@ -57,6 +58,24 @@ struct BreakerFacts {
   std::string_view endpoint;  // host:port; empty for a tool's breaker
   std::string_view tool;      // per-tool breakers: the tool ("other" for undeclared tools)
   std::string_view from, to, cause;
+};
+
+// Plans (docs/plans.md). Views stay valid only during the call.
+struct PlanOpenFacts {
+  std::string_view plan, request_id;
+  ScopeRef scope;                  // the scope it was registered for
+  std::string_view principal, agent;
+  std::string_view spec_members;   // ,"goal":...,"mode":...,"tasks":[...] (plan::append_spec_members)
+  std::string_view started, expires;
+};
+
+struct PlanTaskFacts {
+  std::string_view plan, task, from, to, cause, scope, blocked_by, request_id, at;
+};
+
+struct PlanDeviationFacts {
+  std::string_view plan, task, kind, scope, agent, action, request_id, at;
+  bool enforced = false;
 };
 
 enum class Opening { minted, first_seen };  // opened by this node, or learnt from a valid token
@@ -100,6 +119,10 @@ class FactSink {
   virtual void config_reloaded(const ReloadFacts& facts) = 0;
   // A circuit breaker changed state (closed, half_open, open).
   virtual void breaker_transition(const BreakerFacts& facts) = 0;
+  // A plan was registered; one of its tasks changed state; execution departed from it.
+  virtual void plan_opened(const PlanOpenFacts& facts) = 0;
+  virtual void plan_task(const PlanTaskFacts& facts) = 0;
+  virtual void plan_deviation(const PlanDeviationFacts& facts) = 0;
 };
 
 // Writes facts to the operational log at debug level: the sink when no audit.dir is configured.
@@ -112,6 +135,9 @@ class LogSink final : public FactSink {
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
   void breaker_transition(const BreakerFacts& facts) override;
+  void plan_opened(const PlanOpenFacts& facts) override;
+  void plan_task(const PlanTaskFacts& facts) override;
+  void plan_deviation(const PlanDeviationFacts& facts) override;
 };
 
 class Writer;
@@ -127,6 +153,9 @@ class WriterSink final : public FactSink {
                      std::span<const std::string> revoked, std::string_view by) override;
   void config_reloaded(const ReloadFacts& facts) override;
   void breaker_transition(const BreakerFacts& facts) override;
+  void plan_opened(const PlanOpenFacts& facts) override;
+  void plan_task(const PlanTaskFacts& facts) override;
+  void plan_deviation(const PlanDeviationFacts& facts) override;
 
  private:
   Writer& writer_;

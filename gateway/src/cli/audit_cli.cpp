@@ -10,6 +10,7 @@
 #include "cli/audit_checkpoint_cli.hpp"
 #include "config/loader.hpp"
 #include "json/write.hpp"
+#include "plan/replay.hpp"
 
 namespace scopegate::cli {
 
@@ -29,6 +30,11 @@ constexpr const char* kQueryUsage = R"(Usage:
       exit 0: no allowed request touched it (the chain of every node verified over the range);
       exit 1: it was touched (the records are listed); exit 2: none found, but the evidence has a
       hole (a broken chain, a gap, or a log whose start is missing). Denied attempts are listed too.
+  scopegate query plan PLAN [--format table|json|csv]
+      a plan rebuilt from the log alone (docs/plans.md): its tasks with their states, scopes, times,
+      requests and tool time, its deviations and cascades, progress, critical path and overhead, as
+      GET /v1/plans/{id} showed it. Every node's chain is verified: exit 1 after the answer when one
+      is broken, 2 when no plan.open record for PLAN is in the logs.
   scopegate query scopes [--principal P] [--agent A] [--root-only] [--objective TEXT] [options]
       the scopes the logs know (id, parent, depth, principal, actor, delegator, objective, first and
       last activity, allowed and denied counts); exit 1 when none matches.
@@ -181,6 +187,45 @@ std::optional<std::string> checkpoint_evidence(const CheckpointOptions& options,
 
 }  // namespace
 
+// `query plan PLAN`: no scope, no time range: the plan's records wherever they are.
+int query_plan(Parsed& p) {
+  if (p.positional.size() != 2) {
+    std::cerr << kQueryUsage;
+    return kUsageError;
+  }
+  if (p.criterion || !p.options.since.empty() || !p.options.until.empty() || !p.options.descendants ||
+      p.format == "html" || p.format == "md") {
+    std::cerr << "query plan takes --log/--config and --format table|json|csv only\n";
+    return kUsageError;
+  }
+  const std::string& id = p.positional[1];
+  if (id.size() < 4) {
+    std::cerr << "PLAN is a plan id, or a prefix of one of at least 4 characters\n";
+    return kUsageError;
+  }
+  if (!resolve_dirs(p)) return kUsageError;
+  auto r = plan::replay_plan(p.options.dirs, id);
+  if (!r.error.empty()) {
+    std::cerr << "cannot read the audit log: " << r.error << "\n";
+    return kNotProven;
+  }
+  if (!r.candidates.empty()) {
+    std::cerr << "'" << id << "' is the start of " << r.candidates.size()
+              << " plan ids; give more of the one you mean:\n";
+    for (const auto& c : r.candidates) std::cerr << "  " << c << "\n";
+    return kNotProven;
+  }
+  if (!r.plan) {
+    // A plan the logs never opened proves nothing: never an empty plan for a mistyped id.
+    std::cerr << "plan " << id << " has no plan.open record in the audit logs scanned (" << r.records
+              << " records): check the id and the directories\n";
+    return kNotProven;
+  }
+  std::cout << (p.format == "json" ? plan::replayed_json(r) : p.format == "csv" ? plan::replayed_csv(r)
+                                                                                 : plan::replayed_table(r));
+  return r.intact() ? 0 : 1;
+}
+
 int cmd_query(int argc, char** argv) {
   CheckpointOptions checkpoint_options;
   if (std::string error; !take_checkpoint_options(argc, argv, 2, checkpoint_options, error)) {
@@ -197,6 +242,7 @@ int cmd_query(int argc, char** argv) {
     return kUsageError;
   }
   std::string verb = p.positional.empty() ? std::string() : p.positional[0];
+  if (verb == "plan") return query_plan(p);
   audit::QueryKind kind;
   if (verb == "footprint") kind = audit::QueryKind::footprint;
   else if (verb == "actions") kind = audit::QueryKind::actions;

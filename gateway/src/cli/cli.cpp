@@ -176,6 +176,7 @@ int cmd_check(int argc, char** argv) {
   if (snapshot->policies) {
     auto known = policy::vocabulary_of(snapshot->config);
     known.routes.insert(snapshot->scopes_route.name);
+    known.routes.insert(snapshot->plans_route.name);
     policy_warnings = policy::lint(*snapshot->policies, known);
   }
   for (const auto& w : policy_warnings) std::cerr << "warning: " << w.to_string() << "\n";

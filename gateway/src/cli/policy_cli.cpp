@@ -402,6 +402,9 @@ std::optional<std::string> describe_action(const Options& o, const runtime::Snap
       r.action = action;
       return std::nullopt;
     }
+    case config::RouteKind::plans:
+      if (o.has("--action")) return "the plans endpoints are no action: leave --action out";
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -619,11 +622,14 @@ int explain(int argc, char** argv) {
   const std::string& route_name = o.get("--route");
   auto route = std::find_if(s.config.routes.begin(), s.config.routes.end(),
                             [&](const config::Route& rt) { return rt.name == route_name; });
-  r.route = route != s.config.routes.end() ? &*route : route_name == s.scopes_route.name ? &s.scopes_route : nullptr;
+  r.route = route != s.config.routes.end()       ? &*route
+            : route_name == s.scopes_route.name ? &s.scopes_route
+            : route_name == s.plans_route.name  ? &s.plans_route
+                                                : nullptr;
   if (!r.route) {
     std::cerr << "policy explain: no route '" << route_name << "' in " << o.get("--config")
               << " (routes: " << names_of(s.config.routes, [](const config::Route& rt) { return rt.name; }) << ", "
-              << s.scopes_route.name << ")\n";
+              << s.scopes_route.name << ", " << s.plans_route.name << ")\n";
     return kUsageError;
   }
   std::optional<std::string> why = describe_caller(o, s, r);

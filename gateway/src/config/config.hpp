@@ -133,9 +133,10 @@ struct Audit {
   bool operator==(const Audit&) const = default;
 };
 
-// `scopes` is the gateway's own POST /v1/scopes (runtime::Snapshot::scopes_route): never read
-// from a config file, it passes the same stages as every route and is answered by the gateway.
-enum class RouteKind { http, mcp, agent, a2a, scopes };
+// `scopes` and `plans` are the gateway's own POST /v1/scopes and /v1/plans (runtime::Snapshot's
+// scopes_route and plans_route): never read from a config file, they pass the same stages as every
+// route and are answered by the gateway.
+enum class RouteKind { http, mcp, agent, a2a, scopes, plans };
 
 // Path forms that upstreams read differently from the gateway (docs/configuration.md, "Paths").
 enum class EscapedSlashes { reject, keep, unescape };  // %2F and %5C in a path

@@ -1083,7 +1083,7 @@ void check_guard_names(Reader& r, const YAML::Node& root, Config& c) {
     return std::any_of(c.agents.begin(), c.agents.end(), [&](const Agent& a) { return a.id == id; });
   };
   auto route_known = [&](std::string_view name) {
-    return name == "scopegate:scopes" ||
+    return name == "scopegate:scopes" || name == "scopegate:plans" ||
            std::any_of(c.routes.begin(), c.routes.end(), [&](const Route& rt) { return rt.name == name; });
   };
   const YAML::Node budgets = root["budgets"];

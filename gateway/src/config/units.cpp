@@ -62,6 +62,7 @@ const char* to_string(RouteKind kind) {
     case RouteKind::agent: return "agent";
     case RouteKind::a2a: return "a2a";
     case RouteKind::scopes: return "scopes";
+    case RouteKind::plans: return "plans";
   }
   return "http";
 }

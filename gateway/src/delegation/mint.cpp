@@ -41,6 +41,7 @@ MintResult mint_child_scope(const ChildMint& in) {
   block.agt = in.target.id;
   block.scp = in.requested ? *in.requested : available;
   block.obj = in.objective;
+  block.tsk = in.task;
   block.iat = in.now;
   block.exp = std::min(in.now + in.ttl_s, parent.expires);  // never beyond the parent's expiry
   auto minted = mint_child(in.keyring, in.parent_token, parent, block);
@@ -62,6 +63,7 @@ MintResult mint_child_scope(const ChildMint& in) {
   r.actor = in.target.id;
   r.delegator = std::string(in.delegator);
   r.objective = block.obj;
+  r.task = block.tsk;
   r.grants = std::move(block.scp);
   r.iat = block.iat;
   r.exp = block.exp;

@@ -43,6 +43,7 @@ struct ChildMint {
   std::int64_t ttl_s = 0;
   std::int64_t now = 0;           // unix seconds
   std::string_view sid;           // the new scope's id
+  std::string_view task = {};     // "<plan>/<task>" the child carries (docs/plans.md); empty: none
 };
 
 // A child of `parent` for `target`: the parent's rights ∩ `ceiling`, or exactly `requested` when it

@@ -23,6 +23,7 @@ ScopeRecord scope_record(const VerifiedToken& token, std::size_t index) {
   r.actor = block.agt;
   if (index > 0) r.delegator = token.scopes[index - 1].agt;
   r.objective = block.obj;
+  r.task = block.tsk;
   std::size_t sets = token.grant_sets_at[index];
   r.grants = intersect_all(std::span<const Grants>(token.grant_sets.data(), sets));
   r.iat = block.iat;
@@ -41,6 +42,7 @@ void append_scope_json(std::string& out, const ScopeRecord& s) {
   json::append_field(out, "actor", s.actor);
   if (!s.delegator.empty()) json::append_field(out, "delegator", s.delegator);
   if (!s.objective.empty()) json::append_field(out, "objective", s.objective);
+  if (!s.task.empty()) json::append_field(out, "task", s.task);
   json::append_list(out, "grants", s.grants);
   json::append_int(out, "iat", s.iat);
   json::append_int(out, "exp", s.exp);

@@ -20,6 +20,7 @@ struct ScopeRecord {
   std::string actor;      // the agent acting in this scope
   std::string delegator;  // the agent that opened it; empty at the root
   std::string objective;
+  std::string task;       // "<plan>/<task>" when opened for a plan task (docs/plans.md); else empty
   Grants grants;          // effective: the intersection of every grant set up to this scope
   std::int64_t iat = 0;
   std::int64_t exp = 0;   // effective: the earliest expiry up to this scope

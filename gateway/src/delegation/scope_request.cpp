@@ -17,13 +17,14 @@ std::optional<ScopeRequest> parse_scope_request(std::string_view body, std::stri
   for (auto field : *object) {
     std::string_view key = field.key;
     std::string_view text;
-    if (key == "objective" || key == "principal" || key == "agent") {
+    if (key == "objective" || key == "principal" || key == "agent" || key == "task") {
       if (field.value.get_string().get(text)) {
         why = std::string(key) + " must be a string";
         return std::nullopt;
       }
       if (key == "objective") out.objective = cut_utf8(text, kMaxObjectiveBytes);
       else if (key == "principal") out.principal = text;
+      else if (key == "task") out.task = text;
       else out.agent = text;
     } else if (key == "ttl_s") {
       std::int64_t ttl = 0;
@@ -51,7 +52,7 @@ std::optional<ScopeRequest> parse_scope_request(std::string_view body, std::stri
         out.grants->emplace_back(text);
       }
     } else {
-      why = "unknown field '" + std::string(key) + "' (expected objective, grants, ttl_s, principal, agent)";
+      why = "unknown field '" + std::string(key) + "' (expected objective, grants, ttl_s, principal, agent, task)";
       return std::nullopt;
     }
   }

@@ -18,6 +18,7 @@ struct ScopeRequest {
   std::optional<std::int64_t> ttl_s;     // absent: the default
   std::string principal;                 // roots only
   std::string agent;                     // who acts in the scope; empty: the caller
+  std::string task;                      // "<plan>/<task>" the child carries (docs/plans.md); empty: none
 };
 
 // The request, or nothing with `why` saying what is wrong (a 400 bad_request). Duplicate keys,

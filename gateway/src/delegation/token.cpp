@@ -117,10 +117,12 @@ bool read_strings(simdjson::dom::element e, std::vector<std::string>& out) {
 // Block keys as bits, so that checking "known, not repeated, all required present" needs no set.
 enum KeyBit : unsigned {
   kV = 1u << 0, kT = 1u << 1, kKid = 1u << 2, kSid = 1u << 3, kPar = 1u << 4, kSub = 1u << 5, kAgt = 1u << 6,
-  kScp = 1u << 7, kObj = 1u << 8, kAud = 1u << 9, kIat = 1u << 10, kExp = 1u << 11,
+  kScp = 1u << 7, kObj = 1u << 8, kAud = 1u << 9, kIat = 1u << 10, kExp = 1u << 11, kTsk = 1u << 12,
 };
 constexpr unsigned kRootKeys = kV | kT | kKid | kSid | kSub | kAgt | kScp | kObj | kAud | kIat | kExp;
-constexpr unsigned kChildKeys = kT | kSid | kPar | kAgt | kScp | kObj | kIat | kExp;
+// `tsk` (the plan task a delegation carries) only on child blocks: a plan belongs to a scope, so
+// the scope a task runs in is always delegated.
+constexpr unsigned kChildKeys = kT | kSid | kPar | kAgt | kScp | kObj | kIat | kExp | kTsk;
 
 bool has_control_character(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
@@ -129,7 +131,8 @@ bool has_control_character(std::string_view text) {
 unsigned key_bit(std::string_view k) {
   static constexpr std::pair<std::string_view, KeyBit> kKeys[] = {
       {"v", kV},     {"t", kT},     {"kid", kKid}, {"sid", kSid}, {"par", kPar}, {"sub", kSub},
-      {"agt", kAgt}, {"scp", kScp}, {"obj", kObj}, {"aud", kAud}, {"iat", kIat}, {"exp", kExp}};
+      {"agt", kAgt}, {"scp", kScp}, {"obj", kObj}, {"aud", kAud}, {"iat", kIat}, {"exp", kExp},
+      {"tsk", kTsk}};
   for (const auto& [name, bit] : kKeys) {
     if (name == k) return bit;
   }
@@ -186,6 +189,7 @@ std::optional<ParsedBlock> parse_block(const std::string& json, bool is_root) {
             case kAgt: s.agt = text; break;
             case kObj: s.obj = text; break;
             case kAud: s.aud = text; break;
+            case kTsk: s.tsk = text; break;
             default: break;
           }
       }
@@ -438,6 +442,7 @@ std::string child_block_json(const ScopeBlock& c) {
   append_field(out, "agt", c.agt);
   append_list(out, "scp", c.scp);
   if (!c.obj.empty()) append_field(out, "obj", c.obj);
+  if (!c.tsk.empty()) append_field(out, "tsk", c.tsk);
   append_int(out, "iat", c.iat);
   append_int(out, "exp", c.exp);
   out += '}';

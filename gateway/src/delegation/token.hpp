@@ -58,6 +58,8 @@ struct ScopeBlock {
   std::string kid;
   std::string sub;        // principal
   std::string aud;
+  // child blocks only
+  std::string tsk;        // "<plan id>/<task id>": the plan task this scope carries (docs/plans.md)
 };
 
 // One "c" block: a restriction any holder may append.
@@ -95,6 +97,14 @@ struct VerifiedToken {
   // The effective rights are the intersection of every grant set: an action is allowed when some
   // pattern of every set matches it.
   bool allows(std::string_view action) const;
+  // The plan task ("<plan>/<task>") the acting scope works under: the nearest scope up the chain
+  // bound to one; empty when none is.
+  std::string_view plan_task() const {
+    for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
+      if (!it->tsk.empty()) return it->tsk;
+    }
+    return {};
+  }
 };
 
 struct VerifyOptions {

@@ -23,6 +23,7 @@ constexpr ErrorInfo kErrors[] = {
     {"policy_denied", 403, "a policy forbids it"},
     {"grant_exceeded", 403, "the scope was not granted this action"},
     {"depth_exceeded", 403, "the delegation would be too deep"},
+    {"plan_deviation", 403, "it departed from the plan its scope runs under"},
     {"no_route", 404, "no route serves that path"},
     {"method_not_allowed", 405, "the method is not allowed there"},
     {"request_timeout", 408, "the client was too slow to send it"},

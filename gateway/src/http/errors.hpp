@@ -17,6 +17,7 @@ enum class ErrorCode {
   policy_denied,
   grant_exceeded,
   depth_exceeded,
+  plan_deviation,
   no_route,
   method_not_allowed,
   request_timeout,

@@ -2,7 +2,7 @@
 // one line here; the registry allocates its cells and the exposition writes its HELP and TYPE.
 //   X(id, type, labels, buckets, capacity, help)
 // id: the name after "scopegate_"; labels: comma-separated names, at most five; buckets: none,
-// latency (100 µs to 60 s) or depth (0 to 8); capacity: the most label combinations kept before
+// latency (100 µs to 60 s), duration (1 s to 1 day) or depth (0 to 8); capacity: the most label combinations kept before
 // new ones share the "other" series.
 #pragma once
 
@@ -47,6 +47,15 @@
     "Latency of forwarded delegations (inter-agent calls), apart from tool latency.")                     \
   X(scopes_opened_total, counter, "agent,depth", none, 1024,                                               \
     "Scopes opened on this node (minted, or first seen in a token) by acting agent and depth.")           \
+  X(plans_active, gauge, "", none, 1, "Plans registered on this node that have not finished (docs/plans.md).") \
+  X(plan_tasks, gauge, "state", none, 8,                                                                   \
+    "Tasks of the plans this node holds (until their scope expires), by state: pending, running, "       \
+    "completed, failed, skipped, blocked (downstream of a failed critical task).")                        \
+  X(plan_deviations_total, counter, "kind", none, 8,                                                       \
+    "Deviations from plans by kind: wrong_agent, unapproved_action, sequence_violation, "                 \
+    "timing_violation, after_completion, unplanned_delegation.")                                          \
+  X(plan_duration_seconds, histogram, "", duration, 1,                                                     \
+    "Time from a plan's registration until its last task ended.")                                        \
   X(scope_depth, histogram, "", depth, 1, "Depth of the scope each request ran under.")                    \
   X(scopes_active, gauge, "", none, 1, "Scopes this node knows and has not yet forgotten after expiry.")   \
   X(inflight_requests, gauge, "", none, 1, "Requests whose header has arrived and whose response has not ended.") \

@@ -29,6 +29,17 @@ Buckets latency_buckets() {
   return b;
 }
 
+Buckets duration_buckets() {
+  // Seconds: 1 5 15 30 60 120 300 600 1800 3600 7200 14400 43200 86400.
+  constexpr std::uint64_t s = 1'000'000'000;
+  Buckets b;
+  for (std::uint64_t v : {1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400}) {
+    b.bounds[b.count++] = v * s;
+  }
+  b.per_unit = 1e9;
+  return b;
+}
+
 Buckets depth_buckets() {
   Buckets b;
   for (std::uint64_t v : {0, 1, 2, 3, 4, 5, 6, 8}) b.bounds[b.count++] = v;
@@ -42,7 +53,9 @@ Registry::Registry() {
     static_assert(kMaxLabels == 5);
     if (f.type == Type::histogram) {
       histograms_[i] = std::make_unique<CellTable<HistogramCell>>(f.capacity);
-      buckets_[i] = f.layout == Layout::depth ? depth_buckets() : latency_buckets();
+      buckets_[i] = f.layout == Layout::depth      ? depth_buckets()
+                    : f.layout == Layout::duration ? duration_buckets()
+                                                   : latency_buckets();
     } else {
       values_[i] = std::make_unique<CellTable<ValueCell>>(f.capacity);
     }

@@ -22,7 +22,7 @@ enum class Family : std::size_t {
 };
 
 enum class Type { counter, gauge, histogram };
-enum class Layout { none, latency, depth };
+enum class Layout { none, latency, duration, depth };
 
 struct FamilyInfo {
   std::string_view id;      // the name after "scopegate_"
@@ -84,6 +84,7 @@ class Registry {
 
 // Bucket layouts: a proxy's latencies from 100 µs to 60 s (in nanoseconds), and scope depths.
 Buckets latency_buckets();
+Buckets duration_buckets();  // 1 s to 1 day (in nanoseconds): how long plans run
 Buckets depth_buckets();
 
 }  // namespace scopegate::metrics

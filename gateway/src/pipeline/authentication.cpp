@@ -35,6 +35,9 @@ void scan_inbound_headers(RequestContext& x) {
       case 12:
         if (http::iequals_ascii(name, "X-Request-Id")) in.request_id = value;
         break;
+      case 15:
+        if (http::iequals_ascii(name, "Delegation-Task")) in.task = value, ++in.tasks;
+        break;
       case 16:
         if (http::iequals_ascii(name, "Delegation-Token")) in.token = value, ++in.tokens;
         break;

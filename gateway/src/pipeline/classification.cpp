@@ -1,6 +1,7 @@
 #include "pipeline/classification.hpp"
 
 #include "delegation/scope_request.hpp"
+#include "pipeline/plans.hpp"
 #include "protocol/jsonrpc.hpp"
 
 namespace scopegate::pipeline {
@@ -11,6 +12,10 @@ using http::Violation;
 bool needs_body(const RequestContext& x) {
   auto kind = x.route->kind;
   if (x.method != bhttp::verb::post) return false;
+  if (kind == config::RouteKind::plans) {  // the plan itself; ending a task takes no body
+    std::string_view target = x.parser.get().target();
+    return target.substr(0, target.find('?')) == kPlansPath;
+  }
   return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a || kind == config::RouteKind::scopes;
 }
 
@@ -19,6 +24,11 @@ Verdict check_protocol_method(const RequestContext& x) {
   if (kind == config::RouteKind::scopes) {
     if (x.method == bhttp::verb::post) return std::nullopt;
     return Violation{ErrorCode::method_not_allowed, "opening a scope is a mutation: use POST"};
+  }
+  if (kind == config::RouteKind::plans) {
+    if (x.method == bhttp::verb::post) return std::nullopt;
+    if (x.method == bhttp::verb::get && !x.has_body) return std::nullopt;
+    return Violation{ErrorCode::method_not_allowed, "/v1/plans takes GET (without a body) and POST"};
   }
   if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a) return std::nullopt;
   // MCP's Streamable HTTP has POST (JSON-RPC), GET (the SSE stream) and DELETE (end of session);
@@ -170,6 +180,16 @@ Verdict classify_action(RequestContext& x) {
       x.delegates = true;
       return std::nullopt;
     case config::RouteKind::scopes: return classify_open_scope(x);
+    case config::RouteKind::plans: {
+      // POST /v1/plans: the plan, read once, strictly. Registering it is no action on anyone's
+      // behalf: no grant to check (its tasks are checked against the scope's grants when it registers).
+      if (!x.body_buffered) return std::nullopt;
+      std::string why;
+      auto spec = plan::parse_plan(x.body, why);
+      if (!spec) return Violation{ErrorCode::bad_request, "plan: " + why};
+      x.plan_spec = std::move(*spec);
+      return std::nullopt;
+    }
   }
   return std::nullopt;
 }

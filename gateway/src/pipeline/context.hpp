@@ -18,7 +18,9 @@
 #include "guard/budget.hpp"
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
+#include "plan/plan.hpp"
 #include "policy/policy.hpp"
+#include "protocol/a2a_answer.hpp"
 #include "protocol/mcp_outcome.hpp"
 #include "runtime/snapshot.hpp"
 #include "runtime/worker.hpp"
@@ -50,6 +52,8 @@ struct InboundHeaders {
   std::string_view objective;
   bool has_objective = false;
   unsigned grants = 0;  // Delegation-Grants headers; read with equal_range when there are any
+  std::string_view task;  // Delegation-Task: the plan task a delegation carries
+  unsigned tasks = 0;
   std::string_view traceparent;
   unsigned baggage = 0;
   std::string_view mcp_method, mcp_name;
@@ -164,6 +168,21 @@ struct RequestContext {
   bool phase_cut_short = false;
   std::optional<protocol::McpOutcomeScanner> mcp_scanner;
   protocol::McpOutcome mcp_outcome = protocol::McpOutcome::unknown;
+
+  // Plans (pipeline/plans.cpp): the plan task the request ran under (its scope is bound to it), the
+  // one it carries (a delegation naming it), or the one it asks about (A2A GetTask or a stream for
+  // the A2A task a carrying delegation left unfinished). Empty task with a plan: a delegation from
+  // a plan's scope that named no task.
+  enum class PlanRole { none, under, carries, follows };
+  PlanRole plan_role = PlanRole::none;
+  std::string plan_id, plan_task;
+  std::string carried_task;                 // "<plan>/<task>" as named: the child token carries it
+  std::optional<plan::PlanSpec> plan_spec;  // POST /v1/plans: the plan to register
+  // What the sub-agent answered about the task, read as the response is relayed (A2A routes).
+  bool plan_reads_answer = false;
+  std::optional<protocol::A2aAnswerScanner> a2a_scanner;
+  protocol::A2aAnswer a2a_answer;
+  bool a2a_read = false;
 
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;

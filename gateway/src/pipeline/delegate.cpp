@@ -6,6 +6,7 @@
 #include "delegation/mint.hpp"
 #include "delegation/registry.hpp"
 #include "http/request_id.hpp"
+#include "pipeline/plans.hpp"
 
 namespace scopegate::pipeline {
 
@@ -18,7 +19,8 @@ std::variant<ChildScope, Violation> open_child_scope(RequestContext& x, const co
                                                     std::string_view objective, std::int64_t ttl_s) {
   std::string sid = http::make_uuid_v7();
   delegation::ChildMint in{x.snapshot.keyring, x.snapshot.config.token, x.inbound.token, *x.token, target,
-                           x.agent->id, ceiling, requested, objective, ttl_s, clock::unix_now(), sid};
+                           x.agent->id, ceiling, requested, objective, ttl_s, clock::unix_now(), sid,
+                           x.carried_task};
   auto minted = delegation::mint_child_scope(in);
   if (auto* refused = std::get_if<delegation::MintRefusal>(&minted)) {
     return Violation{refused->code, std::move(refused->message)};
@@ -58,6 +60,7 @@ Verdict open_delegation(RequestContext& x) {
   auto& child = std::get<ChildScope>(minted);
   x.child = std::move(child.record);
   x.child_token = std::move(child.token);
+  start_carried_task(x);
   return std::nullopt;
 }
 

@@ -4,6 +4,7 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
+#include "pipeline/plans.hpp"
 
 namespace scopegate::pipeline {
 
@@ -17,6 +18,7 @@ constexpr RequestObserver kRequestObservers[] = {
     &record_metrics,  // docs/protocol.md §8
     &settle_budget,   // what it spent of its chain's budgets, by what its record says (pipeline/guards.cpp)
     &record_breaker,  // what the upstream did, for the route's circuit breaker (pipeline/endpoints.cpp)
+    &settle_plan,     // the plan task it ran under or carried: its requests, and how a carried one ended (docs/plans.md)
 };
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
@@ -138,6 +140,13 @@ void summarize(RequestContext& x, RequestSummary& out) {
   f.mcp_method = x.mcp_method;
   f.task_id = x.task_id;
   f.context_id = x.context_id;
+  f.plan = x.plan_id;
+  f.task = x.plan_task;
+  out.plan_role = x.plan_role;
+  out.child_opened = x.child.has_value();
+  out.forwarded = x.forwarded;
+  if (x.route) out.route_kind = x.route->kind;
+  if (x.a2a_read) out.a2a_answer = &x.a2a_answer;
   const auto& req = x.parser.get();
   if (x.method != bhttp::verb::unknown || x.parser.is_header_done()) {
     f.method = req.method_string();

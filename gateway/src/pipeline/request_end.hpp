@@ -53,6 +53,12 @@ struct RequestSummary {
   std::uint16_t breaker_route_label = 0;
   const breaker::Settings* breaker_settings = nullptr;
   bool breaker_probe = false;
+  // Plans (pipeline/plans.cpp): facts.plan and facts.task name the task; how the request relates to it.
+  RequestContext::PlanRole plan_role = RequestContext::PlanRole::none;
+  bool child_opened = false;  // a carrying delegation's child scope was minted (the task started)
+  bool forwarded = false;
+  config::RouteKind route_kind = config::RouteKind::http;
+  const protocol::A2aAnswer* a2a_answer = nullptr;  // what an A2A agent answered, when it was read
 };
 
 // Fills `out` from the request. Starts the request's trace if no stage did (every record joins the

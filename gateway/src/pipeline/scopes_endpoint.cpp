@@ -7,6 +7,7 @@
 #include "delegation/stamp.hpp"
 #include "http/request_id.hpp"
 #include "pipeline/delegate.hpp"
+#include "pipeline/plans.hpp"
 #include "pipeline/reply.hpp"
 #include "runtime/services.hpp"
 
@@ -88,6 +89,7 @@ asio::awaitable<bool> serve_open_scope(RequestContext& x) {
   if (auto* v = std::get_if<Violation>(&opened)) co_return co_await reply_violation(x, *v);
   auto& [scope, token] = std::get<Opened>(opened);
   x.child = scope;
+  start_carried_task(x);
   std::string body = R"({"scope":)";
   delegation::append_scope_json(body, scope);
   body += R"(,"token":")";

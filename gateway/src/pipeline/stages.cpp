@@ -16,6 +16,7 @@
 #include "pipeline/delegate.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
+#include "pipeline/plans.hpp"
 #include "pipeline/policies.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
@@ -142,6 +143,10 @@ Verdict route_request(RequestContext& x) {
     x.route = &x.snapshot.scopes_route;
     return Verdict::next();
   }
+  if (is_plans_endpoint(req.target())) {
+    x.route = &x.snapshot.plans_route;
+    return Verdict::next();
+  }
   x.route = x.snapshot.router.match(http::host_without_port(x.host), req.method_string(), req.target());
   if (!x.route) return Verdict::refuse(ErrorCode::no_route, "no route matches this request");
   if (x.route->timeouts.request_total.count() > 0) x.deadline = x.started + x.route->timeouts.request_total;
@@ -183,8 +188,8 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //    (not even whether a route exists).
   if (auto v = authenticate(x); !v.proceeds()) co_return co_await refuse(x, v);
 
-  // 5. Route. POST /v1/scopes is a route too (the gateway's own): it passes every stage up to
-  //    the grants, so what applies to an action applies to opening a scope.
+  // 5. Route. POST /v1/scopes and /v1/plans are routes too (the gateway's own): they pass every
+  //    stage up to the grants, so what applies to an action applies to opening a scope.
   if (auto v = route_request(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 5b. Fail closed: a route is served only while its record can be kept. From here on a
@@ -220,6 +225,12 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //      anything is minted or forwarded, POST /v1/scopes included (opening a scope is an action).
   if (auto v = check_policies(x); !v.proceeds()) co_return co_await refuse(x, v);
 
+  // 10b'. The plan its scope carries out (docs/plans.md): whether the action, or the delegation of a
+  //       task, is what the plan says, when and by whom. After the grants and policies, which bind
+  //       whatever a plan says (a plan cannot approve what they forbid); before the guards, so a
+  //       deviation refused in enforce mode spends nothing.
+  if (auto v = check_plan(x); !v.proceeds()) co_return co_await refuse(x, v);
+
   // 10c. The guards against runaway use (docs/policies.md): rate limits, the loop guard, then the
   //      budgets of the whole chain, each after what is cheaper and refuses more broadly, so a
   //      request one of them refuses spends nothing the later ones count. Last before anything is
@@ -244,6 +255,7 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
   if (x.route->kind == config::RouteKind::scopes) co_return co_await serve_open_scope(x);
+  if (x.route->kind == config::RouteKind::plans) co_return co_await serve_plans(x);
 
   // 12. A delegation opens the child scope (and reports it) before anything is forwarded.
   if (auto v = open_delegation(x); !v.proceeds()) co_return co_await refuse(x, v);

@@ -210,16 +210,20 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     }
   }
   x.status = status;
-  if (x.reads_mcp_outcome && !no_body) {
+  bool event_stream = false;
+  if ((x.reads_mcp_outcome || x.plan_reads_answer) && !no_body) {
     auto type = res[bhttp::field::content_type];
-    x.mcp_scanner.emplace(type.size() >= 17 && http::iequals_ascii(type.substr(0, 17), "text/event-stream"));
+    event_stream = type.size() >= 17 && http::iequals_ascii(type.substr(0, 17), "text/event-stream");
   }
+  if (x.reads_mcp_outcome && !no_body) x.mcp_scanner.emplace(event_stream);
+  if (x.plan_reads_answer && !no_body) x.a2a_scanner.emplace(event_stream);
   // However the relay ends (the client or the upstream cutting it included), what was read of the
   // answer decides: an error event already relayed is an error even if the client left after it.
   struct DecideAnswer {
     RequestContext& x;
     ~DecideAnswer() {
       if (x.mcp_scanner && x.mcp_outcome == protocol::McpOutcome::unknown) x.mcp_outcome = x.mcp_scanner->finish();
+      if (x.a2a_scanner && !x.a2a_read) x.a2a_answer = x.a2a_scanner->finish(), x.a2a_read = true;
     }
   } decide_answer{x};
   // A half-open breaker's probe is decided by the response head: a stream may last for hours, and
@@ -272,8 +276,10 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
       x.bytes_out += got;
       piece = std::string_view(relay, got);
       if (x.mcp_scanner) x.mcp_scanner->feed(piece);
+      if (x.a2a_scanner) x.a2a_scanner->feed(piece);
     }
     if (done && x.mcp_scanner) x.mcp_outcome = x.mcp_scanner->finish();
+    if (done && x.a2a_scanner && !x.a2a_read) x.a2a_answer = x.a2a_scanner->finish(), x.a2a_read = true;
     // The record is handed over before the client can see the end of the response, so that a
     // crash after that point cannot lose it (audit/journal.hpp).
     if (done) {

@@ -27,7 +27,8 @@ constexpr std::string_view kConditionKeys[] = {
     "time"};
 // The kinds a request can have: config's route kinds, named as config names them.
 constexpr config::RouteKind kRouteKinds[] = {config::RouteKind::http, config::RouteKind::mcp, config::RouteKind::agent,
-                                             config::RouteKind::a2a, config::RouteKind::scopes};
+                                             config::RouteKind::a2a, config::RouteKind::scopes,
+                                             config::RouteKind::plans};
 constexpr std::string_view kWeekdays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 std::string lowered(std::string_view s) {

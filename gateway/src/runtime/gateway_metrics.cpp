@@ -53,6 +53,25 @@ GatewayMetrics::GatewayMetrics() {
     budget_kinds_[k] = labels.intern(guard::kBudgetKinds[k]);
     registry_.add(Family::budget_exhausted_total, pack(budget_kinds_[k]), 0);
   }
+  for (std::size_t k = 0; k < plan_deviations_.size(); ++k) {
+    plan_deviations_[k] = labels.intern(plan::to_string(static_cast<plan::DeviationKind>(k)));
+    registry_.add(Family::plan_deviations_total, pack(plan_deviations_[k]), 0);
+  }
+  for (std::size_t k = 0; k < task_states_.size(); ++k) {
+    task_states_[k] = labels.intern(plan::to_string(static_cast<plan::TaskState>(k)));
+    registry_.set(Family::plan_tasks, pack(task_states_[k]), 0);
+  }
+  registry_.set(Family::plans_active, metrics::kOtherKey, 0);
+}
+
+void record_plan_deviation(plan::DeviationKind kind) {
+  auto& m = GatewayMetrics::instance();
+  m.registry().add(Family::plan_deviations_total, pack(m.plan_deviation(kind)));
+}
+
+void record_plan_finished(std::int64_t duration_us) {
+  auto& r = GatewayMetrics::instance().registry();
+  r.observe(Family::plan_duration_seconds, metrics::kOtherKey, static_cast<std::uint64_t>(std::max<std::int64_t>(0, duration_us)) * 1000);
 }
 
 std::uint16_t GatewayMetrics::operation(std::string_view op) const {
@@ -106,8 +125,12 @@ MetricLabels GatewayMetrics::resolve(const config::Config& config, const policy:
       endpoints.push_back(intern(host + ":" + std::to_string(u.port)));
     }
   }
-  out.routes.push_back(intern("scopegate:scopes"));
-  out.endpoints.emplace_back();
+  // The gateway's own routes, in Snapshot::route_index's order.
+  for (std::string_view builtin : {"scopegate:scopes", "scopegate:plans"}) {
+    out.routes.push_back(intern(builtin));
+    out.endpoints.emplace_back();
+    out.tools.emplace_back();
+  }
   for (const auto& agent : config.agents) out.agents.push_back(intern(agent.id));
   if (policies) {
     for (const auto& rule : policies->rules()) out.rules.emplace(rule.id, intern(rule.id));
@@ -229,6 +252,11 @@ void sample_before_scrape(Services& services) {
   auto& r = m.registry();
   record_breaker_states(*services.snapshot());
   r.set(Family::scopes_active, metrics::kOtherKey, static_cast<std::int64_t>(services.scopes().size()));
+  auto plans = services.plans().counts();
+  r.set(Family::plans_active, metrics::kOtherKey, static_cast<std::int64_t>(plans.active));
+  for (std::size_t k = 0; k < plans.tasks.size(); ++k) {
+    r.set(Family::plan_tasks, pack(m.task_state(static_cast<plan::TaskState>(k))), static_cast<std::int64_t>(plans.tasks[k]));
+  }
   r.set(Family::connections_open, metrics::kOtherKey,
         static_cast<std::int64_t>(services.connections.load(std::memory_order_relaxed)));
   auto* writer = services.audit_writer();

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "http/errors.hpp"
 #include "metrics/registry.hpp"
+#include "plan/run.hpp"
 #include "policy/policy.hpp"
 
 namespace scopegate::runtime {
@@ -50,6 +51,8 @@ class GatewayMetrics {
   std::uint16_t breaker_state(int s) const { return breaker_states_[static_cast<std::size_t>(s) % breaker_states_.size()]; }
   std::uint16_t retry_reason(int r) const { return retry_reasons_[static_cast<std::size_t>(r) % retry_reasons_.size()]; }
   std::uint16_t budget_kind(int k) const { return budget_kinds_[static_cast<std::size_t>(k) % budget_kinds_.size()]; }
+  std::uint16_t plan_deviation(plan::DeviationKind k) const { return plan_deviations_[static_cast<std::size_t>(k)]; }
+  std::uint16_t task_state(plan::TaskState s) const { return task_states_[static_cast<std::size_t>(s)]; }
 
  private:
   GatewayMetrics();
@@ -62,7 +65,9 @@ class GatewayMetrics {
   std::array<std::uint16_t, 17> depths_{};
   std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
   std::array<std::uint16_t, 2> retry_reasons_{};   // pipeline::RetryReason: connect, reset
-  std::array<std::uint16_t, 3> breaker_states_{};  // in breaker::State's order: closed, open, half_open
+  std::array<std::uint16_t, 3> breaker_states_{};
+  std::array<std::uint16_t, plan::kDeviationKindCount> plan_deviations_{};
+  std::array<std::uint16_t, plan::kTaskStateCount> task_states_{};  // in breaker::State's order: closed, open, half_open
   bool dictionary_full_ = false;  // resolve() runs on the control thread only
 };
 
@@ -82,6 +87,9 @@ struct RequestSample {
 void record_request(const RequestSample& s);
 void record_scope_opened(std::uint16_t agent, int depth);
 void record_reload(bool ok);
+// Plans (docs/plans.md): a new deviation; a plan whose last task ended.
+void record_plan_deviation(plan::DeviationKind kind);
+void record_plan_finished(std::int64_t duration_us);
 // A breaker of a route entered state `to` (breaker::State as an int).
 void record_breaker_transition(std::uint16_t route, int to);
 // An attempt retried (`reason`: pipeline::RetryReason as an int).

@@ -14,6 +14,7 @@
 #include "delegation/registry.hpp"
 #include "guard/budget.hpp"
 #include "guard/loop_guard.hpp"
+#include "plan/registry.hpp"
 #include "runtime/snapshot.hpp"
 
 namespace scopegate::runtime {
@@ -37,6 +38,8 @@ class Services {
   // The guards' state, which outlives config snapshots: calls counted per scope, budget counters.
   guard::LoopGuard& loop_guard() { return loop_guard_; }
   guard::BudgetStore& budgets() { return *budgets_; }
+  // The plans this node runs (docs/plans.md).
+  plan::Registry& plans() { return plans_; }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
@@ -50,6 +53,7 @@ class Services {
   std::atomic<bool> draining_{false};
   delegation::ScopeRegistry scopes_;
   guard::LoopGuard loop_guard_;
+  plan::Registry plans_;
   std::unique_ptr<guard::BudgetStore> budgets_ = std::make_unique<guard::MemoryBudgetStore>();
   std::unique_ptr<audit::Writer> writer_;  // before sink_, which refers to it
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();

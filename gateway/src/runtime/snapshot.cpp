@@ -40,6 +40,24 @@ config::Route Snapshot::make_scopes_route(const config::Config& c) {
   return r;
 }
 
+config::Route Snapshot::make_plans_route(const config::Config& c) {
+  config::Route r;
+  r.name = "scopegate:plans";
+  r.kind = config::RouteKind::plans;
+  r.match.path_prefix = "/v1/plans";
+  r.match.methods = {"GET", "POST"};
+  // An agent credential and the Delegation-Token of the scope the plan belongs to.
+  r.access = config::Access::authenticated;
+  r.grants.clear();
+  // A plan of 64 tasks with their objectives and action lists fits well within this.
+  r.max_body_bytes = 256 * 1024;
+  r.max_inspect_bytes = r.max_body_bytes;
+  r.timeouts = c.timeouts;
+  r.paths = c.paths.rules;
+  r.location = "built in";
+  return r;
+}
+
 std::uint64_t Snapshot::next_id() {
   static std::atomic<std::uint64_t> counter{0};
   return counter.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -86,13 +86,17 @@ struct Snapshot {
         agents(config.agents),
         keyring(delegation::make_keyring(config.token)),
         scopes_route(make_scopes_route(config)),
+        plans_route(make_plans_route(config)),
         id(next_id()) {}
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
-  // Index of a route into the per-route tables: config.routes in order, then scopes_route.
+  // Index of a route into the per-route tables: config.routes in order, then scopes_route, then
+  // plans_route (kBuiltinRoutes of them).
+  static constexpr std::size_t kBuiltinRoutes = 2;
   std::size_t route_index(const config::Route& r) const {
     if (&r == &scopes_route) return config.routes.size();
+    if (&r == &plans_route) return config.routes.size() + 1;
     return static_cast<std::size_t>(&r - config.routes.data());
   }
 
@@ -103,6 +107,8 @@ struct Snapshot {
   // POST /v1/scopes as a route (docs/protocol.md §4): named "scopegate:scopes", a name no config
   // route can take, so that the stages, the audit record and the metrics treat it as any other.
   const config::Route scopes_route;
+  // /v1/plans (docs/plans.md): "scopegate:plans", the same way.
+  const config::Route plans_route;
   const std::uint64_t id;  // unique per snapshot in this process (caches made under it key on it)
   std::vector<RouteUpstreams> upstreams;  // per route (indexed like route_index)
   MetricLabels metric_labels;               // label ids of routes, agents and tools (runtime/gateway_metrics.hpp)
@@ -126,6 +132,7 @@ struct Snapshot {
 
  private:
   static config::Route make_scopes_route(const config::Config& c);
+  static config::Route make_plans_route(const config::Config& c);
   static std::uint64_t next_id();
 };
 

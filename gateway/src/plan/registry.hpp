@@ -1,0 +1,123 @@
+// The plans this node runs (docs/plans.md), shared by every worker: registered by POST /v1/plans,
+// checked on every action under a scope bound to one of their tasks, advanced by the app's timer.
+// One mutex guards them all: a check is a lookup, a few comparisons and a pattern match, far shorter
+// than anything else a request does. Requests under no plan never take it (active() is an atomic).
+//
+// What happens is handed to a Reporter while the lock is held (the audit records and metrics, which
+// only copy and return), so the order of the plan.task records is the order of the changes.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <array>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plan/run.hpp"
+
+namespace scopegate::plan {
+
+inline constexpr std::size_t kMaxActivePlans = 1024;  // unfinished plans per node
+inline constexpr std::size_t kMaxHeldPlans = 4096;    // finished ones are kept, for GET, until their scope expires
+inline constexpr std::size_t kMaxA2aTasks = 16384;    // A2A task ids remembered, for GetTask and streams
+
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void opened(const PlanRun& plan, std::string_view request_id) = 0;
+  virtual void changed(const PlanRun& plan, const TaskChange& change) = 0;
+  virtual void deviated(const PlanRun& plan, const Deviation& deviation) = 0;
+  virtual void finished(const PlanRun& plan) = 0;
+};
+
+// What a check concluded for the request.
+struct Check {
+  enum class Outcome { ok, deviation, unknown };
+  Outcome outcome = Outcome::ok;
+  bool refuse = false;           // enforce mode, or a task of a plan outside the caller's scope
+  std::string message;           // for the client: which task, what it allows
+  std::string plan, task;        // for the request's record; empty when no plan applies
+  std::optional<DeviationKind> kind;
+};
+
+// A task of a plan: "<plan id>/<task id>" split.
+struct TaskRef {
+  std::string_view plan, task;
+};
+std::optional<TaskRef> split_task_ref(std::string_view text);
+
+struct OpenRefusal {
+  bool over_capacity = false;  // the node's bound (503), rather than the request (400)
+  std::string message;
+};
+
+class Registry {
+ public:
+  // Registers a plan for `owner.scope`: refused over the node's bound or while that scope runs
+  // another plan. Reports plan.open.
+  std::optional<OpenRefusal> open(std::string id, PlanSpec spec, Owner owner, std::int64_t now_us,
+                                   std::int64_t expires_us, std::string_view request_id, Reporter& reporter);
+
+  // Unfinished plans on this node: when 0, no delegation needs a look here.
+  std::size_t active() const { return active_.load(std::memory_order_relaxed); }
+
+  // An action under a scope whose chain carries `bound` ("<plan>/<task>", from the token).
+  Check check_action(std::string_view bound, const Act& act, std::int64_t now_us, Reporter& reporter);
+  // A delegation naming a task (Delegation-Task, or `task` on POST /v1/scopes). `caller_scopes`:
+  // the ids of the caller's scope and its ancestors; the plan must belong to one of them.
+  Check check_binding(std::string_view named, std::span<const std::string_view> caller_scopes, const Act& act,
+                      std::int64_t now_us, Reporter& reporter);
+  // A delegation naming no task, from `act.scope`: a deviation when that scope runs a plan.
+  Check check_unplanned(const Act& act, std::int64_t now_us, Reporter& reporter);
+
+  // The child scope of a binding delegation opened: its task starts running.
+  void start(std::string_view plan, std::string_view task, std::string_view scope, std::string_view cause,
+             std::string_view request_id, std::int64_t now_us, Reporter& reporter);
+  // A task ended. False when there is no such plan or task.
+  bool finish(std::string_view plan, std::string_view task, TaskState to, std::string_view cause,
+              std::string_view scope, std::string_view request_id, std::int64_t now_us, Reporter& reporter);
+  // A request carrying the task ended.
+  void note_request(std::string_view plan, std::string_view task, bool tool_call, std::int64_t duration_us);
+
+  // A2A: the delegation carrying a task answered with an unfinished A2A task; its later state
+  // (GetTask, a stream) decides the plan task.
+  void remember_a2a_task(std::string_view a2a_task, std::string_view plan, std::string_view task);
+  std::optional<std::pair<std::string, std::string>> a2a_task(std::string_view a2a_task) const;
+
+  // Deadlines and expiries up to `now`; plans whose scope has expired are forgotten.
+  void advance(std::int64_t now_us, Reporter& reporter);
+
+  // The plan view (PlanRun::write_view), for callers whose scope chain includes the plan's scope
+  // (empty span: no restriction, the admin listener). nullopt: unknown, or not visible.
+  std::optional<std::string> view(std::string_view id, std::span<const std::string_view> caller_scopes) const;
+  // {"plans":[{"plan","scope","agent","goal","mode","state","started","tasks","completed"}...]}
+  std::string list() const;
+
+  struct Counts {
+    std::size_t active = 0;
+    std::array<std::size_t, kTaskStateCount> tasks{};  // of every plan held, by state
+  };
+  Counts counts() const;
+
+ private:
+  PlanRun* find(std::string_view id);
+  void report(PlanRun& plan, Effects& fx, Reporter& reporter);
+  Check conclude(PlanRun& plan, std::size_t task, Effects& fx, Reporter& reporter);
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<PlanRun>, std::less<>> plans_;
+  std::map<std::string, std::string, std::less<>> by_scope_;  // owner scope → its unfinished plan
+  std::map<std::string, std::pair<std::string, std::string>, std::less<>> a2a_tasks_;
+  std::deque<std::string> a2a_order_;  // oldest first, for the bound
+  std::atomic<std::size_t> active_{0};
+};
+
+}  // namespace scopegate::plan
