@@ -2,14 +2,16 @@
 // It is reached through scopegate; when a message arrives it acts under the Delegation-Token the
 // gateway handed it: it calls MCP tools through scopegate with its own credential and that token,
 // and answers with what happened (JSON text).
-// Usage: node a2a_agent.mjs <gateway base url> <researcher key>. Prints "listening <port>".
+// Usage: node a2a_agent.mjs <gateway base url> <agent key> [<agent name> [<tool>,<tool>...]]
+// (default: researcher, calling search and hr_lookup). Prints "listening <port>".
 import express from "express";
 import { Role } from "@a2a-js/sdk";
 import { DefaultRequestHandler, InMemoryTaskStore } from "@a2a-js/sdk/server";
 import { agentCardHandler, jsonRpcHandler, UserBuilder } from "@a2a-js/sdk/server/express";
 import { callTools } from "./mcp_client.mjs";
 
-const [gateway, researcherKey] = process.argv.slice(2);
+const [gateway, agentKey, agentName = "researcher", toolList = "search,hr_lookup"] = process.argv.slice(2);
+const toolsToCall = toolList.split(",").filter(Boolean);
 
 function text(value) {
   return { content: { $case: "text", value }, metadata: undefined, filename: "", mediaType: "" };
@@ -31,7 +33,7 @@ class Researcher {
     const token = header(headers, "delegation-token");
     let tools;
     try {
-      tools = await callTools(`${gateway}/mcp`, researcherKey, token, ["search", "hr_lookup"]);
+      tools = await callTools(`${gateway}/mcp`, agentKey, token, toolsToCall);
     } catch (err) {
       tools = { error: String(err) };
     }
@@ -55,11 +57,11 @@ class Researcher {
 }
 
 const card = {
-  name: "researcher",
+  name: agentName,
   description: "Finds things, under the scope it was delegated",
   supportedInterfaces: [
     // Clients reach the agent through the gateway, never directly.
-    { url: `${gateway}/agents/researcher/a2a/jsonrpc`, protocolBinding: "JSONRPC", tenant: "", protocolVersion: "1.0" },
+    { url: `${gateway}/agents/${agentName}/a2a/jsonrpc`, protocolBinding: "JSONRPC", tenant: "", protocolVersion: "1.0" },
   ],
   provider: undefined,
   version: "1.0.0",
@@ -68,7 +70,7 @@ const card = {
   securityRequirements: [],
   defaultInputModes: ["text/plain"],
   defaultOutputModes: ["text/plain"],
-  skills: [{ id: "research", name: "research", description: "research", tags: ["research"], examples: [],
+  skills: [{ id: agentName, name: agentName, description: agentName, tags: [agentName], examples: [],
     inputModes: [], outputModes: [], securityRequirements: [] }],
   signatures: [],
 };

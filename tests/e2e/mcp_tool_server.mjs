@@ -20,7 +20,7 @@ function received(extra) {
 
 function makeServer() {
   const server = new McpServer({ name: "scopegate-e2e-tools", version: "1.0.0" });
-  for (const name of ["search", "hr_lookup"]) {
+  for (const name of ["search", "hr_lookup", "analyse", "draft"]) {
     server.registerTool(name, { description: `the ${name} tool` }, async (extra) => {
       const seen = received(extra);
       calls.push({ tool: name, ...seen });

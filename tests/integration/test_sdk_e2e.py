@@ -4,12 +4,14 @@ agent server). Node and the npm packages are installed by scripts/setup.sh (test
 import json
 import os
 import subprocess
+import time
 import urllib.parse
 
 import pytest
 
-from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, auth, delegation_config, error_code, free_port, open_root, request,
-                     route)
+from audit_helpers import cli
+from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, agent_yaml, auth, delegation_config, error_code, free_port, open_root,
+                     request, route)
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 NODE = "node"
@@ -66,7 +68,7 @@ def test_mcp_sdk_client_and_server_through_the_gateway(start_gateway, tool_serve
     for path in ("/mcp", "/mcp-sse"):  # JSON responses, then SSE responses
         before = len(tool_calls(tool_server))
         out = node("mcp_client.mjs", base + path, AGENT_KEYS["planner"], token, "search", "hr_lookup")
-        assert sorted(out["tools"]) == ["failing", "hr_lookup", "search"]  # listing is housekeeping: allowed
+        assert sorted(out["tools"]) == ["analyse", "draft", "failing", "hr_lookup", "search"]  # listing is housekeeping
         assert out["results"]["search"]["ok"], out
         seen = json.loads(out["results"]["search"]["text"])
         assert seen["delegation-scope"] == root["id"] and seen["delegation-root"] == root["id"]
@@ -343,3 +345,78 @@ def test_a_tool_answering_with_errors_opens_only_its_own_breaker(start_gateway, 
 def config_with_audit(routes, tmp_path):
     from harness import config
     return config(routes, extra="audit:\n  dir: %s\n" % (tmp_path / "audit"))
+
+
+def plan_config(tool_url, agent_urls, audit_dir):
+    routes = route("mcp", "/mcp", tool_url, kind="mcp", access="scoped")
+    for name, url in agent_urls.items():
+        routes += route(name, "/agents/" + name, url, kind="a2a", access="scoped", target_agent=name,
+                        strip_prefix="true")
+    agents = "".join(agent_yaml(a, may_open_root=a == "planner") for a in ("planner", "researcher", "analyst", "writer"))
+    return delegation_config(routes, agents=agents, extra="audit:\n  dir: %s\n" % audit_dir)
+
+
+def test_a2a_sdk_agents_carry_out_a_registered_plan_with_no_deviation(start_gateway, tool_server, tmp_path):
+    """A planner registers research -> analyse -> write (write depending on both) and hands each task
+    to a real A2A agent through the gateway; each agent calls its tool under the scope it was given."""
+    audit_dir = str(tmp_path / "audit")
+    team = {"researcher": "search", "analyst": "analyse", "writer": "draft"}
+    gw = start_gateway(plan_config(tool_server.url, {n: "http://127.0.0.1:1" for n in team}, audit_dir), env=TOKEN_ENV)
+    base = "http://127.0.0.1:%d" % gw.port
+    agents = {n: NodeServer("a2a_agent.mjs", base, AGENT_KEYS[n], n, tool) for n, tool in team.items()}
+    try:
+        gw.write_config(plan_config(tool_server.url, {n: a.url for n, a in agents.items()}, audit_dir))
+        status, _, _ = request("127.0.0.1", gw.admin_port, "POST", "/v1/reload",
+                               headers={"Authorization": "Bearer test-admin-token"})
+        assert status == 200
+        root, token = open_root(gw, grants=["tool:*", "agent:*"])
+        plan = {"goal": "a quarterly report", "mode": "enforce", "tasks": [
+            {"id": "research", "agent": "researcher", "actions": ["tool:search"], "critical": True, "deadline_s": 120},
+            {"id": "analyse", "agent": "analyst", "actions": ["tool:analyse"], "depends_on": ["research"],
+             "critical": True},
+            {"id": "write", "agent": "writer", "actions": ["tool:draft"], "depends_on": ["research", "analyse"]},
+        ]}
+        status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/plans", headers=auth("planner", token),
+                                  body=json.dumps(plan))
+        assert status == 201, data
+        plan_id = json.loads(data)["plan"]
+        before = len(tool_calls(tool_server))
+        for task in ("research", "analyse", "write"):
+            agent = plan["tasks"][["research", "analyse", "write"].index(task)]["agent"]
+            out = node("a2a_planner.mjs", base, AGENT_KEYS["planner"], token, "please " + task, agent,
+                       plan_id + "/" + task)
+            result = out["tools"]["results"][team[agent]]
+            assert result["ok"], out
+        assert [c["tool"] for c in tool_calls(tool_server)[before:]] == ["search", "analyse", "draft"]
+
+        status, _, data = request("127.0.0.1", gw.port, "GET", "/v1/plans/" + plan_id, headers=auth("planner", token))
+        view = json.loads(data)
+        assert view["state"] == "finished" and view["outcome"] == "completed"
+        assert view["progress"] == {"completed": 3, "total": 3, "ratio": 1.0, "weighted": 1.0}
+        assert view["deviations"] == [] and view["deviations_total"] == 0
+        assert view["critical_path"] == {"tasks": ["research", "analyse", "write"], "length": 3, "remaining": 0}
+        tasks = {t["id"]: t for t in view["tasks"]}
+        for t in tasks.values():
+            assert t["state"] == "completed" and t["started"] < t["ended"]
+            assert t["requests"] >= 2  # the delegation that carried it and the agent's tool call (MCP housekeeping too)
+            assert float(t["tool_ms"]) > 0
+        # In the planned order: each task started after the ones it depends on had ended.
+        assert tasks["research"]["ended"] <= tasks["analyse"]["started"]
+        assert tasks["analyse"]["ended"] <= tasks["write"]["started"]
+        assert float(view["overhead"]["tool_ms"]) > 0 and 0 < view["overhead"]["ratio"] < 1
+
+        # The log alone says the same, field for field.
+        deadline = time.time() + 5
+        while True:
+            code, out, err = cli("query", "plan", plan_id, "--log", audit_dir, "--format", "json")
+            rebuilt = json.loads(out) if code == 0 else {}
+            evidence = rebuilt.pop("evidence", None)
+            if rebuilt == view or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert code == 0, err
+        assert evidence["chain"] == "verified"
+        assert rebuilt == view
+    finally:
+        for a in agents.values():
+            a.stop()

@@ -66,12 +66,14 @@ Verdict check_plan(RequestContext& x) {
     named = x.scope_request->task;
   }
   bool delegation = x.delegates || opens_scope;
-  if (!named.empty() && !delegation) {
-    return Violation{ErrorCode::bad_request,
-                     "Delegation-Task names the plan task a delegation carries: this request delegates nothing "
-                     "(under a Delegation-Token)"};
+  // Only a delegation carries a task. Agent SDKs set headers per client, not per request, so the
+  // header also arrives on an agent card's GET, a GetTask or a tool call: there it means nothing
+  // and is dropped with every other Delegation-* header.
+  if (!delegation) named = {};
+  if (!x.token) {
+    if (!named.empty()) return Violation{ErrorCode::bad_request, "Delegation-Task needs the Delegation-Token of the delegating scope"};
+    return Verdict::next();
   }
-  if (!x.token) return Verdict::next();
   auto& plans = x.worker.app().plans();
   std::string_view bound = x.token->plan_task();
   // The common case: no plan anywhere near this request.
