@@ -106,3 +106,51 @@ def test_audit_record_schema_describes_the_contract_fields():
                    dict(outcome, outcome="finished")):
         with pytest.raises(jsonschema.ValidationError):
             v.validate(broken)
+
+
+def test_plan_bodies_views_records_and_query_output_match_their_schemas(start_gateway, upstream, tmp_path):
+    """schema/plan.schema.json (the body, the view, the admin list), schema/query-plan.schema.json,
+    and the plan.* audit records, from a real plan with a binding, a deviation and a cascade."""
+    from audit_helpers import cli, records
+    audit_dir = str(tmp_path / "audit")
+    routes = (route("search", "/tools/search", upstream.url, access="scoped") +
+              route("researcher", "/agents/researcher", upstream.url, kind="agent", access="scoped",
+                    target_agent="researcher", strip_prefix="true"))
+    gw = start_gateway(delegation_config(routes, extra="audit:\n  dir: %s\n" % audit_dir), env=TOKEN_ENV)
+    _, token = open_root(gw)
+    body = {"goal": "g", "mode": "enforce", "tasks": [
+        {"id": "a", "agent": "researcher", "objective": "o", "actions": ["tool:search"], "critical": True, "deadline_s": 60},
+        {"id": "b", "agent": "writer", "actions": [], "depends_on": ["a"]}]}
+    validator("plan.schema.json").validate(body)
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/plans", headers=auth("planner", token),
+                              body=json.dumps(body))
+    assert status == 201
+    view = json.loads(data)
+    validator("plan.schema.json", "view_reply").validate(view)
+    plan_id = view["plan"]
+    # The delegation of task a: its child scope carries the task in its token and its record.
+    headers = auth("planner", token, **{"Delegation-Task": plan_id + "/a"})
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/researcher/status?code=500", headers=headers,
+                              body="{}")
+    assert status == 500
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/researcher", headers=headers, body="{}")
+    assert status == 403
+    status, _, data = request("127.0.0.1", gw.port, "GET", "/v1/plans/" + plan_id, headers=auth("planner", token))
+    view = json.loads(data)
+    validator("plan.schema.json", "view_reply").validate(view)
+    assert view["cascades"] and view["deviations"]
+    status, _, data = request("127.0.0.1", gw.admin_port, "GET", "/v1/plans")
+    validator("plan.schema.json", "list").validate(json.loads(data))
+    v = validator("audit-record.schema.json")
+    import time
+    time.sleep(0.3)
+    seen = set()
+    for record in records(audit_dir):
+        v.validate(record)
+        seen.add(record["event"])
+    assert {"plan.open", "plan.task", "plan.deviation"} <= seen
+    code, out, err = cli("query", "plan", plan_id, "--log", audit_dir, "--format", "json")
+    assert code == 0, err
+    validator("query-plan.schema.json").validate(json.loads(out))
+    with pytest.raises(jsonschema.ValidationError):
+        validator("query-plan.schema.json").validate(dict(json.loads(out), extra=1))
