@@ -43,7 +43,10 @@ LABEL_VALUES = {
     "code": ERROR_CODES + STATUS_CLASSES + ("other",),
     "result": ("ok", "error", "other"),
     "mode": ("enforce", "shadow", "other"),
-    "kind": ("actions", "delegations", "children", "bytes_out", "other"),
+    # budgets (scopegate_budget_exhausted_total) and plan deviations (scopegate_plan_deviations_total)
+    "kind": ("actions", "delegations", "children", "bytes_out", "wrong_agent", "unapproved_action",
+             "sequence_violation", "timing_violation", "after_completion", "unplanned_delegation", "other"),
+    "state": ("pending", "running", "completed", "failed", "skipped", "blocked", "other"),
     "to": ("closed", "open", "half_open", "other"),
     "reason": ("connect", "reset", "other"),
 }
@@ -78,6 +81,10 @@ EXPORTED_METRICS = {
     "scopegate_audit_queue_capacity": ("gauge", ()),
     "scopegate_audit_fsync_duration_seconds": ("histogram", ()),
     "scopegate_config_reloads_total": ("counter", ("result",)),
+    "scopegate_plans_active": ("gauge", ()),
+    "scopegate_plan_tasks": ("gauge", ("state",)),
+    "scopegate_plan_deviations_total": ("counter", ("kind",)),
+    "scopegate_plan_duration_seconds": ("histogram", ()),
     "scopegate_build_info": ("gauge", ("version",)),
     "process_cpu_seconds_total": ("counter", ()),
     "process_resident_memory_bytes": ("gauge", ()),
@@ -91,7 +98,10 @@ EXPORTED_METRICS = {
 LATENCY_BOUNDS = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
                   "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf")
 DEPTH_BOUNDS = ("0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "+Inf")
-BUCKET_BOUNDS = {name + "_bucket": DEPTH_BOUNDS if name == "scopegate_scope_depth" else LATENCY_BOUNDS
+DURATION_BOUNDS = ("1.0", "5.0", "15.0", "30.0", "60.0", "120.0", "300.0", "600.0", "1800.0", "3600.0", "7200.0",
+                   "14400.0", "43200.0", "86400.0", "+Inf")
+BUCKET_BOUNDS = {name + "_bucket": DEPTH_BOUNDS if name == "scopegate_scope_depth"
+                 else DURATION_BOUNDS if name == "scopegate_plan_duration_seconds" else LATENCY_BOUNDS
                  for name, (kind, _) in EXPORTED_METRICS.items() if kind == "histogram"}
 TARGET_LABELS = ("job", "instance")
 # Series Prometheus writes itself for each scrape target.
