@@ -48,7 +48,7 @@ void BM_plan_check_action_under_a_bound_scope(benchmark::State& state) {
   for (int p = 0; p < 100; ++p) {
     auto spec = plan::parse_plan(body, why);
     std::string id = "0193a6f0-0000-7000-8000-" + std::to_string(100000000000 + p);
-    registry.open(id, std::move(*spec), {"scope-" + std::to_string(p), "planner", "user:alice"}, now_us(),
+    registry.open(id, std::move(*spec), {"scope-" + std::to_string(p), "planner", "user:alice", "root-" + std::to_string(p)}, now_us(),
                   now_us() + 3'600'000'000, "r", quiet);
     for (int t = 0; t < 15; ++t) registry.finish(id, "t" + std::to_string(t), plan::TaskState::completed, "api", "", "r", now_us(), quiet);
     registry.start(id, "t15", "child-" + std::to_string(p), "delegation", "r", now_us(), quiet);

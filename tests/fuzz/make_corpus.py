@@ -340,6 +340,37 @@ def audit_seeds(log_path):
     write("audit", "empty-segment.jsonl", b"")
 
 
+def plan_seeds():
+    """A plan body, a NUL, then an A2A answer (JSON, or server-sent events) as a sub-agent sends it."""
+    three = {"goal": "a report", "mode": "enforce", "tasks": [
+        {"id": "research", "agent": "researcher", "objective": "find", "actions": ["tool:search", "tool:fetch*"],
+         "critical": True, "deadline_s": 60},
+        {"id": "analyse", "agent": "analyst", "actions": ["tool:calc"], "depends_on": ["research"], "critical": True},
+        {"id": "write", "agent": "writer", "actions": ["tool:doc"], "depends_on": ["research", "analyse"]}]}
+    answers = {
+        "message-1.0": {"jsonrpc": "2.0", "id": 1, "result": {"message": {"messageId": "m", "role": "ROLE_AGENT",
+                                                                           "parts": [{"text": "done"}]}}},
+        "task-0.3": {"jsonrpc": "2.0", "id": 1, "result": {"kind": "task", "id": "t-1",
+                                                           "status": {"state": "working"}}},
+        "task-1.0": {"jsonrpc": "2.0", "id": 1, "result": {"task": {"id": "t-1",
+                                                                    "status": {"state": "TASK_STATE_COMPLETED"}}}},
+        "error": {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "boom"}},
+        "rest": {"id": "t-2", "status": {"state": "failed"}},
+    }
+    stream = "".join("data: %s\n\n" % json.dumps(e) for e in (
+        {"jsonrpc": "2.0", "id": 1, "result": {"kind": "task", "id": "t-3", "status": {"state": "submitted"}}},
+        {"jsonrpc": "2.0", "id": 1, "result": {"statusUpdate": {"taskId": "t-3",
+                                                                "status": {"state": "TASK_STATE_COMPLETED"}}}}))
+    plan = json.dumps(three)
+    for name, answer in answers.items():
+        write("plan", name + ".bin", plan + "\0" + json.dumps(answer))
+    write("plan", "stream.bin", plan + "\0" + stream)
+    write("plan", "stream-crlf.bin", json.dumps({"tasks": [{"id": "a", "agent": "x", "actions": []}]}) + "\0" +
+          stream.replace("\n", "\r\n"))
+    write("plan", "cycle.bin", json.dumps({"tasks": [{"id": "a", "agent": "x", "actions": [], "depends_on": ["b"]},
+                                                     {"id": "b", "agent": "x", "actions": [], "depends_on": ["a"]}]}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audit-log", default=os.path.join(CORPUS, "audit", "tour-log.jsonl"))
@@ -349,6 +380,7 @@ def main():
     token_seeds()
     jsonrpc_seeds()
     config_seeds()
+    plan_seeds()
     tmp = os.path.join(CORPUS, "audit", ".source.jsonl")
     os.makedirs(os.path.dirname(tmp), exist_ok=True)
     with open(tmp, "wb") as f:

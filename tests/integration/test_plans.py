@@ -354,3 +354,69 @@ def test_query_plan_rebuilds_from_the_log_what_the_gateway_showed(plan_gateway, 
         f.writelines(lines)
     code, out, _ = query_plan(audit_dir, plan_id)
     assert code == 1 and json.loads(out)["evidence"]["chain"] == "broken"
+
+
+def test_what_the_probe_found_stays_closed(plan_gateway, upstream, tmp_path):
+    """An enforce plan cannot be escaped: by a worker's own sub-plan, by naming another task from a
+    bound scope, by the coordinator opening a scope for itself, by ending others' tasks through the
+    API, or by the gateway forgetting the plan (restart)."""
+    gw, audit_dir = plan_gateway
+    scope, token = open_root(gw)
+    plan_id = register(gw, token, three_tasks("enforce"))[1]["plan"]
+    child = open_for_task(gw, token, "researcher", plan_id + "/research")
+    # A sub-plan of the researcher's own, approving everything, does not loosen the task it carries.
+    status, sub = register(gw, child, {"mode": "observe", "tasks": [{"id": "x", "agent": "researcher",
+                                                                      "actions": ["tool:*"]}]}, agent="researcher")
+    assert status == 201, sub
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/scopes", headers=auth("researcher", child),
+                              body=json.dumps({"task": sub["plan"] + "/x"}))
+    assert status == 201, data
+    nested = json.loads(data)["token"]
+    before = calls(upstream)
+    status, data = tool(gw, "researcher", nested, "hr")
+    assert status == 403 and error_code(data) == "plan_deviation"
+    assert calls(upstream) - before == 1
+    assert tool(gw, "researcher", nested, "search")[0] == 200
+    # Naming another task of the plan from a bound scope is an action of that scope too (agent:analyst
+    # is not among research's actions).
+    headers = auth("researcher", child, **{"Delegation-Task": plan_id + "/analyse"})
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/analyst", headers=headers, body="{}")
+    assert status == 403 and error_code(data) == "plan_deviation"
+    # The researcher may end its own task, not the analyst's.
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/plans/%s/tasks/analyse/skip" % plan_id,
+                              headers=auth("researcher", child))
+    assert status == 403 and error_code(data) == "policy_denied"
+    # The coordinator's scope for itself, under no task, is still the plan's: delegating from it
+    # without naming a task is an unplanned delegation.
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/v1/scopes", headers=auth("planner", token),
+                              body=json.dumps({"objective": "side door"}))
+    assert status == 201
+    side = json.loads(data)["token"]
+    before = calls(upstream)
+    status, data, _ = delegate(gw, side, "analyst")
+    assert status == 403 and error_code(json.dumps(data)) == "plan_deviation"
+    assert calls(upstream) - before == 1
+
+    # A restarted gateway rebuilds its plans from its audit log: the bound scopes are checked as
+    # before, and the plan shows as it did.
+    shown = view(gw, token, plan_id)
+    gw.stop()
+    again = Gateway(plan_config(upstream, audit_dir), env=TOKEN_ENV)
+    try:
+        assert view(again, token, plan_id) == shown
+        assert tool(again, "researcher", child, "search")[0] == 200
+        status, data = tool(again, "researcher", child, "hr")
+        assert status == 403 and error_code(data) == "plan_deviation"
+    finally:
+        again.stop()
+    # A gateway that never held the plan (another node, another log) refuses what it cannot check.
+    elsewhere = Gateway(plan_config(upstream, str(tmp_path / "other-audit")), env=TOKEN_ENV)
+    try:
+        before = calls(upstream)
+        status, _, data = request("127.0.0.1", elsewhere.port, "POST", "/tools/search",
+                                  headers=auth("researcher", child), body="{}")
+        assert status == 403 and error_code(data) == "plan_deviation"
+        assert "not held by this gateway" in json.loads(data)["error"]["message"]
+        assert calls(upstream) - before == 1
+    finally:
+        elsewhere.stop()

@@ -46,7 +46,7 @@ std::string refusal(const std::string& body) {
 }
 
 plan::PlanRun make_run(const char* body = kThreeTasks, std::int64_t expires = kStart + 3600 * kSecond) {
-  return plan::PlanRun("p1", parse(body), {"S0", "planner", "user:alice"}, kStart, expires);
+  return plan::PlanRun("p1", parse(body), {"S0", "planner", "user:alice", "S0"}, kStart, expires);
 }
 
 plan::Act act(std::string_view agent, std::string_view action, std::string_view scope = "S1") {
@@ -292,9 +292,9 @@ TEST_CASE("the registry: one unfinished plan per scope, checks by binding, other
   plan::Registry registry;
   Recorder rec;
   CHECK(registry.active() == 0);
-  REQUIRE_FALSE(registry.open("p1", parse(kThreeTasks), {"S0", "planner", "u"}, kStart, kStart + 600 * kSecond, "r", rec));
+  REQUIRE_FALSE(registry.open("p1", parse(kThreeTasks), {"S0", "planner", "u", "S0"}, kStart, kStart + 600 * kSecond, "r", rec));
   CHECK(registry.active() == 1);
-  auto second = registry.open("p2", parse(kThreeTasks), {"S0", "planner", "u"}, kStart, kStart + 600 * kSecond, "r", rec);
+  auto second = registry.open("p2", parse(kThreeTasks), {"S0", "planner", "u", "S0"}, kStart, kStart + 600 * kSecond, "r", rec);
   REQUIRE(second);
   CHECK(second->message.find("already runs plan p1") != std::string::npos);
   CHECK_FALSE(second->over_capacity);
@@ -312,9 +312,13 @@ TEST_CASE("the registry: one unfinished plan per scope, checks by binding, other
   auto denied = registry.check_action("p1/research", act("researcher", "tool:hr_lookup"), kStart, rec);
   CHECK(denied.refuse);
   CHECK(denied.message.find("does not approve tool:hr_lookup") != std::string::npos);
-  auto unplanned = registry.check_unplanned(act("planner", "agent:x", "S0"), kStart, rec);
+  auto unplanned = registry.check_unplanned(own, act("planner", "agent:x", "S0"), kStart, rec);
   CHECK(unplanned.kind == DeviationKind::unplanned_delegation);
-  CHECK_FALSE(registry.check_unplanned(act("planner", "agent:x", "S9"), kStart, rec).kind);
+  // From a scope the owner opened for itself under no task: still the owner's.
+  std::vector<std::string_view> self_child{"S0", "S0-self"};
+  CHECK(registry.check_unplanned(self_child, act("planner", "agent:y", "S0-self"), kStart, rec).kind ==
+        DeviationKind::unplanned_delegation);
+  CHECK_FALSE(registry.check_unplanned(stranger, act("planner", "agent:x", "T0"), kStart, rec).kind);
 
   CHECK_FALSE(registry.view("p1", stranger));
   CHECK(registry.view("p1", own));
@@ -326,7 +330,7 @@ TEST_CASE("the registry: one unfinished plan per scope, checks by binding, other
   CHECK(registry.active() == 0);
   CHECK(rec.lines.back() == "finished p1");
   // A finished plan frees its scope for the next one, and is forgotten when its scope expires.
-  CHECK_FALSE(registry.open("p3", parse(kThreeTasks), {"S0", "planner", "u"}, kStart, kStart + 600 * kSecond, "r", rec));
+  CHECK_FALSE(registry.open("p3", parse(kThreeTasks), {"S0", "planner", "u", "S0"}, kStart, kStart + 600 * kSecond, "r", rec));
   registry.advance(kStart + 601 * kSecond, rec);
   CHECK_FALSE(registry.view("p1", {}));
   CHECK_FALSE(registry.view("p3", {}));
@@ -335,11 +339,66 @@ TEST_CASE("the registry: one unfinished plan per scope, checks by binding, other
 
 TEST_CASE("the registry remembers A2A task ids within a bound") {
   plan::Registry registry;
-  registry.remember_a2a_task("t-0", "p1", "research");
+  Recorder rec;
+  REQUIRE_FALSE(registry.open("p1", parse(kThreeTasks), {"S0", "planner", "u", "S0"}, kStart, kStart + 600 * kSecond, "r", rec));
+  registry.remember_a2a_task("t-0", "p1", "research", "researcher");
+  registry.remember_a2a_task(std::string(plan::kMaxA2aTaskId + 1, 'x'), "p1", "research", "researcher");
+  registry.remember_a2a_task("t-unknown-plan", "p9", "research", "researcher");
   auto found = registry.a2a_task("t-0");
   REQUIRE(found);
-  CHECK(found->second == "research");
-  for (std::size_t i = 1; i <= plan::kMaxA2aTasks; ++i) registry.remember_a2a_task("t-" + std::to_string(i), "p1", "x");
+  CHECK(found->task == "research");
+  CHECK(found->route == "researcher");
+  CHECK(found->owner_scope == "S0");
+  CHECK_FALSE(registry.a2a_task(std::string(plan::kMaxA2aTaskId + 1, 'x')));
+  CHECK_FALSE(registry.a2a_task("t-unknown-plan"));
+  for (std::size_t i = 1; i <= plan::kMaxA2aTasks; ++i) registry.remember_a2a_task("t-" + std::to_string(i), "p1", "x", "r");
   CHECK_FALSE(registry.a2a_task("t-0"));
   CHECK(registry.a2a_task("t-1"));
+}
+
+TEST_CASE("one delegation tree cannot take every plan slot of the node") {
+  plan::Registry registry;
+  Recorder rec;
+  for (std::size_t i = 0; i < plan::kMaxPlansPerRoot; ++i) {
+    auto s = "S" + std::to_string(i);
+    REQUIRE_FALSE(registry.open("p" + std::to_string(i), parse(kThreeTasks), {s, "planner", "u", "R1"}, kStart,
+                                kStart + 600 * kSecond, "r", rec));
+  }
+  auto refused = registry.open("px", parse(kThreeTasks), {"Sx", "planner", "u", "R1"}, kStart, kStart + 600 * kSecond, "r", rec);
+  REQUIRE(refused);
+  CHECK_FALSE(refused->over_capacity);
+  CHECK(refused->message.find("delegation tree of root scope R1") != std::string::npos);
+  CHECK_FALSE(registry.open("py", parse(kThreeTasks), {"Sy", "planner", "u", "R2"}, kStart, kStart + 600 * kSecond, "r", rec));
+}
+
+TEST_CASE("ending a task through the API: the plan's scope, or the task's own scope") {
+  plan::Registry registry;
+  Recorder rec;
+  REQUIRE_FALSE(registry.open("p1", parse(kThreeTasks), {"S0", "planner", "u", "S0"}, kStart, kStart + 600 * kSecond, "r", rec));
+  registry.start("p1", "research", "S1", "delegation", "r", kStart, rec);
+  std::vector<std::string_view> owner{"S0"}, research{"S0", "S1"}, below{"S0", "S1", "S2"}, other{"S0", "S7"};
+  CHECK_FALSE(registry.may_end("p1", "analyse", owner));
+  CHECK_FALSE(registry.may_end("p1", "research", research));
+  CHECK_FALSE(registry.may_end("p1", "research", below));
+  CHECK(registry.may_end("p1", "analyse", research));  // the researcher cannot skip the analyst's task
+  CHECK(registry.may_end("p1", "research", other));
+  CHECK(registry.may_end("p1", "nope", owner));
+}
+
+TEST_CASE("deviations past the kept ones are still reported and counted") {
+  auto run = make_run(R"({"tasks":[{"id":"a","agent":"x","actions":[]}]})");
+  std::size_t reported = 0;
+  for (std::size_t i = 0; i < plan::kMaxDeviations + 10; ++i) {
+    auto fx = run.check_action(0, act("x", "tool:t" + std::to_string(i)), kStart);
+    reported += fx.deviation.has_value();
+  }
+  CHECK(reported == plan::kMaxDeviations + 10);
+  CHECK(run.deviations_seen() == plan::kMaxDeviations + 10);
+  CHECK_FALSE(run.check_action(0, act("x", "tool:t0"), kStart).deviation);  // a kept one, repeated
+}
+
+TEST_CASE("a skipped task lets its dependents go on, critical or not") {
+  auto run = make_run();
+  run.finish(0, TaskState::skipped, "api", "S0", "r", kStart);
+  CHECK_FALSE(run.check_binding(1, act("analyst", "agent:analyst", "S0"), kStart).kind);
 }

@@ -23,6 +23,7 @@
 #include "crypto/hex.hpp"
 #include "delegation/revocation_file.hpp"
 #include "guard/budget_replay.hpp"
+#include "plan/replay.hpp"
 #include "listener/listener.hpp"
 #include "listener/tls.hpp"
 #include "log/log.hpp"
@@ -153,6 +154,7 @@ int App::run() {
     sink_ = std::make_unique<audit::WriterSink>(*writer_);
     log::info("audit log open", {{"dir", audit.dir}, {"durability", config::to_string(audit.durability)}});
     replay_budgets();
+    replay_plans();
   }
   runtime::record_breaker_states(*snapshot_);  // every breaker has its series from the start
 
@@ -399,6 +401,19 @@ void App::replay_budgets() {
             {{"records", std::to_string(stats.records)}, {"spending", std::to_string(stats.charged)},
              {"segments_skipped", std::to_string(stats.segments_skipped)},
              {"scopes", std::to_string(budgets_->size())}, {"ms", std::to_string(ms)}});
+}
+
+// Plans survive a restart the same way (plan/replay.hpp): those whose scope is still alive are
+// rebuilt from this node's records, so their bound scopes are checked as before rather than refused.
+void App::replay_plans() {
+  const auto& cfg = snapshot_->config;
+  auto horizon = std::chrono::system_clock::now() - cfg.token.max_ttl - cfg.token.clock_skew;
+  std::string error;
+  auto plans = plan::replay_live(cfg.audit.dir, cfg.node, audit::format_timestamp(horizon), runtime::plan_now_us(), error);
+  if (!error.empty()) log::error("plans could not be rebuilt from the audit log", {{"error", error}});
+  std::size_t n = plans.size();
+  for (auto& p : plans) plans_.restore(std::move(p));
+  if (n > 0) log::info("plans rebuilt from the audit log", {{"plans", std::to_string(n)}});
 }
 
 App::ReloadOutcome App::refuse(const std::vector<config::ConfigError>& errors, audit::ReloadTrigger trigger) {

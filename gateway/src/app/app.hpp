@@ -48,6 +48,7 @@ class App : public admin::Control {
   void wait_for_drain(std::chrono::steady_clock::time_point deadline);
   void schedule_scope_sweep();
   void schedule_plan_clock();
+  void replay_plans();
   void replay_budgets();
 
   // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.

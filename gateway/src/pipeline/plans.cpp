@@ -1,5 +1,6 @@
 #include "pipeline/plans.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -38,14 +39,20 @@ std::string_view delegation_target(const RequestContext& x) {
 }
 
 // A request whose answer is the A2A state of a task a carrying delegation left unfinished
-// (GetTask, tasks/get, a resubscription): it follows that task.
+// (GetTask, tasks/get, a resubscription), asked on the route that carried it, from the plan's scope
+// or below: it follows that task. Anyone else asking about the same A2A task id ends nothing.
 void follow_a2a_task(RequestContext& x, plan::Registry& plans) {
   if (x.route->kind != config::RouteKind::a2a || x.delegates || x.task_id.empty()) return;
   auto followed = plans.a2a_task(x.task_id);
-  if (!followed) return;
+  if (!followed || followed->route != x.route->name) return;
+  std::array<std::string_view, 16> scopes{};
+  std::size_t n = caller_scopes(x, scopes);
+  if (std::find(scopes.begin(), scopes.begin() + n, std::string_view(followed->owner_scope)) == scopes.begin() + n) {
+    return;
+  }
   x.plan_role = RequestContext::PlanRole::follows;
-  x.plan_id = followed->first;
-  x.plan_task = followed->second;
+  x.plan_id = std::move(followed->plan);
+  x.plan_task = std::move(followed->task);
   x.plan_reads_answer = true;
 }
 
@@ -75,44 +82,76 @@ Verdict check_plan(RequestContext& x) {
     return Verdict::next();
   }
   auto& plans = x.worker.app().plans();
-  std::string_view bound = x.token->plan_task();
+  // Every task the scope's chain is bound to, the outermost first: a scope nested in two tasks (a
+  // worker's own sub-plan inside the task it was given) answers to both.
+  std::array<std::string_view, 16> bindings{};
+  std::size_t bound = 0;
+  for (const auto& s : x.token->scopes) {
+    if (!s.tsk.empty() && bound < bindings.size()) bindings[bound++] = s.tsk;
+  }
+  bool to_another = x.delegates || (opens_scope && x.action.starts_with("agent:"));
   // The common case: no plan anywhere near this request.
-  if (named.empty() && bound.empty()) {
+  if (named.empty() && bound == 0) {
     if (plans.active() == 0) return Verdict::next();
     follow_a2a_task(x, plans);
-    // A delegation to another agent from a scope that runs a plan must name its task.
-    bool to_another = x.delegates || (opens_scope && x.action.starts_with("agent:"));
-    if (!to_another) return Verdict::next();
+    if (!to_another) return Verdict::next();  // a delegation from a scope that runs a plan names its task
   }
-  if (named.empty() && x.action.empty()) return Verdict::next();  // housekeeping: no action to check
 
   runtime::PlanReports reports(x.worker.app());
   auto now = runtime::plan_now_us();
+  std::array<std::string_view, 16> scopes{};
+  std::size_t n = caller_scopes(x, scopes);
+  std::span<const std::string_view> chain{scopes.data(), n};
   plan::Act act{x.agent->id, x.action, x.token->current().sid, x.request_id};
-  plan::Check check;
+  std::optional<plan::Check> refusal;
+  auto weigh = [&](plan::Check&& check) {
+    if (check.refuse && !refusal) refusal = check;
+    return std::move(check);
+  };
+  // The action, against every task up the chain (a delegation is an action too: agent:<target>).
+  // A plan this node does not hold cannot be checked: refused (fail closed), never waved through.
+  if (!x.action.empty()) {
+    for (std::size_t i = 0; i < bound; ++i) {
+      auto check = plans.check_action(bindings[i], act, now, reports);
+      if (check.outcome == plan::Check::Outcome::unknown) {
+        check.refuse = true;
+        check.message = "plan " + check.plan + " is not held by this gateway (restarted, or registered on another "
+                        "node): an action under its task " + check.task + " cannot be checked here";
+      }
+      check = weigh(std::move(check));
+      if (i + 1 == bound) {
+        x.plan_role = RequestContext::PlanRole::under;
+        x.plan_id = std::move(check.plan);
+        x.plan_task = std::move(check.task);
+      }
+    }
+  }
   if (!named.empty()) {
-    std::array<std::string_view, 16> scopes{};
-    std::size_t n = caller_scopes(x, scopes);
-    act.agent = delegation_target(x);
-    check = plans.check_binding(named, {scopes.data(), n}, act, now, reports);
+    // The task it carries: the target is that task's agent, the task may start.
+    plan::Act binding = act;
+    binding.agent = delegation_target(x);
+    auto check = plans.check_binding(named, chain, binding, now, reports);
     if (check.outcome == plan::Check::Outcome::unknown) {
       return Violation{ErrorCode::bad_request, "Delegation-Task: " + check.message};
     }
+    check = weigh(std::move(check));
     x.plan_role = RequestContext::PlanRole::carries;
+    x.plan_id = std::move(check.plan);
+    x.plan_task = std::move(check.task);
     x.carried_task = named;
     x.plan_reads_answer = x.route->kind == config::RouteKind::a2a;
-  } else if (!bound.empty()) {
-    check = plans.check_action(bound, act, now, reports);
-    x.plan_role = RequestContext::PlanRole::under;
-  } else {
-    check = plans.check_unplanned(act, now, reports);
-    if (!check.plan.empty()) x.plan_role = RequestContext::PlanRole::under;
+  } else if (bound == 0 && to_another) {
+    auto check = weigh(plans.check_unplanned(chain, act, now, reports));
+    if (!check.plan.empty()) {
+      x.plan_role = RequestContext::PlanRole::under;
+      x.plan_id = std::move(check.plan);
+    }
   }
-  x.plan_id = std::move(check.plan);
-  x.plan_task = std::move(check.task);
-  if (!check.refuse) return Verdict::next();
-  x.guard_rule = "plan:" + x.plan_id + (x.plan_task.empty() ? "" : "/" + x.plan_task);
-  return Violation{ErrorCode::plan_deviation, check.message};
+  if (!refusal) return Verdict::next();
+  x.guard_rule = "plan:" + refusal->plan + (refusal->task.empty() ? "" : "/" + refusal->task);
+  // The refused request's record names the plan it departed from (its task, if it had one there).
+  if (x.plan_id.empty()) x.plan_id = refusal->plan;
+  return Violation{ErrorCode::plan_deviation, refusal->message};
 }
 
 void start_carried_task(RequestContext& x) {
@@ -158,7 +197,7 @@ void settle_plan(runtime::Services& app, const RequestSummary& s) {
     if (answer->completed()) return finish(plan::TaskState::completed, cause(*answer));
     if (answer->failed()) return finish(plan::TaskState::failed, cause(*answer));
     // Submitted, working, waiting for input: its later state comes through GetTask or a stream.
-    if (!answer->task_id.empty()) plans.remember_a2a_task(answer->task_id, f.plan, f.task);
+    if (!answer->task_id.empty()) plans.remember_a2a_task(answer->task_id, f.plan, f.task, f.route);
     return;
   }
   if (f.outcome == "client_cut") return;  // the caller left: what the agent answered is not known
@@ -209,7 +248,8 @@ asio::awaitable<bool> register_plan(RequestContext& x) {
   std::string id = http::make_uuid_v7();
   runtime::PlanReports reports(x.worker.app());
   auto& plans = x.worker.app().plans();
-  auto refused = plans.open(id, std::move(spec), {scope.id, x.agent->id, scope.principal}, runtime::plan_now_us(),
+  auto refused = plans.open(id, std::move(spec), {scope.id, x.agent->id, scope.principal, scope.root},
+                            runtime::plan_now_us(),
                             token.expires * 1'000'000, x.request_id, reports);
   if (refused) {
     auto code = refused->over_capacity ? ErrorCode::overloaded : ErrorCode::bad_request;
@@ -256,6 +296,9 @@ asio::awaitable<bool> serve_plans(RequestContext& x) {
     co_return co_await reply_error(x, ErrorCode::method_not_allowed, "ending a task is a mutation: use POST");
   }
   if (!plans.view(where.id, visible)) co_return co_await reply_error(x, ErrorCode::no_route, not_found);
+  if (auto why = plans.may_end(where.id, where.task, visible)) {
+    co_return co_await reply_error(x, ErrorCode::policy_denied, *why);
+  }
   auto to = where.verb == "complete" ? plan::TaskState::completed
             : where.verb == "fail"   ? plan::TaskState::failed
                                      : plan::TaskState::skipped;

@@ -52,6 +52,13 @@ std::optional<OpenRefusal> Registry::open(std::string id, PlanSpec spec, Owner o
   if (active_.load(std::memory_order_relaxed) >= kMaxActivePlans) {
     return OpenRefusal{true, "this node runs " + std::to_string(kMaxActivePlans) + " unfinished plans, its limit"};
   }
+  // One delegation tree cannot take every slot of the node.
+  std::size_t in_tree = 0;
+  for (const auto& [plan_id, run] : plans_) in_tree += !run->finished() && run->owner().root == owner.root;
+  if (in_tree >= kMaxPlansPerRoot) {
+    return OpenRefusal{false, "the delegation tree of root scope " + owner.root + " runs " +
+                                  std::to_string(kMaxPlansPerRoot) + " unfinished plans, its limit"};
+  }
   if (plans_.size() >= kMaxHeldPlans) {
     // Make room by forgetting the finished plan that ended first.
     auto oldest = plans_.end();
@@ -70,6 +77,17 @@ std::optional<OpenRefusal> Registry::open(std::string id, PlanSpec spec, Owner o
   active_.fetch_add(1, std::memory_order_relaxed);
   reporter.opened(plan, request_id);
   return std::nullopt;
+}
+
+void Registry::restore(PlanRun plan) {
+  std::lock_guard lock(mutex_);
+  std::string id = plan.id();
+  if (plans_.count(id) || plans_.size() >= kMaxHeldPlans) return;
+  if (!plan.finished()) {
+    by_scope_[plan.owner().scope] = id;
+    active_.fetch_add(1, std::memory_order_relaxed);
+  }
+  plans_.emplace(std::move(id), std::make_unique<PlanRun>(std::move(plan)));
 }
 
 Check Registry::check_action(std::string_view bound, const Act& act, std::int64_t now_us, Reporter& reporter) {
@@ -116,6 +134,7 @@ Check Registry::check_binding(std::string_view named, std::span<const std::strin
     out.outcome = Check::Outcome::deviation;
     out.refuse = true;
     out.kind = DeviationKind::unplanned_delegation;
+    out.plan = plan->id();  // for the refused request's record; the task is not the caller's to carry
     out.message = "plan " + plan->id() + " belongs to scope " + plan->owner().scope +
                   ", which is not this caller's scope or one of its ancestors";
     return out;
@@ -124,9 +143,13 @@ Check Registry::check_binding(std::string_view named, std::span<const std::strin
   return conclude(*plan, task, fx, reporter);
 }
 
-Check Registry::check_unplanned(const Act& act, std::int64_t now_us, Reporter& reporter) {
+Check Registry::check_unplanned(std::span<const std::string_view> chain, const Act& act, std::int64_t now_us,
+                                Reporter& reporter) {
   std::lock_guard lock(mutex_);
-  auto it = by_scope_.find(act.scope);
+  // The nearest scope up the chain that runs a plan: a scope the owner opened for itself, under no
+  // task, is still the owner's.
+  auto it = by_scope_.end();
+  for (auto s = chain.rbegin(); s != chain.rend() && it == by_scope_.end(); ++s) it = by_scope_.find(*s);
   if (it == by_scope_.end()) return {};
   PlanRun* plan = find(it->second);
   if (!plan) return {};
@@ -158,6 +181,19 @@ bool Registry::finish(std::string_view plan_id, std::string_view task, TaskState
   return true;
 }
 
+std::optional<std::string> Registry::may_end(std::string_view plan_id, std::string_view task,
+                                             std::span<const std::string_view> chain) const {
+  std::lock_guard lock(mutex_);
+  auto it = plans_.find(plan_id);
+  const PlanRun* plan = it == plans_.end() ? nullptr : it->second.get();
+  std::size_t t = plan ? plan->spec().find(task) : npos;
+  if (t == npos) return "plan " + std::string(plan_id) + " has no task '" + std::string(task) + "'";
+  if (!chain.empty() && chain.back() == plan->owner().scope) return std::nullopt;  // the coordinator
+  const auto& own = plan->task_scope(t);
+  if (!own.empty() && std::find(chain.begin(), chain.end(), std::string_view(own)) != chain.end()) return std::nullopt;
+  return "only the plan's own scope, or the scope task " + std::string(task) + " runs in, may end it";
+}
+
 void Registry::note_request(std::string_view plan_id, std::string_view task, bool tool_call,
                             std::int64_t duration_us) {
   std::lock_guard lock(mutex_);
@@ -166,18 +202,23 @@ void Registry::note_request(std::string_view plan_id, std::string_view task, boo
   if (t != npos) plan->note_request(t, tool_call, duration_us);
 }
 
-void Registry::remember_a2a_task(std::string_view a2a_task, std::string_view plan, std::string_view task) {
+void Registry::remember_a2a_task(std::string_view a2a_task, std::string_view plan_id, std::string_view task,
+                                 std::string_view route) {
+  if (a2a_task.empty() || a2a_task.size() > kMaxA2aTaskId) return;
   std::lock_guard lock(mutex_);
-  auto [it, added] = a2a_tasks_.try_emplace(std::string(a2a_task), std::string(plan), std::string(task));
+  PlanRun* plan = find(plan_id);
+  if (!plan) return;
+  FollowedTask followed{std::string(plan_id), std::string(task), std::string(route), plan->owner().scope};
+  auto [it, added] = a2a_tasks_.try_emplace(std::string(a2a_task), std::move(followed));
   if (!added) return;
-  a2a_order_.push_back(it->first);
+  a2a_order_.push_back(it);
   if (a2a_order_.size() > kMaxA2aTasks) {
     a2a_tasks_.erase(a2a_order_.front());
     a2a_order_.pop_front();
   }
 }
 
-std::optional<std::pair<std::string, std::string>> Registry::a2a_task(std::string_view a2a_task) const {
+std::optional<Registry::FollowedTask> Registry::a2a_task(std::string_view a2a_task) const {
   std::lock_guard lock(mutex_);
   auto it = a2a_tasks_.find(a2a_task);
   if (it == a2a_tasks_.end()) return std::nullopt;

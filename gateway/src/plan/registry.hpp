@@ -27,7 +27,9 @@ namespace scopegate::plan {
 
 inline constexpr std::size_t kMaxActivePlans = 1024;  // unfinished plans per node
 inline constexpr std::size_t kMaxHeldPlans = 4096;    // finished ones are kept, for GET, until their scope expires
+inline constexpr std::size_t kMaxPlansPerRoot = 64;    // unfinished plans in one delegation tree
 inline constexpr std::size_t kMaxA2aTasks = 16384;    // A2A task ids remembered, for GetTask and streams
+inline constexpr std::size_t kMaxA2aTaskId = 256;     // longer ids are not remembered
 
 class Reporter {
  public:
@@ -66,6 +68,10 @@ class Registry {
   std::optional<OpenRefusal> open(std::string id, PlanSpec spec, Owner owner, std::int64_t now_us,
                                    std::int64_t expires_us, std::string_view request_id, Reporter& reporter);
 
+  // A plan rebuilt from the audit log at start (plan/replay.hpp), reported to no one: its records
+  // are in the log already.
+  void restore(PlanRun plan);
+
   // Unfinished plans on this node: when 0, no delegation needs a look here.
   std::size_t active() const { return active_.load(std::memory_order_relaxed); }
 
@@ -75,8 +81,10 @@ class Registry {
   // the ids of the caller's scope and its ancestors; the plan must belong to one of them.
   Check check_binding(std::string_view named, std::span<const std::string_view> caller_scopes, const Act& act,
                       std::int64_t now_us, Reporter& reporter);
-  // A delegation naming no task, from `act.scope`: a deviation when that scope runs a plan.
-  Check check_unplanned(const Act& act, std::int64_t now_us, Reporter& reporter);
+  // A delegation naming no task from a scope under no task: a deviation when that scope, or one of
+  // its ancestors (`chain`, the root first), runs a plan.
+  Check check_unplanned(std::span<const std::string_view> chain, const Act& act, std::int64_t now_us,
+                        Reporter& reporter);
 
   // The child scope of a binding delegation opened: its task starts running.
   void start(std::string_view plan, std::string_view task, std::string_view scope, std::string_view cause,
@@ -84,13 +92,22 @@ class Registry {
   // A task ended. False when there is no such plan or task.
   bool finish(std::string_view plan, std::string_view task, TaskState to, std::string_view cause,
               std::string_view scope, std::string_view request_id, std::int64_t now_us, Reporter& reporter);
+  // Whether a caller whose scope chain is `chain` (the root first) may end the task through the API:
+  // the plan's own scope may end any task, a task's own scope (or one below it) that task. Why not, else.
+  std::optional<std::string> may_end(std::string_view plan, std::string_view task,
+                                     std::span<const std::string_view> chain) const;
   // A request carrying the task ended.
   void note_request(std::string_view plan, std::string_view task, bool tool_call, std::int64_t duration_us);
 
   // A2A: the delegation carrying a task answered with an unfinished A2A task; its later state
-  // (GetTask, a stream) decides the plan task.
-  void remember_a2a_task(std::string_view a2a_task, std::string_view plan, std::string_view task);
-  std::optional<std::pair<std::string, std::string>> a2a_task(std::string_view a2a_task) const;
+  // (GetTask, a stream) decides the plan task, when asked on the same route from the plan's scope
+  // or below.
+  struct FollowedTask {
+    std::string plan, task, route, owner_scope;
+  };
+  void remember_a2a_task(std::string_view a2a_task, std::string_view plan, std::string_view task,
+                         std::string_view route);
+  std::optional<FollowedTask> a2a_task(std::string_view a2a_task) const;
 
   // Deadlines and expiries up to `now`; plans whose scope has expired are forgotten.
   void advance(std::int64_t now_us, Reporter& reporter);
@@ -115,8 +132,8 @@ class Registry {
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<PlanRun>, std::less<>> plans_;
   std::map<std::string, std::string, std::less<>> by_scope_;  // owner scope → its unfinished plan
-  std::map<std::string, std::pair<std::string, std::string>, std::less<>> a2a_tasks_;
-  std::deque<std::string> a2a_order_;  // oldest first, for the bound
+  std::map<std::string, FollowedTask, std::less<>> a2a_tasks_;
+  std::deque<std::map<std::string, FollowedTask, std::less<>>::iterator> a2a_order_;  // oldest first, for the bound
   std::atomic<std::size_t> active_{0};
 };
 

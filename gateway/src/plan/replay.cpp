@@ -51,15 +51,123 @@ std::optional<PlanRun> open_from(dom::object o) {
   auto spec = parse_plan(body, why);
   if (!spec) return std::nullopt;
   Owner owner{scope_id(o), std::string(string_member(o, field::agent)),
-              std::string(string_member(o, field::principal))};
+              std::string(string_member(o, field::principal)), {}};
   return PlanRun(std::string(string_member(o, field::plan)), std::move(*spec), std::move(owner),
                  time_member(o, field::started), time_member(o, field::expires));
 }
 
 struct Pending {  // a strict request recorded before forwarding: its duration is in its outcome
+  std::string plan;
   std::size_t task;
   bool tool_call;
 };
+
+// Plans rebuilt record by record: `only` one plan (query plan), or every plan opened in the
+// records read (a restart).
+struct Rebuild {
+  std::string only;
+  std::map<std::string, PlanRun, std::less<>> plans;
+  std::map<std::string, Pending, std::less<>> pending;  // by request_id
+  std::uint64_t plan_records = 0;
+
+  PlanRun* find(std::string_view id) {
+    auto it = plans.find(id);
+    return it == plans.end() ? nullptr : &it->second;
+  }
+
+  void line(dom::parser& parser, std::string_view line, const audit::RecordHead& head) {
+    bool outcome = !pending.empty() && head.event == audit::event_name<audit::Event::request_outcome>;
+    std::string_view needle = only.empty() ? std::string_view("\"plan\":") : std::string_view(only);
+    if (!outcome && !::memmem(line.data(), line.size(), needle.data(), needle.size())) return;
+    std::string padded(line);
+    padded.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+    dom::object o;
+    if (parser.parse(padded).get_object().get(o)) return;
+    std::string_view event = string_member(o, field::event);
+    std::string_view plan_id = string_member(o, field::plan);
+    if (outcome) {
+      auto it = pending.find(string_member(o, field::request_id));
+      if (it == pending.end()) return;
+      if (PlanRun* plan = find(it->second.plan)) {
+        double ms = 0;
+        if (o.at_key(field::duration_ms).get_double().get(ms)) ms = 0;
+        plan->note_request(it->second.task, it->second.tool_call, std::llround(ms * 1000.0));
+        ++plan_records;
+      }
+      pending.erase(it);
+      return;
+    }
+    if (plan_id.empty() || (!only.empty() && plan_id != only)) return;
+    if (event == audit::event_name<audit::Event::plan_open>) {
+      if (!find(plan_id)) {
+        if (auto opened = open_from(o)) plans.emplace(std::string(plan_id), std::move(*opened));
+      }
+      ++plan_records;
+      return;
+    }
+    PlanRun* plan = find(plan_id);
+    if (!plan) return;  // records before the plan's opening cannot be about it
+    std::size_t task = plan->spec().find(string_member(o, field::task));
+    if (event == audit::event_name<audit::Event::plan_task>) {
+      auto from = task_state_named(string_member(o, field::from));
+      auto to = task_state_named(string_member(o, field::to));
+      if (task == npos || !from || !to) return;
+      TaskChange c;
+      c.task = task;
+      c.from = *from;
+      c.to = *to;
+      c.cause = string_member(o, field::cause);
+      c.scope = scope_id(o);
+      c.blocked_by = string_member(o, field::blocked_by);
+      c.request_id = string_member(o, field::request_id);
+      c.at_us = time_member(o, field::at);
+      plan->apply(c);
+      ++plan_records;
+    } else if (event == audit::event_name<audit::Event::plan_deviation>) {
+      auto kind = deviation_named(string_member(o, field::kind));
+      if (!kind) return;
+      Deviation d;
+      d.task = task;
+      d.kind = *kind;
+      d.scope = scope_id(o);
+      d.agent = string_member(o, field::agent);
+      d.action = string_member(o, field::action);
+      d.request_id = string_member(o, field::request_id);
+      d.at_us = time_member(o, field::at);
+      bool enforced = false;
+      if (!o.at_key(field::enforced).get_bool().get(enforced)) d.enforced = enforced;
+      plan->apply(d);
+      ++plan_records;
+    } else if (event == audit::event_name<audit::Event::request> && task != npos) {
+      std::string_view operation = string_member(o, field::operation);
+      bool tool_call = string_member(o, field::decision) == "allow" &&
+                       (operation == "execute_tool" || operation == "read_resource");
+      ++plan_records;
+      if (string_member(o, field::recorded) == "before_forward") {
+        pending[std::string(string_member(o, field::request_id))] = Pending{std::string(plan_id), task, tool_call};
+        return;
+      }
+      double ms = 0;
+      if (o.at_key(field::duration_ms).get_double().get(ms)) ms = 0;
+      plan->note_request(task, tool_call, std::llround(ms * 1000.0));
+    }
+  }
+
+  // A request recorded ahead whose outcome never came (a crash): it still counts, with no time.
+  void settle() {
+    for (const auto& [request_id, p] : pending) {
+      if (PlanRun* plan = find(p.plan)) plan->note_request(p.task, false, 0);
+    }
+    pending.clear();
+  }
+};
+
+void sort_segments(std::vector<audit::SegmentFile>& segments) {
+  std::stable_sort(segments.begin(), segments.end(), [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
+  segments.erase(std::unique(segments.begin(), segments.end(),
+                             [](const auto& a, const auto& b) { return a.first_seq == b.first_seq; }),
+                 segments.end());
+}
 
 }  // namespace
 
@@ -69,147 +177,118 @@ Replayed replay_plan(const std::vector<std::string>& dirs, std::string_view id) 
   for (const auto& dir : dirs) {
     if (!audit::list_segments(dir, nodes, r.error)) return r;
   }
-  // A prefix is resolved first: the plans whose id starts with it.
-  std::string plan_id(id);
-  std::vector<std::string> matches;
   dom::parser parser;
-  for (int pass = 0; pass < 2; ++pass) {
-    bool resolving = pass == 0;
-    if (!resolving) {
-      if (matches.size() != 1) {
-        if (matches.size() > 1) r.candidates = matches;
-        break;
-      }
-      plan_id = matches.front();
-      r.records = 0;
-    }
-    std::map<std::string, Pending> pending;  // by request_id
-    for (auto& [node, segments] : nodes) {
-      std::stable_sort(segments.begin(), segments.end(),
-                       [](const auto& a, const auto& b) { return a.first_seq < b.first_seq; });
-      segments.erase(std::unique(segments.begin(), segments.end(),
-                                 [](const auto& a, const auto& b) { return a.first_seq == b.first_seq; }),
-                     segments.end());
-      audit::NodeScan scan;
-      scan.node = node;
-      scan.verified = !resolving;
-      audit::ChainVerifier chain(node);
-      chain.accept_any_start();
-      for (const auto& segment : segments) {
-        audit::LineReader reader;
-        if (!reader.open(segment.path, r.error)) return r;
-        chain.begin_segment(segment);
-        std::string_view line;
-        std::uint64_t offset = 0, line_no = 0;
-        audit::RecordHead head;
-        while (reader.next(line, offset)) {
-          ++line_no;
-          ++r.records;
-          if (resolving) {
-            if (!audit::parse_head(line, head) || head.event != audit::event_name<audit::Event::plan_open>) continue;
-          } else {
-            chain.feed(line, line_no, head);
-            if (scan.records++ == 0) {
-              scan.first_seq = head.seq;
-              scan.first_ts = std::string(head.ts);
-            }
-            scan.last_seq = head.seq;
-            if (head.ts > scan.last_ts) scan.last_ts = std::string(head.ts);
-          }
-          bool outcome = !pending.empty() && head.event == audit::event_name<audit::Event::request_outcome>;
-          std::string_view needle = resolving ? id : std::string_view(plan_id);
-          if (!outcome && !::memmem(line.data(), line.size(), needle.data(), needle.size())) continue;
-          std::string padded(line);
-          padded.reserve(line.size() + simdjson::SIMDJSON_PADDING);
-          dom::object o;
-          if (parser.parse(padded).get_object().get(o)) continue;
-          std::string_view event = string_member(o, field::event);
-          std::string_view plan = string_member(o, field::plan);
-          if (resolving) {
-            if (plan.starts_with(id) && std::find(matches.begin(), matches.end(), plan) == matches.end()) {
-              matches.emplace_back(plan);
-            }
-            continue;
-          }
-          if (outcome) {
-            auto it = pending.find(std::string(string_member(o, field::request_id)));
-            if (it == pending.end() || !r.plan) continue;
-            double ms = 0;
-            if (o.at_key(field::duration_ms).get_double().get(ms)) ms = 0;
-            r.plan->note_request(it->second.task, it->second.tool_call, std::llround(ms * 1000.0));
-            pending.erase(it);
-            ++r.plan_records;
-            continue;
-          }
-          if (plan != plan_id) continue;
-          if (event == audit::event_name<audit::Event::plan_open>) {
-            if (!r.plan) r.plan = open_from(o);
-            ++r.plan_records;
-            continue;
-          }
-          if (!r.plan) continue;  // records before the plan's opening cannot be about it
-          std::size_t task = r.plan->spec().find(string_member(o, field::task));
-          if (event == audit::event_name<audit::Event::plan_task>) {
-            auto from = task_state_named(string_member(o, field::from));
-            auto to = task_state_named(string_member(o, field::to));
-            if (task == npos || !from || !to) continue;
-            TaskChange c;
-            c.task = task;
-            c.from = *from;
-            c.to = *to;
-            c.cause = string_member(o, field::cause);
-            c.scope = scope_id(o);
-            c.blocked_by = string_member(o, field::blocked_by);
-            c.request_id = string_member(o, field::request_id);
-            c.at_us = time_member(o, field::at);
-            r.plan->apply(c);
-            ++r.plan_records;
-          } else if (event == audit::event_name<audit::Event::plan_deviation>) {
-            auto kind = deviation_named(string_member(o, field::kind));
-            if (!kind) continue;
-            Deviation d;
-            d.task = task;
-            d.kind = *kind;
-            d.scope = scope_id(o);
-            d.agent = string_member(o, field::agent);
-            d.action = string_member(o, field::action);
-            d.request_id = string_member(o, field::request_id);
-            d.at_us = time_member(o, field::at);
-            bool enforced = false;
-            if (!o.at_key(field::enforced).get_bool().get(enforced)) d.enforced = enforced;
-            r.plan->apply(d);
-            ++r.plan_records;
-          } else if (event == audit::event_name<audit::Event::request> && task != npos) {
-            std::string_view operation = string_member(o, field::operation);
-            bool tool_call = string_member(o, field::decision) == "allow" &&
-                             (operation == "execute_tool" || operation == "read_resource");
-            ++r.plan_records;
-            if (string_member(o, field::recorded) == "before_forward") {
-              pending[std::string(string_member(o, field::request_id))] = Pending{task, tool_call};
-              continue;
-            }
-            double ms = 0;
-            if (o.at_key(field::duration_ms).get_double().get(ms)) ms = 0;
-            r.plan->note_request(task, tool_call, std::llround(ms * 1000.0));
-          }
+  // A prefix is resolved first: the plans whose id starts with it.
+  std::vector<std::string> matches;
+  for (auto& [node, segments] : nodes) {
+    sort_segments(segments);
+    for (const auto& segment : segments) {
+      audit::LineReader reader;
+      if (!reader.open(segment.path, r.error)) return r;
+      std::string_view line;
+      std::uint64_t offset = 0;
+      audit::RecordHead head;
+      while (reader.next(line, offset)) {
+        if (!audit::parse_head(line, head) || head.event != audit::event_name<audit::Event::plan_open>) continue;
+        if (!::memmem(line.data(), line.size(), id.data(), id.size())) continue;
+        std::string padded(line);
+        padded.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+        dom::object o;
+        if (parser.parse(padded).get_object().get(o)) continue;
+        std::string_view plan = string_member(o, field::plan);
+        if (plan.starts_with(id) && std::find(matches.begin(), matches.end(), plan) == matches.end()) {
+          matches.emplace_back(plan);
         }
-        if (!reader.error().empty()) {
-          r.error = segment.path + ": " + reader.error();
-          return r;
-        }
-        if (!resolving) chain.end_segment(reader.tail_bytes(), line_no + 1);
       }
-      if (!resolving) {
-        scan.problem = chain.problem();
-        r.nodes.push_back(std::move(scan));
+      if (!reader.error().empty()) {
+        r.error = segment.path + ": " + reader.error();
+        return r;
       }
-    }
-    // A request recorded ahead whose outcome never came (a crash): it still counts, with no time.
-    if (!resolving && r.plan) {
-      for (const auto& [request_id, p] : pending) r.plan->note_request(p.task, false, 0);
     }
   }
+  if (matches.size() != 1) {
+    if (matches.size() > 1) r.candidates = matches;
+    return r;
+  }
+  // Then the plan, every node's chain followed as it is read.
+  Rebuild rebuild;
+  rebuild.only = matches.front();
+  for (auto& [node, segments] : nodes) {
+    audit::NodeScan scan;
+    scan.node = node;
+    scan.verified = true;
+    audit::ChainVerifier chain(node);
+    chain.accept_any_start();
+    for (const auto& segment : segments) {
+      audit::LineReader reader;
+      if (!reader.open(segment.path, r.error)) return r;
+      chain.begin_segment(segment);
+      std::string_view line;
+      std::uint64_t offset = 0, line_no = 0;
+      audit::RecordHead head;
+      while (reader.next(line, offset)) {
+        ++line_no;
+        ++r.records;
+        chain.feed(line, line_no, head);
+        if (scan.records++ == 0) {
+          scan.first_seq = head.seq;
+          scan.first_ts = std::string(head.ts);
+        }
+        scan.last_seq = head.seq;
+        if (head.ts > scan.last_ts) scan.last_ts = std::string(head.ts);
+        rebuild.line(parser, line, head);
+      }
+      if (!reader.error().empty()) {
+        r.error = segment.path + ": " + reader.error();
+        return r;
+      }
+      chain.end_segment(reader.tail_bytes(), line_no + 1);
+    }
+    scan.problem = chain.problem();
+    r.nodes.push_back(std::move(scan));
+  }
+  rebuild.settle();
+  r.plan_records = rebuild.plan_records;
+  if (auto it = rebuild.plans.find(rebuild.only); it != rebuild.plans.end()) r.plan.emplace(std::move(it->second));
   return r;
+}
+
+std::vector<PlanRun> replay_live(const std::string& dir, const std::string& node, std::string_view since,
+                                 std::int64_t now_us, std::string& error) {
+  std::map<std::string, std::vector<audit::SegmentFile>> nodes;
+  if (!audit::list_segments(dir, nodes, error)) return {};
+  auto& segments = nodes[node];
+  sort_segments(segments);
+  dom::parser parser;
+  Rebuild rebuild;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    // A segment that ended before `since` holds no plan still alive.
+    if (i + 1 < segments.size()) {
+      audit::LineReader first;
+      std::string_view line;
+      std::uint64_t offset = 0;
+      audit::RecordHead head;
+      std::string ignored;
+      if (first.open(segments[i + 1].path, ignored) && first.next(line, offset) && audit::parse_head(line, head) &&
+          head.ts < since) {
+        continue;
+      }
+    }
+    audit::LineReader reader;
+    if (!reader.open(segments[i].path, error)) return {};
+    std::string_view line;
+    std::uint64_t offset = 0;
+    audit::RecordHead head;
+    while (reader.next(line, offset)) {
+      if (audit::parse_head(line, head)) rebuild.line(parser, line, head);
+    }
+  }
+  rebuild.settle();
+  std::vector<PlanRun> out;
+  for (auto& [id, plan] : rebuild.plans) {
+    if (plan.expires_us() == 0 || plan.expires_us() > now_us) out.push_back(std::move(plan));
+  }
+  return out;
 }
 
 namespace {

@@ -31,6 +31,13 @@ struct Replayed {
 // `id`: a whole plan id, or a prefix of one (8 characters or more usually suffice).
 Replayed replay_plan(const std::vector<std::string>& dirs, std::string_view id);
 
+// At start: every plan `node` registered in `dir` whose scope has not expired by `now_us`, as the
+// log left it (records from `since` on: a plan alive now was opened within token.max_ttl). The
+// registry takes them back (Registry::restore), so a restart neither forgets a plan nor refuses
+// the scopes bound to it.
+std::vector<PlanRun> replay_live(const std::string& dir, const std::string& node, std::string_view since,
+                                 std::int64_t now_us, std::string& error);
+
 // The output formats: the plan view with an "evidence" member (JSON: schema/query-plan.schema.json),
 // a table for people, and one CSV row per task.
 std::string replayed_json(const Replayed& r);

@@ -110,11 +110,12 @@ std::int64_t PlanRun::deadline_us(std::size_t task) const {
   return d ? started_us_ + *d * 1'000'000 : 0;
 }
 
-// Completed; or ended without completing when the task is not critical (the plan goes on without it).
+// Completed or skipped (whoever skips a task decides the plan goes on without it); or failed when
+// the task is not critical.
 bool PlanRun::dependency_met(std::size_t dep) const {
   auto s = tasks_[dep].state;
-  if (s == TaskState::completed) return true;
-  return !spec_.tasks[dep].critical && (s == TaskState::failed || s == TaskState::skipped);
+  if (s == TaskState::completed || s == TaskState::skipped) return true;
+  return !spec_.tasks[dep].critical && s == TaskState::failed;
 }
 
 std::string PlanRun::describe(std::size_t task) const {
@@ -150,7 +151,7 @@ Effects PlanRun::deviate(Effects& fx, std::size_t task, DeviationKind kind, cons
   d.enforced = spec_.mode == Mode::enforce;
   fx.kind = kind;
   fx.message = std::move(message);
-  if (apply(d)) fx.deviation = std::move(d);
+  if (apply(d) != Kept::repeat) fx.deviation = std::move(d);
   return std::move(fx);
 }
 
@@ -216,7 +217,7 @@ Effects PlanRun::check_unplanned(const Act& act, std::int64_t now_us) {
   fx.kind = d.kind;
   fx.message = "scope " + owner_.scope + " runs plan " + id_ +
                ": a delegation from it names the task it carries (Delegation-Task: " + id_ + "/<task>)";
-  if (apply(d)) fx.deviation = std::move(d);
+  if (apply(d) != Kept::repeat) fx.deviation = std::move(d);
   return fx;
 }
 
@@ -311,18 +312,17 @@ void PlanRun::apply(const TaskChange& c) {
   if (all_ended && ended_us_ == 0) ended_us_ = std::max(c.at_us, started_us_ + 1);
 }
 
-bool PlanRun::apply(const Deviation& d) {
-  ++deviations_seen_;
+PlanRun::Kept PlanRun::apply(const Deviation& d) {
   for (const auto& seen : deviations_) {
     if (seen.task == d.task && seen.kind == d.kind && seen.scope == d.scope && seen.action == d.action) {
-      --deviations_seen_;
-      return false;
+      return Kept::repeat;
     }
   }
-  if (deviations_.size() == kMaxDeviations) return false;
+  ++deviations_seen_;
   if (d.task != npos) ++tasks_[d.task].deviations;
+  if (deviations_.size() == kMaxDeviations) return Kept::counted;
   deviations_.push_back(d);
-  return true;
+  return Kept::kept;
 }
 
 void PlanRun::write_view(std::string& out) const {

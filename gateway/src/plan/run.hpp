@@ -44,6 +44,7 @@ inline constexpr std::size_t kMaxDeviations = 256;
 // Who registered the plan: its scope, which the plan expires with.
 struct Owner {
   std::string scope, agent, principal;
+  std::string root;  // the root of the owner's scope: plans are bounded per delegation tree
 };
 
 // A task's change of state: one plan.task record.
@@ -94,6 +95,7 @@ class PlanRun {
   std::int64_t ended_us() const { return ended_us_; }
   bool finished() const { return ended_us_ != 0; }
   TaskState state(std::size_t task) const { return tasks_[task].state; }
+  const std::string& task_scope(std::size_t task) const { return tasks_[task].scope; }
   std::size_t deviations_seen() const { return deviations_seen_; }
 
   // An action under a scope bound to `task` (or one of its descendants), before it is forwarded:
@@ -121,8 +123,10 @@ class PlanRun {
 
   // Replay and the live path alike: every change of state is made here.
   void apply(const TaskChange& change);
-  // False (nothing kept) for a repeat of a deviation already recorded, or past kMaxDeviations.
-  bool apply(const Deviation& deviation);
+  // A repeat of a deviation already kept is not one more; past kMaxDeviations a deviation is
+  // counted (and still reported) but no longer kept in the view.
+  enum class Kept { kept, repeat, counted };
+  Kept apply(const Deviation& deviation);
 
   // The plan view: GET /v1/plans/{id} and `scopegate query plan` (one JSON object).
   void write_view(std::string& out) const;
