@@ -105,19 +105,39 @@ expect 401 "$GW/tools/search/x" -H "$PLANNER" -H "Delegation-Token: $CHILD"
 step "10. Server-sent events pass event by event under the scope"
 expect 200 -N "$GW/tools/events?n=3&interval_ms=300" -H "$PLANNER" -H "Delegation-Token: $TOKEN"
 
-step "11. The admin API shows the scope with its child; revoking the root revokes the subtree"
+step "11. Plans (docs/plans.md): the planner registers a plan for its scope and names the task each"
+echo "   delegation carries (Delegation-Task). The demo agent answers 200 at once, which completes it. A"
+echo "   delegation that names no task is a deviation (unplanned_delegation), recorded once; observe"
+echo "   mode lets it through (enforce would refuse it: 403 plan_deviation)."
+expect 201 -X POST "$GW/v1/plans" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -H 'Content-Type: application/json' \
+  -d '{"goal": "Q3 board report", "mode": "observe", "tasks": [
+        {"id": "find", "agent": "researcher", "objective": "find the Q3 revenue", "actions": ["tool:search"]},
+        {"id": "check", "agent": "researcher", "objective": "check the figures", "actions": ["tool:search"],
+         "depends_on": ["find"]}]}'
+PLAN=$(field 'd["plan"]')
+expect 200 -X POST "$GW/agents/researcher/task" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -H "Delegation-Task: $PLAN/find" -d '{}'
+expect 200 -X POST "$GW/agents/researcher/task" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -d '{}'
+expect 200 -X POST "$GW/agents/researcher/task" -H "$PLANNER" -H "Delegation-Token: $TOKEN" -H "Delegation-Task: $PLAN/check" -d '{}'
+expect 200 "$GW/v1/plans/$PLAN" -H "$PLANNER" -H "Delegation-Token: $TOKEN"
+[ "$(field 'd["state"], d["progress"]["completed"], d["deviations"][0]["kind"]')" = "finished 2 unplanned_delegation" ] ||
+  { echo "tour: expected the plan finished, both tasks completed, one unplanned delegation" >&2; exit 1; }
+# The same plan from the audit log alone (a moment for the writer to put its records down).
+for _ in 1 2 3 4 5 6 7 8 9 10; do "$SCOPEGATE" query plan "$PLAN" --log "$AUDIT_DIR" >/dev/null 2>&1 && break; sleep 0.3; done
+"$SCOPEGATE" query plan "$PLAN" --log "$AUDIT_DIR"
+
+step "12. The admin API shows the scope with its child; revoking the root revokes the subtree"
 expect 200 "$ADMIN/v1/scopes/$ROOT"
 expect 200 -X POST "$ADMIN/v1/scopes/$ROOT/revoke" -H "Authorization: Bearer $ADMIN_TOKEN"
 expect 401 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CHILD"
 echo "(child scope $CHILD_ID: revoked with its root)"
 
-step "12. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
+step "13. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
 "$SCOPEGATE" query scopes --principal user:alice --log "$AUDIT_DIR"
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR"
 # The child's actions in plain words (a unique prefix of its id is enough).
 "$SCOPEGATE" query actions "${CHILD_ID:0:13}" --log "$AUDIT_DIR"
 
-step "13. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
+step "14. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
 "$SCOPEGATE" query tree "$ROOT" --log "$AUDIT_DIR"
 # Exit 0 = never (the researcher's refused upload is listed as an attempt, not an access).
 "$SCOPEGATE" query never "$ROOT" --dataset shared-drive --log "$AUDIT_DIR" || { echo "tour: expected exit 0" >&2; exit 1; }
@@ -126,14 +146,14 @@ step "13. The delegation tree, and the evidence answer: was shared-drive ever to
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR" --format md >"$AUDIT_DIR/../scopegate-tour-report.md"
 echo "(report written to $(cd "$AUDIT_DIR/.." && pwd)/scopegate-tour-report.md)"
 
-step "14. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
+step "15. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
 metrics=$(curl -s "$ADMIN/metrics") || not_found "admin listener" "$ADMIN/metrics" "no answer (curl exit $?)"
 grep '^scopegate_requests_total' <<<"$metrics" ||
   { echo "tour: expected scopegate_requests_total series in $ADMIN/metrics" >&2; exit 1; }
 grep -q '^scopegate_requests_total{route="files",agent="researcher",operation="execute_tool",decision="deny",code="grant_exceeded"} ' <<<"$metrics" ||
   { echo "tour: expected the refused files call (step 7) among the metrics" >&2; exit 1; }
 
-step "15. Resilience: the search route balances over two tool servers, each endpoint with its own breaker"
+step "16. Resilience: the search route balances over two tool servers, each endpoint with its own breaker"
 breakers=$(curl -s "$ADMIN/v1/breakers") || not_found "admin listener" "$ADMIN/v1/breakers" "no answer (curl exit $?)"
 python3 -c '
 import json, sys
