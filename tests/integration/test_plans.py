@@ -420,3 +420,30 @@ def test_what_the_probe_found_stays_closed(plan_gateway, upstream, tmp_path):
         assert calls(upstream) - before == 1
     finally:
         elsewhere.stop()
+
+
+def test_a_sub_agent_whose_breaker_is_open_fails_the_task_it_was_handed(start_gateway, upstream, tmp_path):
+    import socket
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    try:
+        audit_dir = str(tmp_path / "audit")
+        routes = route("researcher", "/agents/researcher", "http://127.0.0.1:%d" % dead.getsockname()[1], kind="agent",
+                       access="scoped", target_agent="researcher", strip_prefix="true")
+        routes += "    breaker: { consecutive_failures: 1, open: 30s }\n"
+        gw = start_gateway(delegation_config(routes, agents=AGENTS, extra="audit:\n  dir: %s\n" % audit_dir),
+                           env=TOKEN_ENV)
+        _, token = open_root(gw)
+        plan = {"mode": "enforce", "tasks": [{"id": "a", "agent": "researcher", "actions": []},
+                                             {"id": "b", "agent": "researcher", "actions": []}]}
+        plan_id = register(gw, token, plan)[1]["plan"]
+        status, data, _ = delegate(gw, token, "researcher", task=plan_id + "/a")
+        assert status == 502, data  # its scope opened, the agent could not be reached: failed
+        status, data, _ = delegate(gw, token, "researcher", task=plan_id + "/b")
+        assert status == 503 and data["error"]["code"] == "breaker_open"  # refused before its scope opened
+        v = view(gw, token, plan_id)
+        assert [t["state"] for t in v["tasks"]] == ["failed", "failed"]
+        causes = [c["cause"] for c in settle(audit_dir, "plan.task", plan_id, 3) if c["to"] == "failed"]
+        assert causes == ["upstream_unavailable", "breaker_open"]
+    finally:
+        dead.close()

@@ -398,7 +398,7 @@ def test_a2a_sdk_agents_carry_out_a_registered_plan_with_no_deviation(start_gate
         tasks = {t["id"]: t for t in view["tasks"]}
         for t in tasks.values():
             assert t["state"] == "completed" and t["started"] < t["ended"]
-            assert t["requests"] >= 2  # the delegation that carried it and the agent's tool call (MCP housekeeping too)
+            assert t["requests"] >= 2  # the delegation that carried it and the agent's tool call
             assert float(t["tool_ms"]) > 0
         # In the planned order: each task started after the ones it depends on had ended.
         assert tasks["research"]["ended"] <= tasks["analyse"]["started"]

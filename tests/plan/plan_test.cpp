@@ -382,7 +382,10 @@ TEST_CASE("ending a task through the API: the plan's scope, or the task's own sc
   CHECK_FALSE(registry.may_end("p1", "research", below));
   CHECK(registry.may_end("p1", "analyse", research));  // the researcher cannot skip the analyst's task
   CHECK(registry.may_end("p1", "research", other));
-  CHECK(registry.may_end("p1", "nope", owner));
+  auto unknown = registry.may_end("p1", "nope", owner);
+  REQUIRE(unknown);
+  CHECK(unknown->unknown);
+  CHECK_FALSE(registry.may_end("p1", "research", other)->unknown);
 }
 
 TEST_CASE("deviations past the kept ones are still reported and counted") {

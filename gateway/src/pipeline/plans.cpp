@@ -78,7 +78,12 @@ Verdict check_plan(RequestContext& x) {
   // and is dropped with every other Delegation-* header.
   if (!delegation) named = {};
   if (!x.token) {
-    if (!named.empty()) return Violation{ErrorCode::bad_request, "Delegation-Task needs the Delegation-Token of the delegating scope"};
+    // A root scope carries no task: a plan belongs to a scope, so its tasks run in scopes below it.
+    bool root_task = x.route->kind == config::RouteKind::scopes && x.scope_request && !x.scope_request->task.empty();
+    if (!named.empty() || root_task) {
+      return Violation{ErrorCode::bad_request, "a plan task is carried by a delegation from the plan's scope "
+                                               "(under its Delegation-Token), never by a root scope"};
+    }
     return Verdict::next();
   }
   auto& plans = x.worker.app().plans();
@@ -191,7 +196,13 @@ void settle_plan(runtime::Services& app, const RequestSummary& s) {
     else if (answer && answer->failed()) finish(plan::TaskState::failed, cause(*answer));
     return;
   }
-  if (s.plan_role != RequestContext::PlanRole::carries || !s.child_opened) return;
+  if (s.plan_role != RequestContext::PlanRole::carries) return;
+  if (!s.child_opened) {
+    // Refused before its scope opened: the task did not start. An open breaker is the sub-agent
+    // failing, and fails the task; the other refusals (a guard, a policy) leave it to be handed out again.
+    if (f.reason == http::to_string(ErrorCode::breaker_open)) finish(plan::TaskState::failed, f.reason);
+    return;
+  }
   if (s.route_kind == config::RouteKind::scopes) return;  // a scope opened for the task: it ends by the API
   if (answer && answer->kind != protocol::A2aAnswer::Kind::unknown) {
     if (answer->completed()) return finish(plan::TaskState::completed, cause(*answer));
@@ -253,6 +264,7 @@ asio::awaitable<bool> register_plan(RequestContext& x) {
                             token.expires * 1'000'000, x.request_id, reports);
   if (refused) {
     auto code = refused->over_capacity ? ErrorCode::overloaded : ErrorCode::bad_request;
+    if (refused->over_capacity) x.retry_after_s = 30;  // plans finish, or expire with their scopes
     co_return co_await reply_error(x, code, refused->message);
   }
   x.plan_id = id;
@@ -297,7 +309,7 @@ asio::awaitable<bool> serve_plans(RequestContext& x) {
   }
   if (!plans.view(where.id, visible)) co_return co_await reply_error(x, ErrorCode::no_route, not_found);
   if (auto why = plans.may_end(where.id, where.task, visible)) {
-    co_return co_await reply_error(x, ErrorCode::policy_denied, *why);
+    co_return co_await reply_error(x, why->unknown ? ErrorCode::no_route : ErrorCode::policy_denied, why->message);
   }
   auto to = where.verb == "complete" ? plan::TaskState::completed
             : where.verb == "fail"   ? plan::TaskState::failed

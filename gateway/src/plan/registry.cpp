@@ -181,17 +181,17 @@ bool Registry::finish(std::string_view plan_id, std::string_view task, TaskState
   return true;
 }
 
-std::optional<std::string> Registry::may_end(std::string_view plan_id, std::string_view task,
+std::optional<Registry::EndRefusal> Registry::may_end(std::string_view plan_id, std::string_view task,
                                              std::span<const std::string_view> chain) const {
   std::lock_guard lock(mutex_);
   auto it = plans_.find(plan_id);
   const PlanRun* plan = it == plans_.end() ? nullptr : it->second.get();
   std::size_t t = plan ? plan->spec().find(task) : npos;
-  if (t == npos) return "plan " + std::string(plan_id) + " has no task '" + std::string(task) + "'";
+  if (t == npos) return EndRefusal{true, "plan " + std::string(plan_id) + " has no task '" + std::string(task) + "'"};
   if (!chain.empty() && chain.back() == plan->owner().scope) return std::nullopt;  // the coordinator
   const auto& own = plan->task_scope(t);
   if (!own.empty() && std::find(chain.begin(), chain.end(), std::string_view(own)) != chain.end()) return std::nullopt;
-  return "only the plan's own scope, or the scope task " + std::string(task) + " runs in, may end it";
+  return EndRefusal{false, "only the plan's own scope, or the scope task " + std::string(task) + " runs in, may end it"};
 }
 
 void Registry::note_request(std::string_view plan_id, std::string_view task, bool tool_call,

@@ -94,8 +94,12 @@ class Registry {
               std::string_view scope, std::string_view request_id, std::int64_t now_us, Reporter& reporter);
   // Whether a caller whose scope chain is `chain` (the root first) may end the task through the API:
   // the plan's own scope may end any task, a task's own scope (or one below it) that task. Why not, else.
-  std::optional<std::string> may_end(std::string_view plan, std::string_view task,
-                                     std::span<const std::string_view> chain) const;
+  struct EndRefusal {
+    bool unknown = false;  // no such plan or task (404), rather than not this caller's to end (403)
+    std::string message;
+  };
+  std::optional<EndRefusal> may_end(std::string_view plan, std::string_view task,
+                                    std::span<const std::string_view> chain) const;
   // A request carrying the task ended.
   void note_request(std::string_view plan, std::string_view task, bool tool_call, std::int64_t duration_us);
 

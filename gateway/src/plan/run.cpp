@@ -443,9 +443,9 @@ void PlanRun::write_view(std::string& out) const {
   json::append_int(out, "remaining", static_cast<std::int64_t>(remaining));
   out += '}';
 
-  // Coordination overhead, over tasks that ended: time in tool calls, in the rest of each task's span
-  // (delegation hops, the agents' own work, sub-delegations), and waiting to start once the
-  // dependencies had ended.
+  // Coordination overhead: time in tool calls (every task's, so far), in the rest of the span of each
+  // task that ended (delegation hops, the agents' own work, sub-delegations), and, for every task
+  // that started, the wait between its dependencies' end and its start.
   std::int64_t tool_us = 0, hop_us = 0, wait_us = 0;
   for (std::size_t t = 0; t < n; ++t) {
     const auto& r = tasks_[t];
