@@ -447,3 +447,26 @@ def test_a_sub_agent_whose_breaker_is_open_fails_the_task_it_was_handed(start_ga
         assert causes == ["upstream_unavailable", "breaker_open"]
     finally:
         dead.close()
+
+
+def test_a_workers_own_plan_is_enforced_under_the_task_it_carries(plan_gateway, upstream):
+    gw, audit_dir = plan_gateway
+    _, token = open_root(gw)
+    outer = register(gw, token, {"mode": "observe", "tasks": [{"id": "a", "agent": "researcher", "actions": ["*"]}]})[1]
+    child = open_for_task(gw, token, "researcher", outer["plan"] + "/a")
+    status, sub = register(gw, child, {"mode": "enforce", "tasks": [{"id": "x", "agent": "analyst",
+                                                                      "actions": ["tool:calc"]}]}, agent="researcher")
+    assert status == 201, sub
+    # Handing work on without naming a task of its own plan: unplanned, refused by its enforce plan.
+    headers = auth("researcher", child)
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/analyst", headers=headers, body="{}")
+    assert status == 403 and error_code(data) == "plan_deviation"
+    assert json.loads(data)["error"]["rule"] == "plan:" + sub["plan"]
+    headers["Delegation-Task"] = sub["plan"] + "/x"
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/agents/analyst", headers=headers, body="{}")
+    assert status == 200, data
+    inner = view(gw, child, sub["plan"], agent="researcher")
+    assert inner["tasks"][0]["state"] == "completed"
+    assert [d["kind"] for d in inner["deviations"]] == ["unplanned_delegation"]
+    # The outer plan (actions "*") saw nothing wrong.
+    assert view(gw, token, outer["plan"])["deviations"] == []

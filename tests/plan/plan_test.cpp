@@ -405,3 +405,42 @@ TEST_CASE("a skipped task lets its dependents go on, critical or not") {
   run.finish(0, TaskState::skipped, "api", "S0", "r", kStart);
   CHECK_FALSE(run.check_binding(1, act("analyst", "agent:analyst", "S0"), kStart).kind);
 }
+
+TEST_CASE("a finished plan let go of still answers for its tasks: after its end, refused only in enforce mode") {
+  for (auto mode : {plan::Mode::observe, plan::Mode::enforce}) {
+    plan::Registry registry;
+    Recorder rec;
+    auto spec = parse(R"({"tasks":[{"id":"a","agent":"x","actions":["tool:a"]}]})");
+    spec.mode = mode;
+    REQUIRE_FALSE(registry.open("p1", spec, {"S0", "planner", "u", "S0"}, kStart, kStart + 60 * kSecond, "r", rec));
+    registry.finish("p1", "a", TaskState::completed, "api", "S0", "r", kStart, rec);
+    registry.advance(kStart + 61 * kSecond, rec);  // its scope expired: let go of
+    CHECK_FALSE(registry.view("p1", {}));
+    auto check = registry.check_action("p1/a", act("x", "tool:a"), kStart + 62 * kSecond, rec);
+    CHECK(check.outcome == plan::Check::Outcome::deviation);
+    CHECK(check.kind == DeviationKind::after_completion);
+    CHECK(check.refuse == (mode == plan::Mode::enforce));
+    // Never held here: unknown, which the pipeline refuses.
+    CHECK(registry.check_action("p9/a", act("x", "tool:a"), kStart, rec).outcome == plan::Check::Outcome::unknown);
+  }
+}
+
+TEST_CASE("restoring after a restart never lets go of an unfinished plan") {
+  plan::Registry registry;
+  Recorder rec;
+  auto one = [&](int i) {
+    return plan::PlanRun("p" + std::to_string(i), parse(R"({"tasks":[{"id":"a","agent":"x","actions":[]}]})"),
+                         {"S" + std::to_string(i), "planner", "u", "R" + std::to_string(i)}, kStart,
+                         kStart + 600 * kSecond);
+  };
+  for (std::size_t i = 0; i < plan::kMaxHeldPlans; ++i) {
+    auto p = one(static_cast<int>(i));
+    p.finish(0, TaskState::completed, "api", "", "r", kStart + static_cast<std::int64_t>(i));
+    registry.restore(std::move(p));
+  }
+  registry.restore(one(999999));  // unfinished: a finished one makes room
+  CHECK(registry.active() == 1);
+  CHECK(registry.view("p999999", {}));
+  CHECK_FALSE(registry.view("p0", {}));  // the one that ended first was let go of
+  CHECK(registry.check_action("p0/a", act("x", "tool:a"), kStart, rec).kind == DeviationKind::after_completion);
+}

@@ -411,9 +411,15 @@ void App::replay_plans() {
   std::string error;
   auto plans = plan::replay_live(cfg.audit.dir, cfg.node, audit::format_timestamp(horizon), runtime::plan_now_us(), error);
   if (!error.empty()) log::error("plans could not be rebuilt from the audit log", {{"error", error}});
-  std::size_t n = plans.size();
-  for (auto& p : plans) plans_.restore(std::move(p));
-  if (n > 0) log::info("plans rebuilt from the audit log", {{"plans", std::to_string(n)}});
+  std::size_t n = plans.size(), unfinished = 0;
+  for (auto& p : plans) {
+    unfinished += !p.finished();
+    plans_.restore(std::move(p));
+  }
+  if (n > 0) {
+    log::info("plans rebuilt from the audit log",
+              {{"plans", std::to_string(n)}, {"unfinished", std::to_string(unfinished)}});
+  }
 }
 
 App::ReloadOutcome App::refuse(const std::vector<config::ConfigError>& errors, audit::ReloadTrigger trigger) {

@@ -90,9 +90,12 @@ Verdict check_plan(RequestContext& x) {
   // Every task the scope's chain is bound to, the outermost first: a scope nested in two tasks (a
   // worker's own sub-plan inside the task it was given) answers to both.
   std::array<std::string_view, 16> bindings{};
-  std::size_t bound = 0;
-  for (const auto& s : x.token->scopes) {
-    if (!s.tsk.empty() && bound < bindings.size()) bindings[bound++] = s.tsk;
+  std::size_t bound = 0, below_binding = 0;  // below_binding: the index of the innermost bound scope
+  for (std::size_t i = 0; i < x.token->scopes.size(); ++i) {
+    const auto& tsk = x.token->scopes[i].tsk;
+    if (tsk.empty() || bound == bindings.size()) continue;
+    bindings[bound++] = tsk;
+    below_binding = i;
   }
   bool to_another = x.delegates || (opens_scope && x.action.starts_with("agent:"));
   // The common case: no plan anywhere near this request.
@@ -145,17 +148,25 @@ Verdict check_plan(RequestContext& x) {
     x.plan_task = std::move(check.task);
     x.carried_task = named;
     x.plan_reads_answer = x.route->kind == config::RouteKind::a2a;
-  } else if (bound == 0 && to_another) {
-    auto check = weigh(plans.check_unplanned(chain, act, now, reports));
-    if (!check.plan.empty()) {
+  } else if (to_another) {
+    // A delegation naming no task, from a scope that runs a plan: unplanned. Only plans owned at or
+    // below the innermost task the chain carries count: above it, handing work on within the task is
+    // what the task's actions (checked above) allow or not.
+    auto owners = bound == 0 ? chain : chain.subspan(std::min(below_binding, chain.size()));
+    auto check = weigh(plans.check_unplanned(owners, act, now, reports));
+    if (!check.plan.empty() && x.plan_id.empty()) {
       x.plan_role = RequestContext::PlanRole::under;
       x.plan_id = std::move(check.plan);
     }
+  } else if (bound > 0 && plans.active() > 0) {
+    // A bound scope asking about an A2A task it handed on for a plan of its own.
+    follow_a2a_task(x, plans);
   }
   if (!refusal) return Verdict::next();
   x.guard_rule = "plan:" + refusal->plan + (refusal->task.empty() ? "" : "/" + refusal->task);
-  // The refused request's record names the plan it departed from (its task, if it had one there).
-  if (x.plan_id.empty()) x.plan_id = refusal->plan;
+  // The refused request's record names the plan and task it departed from.
+  x.plan_id = refusal->plan;
+  x.plan_task = refusal->task;
   return Violation{ErrorCode::plan_deviation, refusal->message};
 }
 

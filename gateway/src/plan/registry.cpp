@@ -68,6 +68,7 @@ std::optional<OpenRefusal> Registry::open(std::string id, PlanSpec spec, Owner o
       }
     }
     if (oldest == plans_.end()) return OpenRefusal{true, "this node holds too many plans"};
+    remember_forgotten(*oldest->second);
     plans_.erase(oldest);
   }
   auto run = std::make_unique<PlanRun>(id, std::move(spec), std::move(owner), now_us, expires_us);
@@ -79,10 +80,46 @@ std::optional<OpenRefusal> Registry::open(std::string id, PlanSpec spec, Owner o
   return std::nullopt;
 }
 
+void Registry::remember_forgotten(const PlanRun& plan) {
+  if (!forgotten_.emplace(plan.id(), plan.spec().mode).second) return;
+  forgotten_order_.push_back(plan.id());
+  if (forgotten_order_.size() > kMaxForgotten) {
+    forgotten_.erase(forgotten_order_.front());
+    forgotten_order_.pop_front();
+  }
+}
+
+void Registry::forget(std::string_view id, Mode mode) {
+  std::lock_guard lock(mutex_);
+  if (!forgotten_.emplace(std::string(id), mode).second) return;
+  forgotten_order_.emplace_back(id);
+  if (forgotten_order_.size() > kMaxForgotten) {
+    forgotten_.erase(forgotten_order_.front());
+    forgotten_order_.pop_front();
+  }
+}
+
 void Registry::restore(PlanRun plan) {
   std::lock_guard lock(mutex_);
   std::string id = plan.id();
-  if (plans_.count(id) || plans_.size() >= kMaxHeldPlans) return;
+  if (plans_.count(id)) return;
+  if (plans_.size() >= kMaxHeldPlans) {
+    // The caller restores unfinished plans first, then the newest finished: past the bound, a
+    // finished plan is let go of, never an unfinished one.
+    if (plan.finished()) {
+      remember_forgotten(plan);
+      return;
+    }
+    auto oldest = plans_.end();
+    for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+      if (it->second->finished() && (oldest == plans_.end() || it->second->ended_us() < oldest->second->ended_us())) {
+        oldest = it;
+      }
+    }
+    if (oldest == plans_.end()) return;  // kMaxHeldPlans unfinished: cannot happen below kMaxActivePlans
+    remember_forgotten(*oldest->second);
+    plans_.erase(oldest);
+  }
   if (!plan.finished()) {
     by_scope_[plan.owner().scope] = id;
     active_.fetch_add(1, std::memory_order_relaxed);
@@ -97,12 +134,19 @@ Check Registry::check_action(std::string_view bound, const Act& act, std::int64_
   PlanRun* plan = find(ref->plan);
   std::size_t task = plan ? plan->spec().find(ref->task) : npos;
   if (task == npos) {
-    // Minted by this gateway for a plan it no longer holds (forgotten after expiry, or registered
-    // on another node): nothing to check against, said in the record.
     Check out;
-    out.outcome = Check::Outcome::unknown;
     out.plan = ref->plan;
     out.task = ref->task;
+    if (auto it = forgotten_.find(ref->plan); it != forgotten_.end() && !plan) {
+      // A plan that finished here and was let go of: whatever comes now comes after its end.
+      out.outcome = Check::Outcome::deviation;
+      out.kind = DeviationKind::after_completion;
+      out.refuse = it->second == Mode::enforce;
+      out.message = "plan " + std::string(ref->plan) + " has ended: task " + std::string(ref->task) + " is over";
+      return out;
+    }
+    // Never held here (registered on another node), or no such task: nothing to check against.
+    out.outcome = Check::Outcome::unknown;
     return out;
   }
   auto fx = plan->check_action(task, act, now_us);
@@ -235,6 +279,7 @@ void Registry::advance(std::int64_t now_us, Reporter& reporter) {
     }
     // Forgotten with its scope: nothing can act under it any more.
     if (plan.finished() && plan.expires_us() != 0 && plan.expires_us() <= now_us) {
+      remember_forgotten(plan);
       it = plans_.erase(it);
     } else {
       ++it;

@@ -30,6 +30,7 @@ inline constexpr std::size_t kMaxHeldPlans = 4096;    // finished ones are kept,
 inline constexpr std::size_t kMaxPlansPerRoot = 64;    // unfinished plans in one delegation tree
 inline constexpr std::size_t kMaxA2aTasks = 16384;    // A2A task ids remembered, for GetTask and streams
 inline constexpr std::size_t kMaxA2aTaskId = 256;     // longer ids are not remembered
+inline constexpr std::size_t kMaxForgotten = 65536;   // finished plans let go of, remembered by id and mode
 
 class Reporter {
  public:
@@ -71,6 +72,9 @@ class Registry {
   // A plan rebuilt from the audit log at start (plan/replay.hpp), reported to no one: its records
   // are in the log already.
   void restore(PlanRun plan);
+  // A finished plan let go of (here, or before a restart): an action under one of its tasks can no
+  // longer be checked, but is known to come after the plan ended.
+  void forget(std::string_view id, Mode mode);
 
   // Unfinished plans on this node: when 0, no delegation needs a look here.
   std::size_t active() const { return active_.load(std::memory_order_relaxed); }
@@ -139,6 +143,11 @@ class Registry {
   std::map<std::string, FollowedTask, std::less<>> a2a_tasks_;
   std::deque<std::map<std::string, FollowedTask, std::less<>>::iterator> a2a_order_;  // oldest first, for the bound
   std::atomic<std::size_t> active_{0};
+  // Finished plans let go of (evicted, or their scope expired): their mode says what an action
+  // under one of their tasks gets (enforce: refused as after their end; observe: let through).
+  std::map<std::string, Mode, std::less<>> forgotten_;
+  std::deque<std::string> forgotten_order_;
+  void remember_forgotten(const PlanRun& plan);
 };
 
 }  // namespace scopegate::plan

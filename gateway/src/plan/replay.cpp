@@ -285,9 +285,15 @@ std::vector<PlanRun> replay_live(const std::string& dir, const std::string& node
   }
   rebuild.settle();
   std::vector<PlanRun> out;
-  for (auto& [id, plan] : rebuild.plans) {
-    if (plan.expires_us() == 0 || plan.expires_us() > now_us) out.push_back(std::move(plan));
-  }
+  for (auto& [id, plan] : rebuild.plans) out.push_back(std::move(plan));
+  // Unfinished first (the expiry of one whose scope ended while the gateway was down is written by
+  // the registry's first advance()), then the finished, the latest ended first: what the registry
+  // can hold keeps what matters.
+  std::stable_sort(out.begin(), out.end(), [](const PlanRun& a, const PlanRun& b) {
+    if (a.finished() != b.finished()) return !a.finished();
+    return a.ended_us() > b.ended_us();
+  });
+  (void)now_us;
   return out;
 }
 

@@ -31,10 +31,10 @@ struct Replayed {
 // `id`: a whole plan id, or a prefix of one (8 characters or more usually suffice).
 Replayed replay_plan(const std::vector<std::string>& dirs, std::string_view id);
 
-// At start: every plan `node` registered in `dir` whose scope has not expired by `now_us`, as the
-// log left it (records from `since` on: a plan alive now was opened within token.max_ttl). The
-// registry takes them back (Registry::restore), so a restart neither forgets a plan nor refuses
-// the scopes bound to it.
+// At start: every plan `node` registered in `dir` from `since` on (a plan alive now was opened within
+// token.max_ttl), as the log left it: the unfinished first, then the finished, latest ended first.
+// The registry takes them back (Registry::restore), so a restart neither forgets a plan nor refuses
+// the scopes bound to it; one whose scope expired while the gateway was down is ended then.
 std::vector<PlanRun> replay_live(const std::string& dir, const std::string& node, std::string_view since,
                                  std::int64_t now_us, std::string& error);
 
