@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from audit_helpers import cli, records
+from audit_helpers import cli, segments
 from harness import (AGENT_KEYS, TOKEN_ENV, Gateway, agent_yaml, auth, delegation_config, error_code, open_root,
                      request, route)
 
@@ -77,6 +77,16 @@ def open_for_task(gw, token, agent, task):
 def tool(gw, agent, token, name):
     status, _, data = request("127.0.0.1", gw.port, "POST", "/tools/" + name, headers=auth(agent, token), body="{}")
     return status, data
+
+
+def records(audit_dir):
+    """The records written so far: the gateway is running, so a line still being written (no newline
+    yet) is left for the next look."""
+    out = []
+    for name in segments(audit_dir):
+        with open(os.path.join(audit_dir, name)) as f:
+            out += [json.loads(line) for line in f if line.endswith("\n")]
+    return out
 
 
 def plan_records(audit_dir, event, plan_id):
@@ -224,8 +234,14 @@ def test_each_deviation_kind_is_recorded_once_and_refused_only_in_enforce_mode(p
     expect("unplanned_delegation", status, json.dumps(data), before, plan_id, None, "planner", scope["id"])
 
     # Every refused (or let through) request's own record names the plan and the task.
-    request_records = [r for r in records(audit_dir) if r["event"] == "request" and r.get("reason") == "plan_deviation"]
-    assert len(request_records) == (6 if enforce else 0)
+    want = 6 if enforce else 0
+    deadline = time.time() + 5
+    while True:
+        request_records = [r for r in records(audit_dir) if r["event"] == "request" and r.get("reason") == "plan_deviation"]
+        if len(request_records) >= want or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(request_records) == want
     assert all(r.get("plan") for r in request_records)
 
 
