@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "audit/chain.hpp"
 #include "json/write.hpp"
 
 namespace scopegate::plan {
@@ -53,18 +54,8 @@ std::optional<DeviationKind> deviation_named(std::string_view name) {
 }
 
 std::string format_us(std::int64_t unix_us) {
-  std::time_t secs = static_cast<std::time_t>(unix_us / 1'000'000);
-  long frac = static_cast<long>(unix_us % 1'000'000);
-  if (frac < 0) {
-    frac += 1'000'000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  // The audit records' own timestamp form, so that the view's times and the log's compare as text.
+  return audit::format_timestamp(std::chrono::system_clock::time_point(std::chrono::microseconds(unix_us)));
 }
 
 std::optional<std::int64_t> parse_us(std::string_view text) {
@@ -206,19 +197,9 @@ Effects PlanRun::check(std::size_t task, const Act& act, std::int64_t now_us, bo
 
 Effects PlanRun::check_unplanned(const Act& act, std::int64_t now_us) {
   Effects fx = advance(now_us);
-  Deviation d;
-  d.kind = DeviationKind::unplanned_delegation;
-  d.scope = act.scope;
-  d.agent = act.agent;
-  d.action = act.action;
-  d.request_id = act.request_id;
-  d.at_us = now_us;
-  d.enforced = spec_.mode == Mode::enforce;
-  fx.kind = d.kind;
-  fx.message = "scope " + owner_.scope + " runs plan " + id_ +
-               ": a delegation from it names the task it carries (Delegation-Task: " + id_ + "/<task>)";
-  if (apply(d) != Kept::repeat) fx.deviation = std::move(d);
-  return fx;
+  return deviate(fx, npos, DeviationKind::unplanned_delegation, act, now_us,
+                 "scope " + owner_.scope + " runs plan " + id_ +
+                     ": a delegation from it names the task it carries (Delegation-Task: " + id_ + "/<task>)");
 }
 
 Effects PlanRun::start(std::size_t task, std::string_view scope, std::string_view cause, std::string_view request_id,
