@@ -320,7 +320,8 @@ asio::awaitable<bool> serve_plans(RequestContext& x) {
   }
   if (!plans.view(where.id, visible)) co_return co_await reply_error(x, ErrorCode::no_route, not_found);
   if (auto why = plans.may_end(where.id, where.task, visible)) {
-    co_return co_await reply_error(x, why->unknown ? ErrorCode::no_route : ErrorCode::policy_denied, why->message);
+    ErrorCode code = why->unknown ? ErrorCode::no_route : ErrorCode::policy_denied;
+    co_return co_await reply_error(x, code, why->message);
   }
   auto to = where.verb == "complete" ? plan::TaskState::completed
             : where.verb == "fail"   ? plan::TaskState::failed
