@@ -318,7 +318,7 @@ asio::awaitable<bool> serve_plans(RequestContext& x) {
   if (x.method != bhttp::verb::post) {
     co_return co_await reply_error(x, ErrorCode::method_not_allowed, "ending a task is a mutation: use POST");
   }
-  if (!plans.view(where.id, visible)) co_return co_await reply_error(x, ErrorCode::no_route, not_found);
+  if (!plans.visible(where.id, visible)) co_return co_await reply_error(x, ErrorCode::no_route, not_found);
   if (auto why = plans.may_end(where.id, where.task, visible)) {
     ErrorCode code = why->unknown ? ErrorCode::no_route : ErrorCode::policy_denied;
     co_return co_await reply_error(x, code, why->message);

@@ -287,18 +287,26 @@ void Registry::advance(std::int64_t now_us, Reporter& reporter) {
   }
 }
 
+namespace {
+bool may_see(const PlanRun& plan, std::span<const std::string_view> caller_scopes) {
+  return caller_scopes.empty() || std::find(caller_scopes.begin(), caller_scopes.end(),
+                                            std::string_view(plan.owner().scope)) != caller_scopes.end();
+}
+}  // namespace
+
 std::optional<std::string> Registry::view(std::string_view id, std::span<const std::string_view> caller_scopes) const {
   std::lock_guard lock(mutex_);
   auto it = plans_.find(id);
-  if (it == plans_.end()) return std::nullopt;
-  const auto& plan = *it->second;
-  if (!caller_scopes.empty() && std::find(caller_scopes.begin(), caller_scopes.end(),
-                                          std::string_view(plan.owner().scope)) == caller_scopes.end()) {
-    return std::nullopt;
-  }
+  if (it == plans_.end() || !may_see(*it->second, caller_scopes)) return std::nullopt;
   std::string out;
-  plan.write_view(out);
+  it->second->write_view(out);
   return out;
+}
+
+bool Registry::visible(std::string_view id, std::span<const std::string_view> caller_scopes) const {
+  std::lock_guard lock(mutex_);
+  auto it = plans_.find(id);
+  return it != plans_.end() && may_see(*it->second, caller_scopes);
 }
 
 std::string Registry::list() const {

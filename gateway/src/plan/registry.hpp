@@ -123,6 +123,8 @@ class Registry {
   // The plan view (PlanRun::write_view), for callers whose scope chain includes the plan's scope
   // (empty span: no restriction, the admin listener). nullopt: unknown, or not visible.
   std::optional<std::string> view(std::string_view id, std::span<const std::string_view> caller_scopes) const;
+  // Whether the plan exists and a caller with this chain may see it (the same rule as view()).
+  bool visible(std::string_view id, std::span<const std::string_view> caller_scopes) const;
   // {"plans":[{"plan","scope","agent","goal","mode","state","started","tasks","completed"}...]}
   std::string list() const;
 
