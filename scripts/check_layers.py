@@ -15,7 +15,7 @@ LAYERS = [
     ("http",),                                      # header hygiene, framing, wire I/O, JSON errors
     ("crypto",),                                    # Ed25519, hex, shared TLS settings
     ("config",),                                    # plain structs, YAML loading and validation
-    ("router", "protocol", "delegation", "upstream", "policy", "breaker"),  # built from config: routes, JSON-RPC, tokens, pools, policy rules, breakers
+    ("router", "protocol", "delegation", "upstream", "policy", "breaker", "llm"),  # built from config: routes, JSON-RPC, tokens, pools, policy rules, breakers, LLM usage
     ("auth", "audit", "guard", "plan"),             # agent identity; the audit record, chain and writer; rate limits, loop guard, budgets; plans
     ("runtime",),                                   # what workers share: snapshot, worker, services
     ("pipeline",),                                  # the request's stages

@@ -21,9 +21,12 @@ UPSTREAM = os.path.join(ROOT, "examples", "upstreams", "demo_upstream.py")
 PYTHON = sys.executable
 
 
+MODEL_UPSTREAM = os.path.join(ROOT, "examples", "upstreams", "model_upstream.py")
+
+
 class Upstream:
-    def __init__(self, name="up", cert=None, key=None):
-        args = [PYTHON, UPSTREAM, "--port", "0", "--name", name]
+    def __init__(self, name="up", cert=None, key=None, script=UPSTREAM):
+        args = [PYTHON, script, "--port", "0", "--name", name]
         if cert:
             args += ["--cert", cert, "--key", key]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -23,6 +23,7 @@
 #include "http/request_id.hpp"
 #include "http/use_tuple.hpp"
 #include "json/write.hpp"
+#include "llm/usage.hpp"
 #include "log/log.hpp"
 #include "metrics/exposition.hpp"
 #include "policy/policy.hpp"
@@ -66,12 +67,15 @@ constexpr std::string_view kScopesPrefix = "/v1/scopes/";
 void append_limits(std::string& out, const config::BudgetLimits& l) {
   auto value = [](const std::optional<std::uint64_t>& v) { return v ? std::to_string(*v) : std::string("null"); };
   out += R"({"max_actions":)" + value(l.max_actions) + R"(,"max_delegations":)" + value(l.max_delegations) +
-         R"(,"max_children":)" + value(l.max_children) + R"(,"max_bytes_out":)" + value(l.max_bytes_out) + "}";
+         R"(,"max_children":)" + value(l.max_children) + R"(,"max_bytes_out":)" + value(l.max_bytes_out) +
+         R"(,"max_tokens":)" + value(l.max_tokens) + R"(,"max_cost":)" +
+         (l.max_cost ? llm::format_cost(*l.max_cost) : std::string("null")) + "}";
 }
 
 void append_usage(std::string& out, const guard::Usage& u) {
   out += R"({"actions":)" + std::to_string(u.actions) + R"(,"delegations":)" + std::to_string(u.delegations) +
-         R"(,"bytes_out":)" + std::to_string(u.bytes_out) + "}";
+         R"(,"bytes_out":)" + std::to_string(u.bytes_out) + R"(,"tokens":)" + std::to_string(u.tokens) +
+         R"(,"cost":)" + llm::format_cost(u.cost) + "}";
 }
 
 // GET /v1/scopes/{id}/budget (docs/policies.md, "Budgets"): the scope's limits (by the agent acting
@@ -504,3 +508,4 @@ asio::awaitable<void> serve(Control& app, tcp::acceptor& acceptor) {
 }
 
 }  // namespace scopegate::admin
+

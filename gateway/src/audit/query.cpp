@@ -28,6 +28,10 @@ struct Fields {
   bool recorded_ahead = false;        // a strict request record, written before forwarding
   std::vector<std::string_view> datasets;
   std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::string_view model;       // an LLM call: its model, and what its response reported
+  bool has_usage = false;
+  llm::Usage usage;
+  std::uint64_t cost = 0;       // pico-units
   std::string_view actor, delegator, principal, objective;  // scope.open: the opened record
 };
 
@@ -64,6 +68,14 @@ bool parse_fields(dom::parser& parser, std::string_view line, Fields& f) {
   }
   f.bytes_in = uint_member(o, field::bytes_in);
   f.bytes_out = uint_member(o, field::bytes_out);
+  f.model = string_member(o, field::model);
+  dom::object usage;
+  if (!o.at_key(field::usage).get_object().get(usage)) {
+    f.has_usage = true;
+    for (std::size_t t = 0; t < llm::kTokenFields.size(); ++t) f.usage.tokens[t] = uint_member(usage, llm::kTokenFields[t]);
+    double cost = 0;
+    if (!o.at_key(field::cost).get_double().get(cost)) f.cost = llm::cost_from_double(cost);
+  }
   dom::object opened;
   if (!o.at_key(field::opened).get_object().get(opened)) {
     f.actor = string_member(opened, field::actor);
@@ -122,6 +134,16 @@ void learn_opening(ScopeSummary& s, const Fields& f) {
   s.objective = f.objective;
 }
 
+// What a request's response brought: its bytes and, for an LLM call, its usage and cost. In its
+// request record, or in its request.outcome when the record was written ahead.
+void count_result(Totals& t, const Fields& f) {
+  t.bytes_out += f.bytes_out;
+  if (!f.has_usage) return;
+  ++t.llm_calls;
+  t.usage.add(f.usage);
+  t.cost = llm::saturating_add(t.cost, f.cost);
+}
+
 void count_request(Totals& t, const Fields& f) {
   (f.decision == "allow" ? t.allowed : t.denied)++;
   if (f.decision == "allow") {
@@ -131,9 +153,10 @@ void count_request(Totals& t, const Fields& f) {
     if (!f.route.empty()) t.routes.emplace(f.route);
     for (auto d : f.datasets) t.datasets.emplace(d);
     if (!f.upstream.empty()) t.upstreams.emplace(f.upstream);
+    if (!f.model.empty()) t.models.emplace(f.model);
   }
   t.bytes_in += f.bytes_in;
-  t.bytes_out += f.bytes_out;
+  count_result(t, f);
   if (t.first.empty() || f.ts < t.first) t.first = f.ts;
   if (f.ts > t.last) t.last = f.ts;
 }
@@ -152,7 +175,7 @@ void note_scope(QueryResult& r, const Fields& f, bool in_range) {
     if (s.principal.empty()) s.principal = f.record_principal;
     if (in_range) count_request(s.own, f);
   } else if (f.event == event_name<Event::request_outcome> && in_range) {
-    s.own.bytes_out += f.bytes_out;
+    count_result(s.own, f);
   }
   if (in_range) {
     s.in_range = true;
@@ -171,8 +194,12 @@ void Totals::add(const Totals& o) {
   routes.insert(o.routes.begin(), o.routes.end());
   datasets.insert(o.datasets.begin(), o.datasets.end());
   upstreams.insert(o.upstreams.begin(), o.upstreams.end());
+  models.insert(o.models.begin(), o.models.end());
   bytes_in += o.bytes_in;
   bytes_out += o.bytes_out;
+  llm_calls += o.llm_calls;
+  usage.add(o.usage);
+  cost = llm::saturating_add(cost, o.cost);
   if (!o.first.empty() && (first.empty() || o.first < first)) first = o.first;
   if (!o.last.empty() && (last.empty() || o.last > last)) last = o.last;
 }
@@ -319,7 +346,7 @@ QueryResult run_query(QueryKind kind, const QueryOptions& o, const Criterion* cr
           awaiting.erase(it);
           if (summarising) {
             Totals& t = r.scopes[std::string(f.scope_id)].own;
-            t.bytes_out += f.bytes_out;
+            count_result(t, f);
             if (!f.outcome.empty()) ++t.cut;
           } else {
             r.outcomes_json.emplace_back(line);

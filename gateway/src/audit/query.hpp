@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "audit/verify.hpp"
+#include "llm/usage.hpp"
 
 namespace scopegate::audit {
 
@@ -43,6 +44,12 @@ struct Totals {
   std::uint64_t cut = 0;  // allowed, but the response was cut mid-body (upstream_cut or client_cut)
   std::set<std::string> tools, resources, routes, datasets, upstreams;
   std::uint64_t bytes_in = 0, bytes_out = 0;
+  // LLM calls (docs/llm.md): the models called, the calls whose usage was recorded, their tokens
+  // and their cost (pico-units of the configured currency).
+  std::set<std::string> models;
+  std::uint64_t llm_calls = 0;
+  llm::Usage usage;
+  std::uint64_t cost = 0;
   std::string first, last;  // timestamps of the first and last request
   void add(const Totals& other);
 };

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <optional>
 
 #include "audit/events.hpp"
 #include "audit/record_fields.hpp"
 #include "json/write.hpp"
 #include "http/errors.hpp"
+#include "llm/usage.hpp"
 
 namespace scopegate::audit {
 
@@ -34,6 +36,13 @@ void append_totals(std::string& out, std::string_view key, const Totals& t) {
   json::append_list(out, "upstreams", t.upstreams);
   json::append_int(out, "bytes_in", static_cast<std::int64_t>(t.bytes_in));
   json::append_int(out, "bytes_out", static_cast<std::int64_t>(t.bytes_out));
+  // LLM calls (docs/llm.md): the models called and what the recorded calls used and cost.
+  json::append_list(out, "models", t.models);
+  json::append_int(out, "llm_calls", static_cast<std::int64_t>(t.llm_calls));
+  json::append_key(out, field::usage);
+  llm::append_usage_object(out, t.usage);
+  json::append_key(out, field::cost);
+  llm::append_cost(out, t.cost);
   if (t.first.empty()) {
     out += ",\"first\":null,\"last\":null";
   } else {
@@ -41,6 +50,13 @@ void append_totals(std::string& out, std::string_view key, const Totals& t) {
     json::append_field(out, "last", t.last);
   }
   out += '}';
+}
+
+// "3 model calls, 1200 tokens (1000 in, 200 out), cost 0.0042".
+std::string llm_in_words(const Totals& t) {
+  return std::to_string(t.llm_calls) + " model call" + (t.llm_calls == 1 ? "" : "s") + ", " +
+         std::to_string(t.usage.total()) + " tokens (" + std::to_string(t.usage[llm::TokenType::input]) + " in, " +
+         std::to_string(t.usage[llm::TokenType::output]) + " out), cost " + llm::format_cost(t.cost);
 }
 
 void append_opt(std::string& out, std::string_view key, std::string_view value) {
@@ -268,11 +284,13 @@ std::string footprint_table(const QueryOptions& o, const QueryResult& r) {
       if (!s.own.routes.empty()) line("  routes:     ", join(s.own.routes, ", "));
       if (!s.own.datasets.empty()) line("  datasets:   ", join(s.own.datasets, ", "));
       if (!s.own.upstreams.empty()) line("  upstreams:  ", join(s.own.upstreams, ", "));
+      if (!s.own.models.empty() || s.own.llm_calls) line("  models:     ", join(s.own.models, ", ") + "; " + llm_in_words(s.own));
       if (!s.own.first.empty()) line("  active:     ", s.own.first + " .. " + s.own.last);
       if (!s.children.empty()) {
         line("  subtree:    ", std::to_string(s.subtree.allowed) + " allowed, " + std::to_string(s.subtree.denied) +
                                    " denied; datasets: " +
-                                   (s.subtree.datasets.empty() ? "none" : join(s.subtree.datasets, ", ")));
+                                   (s.subtree.datasets.empty() ? "none" : join(s.subtree.datasets, ", ")) +
+                                   (s.subtree.llm_calls ? "; " + llm_in_words(s.subtree) : std::string()));
       }
     });
   }
@@ -284,7 +302,8 @@ std::string footprint_csv(const QueryResult& r) {
   std::string chain(r.chain());
   std::string out =
       "scope,parent,depth,actor,delegator,principal,objective,allowed,denied,tools,resources,routes,datasets,upstreams,"
-      "bytes_in,bytes_out,first,last,chain\n";
+      "bytes_in,bytes_out,llm_calls,input_tokens,output_tokens,cache_read_input_tokens,reasoning_output_tokens,cost,"
+      "subtree_llm_calls,subtree_input_tokens,subtree_output_tokens,subtree_cost,first,last,chain\n";
   for (const auto& [id, s] : r.scopes) {
     out += csv_cell(s.id) + "," + csv_cell(s.parent) + "," + std::to_string(s.depth) + "," + csv_cell(s.actor) + "," +
            csv_cell(s.delegator) + "," + csv_cell(s.principal) + "," + csv_cell(s.objective) + "," +
@@ -292,7 +311,13 @@ std::string footprint_csv(const QueryResult& r) {
            csv_cell(join(s.own.tools, ";")) + "," + csv_cell(join(s.own.resources, ";")) + "," +
            csv_cell(join(s.own.routes, ";")) + "," + csv_cell(join(s.own.datasets, ";")) + "," +
            csv_cell(join(s.own.upstreams, ";")) + "," + std::to_string(s.own.bytes_in) + "," +
-           std::to_string(s.own.bytes_out) + "," + s.own.first + "," + s.own.last + "," + chain + "\n";
+           std::to_string(s.own.bytes_out) + "," + std::to_string(s.own.llm_calls) + "," +
+           std::to_string(s.own.usage[llm::TokenType::input]) + "," + std::to_string(s.own.usage[llm::TokenType::output]) +
+           "," + std::to_string(s.own.usage[llm::TokenType::cache_read]) + "," +
+           std::to_string(s.own.usage[llm::TokenType::reasoning]) + "," + llm::format_cost(s.own.cost) + "," +
+           std::to_string(s.subtree.llm_calls) + "," + std::to_string(s.subtree.usage[llm::TokenType::input]) + "," +
+           std::to_string(s.subtree.usage[llm::TokenType::output]) + "," + llm::format_cost(s.subtree.cost) + "," +
+           s.own.first + "," + s.own.last + "," + chain + "\n";
   }
   return out;
 }
@@ -369,13 +394,29 @@ struct Row {
   std::uint64_t seq = 0, bytes_out = 0;
   std::int64_t status = -1;  // -1: not known (strict, and no request.outcome record)
   bool ahead = false;        // recorded before forwarding
+  std::string_view model;    // an LLM call, and what it used, when its usage was recorded
+  std::optional<llm::Usage> usage;
+  std::uint64_t cost = 0;
 };
 
 struct Outcome {
   std::int64_t status = -1;
   std::uint64_t bytes_out = 0;
   std::string outcome, reason;
+  std::optional<llm::Usage> usage;
+  std::uint64_t cost = 0;
 };
+
+// An LLM call's usage and cost, when its record (or outcome) has them.
+std::optional<llm::Usage> usage_of(dom::object o, std::uint64_t& cost) {
+  dom::object u;
+  if (o.at_key(field::usage).get_object().get(u)) return std::nullopt;
+  llm::Usage usage;
+  for (std::size_t t = 0; t < llm::kTokenFields.size(); ++t) usage.tokens[t] = uint_member(u, llm::kTokenFields[t]);
+  double value = 0;
+  cost = o.at_key(field::cost).get_double().get(value) ? 0 : llm::cost_from_double(value);
+  return usage;
+}
 
 // The key the engine joins an outcome to its request by (query.cpp, outcome_key): node, the span
 // id the gateway made, and the request id, which alone a client could reuse.
@@ -400,6 +441,7 @@ void for_each_row(const std::vector<std::string>& lines, const std::vector<std::
     out.bytes_out = uint_member(o, field::bytes_out);
     out.outcome = string_member(o, field::outcome);
     out.reason = string_member(o, field::reason);
+    out.usage = usage_of(o, out.cost);
   }
   for (const auto& line : lines) {
     dom::object o;
@@ -421,12 +463,16 @@ void for_each_row(const std::vector<std::string>& lines, const std::vector<std::
     r.outcome = string_member(o, field::outcome);
     r.bytes_out = uint_member(o, field::bytes_out);
     r.ahead = string_member(o, field::recorded) == "before_forward";
+    r.model = string_member(o, field::model);
+    r.usage = usage_of(o, r.cost);
     if (r.ahead) {
       if (auto it = outcomes.find(outcome_key(o)); it != outcomes.end()) {
         r.status = it->second.status;
         r.bytes_out = it->second.bytes_out;
         r.outcome = it->second.outcome;
         r.failure = it->second.reason;
+        r.usage = it->second.usage;
+        r.cost = it->second.cost;
       }
     }
     visit(r);
@@ -451,6 +497,12 @@ std::string decision_in_words(const Row& r) {
       auto words = http::in_words(r.failure);
       out += ", then failed: " + (words.empty() ? std::string(r.failure) : std::string(words)) + " (" +
              std::string(r.failure) + ")";
+    }
+    if (r.usage) {
+      out += ", " + std::to_string(r.usage->total()) + " tokens (" + std::to_string((*r.usage)[llm::TokenType::input]) +
+             " in, " + std::to_string((*r.usage)[llm::TokenType::output]) + " out), cost " + llm::format_cost(r.cost);
+    } else if (!r.model.empty() && r.status >= 0) {
+      out += ", no usage reported";
     }
     if (r.outcome == "upstream_cut") out += ", the upstream cut the response";
     if (r.outcome == "client_cut") out += ", the client left mid-response";
@@ -498,7 +550,10 @@ std::string record_csv(const std::vector<std::string>& lines, const std::vector<
            "," + std::to_string(r.seq) + "," + csv_cell(r.scope) + "," + csv_cell(r.agent) + "," + csv_cell(r.route) +
            "," + csv_cell(action_of(r)) + "," + csv_cell(r.decision) + "," +
            (r.status >= 0 ? std::to_string(r.status) : "") + "," + std::to_string(r.bytes_out) + "," +
-           csv_cell(r.reason) + "," + csv_cell(r.request_id) + "," + std::string(chain) + "\n";
+           csv_cell(r.reason) + "," + csv_cell(r.request_id) + "," + csv_cell(r.model) + "," +
+           (r.usage ? std::to_string((*r.usage)[llm::TokenType::input]) : "") + "," +
+           (r.usage ? std::to_string((*r.usage)[llm::TokenType::output]) : "") + "," +
+           (r.usage ? llm::format_cost(r.cost) : "") + "," + std::string(chain) + "\n";
   });
   return out;
 }
@@ -515,7 +570,9 @@ std::string actions_table(const QueryOptions& o, const QueryResult& r) {
 }
 
 namespace {
-constexpr const char* kRowColumns = "ts,node,seq,scope,agent,route,action,decision,status,bytes_out,reason,request_id,chain\n";
+constexpr const char* kRowColumns =
+    "ts,node,seq,scope,agent,route,action,decision,status,bytes_out,reason,request_id,model,input_tokens,output_tokens,"
+    "cost,chain\n";
 }
 
 std::string actions_csv(const QueryResult& r) {
@@ -784,6 +841,10 @@ std::string footprint_report(const QueryOptions& o, const QueryResult& r, bool h
       both("upstreams", joined_or_none(s.own.upstreams), joined_or_none(s.subtree.upstreams));
       both("bytes in", human_bytes(s.own.bytes_in), human_bytes(s.subtree.bytes_in));
       both("bytes out", human_bytes(s.own.bytes_out), human_bytes(s.subtree.bytes_out));
+      if (s.subtree.llm_calls || !s.subtree.models.empty()) {
+        both("models", joined_or_none(s.own.models), joined_or_none(s.subtree.models));
+        both("model calls and usage", llm_in_words(s.own), llm_in_words(s.subtree));
+      }
       both("active", s.own.first.empty() ? "-" : s.own.first + " .. " + s.own.last,
            s.subtree.first.empty() ? "-" : s.subtree.first + " .. " + s.subtree.last);
       doc.table(rows);

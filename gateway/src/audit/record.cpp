@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "json/write.hpp"
+#include "llm/usage.hpp"
 
 namespace scopegate::audit {
 
@@ -86,12 +87,19 @@ void append_caller(std::string& out, const RequestFacts& f) {
   field_if(out, field::agent, f.agent);
 }
 
-// What came of it: known once the response has gone out (or failed).
+// What came of it: known once the response has gone out (or failed). An LLM call's usage and
+// cost belong here: they are read from its response.
 void append_result(std::string& out, const RequestFacts& f) {
   json::append_int(out, field::status, f.status);
   field_if(out, field::outcome, f.outcome);
   append_duration(out, f.duration_ms);
   json::append_int(out, field::bytes_out, static_cast<std::int64_t>(f.bytes_out));
+  if (f.usage) {
+    json::append_key(out, field::usage);
+    llm::append_usage_object(out, *f.usage);
+    json::append_key(out, field::cost);
+    llm::append_cost(out, f.cost);
+  }
 }
 
 }  // namespace
@@ -104,6 +112,7 @@ std::string request_members(const RequestFacts& f) {
   field_if(out, field::route, f.route);
   field_if(out, field::operation, f.operation);
   field_if(out, field::action, f.action);
+  field_if(out, field::model, f.model);
   field_if(out, field::tool, f.tool);
   field_if(out, field::resource, f.resource);
   field_if(out, field::mcp_method, f.mcp_method);
@@ -154,6 +163,7 @@ std::string request_outcome_members(const RequestFacts& f) {
   // a scope's records hold its outcomes without the join.
   append_caller(out, f);
   field_if(out, field::route, f.route);
+  field_if(out, field::model, f.model);
   // Where it went, known only now: the request record, written before forwarding, names the endpoint
   // first chosen, and a retry or a fallback may have changed it.
   field_if(out, field::upstream, f.upstream);

@@ -43,6 +43,8 @@ inline constexpr std::string_view how = "how", opened = "opened", actor = "actor
 inline constexpr std::string_view plan = "plan", task = "task", goal = "goal", mode = "mode", tasks = "tasks",
                                   started = "started", expires = "expires", to = "to", at = "at",
                                   blocked_by = "blocked_by", kind = "kind", enforced = "enforced";
+// LLM calls (docs/llm.md): the model asked for, the usage its response reported, what it cost.
+inline constexpr std::string_view model = "model", usage = "usage", cost = "cost";
 }  // namespace field
 
 // Reading a member of a parsed record: empty / 0 when absent or of another type.

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "delegation/scope.hpp"
+#include "llm/usage.hpp"
 #include "policy/policy.hpp"
 
 namespace scopegate::audit {
@@ -46,6 +47,9 @@ struct RequestFacts {
   std::string_view rule;           // the policy rule that decided, if one did
   std::span<const policy::ShadowHit> shadow;  // shadow rules that would have decided otherwise
   std::string_view plan, task;    // the plan task it ran under, or carried (docs/plans.md)
+  std::string_view model;         // an LLM call: the model asked for (docs/llm.md)
+  const llm::Usage* usage = nullptr;  // ...and what its response reported, when it was read
+  std::uint64_t cost = 0;         // ...at the configured price, in pico-units (0 for an unpriced model)
   unsigned status = 0;
   std::string_view outcome;       // upstream_cut, client_cut; empty when the response went out whole
   double duration_ms = 0;

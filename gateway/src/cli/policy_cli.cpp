@@ -405,6 +405,16 @@ std::optional<std::string> describe_action(const Options& o, const runtime::Snap
     case config::RouteKind::plans:
       if (o.has("--action")) return "the plans endpoints are no action: leave --action out";
       return std::nullopt;
+    case config::RouteKind::llm:
+      // A model call is the action model:<name> (its body's "model"); other endpoints of the API are
+      // the route's own action.
+      if (!o.has("--action")) return std::nullopt;
+      if (!action.starts_with("model:") && action != "route:" + route.name) {
+        return "a request on an llm route is the action model:NAME (a model call) or route:" + route.name +
+               " (another endpoint of the API), not " + action;
+      }
+      r.action = action;
+      return std::nullopt;
   }
   return std::nullopt;
 }

@@ -135,8 +135,21 @@ struct Audit {
 
 // `scopes` and `plans` are the gateway's own POST /v1/scopes and /v1/plans (runtime::Snapshot's
 // scopes_route and plans_route): never read from a config file, they pass the same stages as every
-// route and are answered by the gateway.
-enum class RouteKind { http, mcp, agent, a2a, scopes, plans };
+// route and are answered by the gateway. `llm` routes lead to a model API (docs/llm.md).
+enum class RouteKind { http, mcp, agent, a2a, scopes, plans, llm };
+
+// The API an llm route speaks: OpenAI's (and every server compatible with it: /v1/chat/completions,
+// /v1/responses, /v1/embeddings) or Anthropic's (/v1/messages).
+enum class LlmApi { openai, anthropic };
+
+// What an llm route does beyond forwarding (docs/llm.md).
+struct LlmRoute {
+  LlmApi api = LlmApi::openai;
+  // A streamed chat completion reports its usage only when asked (stream_options.include_usage):
+  // the gateway asks for it, so that no streamed call goes uncounted.
+  bool stream_usage = true;
+  bool operator==(const LlmRoute&) const = default;
+};
 
 // Path forms that upstreams read differently from the gateway (docs/configuration.md, "Paths").
 enum class EscapedSlashes { reject, keep, unescape };  // %2F and %5C in a path
@@ -264,6 +277,7 @@ struct Route {
   std::optional<Breaker> breaker;    // the route's circuit breaker; unset: none
   std::optional<Concurrency> concurrency;  // the route's concurrency limit; unset: none
   std::optional<HealthCheck> health_check;  // active checks of its endpoints; only with a breaker
+  LlmRoute llm;                      // llm routes: the API and what the gateway adds
   std::string location;              // "file:line" of the route, for messages
 };
 
@@ -276,7 +290,9 @@ struct BudgetLimits {
   std::optional<std::uint64_t> max_delegations;  // scopes opened below it (delegations), at any depth
   std::optional<std::uint64_t> max_children;     // scopes it opened itself (fan-out); not rolled up
   std::optional<std::uint64_t> max_bytes_out;    // response bytes sent to its agents
-  bool any() const { return max_actions || max_delegations || max_children || max_bytes_out; }
+  std::optional<std::uint64_t> max_tokens;       // LLM tokens, input and output (docs/llm.md)
+  std::optional<std::uint64_t> max_cost;         // LLM cost, in pico-units of llm.currency
+  bool any() const { return max_actions || max_delegations || max_children || max_bytes_out || max_tokens || max_cost; }
   bool operator==(const BudgetLimits&) const = default;
 };
 
@@ -311,6 +327,25 @@ struct LoopGuard {
   std::size_t max_entries = 100'000;  // calls remembered at once; memory stays bounded
 };
 
+// What a model costs (docs/llm.md, "Cost"): micro-units of the currency per million tokens, by
+// type. Cached input tokens cost `cache_read` (the input price unless set); reasoning tokens are
+// output tokens and cost the output price.
+struct ModelPrice {
+  std::uint64_t input = 0, output = 0, cache_read = 0;
+  bool operator==(const ModelPrice&) const = default;
+};
+
+// The `llm` section: one currency, and the price of each model by the name requests give it.
+// Models listed here are also the only model names metrics use as labels (the rest are "other").
+struct Llm {
+  std::string currency = "USD";
+  std::map<std::string, ModelPrice, std::less<>> prices;
+  const ModelPrice* price(std::string_view model) const {
+    auto it = prices.find(model);
+    return it == prices.end() ? nullptr : &it->second;
+  }
+};
+
 struct Config {
   std::string source_file;
   std::string node = "scopegate";
@@ -330,11 +365,13 @@ struct Config {
   Budgets budgets;
   std::vector<RateLimit> rate_limits;
   LoopGuard loop_guard;
+  Llm llm;
 };
 
 const char* to_string(RateLimit::Per per);
 
 const char* to_string(RouteKind kind);
+const char* to_string(LlmApi api);
 const char* to_string(Access access);
 const char* to_string(Durability durability);
 

@@ -14,7 +14,7 @@ namespace scopegate::config {
 
 // The action kinds (docs/protocol.md §1): the prefixes pipeline/classification.cpp gives actions.
 // A pattern with any other prefix could never match, so it is refused rather than kept.
-inline constexpr std::string_view kActionKinds[] = {"tool", "resource", "prompt", "agent", "route"};
+inline constexpr std::string_view kActionKinds[] = {"tool", "resource", "prompt", "agent", "route", "model"};
 
 // Why `pattern` is not a grant pattern, written for the person who typed it (with the near miss
 // when there is one: "unknown action kind 'tools'; did you mean 'tool:*'?"); nullopt when it is one.

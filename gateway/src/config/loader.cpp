@@ -531,7 +531,8 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   if (!r.expect_map(node, key, {"name", "kind", "match", "upstream", "strip_prefix", "preserve_host",
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
-                                "retries", "on_unavailable", "fallback", "concurrency", "health_check"}))
+                                "retries", "on_unavailable", "fallback", "concurrency", "health_check", "api",
+                                "stream_usage"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
@@ -562,7 +563,19 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
   else if (kind == "mcp") route.kind = RouteKind::mcp;
   else if (kind == "agent") route.kind = RouteKind::agent;
   else if (kind == "a2a") route.kind = RouteKind::a2a;
-  else r.error(node["kind"], key + ".kind", "expected one of http, mcp, agent, a2a; got '" + kind + "'");
+  else if (kind == "llm") route.kind = RouteKind::llm;
+  else r.error(node["kind"], key + ".kind", "expected one of http, mcp, agent, a2a, llm; got '" + kind + "'");
+  if (route.kind == RouteKind::llm) {
+    std::string api = "openai";
+    r.read_string(node, key, "api", api);
+    if (api == "openai") route.llm.api = LlmApi::openai;
+    else if (api == "anthropic") route.llm.api = LlmApi::anthropic;
+    else r.error(node["api"], key + ".api", "expected openai or anthropic, got '" + api + "'");
+    r.read_bool(node, key, "stream_usage", route.llm.stream_usage);
+  } else if (node["api"].IsDefined() || node["stream_usage"].IsDefined()) {
+    r.error(node["api"].IsDefined() ? node["api"] : node["stream_usage"], key,
+            "api and stream_usage apply only to llm routes (kind: llm)");
+  }
   if (route.breaker && route.kind != RouteKind::mcp) {
     // Tools and JSON-RPC answers are MCP's: elsewhere there is nothing to key or read them by.
     if (route.breaker->per == Breaker::Per::tool) r.error(node["breaker"]["per"], key + ".breaker.per", "per: tool applies to mcp routes only");
@@ -963,7 +976,10 @@ std::optional<double> parse_rate(std::string_view text) {
 }
 
 void read_budget_limits(Reader& r, const YAML::Node& node, const std::string& key, BudgetLimits& b) {
-  if (!r.expect_map(node, key, {"max_actions", "max_delegations", "max_children", "max_bytes_out"})) return;
+  if (!r.expect_map(node, key, {"max_actions", "max_delegations", "max_children", "max_bytes_out", "max_tokens",
+                                "max_cost"})) {
+    return;
+  }
   auto count = [&](const char* name, std::optional<std::uint64_t>& out) {
     std::uint64_t v = 0;
     bool set = node[name].IsDefined() && !node[name].IsNull();
@@ -973,6 +989,15 @@ void read_budget_limits(Reader& r, const YAML::Node& node, const std::string& ke
   count("max_actions", b.max_actions);
   count("max_delegations", b.max_delegations);
   count("max_children", b.max_children);
+  count("max_tokens", b.max_tokens);
+  r.read(node, key, "max_cost", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+    // In the currency of llm.currency, kept in pico-units as every cost is (docs/llm.md).
+    if (auto cost = parse_decimal(text, 12)) {
+      b.max_cost = *cost;
+    } else {
+      r.error(n, k, "expected an amount such as 5, 0.25 or 12.5 (in llm.currency), got '" + text + "'");
+    }
+  });
   r.read(node, key, "max_bytes_out", [&](const YAML::Node& n, const std::string& k, const std::string& text) {
     if (auto size = text == "0" ? std::optional<std::uint64_t>(0) : parse_size(text)) {
       b.max_bytes_out = *size;
@@ -1001,7 +1026,55 @@ void read_budgets(Reader& r, const YAML::Node& node, Budgets& b) {
     if (own.max_delegations) merged.max_delegations = own.max_delegations;
     if (own.max_children) merged.max_children = own.max_children;
     if (own.max_bytes_out) merged.max_bytes_out = own.max_bytes_out;
+    if (own.max_tokens) merged.max_tokens = own.max_tokens;
+    if (own.max_cost) merged.max_cost = own.max_cost;
     if (!b.agents.emplace(id, merged).second) r.error(item.first, "budgets.agents." + id, "duplicate agent");
+  }
+}
+
+// The `llm` section (docs/llm.md): the currency and the price table. Model names become metric
+// labels, so they are held to the characters a label value reads well with.
+void read_llm(Reader& r, const YAML::Node& node, Llm& llm) {
+  if (!r.expect_map(node, "llm", {"currency", "prices"})) return;
+  r.read_string(node, "llm", "currency", llm.currency);
+  bool currency_ok = !llm.currency.empty() && llm.currency.size() <= 8 &&
+                     std::all_of(llm.currency.begin(), llm.currency.end(), [](unsigned char c) { return std::isalnum(c); });
+  if (!currency_ok) r.error(node["currency"], "llm.currency", "expected a currency code such as USD or EUR");
+  auto prices = node["prices"];
+  if (!prices.IsDefined() || prices.IsNull()) return;
+  if (!prices.IsMap()) {
+    r.error(prices, "llm.prices", "expected a mapping of model name to {input, output, cache_read}");
+    return;
+  }
+  for (const auto& item : prices) {
+    std::string model = item.first.Scalar();
+    std::string mk = "llm.prices." + model;
+    bool printable = !model.empty() && model.size() <= 128 &&
+                     std::all_of(model.begin(), model.end(), [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+    if (!printable) r.error(item.first, mk, "a model name is printable ASCII without spaces, at most 128 characters");
+    else if (is_reserved_label(model)) r.error(item.first, mk, reserved_label_message(model));
+    if (!r.expect_map(item.second, mk, {"input", "output", "cache_read"})) continue;
+    ModelPrice price;
+    bool cache_read_set = false;
+    auto amount = [&](const char* name, std::uint64_t& out, bool* set) {
+      r.read(item.second, mk, name, [&](const YAML::Node& n, const std::string& k, const std::string& text) {
+        // Micro-units per million tokens: six decimals, which every published price fits.
+        if (auto v = parse_decimal(text, 6); v && *v <= 1'000'000'000'000ull) {
+          out = *v;
+          if (set) *set = true;
+        } else {
+          r.error(n, k, "expected a price per million tokens such as 2.5 or 0.075 (at most 6 decimals), got '" + text + "'");
+        }
+      });
+    };
+    if (!item.second["input"].IsDefined() || !item.second["output"].IsDefined()) {
+      r.error(item.second, mk, "input and output prices are required (per million tokens)");
+    }
+    amount("input", price.input, nullptr);
+    amount("output", price.output, nullptr);
+    amount("cache_read", price.cache_read, &cache_read_set);
+    if (!cache_read_set) price.cache_read = price.input;
+    if (!llm.prices.emplace(model, price).second) r.error(item.first, mk, "duplicate model");
   }
 }
 
@@ -1120,7 +1193,8 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     return;
   }
   if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "paths", "token",
-                               "audit", "agents", "routes", "policies", "budgets", "rate_limits", "loop_guard"})) {
+                               "audit", "agents", "routes", "policies", "budgets", "rate_limits", "loop_guard",
+                               "llm"})) {
     return;
   }
   r.read_string_list(root, "", "policies", c.policies);
@@ -1243,6 +1317,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
     }
   }
   if (auto g = root["loop_guard"]; g.IsDefined() && !g.IsNull()) read_loop_guard(r, g, c.loop_guard);
+  if (auto l = root["llm"]; l.IsDefined() && !l.IsNull()) read_llm(r, l, c.llm);
   check_guard_names(r, root, c);
   check_fallbacks(r, routes, c);
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());

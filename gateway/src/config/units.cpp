@@ -55,6 +55,29 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return checked_multiply(value, factor);
 }
 
+std::optional<std::uint64_t> parse_decimal(std::string_view text, int scale) {
+  auto dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  if (whole.empty() || (dot != std::string_view::npos && fraction.empty())) return std::nullopt;
+  if (fraction.size() > static_cast<std::size_t>(scale)) return std::nullopt;
+  std::uint64_t value = 0;
+  for (std::string_view digits : {whole, fraction}) {
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      auto next = checked_multiply(value, 10);
+      if (!next || *next > std::numeric_limits<std::uint64_t>::max() - static_cast<std::uint64_t>(c - '0')) return std::nullopt;
+      value = *next + static_cast<std::uint64_t>(c - '0');
+    }
+  }
+  for (std::size_t i = fraction.size(); i < static_cast<std::size_t>(scale); ++i) {
+    auto next = checked_multiply(value, 10);
+    if (!next) return std::nullopt;
+    value = *next;
+  }
+  return value;
+}
+
 const char* to_string(RouteKind kind) {
   switch (kind) {
     case RouteKind::http: return "http";
@@ -63,9 +86,12 @@ const char* to_string(RouteKind kind) {
     case RouteKind::a2a: return "a2a";
     case RouteKind::scopes: return "scopes";
     case RouteKind::plans: return "plans";
+    case RouteKind::llm: return "llm";
   }
   return "http";
 }
+
+const char* to_string(LlmApi api) { return api == LlmApi::anthropic ? "anthropic" : "openai"; }
 
 const char* to_string(Access access) {
   switch (access) {

@@ -11,7 +11,7 @@ constexpr std::size_t kMaxChain = 16;  // a token holds at most 16 scope blocks
 // `a + b - c` for counters that never go below zero (a give-back of what was never counted, after
 // the counters were forgotten, leaves zero).
 std::uint64_t moved(std::uint64_t value, std::uint64_t was, std::uint64_t is) {
-  if (is >= was) return value + (is - was);
+  if (is >= was) return value + (is - was) < value ? UINT64_MAX : value + (is - was);  // a cost may saturate
   return value >= was - is ? value - (was - is) : 0;
 }
 
@@ -19,6 +19,8 @@ void move_usage(Usage& u, const Charge& was, const Charge& is) {
   u.actions = moved(u.actions, was.actions, is.actions);
   u.delegations = moved(u.delegations, was.delegations, is.delegations);
   u.bytes_out = moved(u.bytes_out, was.bytes_out, is.bytes_out);
+  u.tokens = moved(u.tokens, was.tokens, is.tokens);
+  u.cost = moved(u.cost, was.cost, is.cost);
 }
 
 }  // namespace
@@ -45,6 +47,12 @@ std::optional<Exhausted> first_exhausted(std::span<const ChainScope> chain, std:
     }
     if (limits->max_bytes_out && u.subtree.bytes_out >= *limits->max_bytes_out) {
       return Exhausted{i, BudgetKind::bytes_out, *limits->max_bytes_out, u.subtree.bytes_out};
+    }
+    if (charge.llm && limits->max_tokens && u.subtree.tokens >= *limits->max_tokens) {
+      return Exhausted{i, BudgetKind::tokens, *limits->max_tokens, u.subtree.tokens};
+    }
+    if (charge.llm && limits->max_cost && u.subtree.cost >= *limits->max_cost) {
+      return Exhausted{i, BudgetKind::cost, *limits->max_cost, u.subtree.cost};
     }
   }
   return std::nullopt;

@@ -19,12 +19,14 @@
 
 namespace scopegate::guard {
 
-enum class BudgetKind { actions, delegations, children, bytes_out };
-inline constexpr std::array<std::string_view, 4> kBudgetKinds{"actions", "delegations", "children", "bytes_out"};
+enum class BudgetKind { actions, delegations, children, bytes_out, tokens, cost };
+inline constexpr std::array<std::string_view, 6> kBudgetKinds{"actions",   "delegations", "children",
+                                                              "bytes_out", "tokens",      "cost"};
 inline std::string_view to_string(BudgetKind k) { return kBudgetKinds[static_cast<std::size_t>(k)]; }
 
 struct Usage {
   std::uint64_t actions = 0, delegations = 0, bytes_out = 0;
+  std::uint64_t tokens = 0, cost = 0;  // LLM tokens (input and output) and cost in pico-units (docs/llm.md)
 };
 
 // One scope's counters: its own use, its subtree's (its own included) and the scopes it opened.
@@ -34,9 +36,13 @@ struct ScopeUse {
 };
 
 // What one request spends. An action is a request that names one (a tool call, a read, a
-// delegation...); a delegation opens a scope below the acting one; bytes are what its caller got.
+// delegation...); a delegation opens a scope below the acting one; bytes are what its caller got;
+// tokens and cost are what a model call used, known only once its response has passed. `llm`
+// marks a call to a model: the token and cost budgets refuse only those.
 struct Charge {
   std::uint64_t actions = 0, delegations = 0, bytes_out = 0;
+  std::uint64_t tokens = 0, cost = 0;
+  bool llm = false;
   bool operator==(const Charge&) const = default;
 };
 
@@ -54,8 +60,10 @@ struct Exhausted {
 };
 
 // The first budget along `chain` (root first) that `charge` would overrun, given the counters. A
-// request is refused once its subtree's bytes reached max_bytes_out (the size of its own response
-// is not known before it is sent). Pure: for the store, and for tests.
+// request is refused once its subtree's bytes reached max_bytes_out, and a model call once its
+// subtree's tokens or cost reached max_tokens or max_cost (what a response will bring is not known
+// before it is sent: the call that crosses a limit runs to its end, and the next one is refused).
+// Pure: for the store, and for tests.
 std::optional<Exhausted> first_exhausted(std::span<const ChainScope> chain, std::span<const ScopeUse* const> use,
                                          const Charge& charge);
 

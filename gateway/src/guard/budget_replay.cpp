@@ -10,6 +10,7 @@
 #include "audit/events.hpp"
 #include "audit/record_fields.hpp"
 #include "audit/segments.hpp"
+#include "llm/usage.hpp"
 
 namespace scopegate::guard {
 
@@ -44,14 +45,23 @@ bool charge_of_record(std::string_view line, ReplayedCharge& out) {
   std::string_view path = audit::string_member(scope, field::path);
   if (path.empty()) return false;
   Charge charge;
+  bool result_here = true;  // bytes, tokens and cost: in the request record, or in its request.outcome
   if (request) {
     if (audit::string_member(record, field::decision) != "allow") return false;
     if (!audit::string_member(record, field::action).empty()) charge.actions = 1;
     if (!audit::string_member(record, field::child_scope).empty()) charge.delegations = 1;
     // A record written before forwarding has no bytes yet: its request.outcome brings them.
-    if (audit::string_member(record, field::recorded).empty()) charge.bytes_out = audit::uint_member(record, field::bytes_out);
-  } else {
+    result_here = audit::string_member(record, field::recorded).empty();
+  }
+  if (result_here) {
     charge.bytes_out = audit::uint_member(record, field::bytes_out);
+    simdjson::dom::object usage;
+    if (!record.at_key(field::usage).get_object().get(usage)) {
+      charge.tokens = llm::saturating_add(audit::uint_member(usage, llm::kTokenFields[0]),
+                                          audit::uint_member(usage, llm::kTokenFields[1]));
+      double cost = 0;
+      if (!record.at_key(field::cost).get_double().get(cost)) charge.cost = llm::cost_from_double(cost);
+    }
   }
   if (charge == Charge{}) return false;
   out.path.assign(path);

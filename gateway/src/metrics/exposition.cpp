@@ -138,7 +138,7 @@ void render_family(const Registry& r, std::size_t index, Format format, std::str
       out += name;
       append_labels(out, s.labels);
       out += ' ';
-      append_number(out, static_cast<double>(v));
+      append_number(out, f.layout == Layout::nano ? static_cast<double>(v) / 1e9 : static_cast<double>(v));
       out += '\n';
       if (om && f.type == Type::counter) append_created(out, family, s.labels, s.created_ms);
       continue;

@@ -2,8 +2,9 @@
 // one line here; the registry allocates its cells and the exposition writes its HELP and TYPE.
 //   X(id, type, labels, buckets, capacity, help)
 // id: the name after "scopegate_"; labels: comma-separated names, at most five; buckets: none,
-// latency (100 µs to 60 s), duration (1 s to 1 day) or depth (0 to 8); capacity: the most label combinations kept before
-// new ones share the "other" series.
+// latency (100 µs to 60 s), duration (1 s to 1 day) or depth (0 to 8), or for a counter nano (its
+// cells count 10^-9 of the unit, for amounts that are not whole: a cost); capacity: the most label
+// combinations kept before new ones share the "other" series.
 #pragma once
 
 #define SCOPEGATE_METRIC_FAMILIES(X)                                                                       \
@@ -34,7 +35,7 @@
     "Requests refused by a rate limit (429 rate_limited), by route and calling agent.")                   \
   X(budget_exhausted_total, counter, "kind", none, 8,                                                      \
     "Requests refused because a scope's budget was spent (429 budget_exhausted), by budget: actions, "    \
-    "delegations, children, bytes_out.")                                                                   \
+    "delegations, children, bytes_out, tokens, cost.")                                                                   \
   X(loop_detected_total, counter, "agent", none, 1024,                                                     \
     "Calls refused by the loop guard (429 loop_detected): a scope repeating the identical call, by agent.") \
   X(tool_calls_total, counter, "route,tool,agent,decision", none, 8192,                                    \
@@ -56,6 +57,22 @@
     "timing_violation, after_completion, unplanned_delegation.")                                          \
   X(plan_duration_seconds, histogram, "", duration, 1,                                                     \
     "Time from a plan's registration until its last task ended.")                                        \
+  X(llm_tokens_total, counter, "route,agent,model,type", none, 8192,                                      \
+    "Tokens of model calls by route, calling agent, model (priced models only, else other) and type: "    \
+    "input (cached included), output (reasoning included), cache_read, reasoning.")                       \
+  X(llm_cost_total, counter, "route,agent,model", nano, 4096,                                               \
+    "Cost of model calls in the configured currency (llm.currency) at the price table's prices, by "      \
+    "route, calling agent and priced model.")                                                            \
+  X(llm_unpriced_calls_total, counter, "route", none, 512,                                                 \
+    "Model calls whose model has no price in the config: their tokens are counted, their cost is 0.")      \
+  X(llm_usage_missing_total, counter, "route", none, 512,                                                  \
+    "Model calls forwarded whose response carried no usage the gateway could read (an error, a stream "   \
+    "cut before its usage, a compressed body): neither their tokens nor their cost are counted.")          \
+  X(llm_time_to_first_chunk_seconds, histogram, "route", latency, 512,                                      \
+    "Time from sending a model call upstream to the first piece of its answer relayed (time to first "   \
+    "token for a stream).")                                                                               \
+  X(llm_duration_seconds, histogram, "route", latency, 512,                                                \
+    "Time from sending a model call upstream to the end of its answer.")                                   \
   X(scope_depth, histogram, "", depth, 1, "Depth of the scope each request ran under.")                    \
   X(scopes_active, gauge, "", none, 1, "Scopes this node knows and has not yet forgotten after expiry.")   \
   X(inflight_requests, gauge, "", none, 1, "Requests whose header has arrived and whose response has not ended.") \

@@ -22,7 +22,7 @@ enum class Family : std::size_t {
 };
 
 enum class Type { counter, gauge, histogram };
-enum class Layout { none, latency, duration, depth };
+enum class Layout { none, latency, duration, depth, nano };
 
 struct FamilyInfo {
   std::string_view id;      // the name after "scopegate_"

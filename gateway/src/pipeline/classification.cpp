@@ -1,6 +1,7 @@
 #include "pipeline/classification.hpp"
 
 #include "delegation/scope_request.hpp"
+#include "pipeline/llm.hpp"
 #include "pipeline/plans.hpp"
 #include "protocol/jsonrpc.hpp"
 
@@ -16,6 +17,9 @@ bool needs_body(const RequestContext& x) {
     std::string_view target = x.parser.get().target();
     return target.substr(0, target.find('?')) == kPlansPath;
   }
+  if (kind == config::RouteKind::llm) {  // a model call's JSON; an upload to another endpoint streams
+    return llm::operation_of(x.route->llm.api, x.parser.get().target()) != llm::Operation::other;
+  }
   return kind == config::RouteKind::mcp || kind == config::RouteKind::a2a || kind == config::RouteKind::scopes;
 }
 
@@ -30,7 +34,7 @@ Verdict check_protocol_method(const RequestContext& x) {
     if (x.method == bhttp::verb::get && !x.has_body) return std::nullopt;
     return Violation{ErrorCode::method_not_allowed, "/v1/plans takes GET (without a body) and POST"};
   }
-  if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a) return std::nullopt;
+  if (kind != config::RouteKind::mcp && kind != config::RouteKind::a2a && kind != config::RouteKind::llm) return std::nullopt;
   // MCP's Streamable HTTP has POST (JSON-RPC), GET (the SSE stream) and DELETE (end of session);
   // A2A's bindings use the same three. Only POST bodies are inspected, so any other method with
   // a body would carry bytes past the gateway unread: it is refused, not forwarded.
@@ -43,7 +47,9 @@ Verdict check_protocol_method(const RequestContext& x) {
                                                    " on this route carries no body (only POST bodies are read)"};
     default:
       return Violation{ErrorCode::method_not_allowed,
-                       std::string(kind == config::RouteKind::mcp ? "an MCP" : "an A2A") +
+                       std::string(kind == config::RouteKind::mcp   ? "an MCP"
+                                   : kind == config::RouteKind::a2a ? "an A2A"
+                                                                    : "an LLM") +
                            " route takes POST, GET and DELETE only"};
   }
 }
@@ -180,6 +186,7 @@ Verdict classify_action(RequestContext& x) {
       x.delegates = true;
       return std::nullopt;
     case config::RouteKind::scopes: return classify_open_scope(x);
+    case config::RouteKind::llm: return classify_llm(x);
     case config::RouteKind::plans: {
       // POST /v1/plans: the plan, read once, strictly. Registering it is no action on anyone's
       // behalf: no grant to check (its tasks are checked against the scope's grants when it registers).

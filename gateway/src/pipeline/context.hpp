@@ -18,6 +18,8 @@
 #include "guard/budget.hpp"
 #include "http/any_stream.hpp"
 #include "http/errors.hpp"
+#include "llm/request.hpp"
+#include "llm/usage_reader.hpp"
 #include "plan/plan.hpp"
 #include "policy/policy.hpp"
 #include "protocol/a2a_answer.hpp"
@@ -184,13 +186,24 @@ struct RequestContext {
   protocol::A2aAnswer a2a_answer;
   bool a2a_read = false;
 
+  // LLM calls (pipeline/llm.cpp): the model the body asks for (its action is model:<name>), the
+  // operation, whether the answer streams, and the usage read from the response as it passes
+  // (through response_tap), with when its first piece went out.
+  std::string model;
+  llm::Operation llm_operation = llm::Operation::other;
+  bool llm_stream = false;
+  bool llm_asked_usage = false;  // the gateway added stream_options.include_usage
+  std::optional<llm::UsageReader> usage_reader;
+  std::string_view usage_unreadable;  // why a response's usage could not be read ("encoded")
+  Clock::time_point first_piece_at{};
+
   // A delegation's child scope and token.
   std::optional<delegation::ScopeRecord> child;
   std::string child_token;
 
   // Header lines stamped on the forwarded request, and the inbound names they replace.
   std::string stamped;
-  std::array<std::string_view, 4> replaced{};
+  std::array<std::string_view, 5> replaced{};
   std::size_t replaced_count = 0;
 
   // How durable the request's audit record must be, and where it stands: strict routes commit it

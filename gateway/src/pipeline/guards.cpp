@@ -5,6 +5,7 @@
 #include "clock/steady.hpp"
 #include "guard/loop_guard.hpp"
 #include "guard/rate_limiter.hpp"
+#include "llm/usage.hpp"
 #include "pipeline/request_end.hpp"
 #include "runtime/services.hpp"
 
@@ -86,6 +87,8 @@ Verdict spend_budget(RequestContext& x) {
   if (!x.action.empty()) charge.actions = 1;
   // A scope opened below this one: a delegation, or POST /v1/scopes with a token.
   if (x.delegates || x.route->kind == config::RouteKind::scopes) charge.delegations = 1;
+  // A call to a model: the token and cost budgets apply (its use is settled when it ends).
+  charge.llm = !x.model.empty();
   auto exhausted = x.worker.app().budgets().try_spend({chain.data(), n}, charge);
   if (!exhausted) {
     x.budget_spent = charge;
@@ -99,10 +102,16 @@ Verdict spend_budget(RequestContext& x) {
   std::string whose = e.index + 1 == n ? "this scope (" + scope.sid + ")"
                                         : "ancestor scope " + scope.sid + " (agent " + scope.agt + ", depth " +
                                               std::to_string(e.index) + ")";
+  const std::string& currency = x.snapshot.config.llm.currency;
   std::string what = e.kind == guard::BudgetKind::children
                          ? "may open at most " + std::to_string(e.limit) + " scopes itself"
                      : e.kind == guard::BudgetKind::bytes_out
                          ? "has received " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " bytes"
+                     : e.kind == guard::BudgetKind::cost
+                         ? "has spent " + llm::format_cost(e.used) + " of its " + llm::format_cost(e.limit) + " " +
+                               currency + " on model calls"
+                     : e.kind == guard::BudgetKind::tokens
+                         ? "has used " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " model tokens"
                          : "has used " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " " +
                                std::string(guard::to_string(e.kind));
   return http::Violation{ErrorCode::budget_exhausted,
@@ -122,8 +131,13 @@ void settle_budget(runtime::Services& app, const RequestSummary& summary) {
     if (!f.action.empty()) is.actions = 1;
     if (!f.child_scope.empty()) is.delegations = 1;
     is.bytes_out = f.bytes_out;
+    if (f.usage) {
+      is.tokens = f.usage->total();
+      is.cost = f.cost;
+    }
   }
   guard::Charge was = summary.budget_reserved ? summary.budget_spent : guard::Charge{};
+  is.llm = was.llm;
   app.budgets().settle({summary.budget_chain.data(), summary.budget_chain_size}, was, is);
 }
 

@@ -4,6 +4,7 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/endpoints.hpp"
 #include "pipeline/guards.hpp"
+#include "pipeline/llm.hpp"
 #include "pipeline/plans.hpp"
 
 namespace scopegate::pipeline {
@@ -19,6 +20,7 @@ constexpr RequestObserver kRequestObservers[] = {
     &settle_budget,   // what it spent of its chain's budgets, by what its record says (pipeline/guards.cpp)
     &record_breaker,  // what the upstream did, for the route's circuit breaker (pipeline/endpoints.cpp)
     &settle_plan,     // the plan task it ran under or carried: its requests, and how a carried one ended (docs/plans.md)
+    &record_llm,      // a model call's tokens, cost and latency (docs/llm.md)
 };
 
 // The request as label ids: every value comes from the config or a fixed list, never from the
@@ -163,6 +165,7 @@ void summarize(RequestContext& x, RequestSummary& out) {
   f.durability = x.durability;
   out.reason = x.reason;
   out.recorded = x.recorded;
+  summarize_llm(x, out);
   sample_metrics(x, out, out.metrics);
 }
 

@@ -59,6 +59,12 @@ struct RequestSummary {
   bool forwarded = false;
   config::RouteKind route_kind = config::RouteKind::http;
   const protocol::A2aAnswer* a2a_answer = nullptr;  // what an A2A agent answered, when it was read
+  // An LLM call (pipeline/llm.cpp): facts.model, facts.usage and facts.cost say what it used.
+  bool llm_call = false;           // a model call forwarded upstream
+  llm::Usage usage;                // storage behind facts.usage
+  bool priced = false;             // its model is in the price table
+  std::uint16_t model_label = 0;   // its model as a metric label ("other" unless priced)
+  std::uint64_t first_piece_ns = 0;  // from sending it upstream to the first piece of its answer; 0: none
 };
 
 // Fills `out` from the request. Starts the request's trace if no stage did (every record joins the

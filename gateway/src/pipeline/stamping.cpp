@@ -1,5 +1,7 @@
 #include "pipeline/stamping.hpp"
 
+#include "pipeline/llm.hpp"
+
 namespace scopegate::pipeline {
 
 Verdict stamp_delegation_headers(RequestContext& x) {
@@ -25,6 +27,7 @@ Verdict stamp_delegation_headers(RequestContext& x) {
   in.inbound_baggage = baggage;
   x.trace = delegation::render_delegation_headers(in, x.stamped);
   if (!x.trace.continued()) replace("tracestate");  // state of a trace we did not continue means nothing
+  prepare_llm_request(x);  // an LLM call's answer must stay readable (pipeline/llm.hpp)
   return Verdict::next();
 }
 

@@ -20,6 +20,7 @@
 #include "pipeline/audit_stages.hpp"
 #include "pipeline/concurrency.hpp"
 #include "pipeline/endpoints.hpp"
+#include "pipeline/llm.hpp"
 #include "pipeline/reply.hpp"
 #include "pipeline/request_end.hpp"
 #include "router/router.hpp"
@@ -216,6 +217,9 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     event_stream = type.size() >= 17 && http::iequals_ascii(type.substr(0, 17), "text/event-stream");
   }
   if (x.reads_mcp_outcome && !no_body) x.mcp_scanner.emplace(event_stream);
+  if (!x.model.empty() && !no_body) {
+    expect_llm_response(x, res[bhttp::field::content_type], res[bhttp::field::content_encoding]);
+  }
   if (x.plan_reads_answer && !no_body) x.a2a_scanner.emplace(event_stream);
   // However the relay ends (the client or the upstream cutting it included), what was read of the
   // answer decides: an error event already relayed is an error even if the client left after it.
@@ -281,18 +285,22 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (done && x.mcp_scanner) x.mcp_outcome = x.mcp_scanner->finish();
     if (done && x.a2a_scanner && !x.a2a_read) x.a2a_answer = x.a2a_scanner->finish(), x.a2a_read = true;
     // The record is handed over before the client can see the end of the response, so that a
-    // crash after that point cannot lose it (audit/journal.hpp).
+    // crash after that point cannot lose it (audit/journal.hpp). The tap sees the last piece
+    // first, then: what it reads (an LLM call's usage, in the final event) belongs in the record.
     if (done) {
+      if (x.response_tap) x.response_tap(x, piece, true);
       end_request(x);
       upstream_exchange_done(x);  // its slots and its endpoint are free before the client sees the end
     }
     x.client.expires_after(phase(x, x.snapshot.config.timeouts.client_send));
-    if (auto [ec, n] = co_await writer.write(piece, done); ec) {
+    auto [write_ec, written] = co_await writer.write(piece, done);
+    // Every other piece is seen after it went out (or failed to), so the tap never delays it.
+    if (!done && x.response_tap) x.response_tap(x, piece, false);
+    if (write_ec) {
       x.outcome = "client_cut";
       co_return false;
     }
     relayed = true;
-    if (x.response_tap) x.response_tap(x, piece, done);
   } while (!done);
   upstream_reusable = upstream_keep && !close_delimited && rp.is_done();
   co_return head.keep_alive;

@@ -28,7 +28,7 @@ constexpr std::string_view kConditionKeys[] = {
 // The kinds a request can have: config's route kinds, named as config names them.
 constexpr config::RouteKind kRouteKinds[] = {config::RouteKind::http, config::RouteKind::mcp, config::RouteKind::agent,
                                              config::RouteKind::a2a, config::RouteKind::scopes,
-                                             config::RouteKind::plans};
+                                             config::RouteKind::plans, config::RouteKind::llm};
 constexpr std::string_view kWeekdays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 std::string lowered(std::string_view s) {

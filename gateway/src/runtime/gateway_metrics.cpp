@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "guard/budget.hpp"
+#include "llm/usage.hpp"
 #include "log/log.hpp"
 #include "runtime/services.hpp"
 #include "runtime/snapshot.hpp"
@@ -14,7 +15,7 @@ using metrics::pack;
 
 namespace {
 
-constexpr std::string_view kOperations[] = {"execute_tool", "invoke_agent", "read_resource", "http"};
+constexpr std::string_view kOperations[] = {"execute_tool", "invoke_agent", "read_resource", "http", "chat", "embeddings"};
 
 #ifndef SCOPEGATE_VERSION
 #define SCOPEGATE_VERSION "dev"
@@ -53,6 +54,7 @@ GatewayMetrics::GatewayMetrics() {
     budget_kinds_[k] = labels.intern(guard::kBudgetKinds[k]);
     registry_.add(Family::budget_exhausted_total, pack(budget_kinds_[k]), 0);
   }
+  for (std::size_t t = 0; t < token_types_.size(); ++t) token_types_[t] = labels.intern(llm::kTokenLabels[t]);
   for (std::size_t k = 0; k < plan_deviations_.size(); ++k) {
     plan_deviations_[k] = labels.intern(plan::to_string(static_cast<plan::DeviationKind>(k)));
     registry_.add(Family::plan_deviations_total, pack(plan_deviations_[k]), 0);
@@ -98,6 +100,11 @@ std::uint16_t MetricLabels::rule(std::string_view id) const {
   return it == rules.end() ? metrics::LabelDictionary::kOther : it->second;
 }
 
+std::uint16_t MetricLabels::model(std::string_view name) const {
+  auto it = models.find(name);
+  return it == models.end() ? metrics::LabelDictionary::kOther : it->second;
+}
+
 MetricLabels GatewayMetrics::resolve(const config::Config& config, const policy::PolicySet* policies) {
   auto& labels = registry_.labels();
   MetricLabels out;
@@ -135,6 +142,7 @@ MetricLabels GatewayMetrics::resolve(const config::Config& config, const policy:
   if (policies) {
     for (const auto& rule : policies->rules()) out.rules.emplace(rule.id, intern(rule.id));
   }
+  for (const auto& [model, price] : config.llm.prices) out.models.emplace(model, intern(model));
   return out;
 }
 

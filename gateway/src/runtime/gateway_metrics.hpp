@@ -29,9 +29,11 @@ struct MetricLabels {
   std::vector<std::uint16_t> agents;
   std::vector<std::map<std::string, std::uint16_t, std::less<>>> tools;
   std::map<std::string, std::uint16_t, std::less<>> rules;  // policy rule ids
+  std::map<std::string, std::uint16_t, std::less<>> models;  // the price table's models (docs/llm.md)
 
   std::uint16_t tool(std::size_t route, std::string_view name) const;  // "other" unless declared
   std::uint16_t rule(std::string_view id) const;                       // "default" for ""
+  std::uint16_t model(std::string_view name) const;                    // "other" unless priced
 };
 
 class GatewayMetrics {
@@ -53,17 +55,19 @@ class GatewayMetrics {
   std::uint16_t budget_kind(int k) const { return budget_kinds_[static_cast<std::size_t>(k) % budget_kinds_.size()]; }
   std::uint16_t plan_deviation(plan::DeviationKind k) const { return plan_deviations_[static_cast<std::size_t>(k)]; }
   std::uint16_t task_state(plan::TaskState s) const { return task_states_[static_cast<std::size_t>(s)]; }
+  std::uint16_t token_type(std::size_t t) const { return token_types_[t % token_types_.size()]; }
 
  private:
   GatewayMetrics();
 
   metrics::Registry registry_;
-  std::array<std::uint16_t, 4> operations_{};
+  std::array<std::uint16_t, 6> operations_{};
   std::array<std::uint16_t, http::kErrorCodeCount> codes_{};
   std::array<std::uint16_t, 6> classes_{};  // [0] other, [1] 1xx ... [5] 5xx
   std::array<std::uint16_t, audit::kEventCount> events_{};
   std::array<std::uint16_t, 17> depths_{};
-  std::array<std::uint16_t, 4> budget_kinds_{};  // guard::kBudgetKinds
+  std::array<std::uint16_t, 6> budget_kinds_{};  // guard::kBudgetKinds
+  std::array<std::uint16_t, 4> token_types_{};   // llm::kTokenLabels
   std::array<std::uint16_t, 2> retry_reasons_{};   // pipeline::RetryReason: connect, reset
   std::array<std::uint16_t, 3> breaker_states_{};
   std::array<std::uint16_t, plan::kDeviationKindCount> plan_deviations_{};

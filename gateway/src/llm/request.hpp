@@ -1,0 +1,41 @@
+// Just enough of an LLM API request to name and count it (docs/llm.md): which operation the path
+// is, the model (the action `model:<name>`), whether the answer streams, and whether a streamed
+// chat completion asked for its usage. The body is read once, strictly (json/strict.hpp), like
+// every body the gateway inspects.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace scopegate::llm {
+
+// What a request to an llm route does, by its path. `other` paths (a model list, files, batches)
+// name no model and are forwarded as the route's own action.
+enum class Operation { chat, responses, embeddings, messages, other };
+
+// The OpenTelemetry GenAI operation name the audit record gives it ("chat", "embeddings"), or "http".
+std::string_view operation_name(Operation op);
+
+// By the path (its query ignored): the API's documented endpoints, under any prefix.
+Operation operation_of(config::LlmApi api, std::string_view target);
+
+struct Request {
+  std::string model;
+  bool stream = false;
+  // stream_options.include_usage, as sent (chat completions): nullopt when absent.
+  std::optional<bool> include_usage;
+};
+
+// `body` must have json::kPadding bytes of capacity past its size. nullopt with `why` when it is
+// not one strict JSON object with a non-empty string `model`.
+std::optional<Request> parse_request(std::string_view body, std::string& why);
+
+// Makes a streamed chat completion ask for its usage: stream_options.include_usage set to true,
+// added where absent (the only change to the body; every other byte stays as sent). False when
+// the body already asks, or does not stream.
+bool ask_for_stream_usage(std::string& body, const Request& request);
+
+}  // namespace scopegate::llm

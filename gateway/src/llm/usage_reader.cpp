@@ -1,0 +1,252 @@
+#include "llm/usage_reader.hpp"
+
+#include <simdjson.h>
+
+#include <cstring>
+
+namespace scopegate::llm {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+void read_count(simdjson::dom::element value, std::optional<std::uint64_t>& out) {
+  std::uint64_t n = 0;
+  if (!value.get_uint64().get(n)) out = n;  // null, or anything but a count, leaves it as it was
+}
+
+}  // namespace
+
+void UsageReader::feed(std::string_view piece) {
+  if (event_stream_) sse(piece);
+  else json(piece);
+}
+
+void UsageReader::finish() {
+  if (event_stream_) end_line();
+  end_json();
+}
+
+Usage UsageReader::usage() const {
+  Usage u;
+  auto get = [](const std::optional<std::uint64_t>& v) { return v.value_or(0); };
+  if (api_ == config::LlmApi::anthropic) {
+    // Anthropic counts cache reads and writes apart from input_tokens; OpenTelemetry's input
+    // includes them (docs/llm.md, "Usage").
+    std::uint64_t read = get(cache_read_input_tokens_), written = get(cache_creation_input_tokens_);
+    u[TokenType::input] = saturating_add(saturating_add(get(input_tokens_), read), written);
+    u[TokenType::cache_read] = read;
+    u[TokenType::output] = get(output_tokens_);
+  } else {
+    // Chat completions and embeddings say prompt/completion; the Responses API input/output.
+    u[TokenType::input] = prompt_tokens_ ? *prompt_tokens_ : get(input_tokens_);
+    u[TokenType::output] = completion_tokens_ ? *completion_tokens_ : get(output_tokens_);
+    u[TokenType::cache_read] = get(cached_tokens_);
+    u[TokenType::reasoning] = get(reasoning_tokens_);
+  }
+  return u;
+}
+
+void UsageReader::json(std::string_view text) {
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    // The bulk of a response is string content outside any usage object: skipped to the next
+    // quote or backslash without looking at each byte's role.
+    if (in_string_ && !escape_ && !reading_key_ && capture_depth_ < 0) {
+      const char* q = p;
+      while (q < end && *q != '"' && *q != '\\') ++q;
+      p = q;
+      if (p == end) break;
+    }
+    json_byte(*p++);
+  }
+}
+
+void UsageReader::json_byte(char c) {
+  bool capturing = capture_depth_ >= 0;
+  auto keep = [&] {
+    if (capture_.size() < kMaxUsageBytes) capture_ += c;
+    else capture_overflow_ = true;
+  };
+  if (in_string_) {
+    if (capturing) keep();
+    if (escape_) {
+      escape_ = false;
+    } else if (c == '\\') {
+      escape_ = true;
+      key_too_long_ = key_too_long_ || reading_key_;  // an escaped name is not one the scanner looks for
+    } else if (c == '"') {
+      in_string_ = false;
+      if (reading_key_) {
+        reading_key_ = false;
+        Key k = Key::other;
+        if (!key_too_long_) {
+          if (key_ == "usage") k = Key::usage;
+          else if (key_ == "message") k = Key::message;
+          else if (key_ == "response") k = Key::response;
+        }
+        pending_[depth_] = k;
+      }
+    } else if (reading_key_) {
+      if (key_.size() < 16) key_ += c;
+      else key_too_long_ = true;
+    }
+    return;
+  }
+  if (is_space(c)) return;
+  if (capturing) keep();
+  switch (c) {
+    case '"':
+      in_string_ = true;
+      if (expect_key_ && (depth_ == 1 || depth_ == 2)) {
+        reading_key_ = true;
+        key_.clear();
+        key_too_long_ = false;
+      }
+      expect_key_ = false;
+      break;
+    case ',':
+      if (depth_ <= 3 && in_object_[depth_]) expect_key_ = true;
+      if (depth_ == 1 || depth_ == 2) at_[depth_] = Key::other;
+      break;
+    case '{':
+    case '[': {
+      if ((depth_ == 1 || depth_ == 2) && in_object_[depth_]) {
+        at_[depth_] = pending_[depth_];
+        pending_[depth_] = Key::other;
+      }
+      bool usage_here = c == '{' && !capturing &&
+                        ((depth_ == 1 && at_[1] == Key::usage) ||
+                         (depth_ == 2 && (at_[1] == Key::message || at_[1] == Key::response) && at_[2] == Key::usage));
+      if (usage_here) {
+        capture_depth_ = depth_;
+        capture_.assign(1, c);
+        capture_overflow_ = false;
+      }
+      ++depth_;
+      if (depth_ <= 3) in_object_[depth_] = c == '{';
+      if (depth_ == 1 || depth_ == 2) at_[depth_] = pending_[depth_] = Key::other;
+      expect_key_ = c == '{';
+      break;
+    }
+    case '}':
+    case ']':
+      if (depth_ > 0) --depth_;
+      expect_key_ = false;
+      if (capturing && capture_depth_ == depth_) {
+        take_usage();
+        capture_depth_ = -1;
+      }
+      break;
+    default: break;  // ':' and the characters of numbers, true, false and null
+  }
+}
+
+void UsageReader::end_json() {
+  depth_ = 0;
+  in_string_ = escape_ = expect_key_ = reading_key_ = false;
+  capture_depth_ = -1;
+  capture_.clear();
+  for (auto& k : pending_) k = Key::other;
+  for (auto& k : at_) k = Key::other;
+}
+
+void UsageReader::take_usage() {
+  if (capture_overflow_) return;
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string text(capture_);
+  simdjson::dom::object usage;
+  if (parser.parse(text).get_object().get(usage)) return;
+  seen_ = true;
+  // In document order, so that a name given twice counts as its last.
+  for (auto [key, value] : usage) {
+    if (key == "prompt_tokens") read_count(value, prompt_tokens_);
+    else if (key == "completion_tokens") read_count(value, completion_tokens_);
+    else if (key == "input_tokens") read_count(value, input_tokens_);
+    else if (key == "output_tokens") read_count(value, output_tokens_);
+    else if (key == "cache_read_input_tokens") read_count(value, cache_read_input_tokens_);
+    else if (key == "cache_creation_input_tokens") read_count(value, cache_creation_input_tokens_);
+    else if (key == "prompt_tokens_details" || key == "input_tokens_details" || key == "completion_tokens_details" ||
+             key == "output_tokens_details") {
+      simdjson::dom::object details;
+      if (value.get_object().get(details)) continue;
+      bool input = key == "prompt_tokens_details" || key == "input_tokens_details";
+      for (auto [name, count] : details) {
+        if (input && name == "cached_tokens") read_count(count, cached_tokens_);
+        if (!input && name == "reasoning_tokens") read_count(count, reasoning_tokens_);
+      }
+    }
+  }
+}
+
+// Server-sent events: lines end with CR, LF or CRLF; "data:" lines (one optional space after the
+// colon) carry the event's JSON, several of them joined by a newline; a blank line ends the event.
+void UsageReader::sse(std::string_view piece) {
+  const char* p = piece.data();
+  const char* end = p + piece.size();
+  while (p < end) {
+    char c = *p;
+    if (after_cr_) {
+      after_cr_ = false;
+      if (c == '\n') {
+        ++p;
+        continue;
+      }
+    }
+    if (c == '\r' || c == '\n') {
+      end_line();
+      after_cr_ = c == '\r';
+      ++p;
+      continue;
+    }
+    if (in_field_) {
+      at_line_start_ = false;
+      if (c == ':') {
+        in_field_ = false;
+        data_line_ = field_ == "data";
+        skip_space_ = true;
+        if (data_line_) {
+          if (event_has_data_) json_byte('\n');
+          event_has_data_ = true;
+        }
+      } else if (field_.size() < 8) {
+        field_ += c;
+      } else {
+        field_ = "-";  // a long name is no field the reader wants
+      }
+      ++p;
+      continue;
+    }
+    if (skip_space_) {
+      skip_space_ = false;
+      if (c == ' ') {
+        ++p;
+        continue;
+      }
+    }
+    // The rest of the line, up to its end in this piece.
+    const char* q = p;
+    while (q < end && *q != '\r' && *q != '\n') ++q;
+    if (data_line_) json(std::string_view(p, static_cast<std::size_t>(q - p)));
+    p = q;
+  }
+}
+
+void UsageReader::end_line() {
+  if (at_line_start_) {
+    // A blank line: the event is complete.
+    if (event_has_data_) end_json();
+    event_has_data_ = false;
+  } else if (in_field_ && field_ == "data") {
+    // "data" alone: an empty data line.
+    if (event_has_data_) json_byte('\n');
+    event_has_data_ = true;
+  }
+  at_line_start_ = true;
+  in_field_ = true;
+  data_line_ = skip_space_ = false;
+  field_.clear();
+}
+
+}  // namespace scopegate::llm
