@@ -541,3 +541,83 @@ audit:
         "gw.yaml:4: audit.checkpoints.private_key_env: environment variable SG_CKPT is not set");
   CHECK(check.config->audit.checkpoints.private_key_pem.empty());
 }
+
+TEST_CASE("llm routes, the price table and token and cost budgets") {
+  CHECK(parse_decimal("2.5", 6) == 2'500'000u);
+  CHECK(parse_decimal("0.075", 6) == 75'000u);
+  CHECK(parse_decimal("10", 6) == 10'000'000u);
+  CHECK_FALSE(parse_decimal("0.0000001", 6));
+  CHECK_FALSE(parse_decimal("-1", 6));
+  CHECK_FALSE(parse_decimal("1.", 6));
+  CHECK_FALSE(parse_decimal(".5", 6));
+  CHECK_FALSE(parse_decimal("1e3", 6));
+  g_env["SG_OPENAI"] = "sk-test";
+  auto ok = load(R"(listeners: [{port: 1}]
+routes:
+  - name: openai
+    kind: llm
+    api_key: ${SG_OPENAI}
+    match: { path_prefix: /openai }
+    upstream: http://h:1
+  - name: claude
+    kind: llm
+    api: anthropic
+    stream_usage: false
+    match: { path_prefix: /claude }
+    upstream: http://h:1
+llm:
+  currency: EUR
+  prices:
+    gpt-4o: {input: 2.5, output: 10}
+    claude-sonnet: {input: 3, output: 15, cache_read: 0.3}
+budgets:
+  default: {max_tokens: 100000, max_cost: 2.5}
+)");
+  REQUIRE_MESSAGE(ok.config, (ok.errors.empty() ? "" : ok.errors.front().to_string()));
+  const auto& c = *ok.config;
+  CHECK(c.routes[0].kind == RouteKind::llm);
+  CHECK(c.routes[0].llm.api == LlmApi::openai);
+  CHECK(c.routes[0].llm.api_key == "sk-test");
+  CHECK(c.routes[0].llm.stream_usage);
+  CHECK(c.routes[1].llm.api == LlmApi::anthropic);
+  CHECK_FALSE(c.routes[1].llm.stream_usage);
+  CHECK(c.llm.currency == "EUR");
+  CHECK(c.llm.price("gpt-4o")->cache_read == 2'500'000u);  // the input price unless set
+  CHECK(c.llm.price("claude-sonnet")->cache_read == 300'000u);
+  CHECK_FALSE(c.llm.price("gpt-5"));
+  CHECK(c.budgets.defaults.max_tokens == 100000u);
+  CHECK(c.budgets.defaults.max_cost == 2'500'000'000'000u);  // pico-units
+
+  auto bad = load(R"(listeners: [{port: 1}]
+routes:
+  - name: search
+    api: openai
+    match: { path_prefix: /search }
+    upstream: http://h:1
+  - name: openai
+    kind: llm
+    api: gemini
+    api_key: sk-literal
+    match: { path_prefix: /openai }
+    upstream: http://h:1
+llm:
+  prices:
+    gpt-4o: {input: 2.5000001, output: 10}
+    other: {input: 1, output: 1}
+    mini: {input: 1}
+budgets:
+  default: {max_cost: lots}
+)");
+  REQUIRE_FALSE(bad.config);
+  std::vector<std::string> got;
+  for (const auto& e : bad.errors) got.push_back(e.to_string());
+  REQUIRE(got.size() == 7);
+  CHECK(got[0] == "gw.yaml:4: routes[0]: api, stream_usage and api_key apply only to llm routes (kind: llm)");
+  CHECK(got[1] == "gw.yaml:9: routes[1].api: expected openai or anthropic, got 'gemini'");
+  CHECK(got[2] == "gw.yaml:10: routes[1].api_key: a key is a secret: write ${ENV_VAR}, never the key itself");
+  CHECK(got[3].starts_with("gw.yaml:19: budgets.default.max_cost: expected an amount"));
+  CHECK(got[4].starts_with("gw.yaml:15: llm.prices.gpt-4o.input: expected a price per million tokens"));
+  CHECK(got[5].starts_with("gw.yaml:16: llm.prices.other: 'other' is reserved"));
+  CHECK(got[6].starts_with("gw.yaml:17: llm.prices.mini: input and output prices are required"));
+  g_env.clear();
+}

@@ -349,7 +349,11 @@ def test_bad_llm_bodies_are_refused_and_never_reach_the_model(start_gateway, mod
     _, token = open_root(gw, grants=["model:gpt-4o"])
     before = model_server.stats()["requests"]
     for body in ['{"messages":[]}', '{"model":""}', '{"model":"gpt-4o","model":"gpt-5"}', '[{"model":"gpt-4o"}]',
-                 '{"model":"gpt-4o"} x', '{"model":7}']:
+                 '{"model":"gpt-4o"} x', '{"model":7}',
+                 # what a lax server reads as true would stream a call the gateway took for a plain one
+                 '{"model":"gpt-4o","stream":1}', '{"model":"gpt-4o","stream":"true"}',
+                 # a background response's usage would arrive outside the call
+                 '{"model":"gpt-4o","background":true}']:
         status, _, data = raw_call(gw, token, body)
         assert status == 400 and json.loads(data)["error"]["code"] == "bad_request", (body, data)
     assert model_server.stats()["requests"] == before
@@ -382,3 +386,58 @@ def test_a_strict_route_records_usage_in_the_outcome(start_gateway, model_server
     assert outcomes[0]["usage"] == want and Decimal(str(outcomes[0]["cost"])) == cost("gpt-4o", want)
     code, out = query("footprint", req["scope"]["id"], str(tmp_path / "audit"))
     assert out["scopes"][0]["own"]["usage"] == want
+
+
+def test_a_client_that_leaves_mid_stream_is_charged_what_the_model_reported(start_gateway, model_server, tmp_path):
+    """The provider bills a stream whose client hung up: the gateway reads the answer on to its
+    usage, records it and spends it from the budget."""
+    import socket
+    gw = start(start_gateway, model_server, tmp_path)
+    _, token = open_root(gw, grants=["model:*"])
+    body = json.dumps({"model": "slow-gpt", "stream": True, "max_tokens": 20,
+                       "messages": [{"role": "user", "content": "word " * 30}]})
+    head = ("POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+            "Delegation-Token: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (AGENT_KEYS["planner"], token, len(body)))
+    with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+        sock.sendall(head.encode() + body.encode())
+        got = b""
+        while b"data:" not in got:
+            got += sock.recv(4096)
+    # Gone after the first event: the rest arrives 400 ms later, usage last.
+    recs = wait_records(tmp_path / "audit", 1)
+    assert recs[0]["outcome"] == "client_cut", recs
+    assert recs[0]["usage"] == {"input_tokens": 30, "output_tokens": 20, "cache_read_input_tokens": 0,
+                                "reasoning_output_tokens": 0}
+    assert Decimal(str(recs[0]["cost"])) == cost("slow-gpt", recs[0]["usage"])
+
+
+def test_calls_at_once_cannot_all_spend_the_same_headroom(start_gateway, model_server, tmp_path):
+    """While a call runs, its budget holds an estimate (body bytes / 4 and its max_tokens): calls
+    started together are refused once the estimates of those in flight reach the limit."""
+    gw = start(start_gateway, model_server, tmp_path, extra="budgets:\n  agents:\n    researcher: {max_tokens: 100}\n")
+    _, root_token = open_root(gw, grants=["model:*", "agent:*"])
+    status, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["model:*"]}, token=root_token)
+    assert status == 201
+    calls = [("/openai", call("openai", "chat", "slow-gpt", "go", stream=True, max_tokens=40)) for _ in range(8)]
+    results = run(gw, "researcher", child["token"], calls, concurrency=8)
+    ok = [r for r in results if r["ok"]]
+    refused = [r for r in results if not r["ok"]]
+    assert 1 <= len(ok) <= 2, results  # each holds over 40 tokens while it runs
+    assert all(r["status"] == 429 and r["error"]["error"]["rule"] == "budget:tokens" for r in refused)
+    status, _, body = admin_get(gw, "/v1/scopes/%s/budget" % child["scope"]["id"])
+    used = json.loads(body)["use"]["subtree"]["tokens"]
+    assert used == sum(otel("openai", r["usage"])["input_tokens"] + otel("openai", r["usage"])["output_tokens"]
+                       for r in ok)  # estimates settled to what was used
+
+
+def test_a_cost_budget_refuses_models_without_a_price(start_gateway, model_server, tmp_path):
+    gw = start(start_gateway, model_server, tmp_path, extra="budgets:\n  agents:\n    researcher: {max_cost: 5}\n")
+    _, root_token = open_root(gw, grants=["model:*", "agent:*"])
+    status, child = open_scope(gw, "planner", {"agent": "researcher", "grants": ["model:*"]}, token=root_token)
+    assert status == 201
+    r = run(gw, "researcher", child["token"], [("/openai", call("openai", "chat", "gpt-4o-2024-08-06", "hi")),
+                                               ("/openai", call("openai", "chat", "gpt-4o", "hi"))])
+    assert r[0]["status"] == 429 and r[0]["error"]["error"]["rule"] == "budget:cost", r[0]
+    assert "no price" in r[0]["error"]["error"]["message"]
+    assert r[1]["ok"], r[1]

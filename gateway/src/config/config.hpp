@@ -148,6 +148,10 @@ struct LlmRoute {
   // A streamed chat completion reports its usage only when asked (stream_options.include_usage):
   // the gateway asks for it, so that no streamed call goes uncounted.
   bool stream_usage = true;
+  // The provider's API key, sent upstream on every request of the route (Authorization: Bearer
+  // for openai, x-api-key for anthropic) in place of whatever the agent sent: agents never hold
+  // it. Empty: the agent's own header goes through. A secret: ${ENV} only.
+  std::string api_key;
   bool operator==(const LlmRoute&) const = default;
 };
 

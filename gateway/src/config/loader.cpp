@@ -532,7 +532,7 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
                                 "max_body_bytes", "timeouts", "paths", "access", "target_agent", "grants",
                                 "stamp_objective", "audit", "datasets", "classification", "tools", "breaker",
                                 "retries", "on_unavailable", "fallback", "concurrency", "health_check", "api",
-                                "stream_usage"}))
+                                "stream_usage", "api_key"}))
     return;
   if (auto b = node["breaker"]; b.IsDefined() && !b.IsNull()) {
     route.breaker.emplace();
@@ -572,9 +572,16 @@ void read_route(Reader& r, const YAML::Node& node, const std::string& key, Route
     else if (api == "anthropic") route.llm.api = LlmApi::anthropic;
     else r.error(node["api"], key + ".api", "expected openai or anthropic, got '" + api + "'");
     r.read_bool(node, key, "stream_usage", route.llm.stream_usage);
-  } else if (node["api"].IsDefined() || node["stream_usage"].IsDefined()) {
-    r.error(node["api"].IsDefined() ? node["api"] : node["stream_usage"], key,
-            "api and stream_usage apply only to llm routes (kind: llm)");
+    r.read_secret_string(node, key, "api_key", route.llm.api_key);
+    const std::string& k = route.llm.api_key;
+    if (node["api_key"].IsDefined() && node["api_key"].IsScalar() && node["api_key"].Scalar().find("${") == std::string::npos) {
+      r.error(node["api_key"], key + ".api_key", "a key is a secret: write ${ENV_VAR}, never the key itself");
+    } else if (std::any_of(k.begin(), k.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7f; })) {
+      r.error(node["api_key"], key + ".api_key", "the key must be printable ASCII without spaces");
+    }
+  } else if (node["api"].IsDefined() || node["stream_usage"].IsDefined() || node["api_key"].IsDefined()) {
+    r.error(node["api"].IsDefined() ? node["api"] : node["stream_usage"].IsDefined() ? node["stream_usage"] : node["api_key"], key,
+            "api, stream_usage and api_key apply only to llm routes (kind: llm)");
   }
   if (route.breaker && route.kind != RouteKind::mcp) {
     // Tools and JSON-RPC answers are MCP's: elsewhere there is nothing to key or read them by.

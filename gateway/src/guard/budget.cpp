@@ -51,7 +51,7 @@ std::optional<Exhausted> first_exhausted(std::span<const ChainScope> chain, std:
     if (charge.llm && limits->max_tokens && u.subtree.tokens >= *limits->max_tokens) {
       return Exhausted{i, BudgetKind::tokens, *limits->max_tokens, u.subtree.tokens};
     }
-    if (charge.llm && limits->max_cost && u.subtree.cost >= *limits->max_cost) {
+    if (charge.llm && limits->max_cost && (charge.unpriced || u.subtree.cost >= *limits->max_cost)) {
       return Exhausted{i, BudgetKind::cost, *limits->max_cost, u.subtree.cost};
     }
   }

@@ -43,6 +43,7 @@ struct Charge {
   std::uint64_t actions = 0, delegations = 0, bytes_out = 0;
   std::uint64_t tokens = 0, cost = 0;
   bool llm = false;
+  bool unpriced = false;  // a model call whose cost cannot be known: refused under a cost budget
   bool operator==(const Charge&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "llm/request.hpp"
 
 #include "json/strict.hpp"
+#include "llm/usage.hpp"
 
 namespace scopegate::llm {
 
@@ -114,6 +115,7 @@ std::string_view operation_name(Operation op) {
     case Operation::chat:
     case Operation::responses:
     case Operation::messages: return "chat";
+    case Operation::completions: return "text_completion";
     case Operation::embeddings: return "embeddings";
     case Operation::other: break;
   }
@@ -125,6 +127,7 @@ Operation operation_of(config::LlmApi api, std::string_view target) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   if (api == config::LlmApi::anthropic) return ends_with_path(path, "/v1/messages") ? Operation::messages : Operation::other;
   if (ends_with_path(path, "/chat/completions")) return Operation::chat;
+  if (ends_with_path(path, "/completions")) return Operation::completions;
   if (ends_with_path(path, "/responses")) return Operation::responses;
   if (ends_with_path(path, "/embeddings")) return Operation::embeddings;
   return Operation::other;
@@ -141,12 +144,37 @@ std::optional<Request> parse_request(std::string_view body, std::string& why) {
     return std::nullopt;
   }
   r.model = model;
-  bool stream = false;
-  if (!object->at_key("stream").get_bool().get(stream)) r.stream = stream;
-  simdjson::dom::object options;
-  if (!object->at_key("stream_options").get_object().get(options)) {
-    bool include = false;
-    if (!options.at_key("include_usage").get_bool().get(include)) r.include_usage = include;
+  // Present but not a boolean: some servers read "true" or 1 as true. Refused, not guessed.
+  auto boolean = [&](simdjson::dom::object o, std::string_view name, std::optional<bool>& out) {
+    simdjson::dom::element e;
+    if (o.at_key(name).get(e) || e.is_null()) return true;
+    bool b = false;
+    if (e.get_bool().get(b)) {
+      why = "\"" + std::string(name) + "\" must be true or false";
+      return false;
+    }
+    out = b;
+    return true;
+  };
+  std::optional<bool> stream, background;
+  if (!boolean(*object, "stream", stream) || !boolean(*object, "background", background)) return std::nullopt;
+  r.stream = stream.value_or(false);
+  if (background == true) {
+    why = "background responses are not supported on this gateway: their usage would arrive outside the call";
+    return std::nullopt;
+  }
+  simdjson::dom::element options;
+  if (!object->at_key("stream_options").get(options) && !options.is_null()) {
+    simdjson::dom::object o;
+    if (options.get_object().get(o)) {
+      why = "\"stream_options\" must be an object";
+      return std::nullopt;
+    }
+    if (!boolean(o, "include_usage", r.include_usage)) return std::nullopt;
+  }
+  for (std::string_view name : {"max_tokens", "max_completion_tokens", "max_output_tokens"}) {
+    std::uint64_t n = 0;
+    if (!object->at_key(name).get_uint64().get(n)) r.max_output = std::max(r.max_output.value_or(0), n);
   }
   return r;
 }
@@ -178,6 +206,11 @@ bool ask_for_stream_usage(std::string& body, const Request& request) {
   std::size_t end = text.skip_value(include);
   body.replace(include, end - include, "true");
   return true;
+}
+
+std::uint64_t estimated_tokens(std::size_t body_bytes, const Request& request, std::uint64_t& input) {
+  input = body_bytes / 4 + 1;
+  return saturating_add(input, request.max_output.value_or(0));
 }
 
 }  // namespace scopegate::llm

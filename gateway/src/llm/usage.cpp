@@ -14,6 +14,12 @@ std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) {
 
 }  // namespace
 
+std::uint64_t Usage::total() const { return saturating_add((*this)[TokenType::input], (*this)[TokenType::output]); }
+
+void Usage::add(const Usage& o) {
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = saturating_add(tokens[i], o.tokens[i]);
+}
+
 std::uint64_t cost_of(const Usage& usage, const config::ModelPrice& price) {
   std::uint64_t cached = std::min(usage[TokenType::cache_read], usage[TokenType::input]);
   std::uint64_t uncached = usage[TokenType::input] - cached;

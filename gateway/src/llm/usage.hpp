@@ -37,15 +37,16 @@ inline constexpr std::array<std::string_view, 4> kTokenFields{
 #undef SCOPEGATE_TOKEN_FIELD
 };
 
+inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
 struct Usage {
   std::array<std::uint64_t, 4> tokens{};  // by TokenType
   std::uint64_t& operator[](TokenType t) { return tokens[static_cast<std::size_t>(t)]; }
   std::uint64_t operator[](TokenType t) const { return tokens[static_cast<std::size_t>(t)]; }
-  // What budgets count: every token the model read or wrote.
-  std::uint64_t total() const { return (*this)[TokenType::input] + (*this)[TokenType::output]; }
-  void add(const Usage& o) {
-    for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] += o.tokens[i];
-  }
+  // What budgets count: every token the model read or wrote. Counts come from an upstream and
+  // may be anything: sums saturate rather than wrap.
+  std::uint64_t total() const;
+  void add(const Usage& o);
   bool operator==(const Usage&) const = default;
 };
 
@@ -66,8 +67,5 @@ std::uint64_t cost_from_double(double value);
 
 // `"usage":{...}` members in record order, with every type (zeros included).
 void append_usage_object(std::string& out, const Usage& usage);
-
-// a + b without wrapping.
-inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
 
 }  // namespace scopegate::llm

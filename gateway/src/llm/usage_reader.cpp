@@ -27,22 +27,38 @@ void UsageReader::finish() {
   end_json();
 }
 
+void UsageReader::Counts::take(const Counts& later) {
+  auto keep = [](std::optional<std::uint64_t>& mine, const std::optional<std::uint64_t>& theirs) {
+    if (theirs) mine = theirs;
+  };
+  keep(prompt_tokens, later.prompt_tokens);
+  keep(completion_tokens, later.completion_tokens);
+  keep(input_tokens, later.input_tokens);
+  keep(output_tokens, later.output_tokens);
+  keep(cached_tokens, later.cached_tokens);
+  keep(reasoning_tokens, later.reasoning_tokens);
+  keep(cache_read_input_tokens, later.cache_read_input_tokens);
+  keep(cache_creation_input_tokens, later.cache_creation_input_tokens);
+}
+
 Usage UsageReader::usage() const {
+  Counts c = read_;
+  if (document_has_usage_) c.take(document_);  // a stream cut mid-event: what it had read counts
   Usage u;
   auto get = [](const std::optional<std::uint64_t>& v) { return v.value_or(0); };
   if (api_ == config::LlmApi::anthropic) {
     // Anthropic counts cache reads and writes apart from input_tokens; OpenTelemetry's input
     // includes them (docs/llm.md, "Usage").
-    std::uint64_t read = get(cache_read_input_tokens_), written = get(cache_creation_input_tokens_);
-    u[TokenType::input] = saturating_add(saturating_add(get(input_tokens_), read), written);
+    std::uint64_t read = get(c.cache_read_input_tokens), written = get(c.cache_creation_input_tokens);
+    u[TokenType::input] = saturating_add(saturating_add(get(c.input_tokens), read), written);
     u[TokenType::cache_read] = read;
-    u[TokenType::output] = get(output_tokens_);
+    u[TokenType::output] = get(c.output_tokens);
   } else {
     // Chat completions and embeddings say prompt/completion; the Responses API input/output.
-    u[TokenType::input] = prompt_tokens_ ? *prompt_tokens_ : get(input_tokens_);
-    u[TokenType::output] = completion_tokens_ ? *completion_tokens_ : get(output_tokens_);
-    u[TokenType::cache_read] = get(cached_tokens_);
-    u[TokenType::reasoning] = get(reasoning_tokens_);
+    u[TokenType::input] = c.prompt_tokens ? *c.prompt_tokens : get(c.input_tokens);
+    u[TokenType::output] = c.completion_tokens ? *c.completion_tokens : get(c.output_tokens);
+    u[TokenType::cache_read] = get(c.cached_tokens);
+    u[TokenType::reasoning] = get(c.reasoning_tokens);
   }
   return u;
 }
@@ -144,6 +160,9 @@ void UsageReader::json_byte(char c) {
 }
 
 void UsageReader::end_json() {
+  if (document_has_usage_) read_.take(document_);
+  document_ = {};
+  document_has_usage_ = false;
   depth_ = 0;
   in_string_ = escape_ = expect_key_ = reading_key_ = false;
   capture_depth_ = -1;
@@ -159,22 +178,26 @@ void UsageReader::take_usage() {
   simdjson::dom::object usage;
   if (parser.parse(text).get_object().get(usage)) return;
   seen_ = true;
+  // A later usage object of the same document replaces the earlier one whole.
+  Counts& c = document_;
+  c = {};
+  document_has_usage_ = true;
   // In document order, so that a name given twice counts as its last.
   for (auto [key, value] : usage) {
-    if (key == "prompt_tokens") read_count(value, prompt_tokens_);
-    else if (key == "completion_tokens") read_count(value, completion_tokens_);
-    else if (key == "input_tokens") read_count(value, input_tokens_);
-    else if (key == "output_tokens") read_count(value, output_tokens_);
-    else if (key == "cache_read_input_tokens") read_count(value, cache_read_input_tokens_);
-    else if (key == "cache_creation_input_tokens") read_count(value, cache_creation_input_tokens_);
+    if (key == "prompt_tokens") read_count(value, c.prompt_tokens);
+    else if (key == "completion_tokens") read_count(value, c.completion_tokens);
+    else if (key == "input_tokens") read_count(value, c.input_tokens);
+    else if (key == "output_tokens") read_count(value, c.output_tokens);
+    else if (key == "cache_read_input_tokens") read_count(value, c.cache_read_input_tokens);
+    else if (key == "cache_creation_input_tokens") read_count(value, c.cache_creation_input_tokens);
     else if (key == "prompt_tokens_details" || key == "input_tokens_details" || key == "completion_tokens_details" ||
              key == "output_tokens_details") {
       simdjson::dom::object details;
       if (value.get_object().get(details)) continue;
       bool input = key == "prompt_tokens_details" || key == "input_tokens_details";
       for (auto [name, count] : details) {
-        if (input && name == "cached_tokens") read_count(count, cached_tokens_);
-        if (!input && name == "reasoning_tokens") read_count(count, reasoning_tokens_);
+        if (input && name == "cached_tokens") read_count(count, c.cached_tokens);
+        if (!input && name == "reasoning_tokens") read_count(count, c.reasoning_tokens);
       }
     }
   }

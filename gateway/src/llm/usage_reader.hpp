@@ -3,8 +3,10 @@
 // server-sent events (OpenAI's chat chunks, Responses events, Anthropic's message events).
 // `usage` is found where each API documents it: a top-level member of the body or of an event's
 // data, or under its `message` (Anthropic's message_start) or `response` (Responses API events).
-// Each usage object read overwrites the counts it carries (Anthropic's message_delta brings the
-// final output count; a member named twice reads as its last, as JavaScript's JSON.parse does).
+// Each document's (body's, event's) usage counts replace the counts read before them that they
+// carry (Anthropic's message_delta brings the final output count). Within one document a later
+// usage object replaces an earlier one whole, and a name given twice counts as its last, as
+// JavaScript's JSON.parse reads them.
 // Only the usage objects themselves are held, each up to kMaxUsageBytes.
 #pragma once
 
@@ -65,9 +67,15 @@ class UsageReader {
   bool in_field_ = true, data_line_ = false, skip_space_ = false;
   bool event_has_data_ = false;
 
-  // What the usage objects said, by the names the APIs use (unset: not seen yet).
-  std::optional<std::uint64_t> prompt_tokens_, completion_tokens_, input_tokens_, output_tokens_, cached_tokens_,
-      reasoning_tokens_, cache_read_input_tokens_, cache_creation_input_tokens_;
+  // What the usage objects said, by the names the APIs use (unset: not seen yet): the documents
+  // read so far, and the document being read.
+  struct Counts {
+    std::optional<std::uint64_t> prompt_tokens, completion_tokens, input_tokens, output_tokens, cached_tokens,
+        reasoning_tokens, cache_read_input_tokens, cache_creation_input_tokens;
+    void take(const Counts& later);  // each count `later` has replaces this one's
+  };
+  Counts read_, document_;
+  bool document_has_usage_ = false;
 };
 
 }  // namespace scopegate::llm

@@ -193,8 +193,9 @@ struct RequestContext {
   llm::Operation llm_operation = llm::Operation::other;
   bool llm_stream = false;
   bool llm_asked_usage = false;  // the gateway added stream_options.include_usage
+  // What the budgets hold for it while it runs (llm::estimated_tokens), settled to what it used.
+  std::uint64_t reserve_tokens = 0, reserve_cost = 0;
   std::optional<llm::UsageReader> usage_reader;
-  std::string_view usage_unreadable;  // why a response's usage could not be read ("encoded")
   Clock::time_point first_piece_at{};
 
   // A delegation's child scope and token.
@@ -203,7 +204,7 @@ struct RequestContext {
 
   // Header lines stamped on the forwarded request, and the inbound names they replace.
   std::string stamped;
-  std::array<std::string_view, 5> replaced{};
+  std::array<std::string_view, 8> replaced{};
   std::size_t replaced_count = 0;
 
   // How durable the request's audit record must be, and where it stands: strict routes commit it

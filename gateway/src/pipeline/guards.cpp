@@ -87,8 +87,15 @@ Verdict spend_budget(RequestContext& x) {
   if (!x.action.empty()) charge.actions = 1;
   // A scope opened below this one: a delegation, or POST /v1/scopes with a token.
   if (x.delegates || x.route->kind == config::RouteKind::scopes) charge.delegations = 1;
-  // A call to a model: the token and cost budgets apply (its use is settled when it ends).
-  charge.llm = !x.model.empty();
+  // A call to a model API: the token and cost budgets apply. What it will use is not known yet:
+  // an estimate is held while it runs (so calls at once cannot all pass on the same headroom)
+  // and settled to what its response reported when it ends.
+  if (x.route->kind == config::RouteKind::llm && !x.action.empty()) {
+    charge.llm = true;
+    charge.tokens = x.reserve_tokens;
+    charge.cost = x.reserve_cost;
+    charge.unpriced = !x.snapshot.config.llm.price(x.model);
+  }
   auto exhausted = x.worker.app().budgets().try_spend({chain.data(), n}, charge);
   if (!exhausted) {
     x.budget_spent = charge;
@@ -107,6 +114,9 @@ Verdict spend_budget(RequestContext& x) {
                          ? "may open at most " + std::to_string(e.limit) + " scopes itself"
                      : e.kind == guard::BudgetKind::bytes_out
                          ? "has received " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " bytes"
+                     : e.kind == guard::BudgetKind::cost && charge.unpriced
+                         ? "has a cost budget, and " + (x.model.empty() ? "this endpoint" : "model " + x.model) +
+                               " has no price in llm.prices: only priced models may be called under it"
                      : e.kind == guard::BudgetKind::cost
                          ? "has spent " + llm::format_cost(e.used) + " of its " + llm::format_cost(e.limit) + " " +
                                currency + " on model calls"
@@ -138,6 +148,7 @@ void settle_budget(runtime::Services& app, const RequestSummary& summary) {
   }
   guard::Charge was = summary.budget_reserved ? summary.budget_spent : guard::Charge{};
   is.llm = was.llm;
+  is.unpriced = was.unpriced;
   app.budgets().settle({summary.budget_chain.data(), summary.budget_chain_size}, was, is);
 }
 

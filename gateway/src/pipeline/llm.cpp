@@ -12,9 +12,10 @@ using metrics::pack;
 Verdict classify_llm(RequestContext& x) {
   x.llm_operation = llm::operation_of(x.route->llm.api, x.parser.get().target());
   if (x.llm_operation == llm::Operation::other || x.method != bhttp::verb::post) {
-    // A model list, a file upload, a batch: no model named, so the route's own action (like an
-    // MCP method the gateway does not name), grant-checked all the same. A GET of the API's
-    // listings reads nothing on anyone's behalf: housekeeping.
+    // A model list, a file upload, a batch, images or audio: no usage the gateway reads, so the
+    // route's own action (like an MCP method the gateway does not name), grant-checked all the
+    // same: a grant of model:* does not cover it. A GET of the API's listings or of a stored
+    // object reads nothing on anyone's behalf: housekeeping.
     x.llm_operation = llm::Operation::other;
     if (x.method != bhttp::verb::get && x.method != bhttp::verb::head) x.action = "route:" + x.route->name;
     return Verdict::next();
@@ -25,11 +26,20 @@ Verdict classify_llm(RequestContext& x) {
   if (!request) return http::Violation{ErrorCode::bad_request, "LLM request: " + why};
   x.model = std::move(request->model);
   x.llm_stream = request->stream;
+  std::uint64_t input = 0;
+  x.reserve_tokens = llm::estimated_tokens(x.body.size(), *request, input);
+  if (const auto* price = x.snapshot.config.llm.price(x.model)) {
+    llm::Usage estimate;
+    estimate[llm::TokenType::input] = input;
+    estimate[llm::TokenType::output] = x.reserve_tokens - input;
+    x.reserve_cost = llm::cost_of(estimate, *price);
+  }
   x.operation = llm::operation_name(x.llm_operation);
   x.action = "model:" + x.model;
   // Only a streamed chat completion leaves its usage out unless asked; the body is changed here,
   // after every check read it, and only by adding that one member.
-  if (x.llm_operation == llm::Operation::chat && x.route->llm.api == config::LlmApi::openai &&
+  if ((x.llm_operation == llm::Operation::chat || x.llm_operation == llm::Operation::completions) &&
+      x.route->llm.api == config::LlmApi::openai &&
       x.route->llm.stream_usage) {
     x.llm_asked_usage = llm::ask_for_stream_usage(x.body, *request);
   }
@@ -38,6 +48,16 @@ Verdict classify_llm(RequestContext& x) {
 }
 
 void prepare_llm_request(RequestContext& x) {
+  if (x.route->kind != config::RouteKind::llm) return;
+  if (const std::string& key = x.route->llm.api_key; !key.empty()) {
+    // The provider's key, held by the gateway only (validated printable at load): whatever an
+    // agent sent in either header is dropped.
+    x.replaced[x.replaced_count++] = "authorization";
+    x.replaced[x.replaced_count++] = "x-api-key";
+    x.stamped += x.route->llm.api == config::LlmApi::anthropic ? "x-api-key: " : "Authorization: Bearer ";
+    x.stamped += key;
+    x.stamped += "\r\n";
+  }
   if (x.model.empty()) return;
   // A compressed answer could not be read for its usage: the upstream is asked for none.
   x.replaced[x.replaced_count++] = "accept-encoding";
@@ -46,10 +66,8 @@ void prepare_llm_request(RequestContext& x) {
 
 void expect_llm_response(RequestContext& x, std::string_view content_type, std::string_view content_encoding) {
   if (x.model.empty()) return;
-  if (!content_encoding.empty() && !http::iequals_ascii(content_encoding, "identity")) {
-    x.usage_unreadable = "encoded";
-    return;
-  }
+  // Asked for none, an upstream may still compress: its usage cannot be read (counted as missing).
+  if (!content_encoding.empty() && !http::iequals_ascii(content_encoding, "identity")) return;
   bool event_stream = content_type.size() >= 17 && http::iequals_ascii(content_type.substr(0, 17), "text/event-stream");
   x.usage_reader.emplace(x.route->llm.api, event_stream);
 }
@@ -94,11 +112,15 @@ void record_llm(runtime::Services&, const RequestSummary& summary) {
     r.add(Family::llm_usage_missing_total, pack(s.route));
     return;
   }
+  // Counts from an upstream may be anything: a counter never goes down for one past int64.
+  auto clamp = [](std::uint64_t n) { return static_cast<std::int64_t>(std::min<std::uint64_t>(n, INT64_MAX / 4)); };
   for (std::size_t t = 0; t < llm::kTokenLabels.size(); ++t) {
-    if (auto n = f.usage->tokens[t]) r.add(Family::llm_tokens_total, pack(s.route, s.agent, summary.model_label, m.token_type(t)), static_cast<std::int64_t>(n));
+    if (auto n = f.usage->tokens[t]) {
+      r.add(Family::llm_tokens_total, pack(s.route, s.agent, summary.model_label, m.token_type(t)), clamp(n));
+    }
   }
   // Nano-units: the counter's cells are integers, and a scrape divides (metrics/families.hpp).
-  if (f.cost) r.add(Family::llm_cost_total, pack(s.route, s.agent, summary.model_label), static_cast<std::int64_t>(f.cost / 1000));
+  if (f.cost) r.add(Family::llm_cost_total, pack(s.route, s.agent, summary.model_label), clamp(f.cost / 1000));
 }
 
 }  // namespace scopegate::pipeline

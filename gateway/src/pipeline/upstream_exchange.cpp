@@ -179,6 +179,33 @@ asio::awaitable<std::optional<UpstreamFailure>> send_request(RequestContext& x, 
   co_return std::nullopt;
 }
 
+// A model call whose client left before its answer ended: the answer is read on, not relayed, so
+// that the usage it reports at its end is still recorded and counted against the budgets (the
+// provider bills what it generated whether the client stayed or not). Bounded: at most
+// kDrainBytes, each read within upstream_idle, all within kDrainTime; the connection is not reused.
+asio::awaitable<void> drain_for_usage(RequestContext& x, upstream::Connection& up,
+                                      bhttp::response_parser<bhttp::buffer_body>& rp, char* relay) {
+  constexpr std::uint64_t kDrainBytes = 16ull << 20;
+  constexpr auto kDrainTime = std::chrono::seconds(120);
+  if (!x.usage_reader || !x.response_tap) co_return;
+  auto& res = rp.get();
+  auto until = Clock::now() + kDrainTime;
+  std::uint64_t drained = 0;
+  while (!rp.is_done() && drained < kDrainBytes && Clock::now() < until) {
+    res.body().data = relay;
+    res.body().size = runtime::RelayBuffers::kSize;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    up.stream.expires_after(std::min(phase(x, x.route->timeouts.upstream_idle), left));
+    auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) break;
+    std::size_t got = runtime::RelayBuffers::kSize - res.body().size;
+    drained += got;
+    x.response_tap(x, std::string_view(relay, got), rp.is_done());
+  }
+  if (!rp.is_done()) x.response_tap(x, {}, true);  // what arrived is all there is to read
+}
+
 // Streams the upstream response to the client: head rewritten, body through one fixed buffer,
 // flushed read by read so server-sent events reach the client as they are produced.
 // Returns whether the client connection may carry another request.
@@ -251,6 +278,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
         hangup.emplace(x.client.socket(), up.stream);
         if (hangup->fired()) {
           x.outcome = "client_cut";
+          co_await drain_for_usage(x, up, rp, relay);
           co_return false;
         }
       }
@@ -272,6 +300,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
         }
         // The status line is on its way: the only honest signal left is to cut.
         x.outcome = hangup && hangup->fired() ? "client_cut" : "upstream_cut";
+        if (x.outcome == "client_cut") co_await drain_for_usage(x, up, rp, relay);
         co_return false;
       }
       std::size_t got = runtime::RelayBuffers::kSize - res.body().size;
@@ -298,6 +327,7 @@ asio::awaitable<bool> relay_response(RequestContext& x, upstream::Connection& up
     if (!done && x.response_tap) x.response_tap(x, piece, false);
     if (write_ec) {
       x.outcome = "client_cut";
+      if (!done) co_await drain_for_usage(x, up, rp, relay);
       co_return false;
     }
     relayed = true;
