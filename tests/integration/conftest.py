@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Gateway, Upstream  # noqa: E402
+from harness import MODEL_UPSTREAM, Gateway, Upstream  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,14 @@ def upstream():
 @pytest.fixture(scope="module")
 def upstream_b():
     u = Upstream("tools-b")
+    yield u
+    u.stop()
+
+
+@pytest.fixture(scope="module")
+def model_server():
+    """The stand-in model server (examples/upstreams/model_upstream.py): OpenAI's and Anthropic's APIs."""
+    u = Upstream("models", script=MODEL_UPSTREAM)
     yield u
     u.stop()
 

@@ -39,16 +39,18 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # the series where combinations past a family's capacity go.
 LABEL_VALUES = {
     "decision": ("allow", "deny", "other"),
-    "operation": ("execute_tool", "invoke_agent", "read_resource", "http", "other"),
+    "operation": ("execute_tool", "invoke_agent", "read_resource", "http", "chat", "embeddings", "text_completion",
+                  "other"),
     "code": ERROR_CODES + STATUS_CLASSES + ("other",),
     "result": ("ok", "error", "other"),
     "mode": ("enforce", "shadow", "other"),
     # budgets (scopegate_budget_exhausted_total) and plan deviations (scopegate_plan_deviations_total)
-    "kind": ("actions", "delegations", "children", "bytes_out", "wrong_agent", "unapproved_action",
+    "kind": ("actions", "delegations", "children", "bytes_out", "tokens", "cost", "wrong_agent", "unapproved_action",
              "sequence_violation", "timing_violation", "after_completion", "unplanned_delegation", "other"),
     "state": ("pending", "running", "completed", "failed", "skipped", "blocked", "other"),
     "to": ("closed", "open", "half_open", "other"),
     "reason": ("connect", "reset", "other"),
+    "type": ("input", "output", "cache_read", "reasoning", "other"),
 }
 
 # name: (type, labels). Every series also carries the target labels Prometheus adds (job, instance).
@@ -85,6 +87,12 @@ EXPORTED_METRICS = {
     "scopegate_plan_tasks": ("gauge", ("state",)),
     "scopegate_plan_deviations_total": ("counter", ("kind",)),
     "scopegate_plan_duration_seconds": ("histogram", ()),
+    "scopegate_llm_tokens_total": ("counter", ("route", "agent", "model", "type")),
+    "scopegate_llm_cost_total": ("counter", ("route", "agent", "model")),
+    "scopegate_llm_unpriced_calls_total": ("counter", ("route",)),
+    "scopegate_llm_usage_missing_total": ("counter", ("route",)),
+    "scopegate_llm_time_to_first_chunk_seconds": ("histogram", ("route",)),
+    "scopegate_llm_duration_seconds": ("histogram", ("route",)),
     "scopegate_build_info": ("gauge", ("version",)),
     "process_cpu_seconds_total": ("counter", ()),
     "process_resident_memory_bytes": ("gauge", ()),

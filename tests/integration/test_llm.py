@@ -11,12 +11,11 @@ import threading
 import time
 from decimal import Decimal
 
-import pytest
-
 from audit_helpers import query, records
-from harness import (AGENT_KEYS, MODEL_UPSTREAM, ROOT, TOKEN_ENV, Upstream, agent_yaml, auth, delegation_config,
+from harness import (AGENT_KEYS, ROOT, TOKEN_ENV, agent_yaml, auth, delegation_config,
                      open_root, open_scope, request, route)
 from test_metrics import samples, scrape, value
+from test_schemas import validator
 
 E2E = os.path.join(ROOT, "tests", "e2e")
 PRICES = {"gpt-4o": (Decimal("2.5"), Decimal("10"), Decimal("1.25")),
@@ -27,13 +26,6 @@ LLM_SECTION = "llm:\n  currency: USD\n  prices:\n" + "".join(
     "    %s: {input: %s, output: %s, cache_read: %s}\n" % (m, *p) for m, p in PRICES.items())
 AGENTS = (agent_yaml("planner", may_open_root=True, grants=["*"]) + agent_yaml("researcher") +
           agent_yaml("writer"))
-
-
-@pytest.fixture(scope="module")
-def model_server():
-    u = Upstream("models", script=MODEL_UPSTREAM)
-    yield u
-    u.stop()
 
 
 def llm_routes(url, tool_url):
@@ -158,9 +150,17 @@ def test_each_record_carries_the_usage_the_sdk_reported_and_its_cost(start_gatew
     assert plain and all("stream_options" not in q["body"] for q in plain)
     for q in seen[-len(ALL_CALLS):]:
         assert [v for k, v in q["headers"] if k.lower() == "accept-encoding"] == ["identity"], q["headers"]
+    # Every record as the schema says, the new members included.
+    schema = validator("audit-record.schema.json")
+    for rec in records(tmp_path / "audit"):
+        schema.validate(rec)
     # query actions lists them per call; footprint totals them.
     code, out = query("footprint", root["id"], str(tmp_path / "audit"))
     assert code == 0, out
+    validator("query-footprint.schema.json").validate(out)
+    code, actions = query("actions", root["id"], str(tmp_path / "audit"))
+    validator("query-actions.schema.json").validate(actions)
+    assert sum(1 for r in actions["records"] if r.get("usage")) == len(ALL_CALLS)
     own = out["scopes"][0]["own"]
     assert own["llm_calls"] == len(ALL_CALLS)
     for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "reasoning_output_tokens"):

@@ -21,6 +21,7 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 SEARCH, FILES, UNAUTH, DELEGATIONS, MCP_DECLARED, MCP_OTHER = 5, 3, 2, 2, 2, 1
+MODEL_CALLS = 2  # when the gateway has a model route: one answered whole, one streamed
 UPSTREAM_5XX, UPSTREAM_DOWN = 1, 1
 
 
@@ -29,8 +30,13 @@ def scoped(name, prefix, url, **extra):
     return route(name, prefix, url, **extra)
 
 
-def gateway_config(upstream, audit_dir, **kwargs):
-    routes = (scoped("search", "/tools/search", upstream.url) +
+def gateway_config(upstream, audit_dir, model_server=None, **kwargs):
+    llm = ""
+    if model_server:
+        # A model API (docs/llm.md): one priced model, so its name is a label.
+        llm = scoped("openai", "/openai", model_server.url, kind="llm", strip_prefix="true")
+        kwargs["extra"] = "llm:\n  prices:\n    gpt-4o: {input: 2.5, output: 10}\n"
+    routes = (llm + scoped("search", "/tools/search", upstream.url) +
               scoped("files", "/tools/files", upstream.url) +
               scoped("flaky", "/tools/flaky", upstream.url) +
               scoped("dead", "/tools/dead", "http://127.0.0.1:%d" % free_port()) +
@@ -38,9 +44,10 @@ def gateway_config(upstream, audit_dir, **kwargs):
               "    tools:\n      lookup: { datasets: [crm] }\n" +
               scoped("researcher", "/agents/researcher", upstream.url, kind="agent", target_agent="researcher",
                      grants='["tool:*"]'))
-    agents = (agent_yaml("planner", may_open_root=True, grants=["tool:*", "agent:*"]) + agent_yaml("researcher") +
-              agent_yaml("writer") + agent_yaml("intruder"))
-    return delegation_config(routes, agents=agents, extra="audit:\n  dir: %s\n" % audit_dir, **kwargs)
+    agents = (agent_yaml("planner", may_open_root=True, grants=["tool:*", "agent:*", "model:*"]) +
+              agent_yaml("researcher") + agent_yaml("writer") + agent_yaml("intruder"))
+    extra = "audit:\n  dir: %s\n%s" % (audit_dir, kwargs.pop("extra", ""))
+    return delegation_config(routes, agents=agents, extra=extra, **kwargs)
 
 
 def scrape(gw, accept=None):
@@ -81,7 +88,7 @@ def mcp_call(tool):
 def workload(gw):
     """Known traffic; returns the root token."""
     _, token = open_root(gw, grants=["tool:search", "tool:lookup", "tool:undeclared", "tool:flaky", "tool:dead",
-                                     "agent:researcher"])
+                                     "agent:researcher", "model:gpt-4o"])
     for _ in range(SEARCH):
         assert request("127.0.0.1", gw.port, "GET", "/tools/search", headers=auth("planner", token))[0] == 200
     for _ in range(FILES):
@@ -106,6 +113,15 @@ def workload(gw):
     # A delegation through POST /v1/scopes: a child for the researcher, nothing forwarded.
     status, body = open_scope(gw, "planner", {"agent": "researcher", "grants": ["tool:search"]}, token=token)
     assert status == 201, body
+    if getattr(gw, "config_has_llm", False):
+        model_token = token
+        for stream in (False, True):
+            body = json.dumps({"model": "gpt-4o", "stream": stream, "max_tokens": 4,
+                               "messages": [{"role": "user", "content": "two words"}]})
+            status, _, answer = request("127.0.0.1", gw.port, "POST", "/openai/v1/chat/completions",
+                                        headers=auth("planner", model_token, **{"Content-Type": "application/json"}),
+                                        body=body)
+            assert status == 200, answer
     return token
 
 
@@ -151,11 +167,24 @@ def check_counts(s):
     assert value(s, "scopegate_audit_queue_capacity") > 0
     assert value(s, "scopegate_audit_available") == 1
     assert value(s, "process_open_fds") > 0 and value(s, "process_resident_memory_bytes") > 0
+    # Model calls (docs/llm.md): 2 words in and 4 out each, at 2.5 and 10 per million tokens.
+    assert value(s, "scopegate_llm_tokens_total", route="openai", agent="planner", model="gpt-4o",
+                 type="input") == 2 * MODEL_CALLS
+    assert value(s, "scopegate_llm_tokens_total", route="openai", agent="planner", model="gpt-4o",
+                 type="output") == 4 * MODEL_CALLS
+    assert abs(value(s, "scopegate_llm_cost_total", route="openai", agent="planner", model="gpt-4o") -
+               MODEL_CALLS * (2 * 2.5 + 4 * 10) / 1e6) < 1e-9
+    assert value(s, "scopegate_llm_duration_seconds_count", route="openai") == MODEL_CALLS
+    assert value(s, "scopegate_llm_time_to_first_chunk_seconds_count", route="openai") == MODEL_CALLS
+    assert value(s, "scopegate_requests_total", route="openai", agent="planner", operation="chat", decision="allow",
+                 code="2xx") == MODEL_CALLS
 
 
 @pytest.fixture
-def gateway(start_gateway, upstream, tmp_path):
-    return start_gateway(gateway_config(upstream, tmp_path / "audit"), env=TOKEN_ENV)
+def gateway(start_gateway, upstream, model_server, tmp_path):
+    gw = start_gateway(gateway_config(upstream, tmp_path / "audit", model_server), env=TOKEN_ENV)
+    gw.config_has_llm = True
+    return gw
 
 
 def wait_for_records(s_fn, want, timeout=10):
@@ -170,7 +199,8 @@ def wait_for_records(s_fn, want, timeout=10):
 
 def test_exact_counts_and_promtool(gateway):
     workload(gateway)
-    sent = 1 + SEARCH + FILES + UNAUTH + 1 + UPSTREAM_5XX + UPSTREAM_DOWN + MCP_DECLARED + MCP_OTHER + DELEGATIONS + 1
+    sent = (1 + SEARCH + FILES + UNAUTH + 1 + UPSTREAM_5XX + UPSTREAM_DOWN + MCP_DECLARED + MCP_OTHER + DELEGATIONS + 1 +
+            MODEL_CALLS)
     head, text = scrape(gateway)
     assert head["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     s = wait_for_records(lambda: samples(scrape(gateway)[1]), sent)
@@ -319,6 +349,7 @@ def test_a_real_prometheus_sees_the_exact_counts(gateway):
             'sum(scopegate_scopes_opened_total)': 1 + DELEGATIONS + 1,
             'sum(scopegate_upstream_duration_seconds_count{route="search"})': SEARCH,
             'scopegate_build_info': 1,
+            'sum(scopegate_llm_tokens_total{model="gpt-4o",type="output"})': 4 * MODEL_CALLS,
         }
         for expr, want in expected.items():
             prom.wait(lambda: prom.scalar(expr) == want, 30, "%s == %s (now %s)" % (expr, want, prom.scalar(expr)))
@@ -340,6 +371,8 @@ NEEDS_AN_EVENT = {
     "Endpoints ejected and retries [A]": "needs a route with breakers; this gateway has none (test_endpoints.py)",
     "Endpoints ejected and retries [B]": "needs a route with several endpoints (test_endpoints.py)",
     "Upstream concurrency [B]": "needs a route's concurrency limit to refuse a request (test_concurrency.py)",
+    "LLM cost per hour by agent [B]": "needs a call to a model without a price (test_llm.py)",
+    "LLM time to first chunk and duration [C]": "needs a model answer without usage (test_llm.py)",
 }
 
 

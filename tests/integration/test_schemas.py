@@ -92,9 +92,15 @@ def test_audit_record_schema_describes_the_contract_fields():
         "request_id": request_record["request_id"], "trace_id": request_record["trace_id"],
         "span_id": request_record["span_id"], "scope": request_record["scope"], "principal": "user:alice",
         "agent": "researcher", "route": "mcp", "status": 200, "outcome": "upstream_cut", "duration_ms": 3.25,
-        "bytes_out": 5, "usage": {"input_tokens": 10, "output_tokens": 2}, "prev": "b" * 64, "hash": "c" * 64}
+        "bytes_out": 5, "model": "gpt-4o",
+        "usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 4, "reasoning_output_tokens": 0},
+        "cost": 0.000035, "prev": "b" * 64, "hash": "c" * 64}
     v.validate(outcome)
-    v.validate({k: x for k, x in outcome.items() if k not in ("usage", "outcome", "trace_id", "span_id")})
+    v.validate({k: x for k, x in outcome.items() if k not in ("usage", "cost", "outcome", "trace_id", "span_id")})
+    # Usage is whole: every count, as the gateway writes it.
+    for partial in ({"input_tokens": 10, "output_tokens": 2}, dict(outcome["usage"], extra=1)):
+        with pytest.raises(jsonschema.ValidationError):
+            v.validate(dict(outcome, usage=partial))
     for broken in ({k: x for k, x in request_record.items() if k != "hash"},
                    dict(request_record, decision="maybe"),
                    dict(request_record, ts="2026-11-21 10:00:00"),

@@ -470,7 +470,7 @@ TEST_CASE("policy: load errors name the file, the line and the key path") {
        "hr.yaml:6: rules[0].when.classification.at_least: unknown classification 'secret' (expected public, "
        "internal, confidential, restricted)"},
       {"unknown kind", "    when:\n      kind: [grpc]\n",
-       "hr.yaml:6: rules[0].when.kind[0]: unknown kind 'grpc' (expected http, mcp, agent, a2a, scopes, plans)"},
+       "hr.yaml:6: rules[0].when.kind[0]: unknown kind 'grpc' (expected http, mcp, agent, a2a, scopes, plans, llm)"},
       {"duplicate key", "    when:\n      agent: [a]\n      agent: [b]\n",
        "hr.yaml:7: rules[0].when.agent: duplicate key"},
       {"two argument operators", "    when:\n      arguments: [{pointer: /a, equals: 1, prefix: x}]\n",

@@ -15,7 +15,8 @@ using metrics::pack;
 
 namespace {
 
-constexpr std::string_view kOperations[] = {"execute_tool", "invoke_agent", "read_resource", "http", "chat", "embeddings"};
+constexpr std::string_view kOperations[] = {"execute_tool", "invoke_agent", "read_resource", "http",
+                                            "chat",         "embeddings",   "text_completion"};
 
 #ifndef SCOPEGATE_VERSION
 #define SCOPEGATE_VERSION "dev"

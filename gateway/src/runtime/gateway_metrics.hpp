@@ -61,7 +61,7 @@ class GatewayMetrics {
   GatewayMetrics();
 
   metrics::Registry registry_;
-  std::array<std::uint16_t, 6> operations_{};
+  std::array<std::uint16_t, 7> operations_{};
   std::array<std::uint16_t, http::kErrorCodeCount> codes_{};
   std::array<std::uint16_t, 6> classes_{};  // [0] other, [1] 1xx ... [5] 5xx
   std::array<std::uint16_t, audit::kEventCount> events_{};
