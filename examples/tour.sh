@@ -59,7 +59,7 @@ expect 401 "$GW/tools/search/hello"
 
 step "2. The planner opens a root scope on behalf of user:alice"
 expect 201 -X POST "$GW/v1/scopes" -H "$PLANNER" \
-  -d '{"principal": "user:alice", "objective": "Q3 board report", "grants": ["tool:*", "agent:researcher"], "ttl_s": 900}'
+  -d '{"principal": "user:alice", "objective": "Q3 board report", "grants": ["tool:*", "agent:researcher", "model:gpt-4o*"], "ttl_s": 900}'
 TOKEN=$(field 'd["token"]')
 ROOT=$(field 'd["scope"]["id"]')
 
@@ -125,19 +125,42 @@ expect 200 "$GW/v1/plans/$PLAN" -H "$PLANNER" -H "Delegation-Token: $TOKEN"
 for _ in 1 2 3 4 5 6 7 8 9 10; do "$SCOPEGATE" query plan "$PLAN" --log "$AUDIT_DIR" >/dev/null 2>&1 && break; sleep 0.3; done
 "$SCOPEGATE" query plan "$PLAN" --log "$AUDIT_DIR"
 
-step "12. The admin API shows the scope with its child; revoking the root revokes the subtree"
+step "12. Model calls (docs/llm.md): the planner calls a model through the gateway under its scope, once"
+echo "   whole and once streamed. The usage the model reported, and its cost at the configured price,"
+echo "   go into each call's audit record; a model the scope was not granted is refused (403)."
+expect 200 -X POST "$GW/llm/openai/v1/chat/completions" -H "$PLANNER" -H "Delegation-Token: $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"model": "gpt-4o", "max_tokens": 6, "messages": [{"role": "user", "content": "summarise the Q3 numbers"}]}'
+echo "(usage as the model reported it: $(field 'd["usage"]'))"
+expect 200 -N -X POST "$GW/llm/openai/v1/chat/completions" -H "$PLANNER" -H "Delegation-Token: $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"model": "gpt-4o-mini", "stream": true, "max_tokens": 3, "messages": [{"role": "user", "content": "one more line"}]}'
+expect 403 -X POST "$GW/llm/anthropic/v1/messages" -H "$PLANNER" -H "Delegation-Token: $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"model": "claude-sonnet", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}'
+# The records of the two calls (a moment for the writer to put them down).
+for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q '"model":"gpt-4o-mini".*"usage"' "$AUDIT_DIR"/*.jsonl 2>/dev/null && break; sleep 0.3; done
+python3 -c '
+import decimal, glob, json, sys
+for path in sorted(glob.glob(sys.argv[1] + "/*.jsonl")):
+    for line in open(path):
+        r = json.loads(line, parse_float=decimal.Decimal)
+        if r.get("usage"):
+            print("   %-12s %-10s %s tokens in, %s out, cost %s USD" % (r["model"], r["operation"], r["usage"]["input_tokens"],
+                                                                   r["usage"]["output_tokens"], r["cost"]))
+' "$AUDIT_DIR"
+grep -q '"model":"gpt-4o-mini".*"usage"' "$AUDIT_DIR"/*.jsonl || { echo "tour: expected the streamed call's usage in its record" >&2; exit 1; }
+
+step "13. The admin API shows the scope with its child; revoking the root revokes the subtree"
 expect 200 "$ADMIN/v1/scopes/$ROOT"
 expect 200 -X POST "$ADMIN/v1/scopes/$ROOT/revoke" -H "Authorization: Bearer $ADMIN_TOKEN"
 expect 401 "$GW/tools/search/revenue" -H "$RESEARCHER" -H "Delegation-Token: $CHILD"
 echo "(child scope $CHILD_ID: revoked with its root)"
 
-step "13. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
+step "14. The audit log: which scopes were opened for user:alice, and what was done under the root and below"
 "$SCOPEGATE" query scopes --principal user:alice --log "$AUDIT_DIR"
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR"
 # The child's actions in plain words (a unique prefix of its id is enough).
 "$SCOPEGATE" query actions "${CHILD_ID:0:13}" --log "$AUDIT_DIR"
 
-step "14. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
+step "15. The delegation tree, and the evidence answer: was shared-drive ever touched under the root?"
 "$SCOPEGATE" query tree "$ROOT" --log "$AUDIT_DIR"
 # Exit 0 = never (the researcher's refused upload is listed as an attempt, not an access).
 "$SCOPEGATE" query never "$ROOT" --dataset shared-drive --log "$AUDIT_DIR" || { echo "tour: expected exit 0" >&2; exit 1; }
@@ -146,14 +169,14 @@ step "14. The delegation tree, and the evidence answer: was shared-drive ever to
 "$SCOPEGATE" query footprint "$ROOT" --log "$AUDIT_DIR" --format md >"$AUDIT_DIR/../scopegate-tour-report.md"
 echo "(report written to $(cd "$AUDIT_DIR/.." && pwd)/scopegate-tour-report.md)"
 
-step "15. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
+step "16. Metrics for Prometheus on the admin listener: the tour's requests by route, agent, decision and code"
 metrics=$(curl -s "$ADMIN/metrics") || not_found "admin listener" "$ADMIN/metrics" "no answer (curl exit $?)"
 grep '^scopegate_requests_total' <<<"$metrics" ||
   { echo "tour: expected scopegate_requests_total series in $ADMIN/metrics" >&2; exit 1; }
 grep -q '^scopegate_requests_total{route="files",agent="researcher",operation="execute_tool",decision="deny",code="grant_exceeded"} ' <<<"$metrics" ||
   { echo "tour: expected the refused files call (step 7) among the metrics" >&2; exit 1; }
 
-step "16. Resilience: the search route balances over two tool servers, each endpoint with its own breaker"
+step "17. Resilience: the search route balances over two tool servers, each endpoint with its own breaker"
 breakers=$(curl -s "$ADMIN/v1/breakers") || not_found "admin listener" "$ADMIN/v1/breakers" "no answer (curl exit $?)"
 python3 -c '
 import json, sys

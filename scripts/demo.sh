@@ -4,7 +4,8 @@
 # The README's tour shows how to open a scope (POST /v1/scopes with the demo planner's key) and call
 # tools under it.
 #   SCOPEGATE_PORT (8080), SCOPEGATE_ADMIN_PORT (9901), DEMO_UPSTREAM_PORT (9101),
-#   DEMO_UPSTREAM_B_PORT (9102, the search route's second tool server): the ports
+#   DEMO_UPSTREAM_B_PORT (9102, the search route's second tool server), DEMO_MODEL_PORT (9103, the
+#   stand-in model server behind the llm routes): the ports
 #   SCOPEGATE_TOKEN_KEY (random), SCOPEGATE_ADMIN_TOKEN (demo-admin-token), SCOPEGATE_AUDIT_DIR
 # What a second terminal needs (the generated token key, the ports, the admin token, the audit
 # directory) is written to build/demo.env, readable by its owner only: `source build/demo.env`.
@@ -18,6 +19,7 @@ export SCOPEGATE_PORT=${SCOPEGATE_PORT:-8080}
 export SCOPEGATE_ADMIN_PORT=${SCOPEGATE_ADMIN_PORT:-9901}
 export DEMO_UPSTREAM_PORT=${DEMO_UPSTREAM_PORT:-9101}
 export DEMO_UPSTREAM_B_PORT=${DEMO_UPSTREAM_B_PORT:-9102}
+export DEMO_MODEL_PORT=${DEMO_MODEL_PORT:-9103}
 export SCOPEGATE_AUDIT_DIR=${SCOPEGATE_AUDIT_DIR:-/var/tmp/scopegate-demo-audit}
 # The delegation-token key: random per demo run unless given (64 hex digits).
 export SCOPEGATE_TOKEN_KEY=${SCOPEGATE_TOKEN_KEY:-$(openssl rand -hex 32)}
@@ -34,7 +36,7 @@ env_file=$build_dir/demo.env
 env_tmp=$(umask 077 && mktemp "$env_file.XXXXXX")
 {
   echo "# Written by scripts/demo.sh for the demo it is running: source it in a second terminal."
-  for name in SCOPEGATE_PORT SCOPEGATE_ADMIN_PORT DEMO_UPSTREAM_PORT DEMO_UPSTREAM_B_PORT SCOPEGATE_AUDIT_DIR SCOPEGATE_TOKEN_KEY \
+  for name in SCOPEGATE_PORT SCOPEGATE_ADMIN_PORT DEMO_UPSTREAM_PORT DEMO_UPSTREAM_B_PORT DEMO_MODEL_PORT SCOPEGATE_AUDIT_DIR SCOPEGATE_TOKEN_KEY \
               SCOPEGATE_ADMIN_TOKEN SCOPEGATE; do
     printf 'export %s=%q\n' "$name" "${!name}"
   done
@@ -45,9 +47,11 @@ python3 examples/upstreams/demo_upstream.py --port "$DEMO_UPSTREAM_PORT" --name 
 upstream=$!
 python3 examples/upstreams/demo_upstream.py --port "$DEMO_UPSTREAM_B_PORT" --name demo-tools-b >/dev/null &
 upstream_b=$!
+python3 examples/upstreams/model_upstream.py --port "$DEMO_MODEL_PORT" --name demo-models >/dev/null &
+models=$!
 gateway=
 # However the demo ends (Ctrl-C, SIGTERM to this script, an error), every process stops with it.
-trap 'kill $upstream $upstream_b $gateway 2>/dev/null || true; rm -f "$env_file"' EXIT
+trap 'kill $upstream $upstream_b $models $gateway 2>/dev/null || true; rm -f "$env_file"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 # The tool servers must be the demo's own: if a port is taken, something else would receive the
@@ -55,7 +59,7 @@ trap 'exit 143' TERM
 wait_for_tool_server() {  # pid port
   for _ in $(seq 50); do
     if ! kill -0 "$1" 2>/dev/null; then
-      echo "demo: a demo tool server did not start: is 127.0.0.1:$2 in use? (set DEMO_UPSTREAM_PORT, DEMO_UPSTREAM_B_PORT)" >&2
+      echo "demo: a demo server did not start: is 127.0.0.1:$2 in use? (set DEMO_UPSTREAM_PORT, DEMO_UPSTREAM_B_PORT, DEMO_MODEL_PORT)" >&2
       exit 1
     fi
     if python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
@@ -69,7 +73,8 @@ wait_for_tool_server() {  # pid port
 }
 wait_for_tool_server "$upstream" "$DEMO_UPSTREAM_PORT"
 wait_for_tool_server "$upstream_b" "$DEMO_UPSTREAM_B_PORT"
-echo "demo tool servers on 127.0.0.1:$DEMO_UPSTREAM_PORT and :$DEMO_UPSTREAM_B_PORT; gateway on 127.0.0.1:$SCOPEGATE_PORT, admin on 127.0.0.1:$SCOPEGATE_ADMIN_PORT" >&2
+wait_for_tool_server "$models" "$DEMO_MODEL_PORT"
+echo "demo tool servers on 127.0.0.1:$DEMO_UPSTREAM_PORT and :$DEMO_UPSTREAM_B_PORT, model server on :$DEMO_MODEL_PORT; gateway on 127.0.0.1:$SCOPEGATE_PORT, admin on 127.0.0.1:$SCOPEGATE_ADMIN_PORT" >&2
 echo "in another terminal: source $env_file && bash examples/tour.sh" >&2
 "$SCOPEGATE" serve --config examples/scopegate.yaml &
 gateway=$!

@@ -15,7 +15,7 @@ bash scripts/setup.sh build fuzz  # the build group, and clang with its libFuzze
 
 build_dir=build-fuzz
 seconds=${SCOPEGATE_FUZZ_SECONDS:-60}
-harnesses=${SCOPEGATE_FUZZ_HARNESSES:-"http_head token jsonrpc config audit plan"}
+harnesses=${SCOPEGATE_FUZZ_HARNESSES:-"http_head token jsonrpc config audit plan llm"}
 findings=$build_dir/fuzz-findings  # crashing inputs and each run's log; kept after the script ends
 
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \

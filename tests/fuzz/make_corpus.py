@@ -371,6 +371,38 @@ def plan_seeds():
                                                      {"id": "b", "agent": "x", "actions": [], "depends_on": ["a"]}]}))
 
 
+def llm_seeds():
+    """A flags byte (bit 0: Anthropic, bit 1: an event stream), a request body, a NUL, then an answer."""
+    chat = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    usage = {"prompt_tokens": 12, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 4},
+             "completion_tokens_details": {"reasoning_tokens": 3}}
+    chunks = "".join("data: %s\n\n" % json.dumps(c) for c in (
+        {"choices": [{"delta": {"content": "hi"}}], "usage": None}, {"choices": [], "usage": usage})) + "data: [DONE]\n\n"
+    anthropic = "".join("event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in (
+        {"type": "message_start", "message": {"content": [], "usage": {"input_tokens": 25,
+                                                                        "cache_read_input_tokens": 10,
+                                                                        "output_tokens": 1}}},
+        {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "x"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 15}}))
+    responses = "event: response.completed\ndata: %s\n\n" % json.dumps(
+        {"type": "response.completed", "response": {"usage": {"input_tokens": 6, "output_tokens": 4}}})
+    seeds = {
+        "chat-stream": ("\x02", chat, chunks),
+        "chat-stream-crlf": ("\x02", dict(chat, stream_options={"include_usage": False}), chunks.replace("\n", "\r\n")),
+        "chat-json": ("\x00", dict(chat, stream=False), json.dumps({"choices": [], "usage": usage})),
+        "anthropic-stream": ("\x03", {"model": "claude", "stream": True, "max_tokens": 9}, anthropic),
+        "anthropic-json": ("\x01", {"model": "claude", "max_tokens": 9},
+                           json.dumps({"content": [], "usage": {"input_tokens": 5, "output_tokens": 7}})),
+        "responses-stream": ("\x02", {"model": "o", "stream": True, "max_output_tokens": 5}, responses),
+        "escaped": ("\x02", '{"model":"m","stream":true,"stream\\u005foptions":null}', chunks),
+        "duplicate-usage": ("\x00", dict(chat, stream=False),
+                            '{"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":2}}'),
+    }
+    for name, (flags, request, answer) in seeds.items():
+        body = request if isinstance(request, str) else json.dumps(request)
+        write("llm", name + ".bin", flags + body + "\0" + answer)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--audit-log", default=os.path.join(CORPUS, "audit", "tour-log.jsonl"))
@@ -381,6 +413,7 @@ def main():
     jsonrpc_seeds()
     config_seeds()
     plan_seeds()
+    llm_seeds()
     tmp = os.path.join(CORPUS, "audit", ".source.jsonl")
     os.makedirs(os.path.dirname(tmp), exist_ok=True)
     with open(tmp, "wb") as f:

@@ -5,7 +5,7 @@ import re
 import subprocess
 import tempfile
 
-from harness import BIN, ROOT, Gateway, Upstream, free_port
+from harness import BIN, MODEL_UPSTREAM, ROOT, Gateway, Upstream, free_port
 
 # The example config names ../policies relative to itself; the harness writes it elsewhere.
 POLICY_DIR = os.path.join(ROOT, "policies")
@@ -20,12 +20,14 @@ def test_example_config_is_valid():
 
 def test_the_tour_runs_as_written():
     upstream, upstream_b = Upstream("demo-tools"), Upstream("demo-tools-b")
+    models = Upstream("demo-models", script=MODEL_UPSTREAM)
     with open(os.path.join(ROOT, "examples", "scopegate.yaml")) as f:
         yaml_text = f.read()
     audit_dir = tempfile.mkdtemp(prefix="scopegate-tour-audit-")
     env = {"SCOPEGATE_TOKEN_KEY": "cd" * 32, "SCOPEGATE_ADMIN_TOKEN": "tour-admin", "SCOPEGATE_PORT": "0",
            "SCOPEGATE_ADMIN_PORT": "0", "DEMO_UPSTREAM_PORT": str(upstream.port), "SCOPEGATE_AUDIT_DIR": audit_dir,
-           "SCOPEGATE_POLICY_DIR": POLICY_DIR, "DEMO_UPSTREAM_B_PORT": str(upstream_b.port)}
+           "SCOPEGATE_POLICY_DIR": POLICY_DIR, "DEMO_UPSTREAM_B_PORT": str(upstream_b.port),
+           "DEMO_MODEL_PORT": str(models.port)}
     gw = Gateway(yaml_text, env=env)
     try:
         # The variables scripts/demo.sh writes to build/demo.env for the second terminal.
@@ -52,10 +54,15 @@ def test_the_tour_runs_as_written():
         # The resilience step: both endpoints of the search route, each with a closed breaker.
         for u in (upstream, upstream_b):
             assert re.search(r"search -> 127\.0\.0\.1:%d +weight 1, in flight 0, breaker closed" % u.port, run.stdout)
+        # The model step: both calls' usage and cost from their records (4 words in, as asked out).
+        assert re.search(r"gpt-4o +chat +4 tokens in, 6 out, cost 0\.00007 USD", run.stdout), run.stdout[-3000:]
+        assert re.search(r"gpt-4o-mini +chat +3 tokens in, 3 out, cost 0\.00000225 USD", run.stdout)
+        assert "models:     gpt-4o, gpt-4o-mini; 2 model calls" in run.stdout
     finally:
         gw.stop()
         upstream.stop()
         upstream_b.stop()
+        models.stop()
 
 
 def test_the_tour_says_where_it_looked_when_no_gateway_answers():

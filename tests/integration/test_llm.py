@@ -441,3 +441,32 @@ def test_a_cost_budget_refuses_models_without_a_price(start_gateway, model_serve
     assert r[0]["status"] == 429 and r[0]["error"]["error"]["rule"] == "budget:cost", r[0]
     assert "no price" in r[0]["error"]["error"]["message"]
     assert r[1]["ok"], r[1]
+
+
+def test_the_gateway_holds_the_provider_keys(start_gateway, model_server, tmp_path):
+    """With api_key, the provider sees the gateway's key (Bearer for OpenAI, x-api-key for
+    Anthropic), never the agent's credential or a key header the agent sent."""
+    routes = (route("openai", "/openai", model_server.url, kind="llm", access="scoped", strip_prefix="true",
+                    api_key="${SG_OPENAI_KEY}") +
+              route("anthropic", "/anthropic", model_server.url, kind="llm", api="anthropic", access="scoped",
+                    strip_prefix="true", api_key="${SG_ANTHROPIC_KEY}"))
+    text = "audit:\n  dir: %s\n%s" % (tmp_path / "audit", LLM_SECTION)
+    gw = start_gateway(delegation_config(routes, agents=AGENTS, extra=text),
+                       env=dict(TOKEN_ENV, SG_OPENAI_KEY="sk-openai-test", SG_ANTHROPIC_KEY="sk-ant-test"))
+    _, token = open_root(gw, grants=["model:*"])
+    for prefix, path, body in (("/openai", "/v1/chat/completions", {"model": "gpt-4o", "messages": []}),
+                               ("/anthropic", "/v1/messages", {"model": "claude-sonnet", "max_tokens": 2,
+                                                                "messages": []})):
+        status, _, data = request("127.0.0.1", gw.port, "POST", prefix + path, body=json.dumps(body),
+                                  headers=auth("planner", token, **{"Content-Type": "application/json",
+                                                                    "X-Api-Key": "agent-guess"}))
+        assert status == 200, data
+    seen = json.loads(request("127.0.0.1", model_server.port, "GET", "/requests")[2])[-2:]
+    openai, anthropic = ({k.lower(): v for k, v in q["headers"]} for q in seen)
+    assert openai["authorization"] == "Bearer sk-openai-test" and "x-api-key" not in openai
+    assert anthropic["x-api-key"] == "sk-ant-test" and "authorization" not in anthropic
+    for q in seen:
+        assert all(AGENT_KEYS["planner"] not in v and v != "agent-guess" for _, v in q["headers"])
+    # The keys are in no record.
+    with_keys = [r for r in records(tmp_path / "audit") if "sk-openai-test" in json.dumps(r)]
+    assert not with_keys

@@ -1152,6 +1152,10 @@ void check_fallbacks(Reader& r, const YAML::Node& routes, const Config& c) {
       // The child scope was minted for this route's agent: another agent must not act in it.
       r.error(at, key, "route '" + it->name + "' delegates to agent '" + it->target_agent + "', not '" +
                            route.target_agent + "'; a delegation falls back only to the same agent");
+    } else if (route.kind == RouteKind::llm && it->llm.api != route.llm.api) {
+      // The call was read, and its usage will be, as this route's API.
+      r.error(at, key, "route '" + it->name + "' speaks the " + to_string(it->llm.api) + " API, not " +
+                           to_string(route.llm.api) + "; a model call falls back only to the same API");
     }
   }
 }

@@ -4,6 +4,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace scopegate::llm {
 
 namespace {
@@ -63,16 +67,75 @@ Usage UsageReader::usage() const {
   return u;
 }
 
+namespace {
+
+constexpr std::size_t kMaxKey = 16;  // longer member names are none the scanner looks for
+
+// Outside a string, only quotes and brackets change the scanner's state, and commas at depths 1
+// and 2 (where member names are read). Everything else (numbers, literals, ':', white space, and
+// the commas of deeper arrays, an embedding's thousands of floats) is passed over in bulk.
+template <bool Commas>
+const char* next_structural(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), open_brace = _mm_set1_epi8('{'), close_brace = _mm_set1_epi8('}'),
+                open_bracket = _mm_set1_epi8('['), close_bracket = _mm_set1_epi8(']'), comma = _mm_set1_epi8(',');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, open_brace)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, close_brace),
+                                            _mm_or_si128(_mm_cmpeq_epi8(v, open_bracket), _mm_cmpeq_epi8(v, close_bracket))));
+    if constexpr (Commas) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, comma));
+    if (int mask = _mm_movemask_epi8(hit)) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  for (; p < end; ++p) {
+    char c = *p;
+    if (c == '"' || c == '{' || c == '}' || c == '[' || c == ']' || (Commas && c == ',')) break;
+  }
+  return p;
+}
+
+// The end of the line that starts at p: its CR or LF, or `end`.
+const char* line_end(const char* p, const char* end) {
+  auto n = static_cast<std::size_t>(end - p);
+  const char* lf = static_cast<const char*>(std::memchr(p, '\n', n));
+  const char* limit = lf ? lf : end;
+  const char* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(limit - p)));
+  return cr ? cr : limit;
+}
+
+}  // namespace
+
 void UsageReader::json(std::string_view text) {
   const char* p = text.data();
   const char* end = p + text.size();
   while (p < end) {
-    // The bulk of a response is string content outside any usage object: skipped to the next
-    // quote or backslash without looking at each byte's role.
-    if (in_string_ && !escape_ && !reading_key_ && capture_depth_ < 0) {
-      const char* q = p;
-      while (q < end && *q != '"' && *q != '\\') ++q;
-      p = q;
+    // The bulk of an answer lies outside any usage object and any member name the scanner looks
+    // for: string content is skipped to its next quote or backslash (memchr), the rest to the next
+    // byte that changes the structure, without looking at each byte's role.
+    if (capture_depth_ < 0 && !escape_ && reading_key_) {
+      // A member name at depth 1 or 2: taken whole up to its closing quote (or a backslash).
+      auto n = static_cast<std::size_t>(end - p);
+      const char* quote = static_cast<const char*>(std::memchr(p, '"', n));
+      const char* limit = quote ? quote : end;
+      const char* slash = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(limit - p)));
+      const char* stop = slash ? slash : limit;
+      auto length = static_cast<std::size_t>(stop - p);
+      if (key_.size() + length <= kMaxKey) key_.append(p, length);
+      else key_too_long_ = true;
+      p = stop;
+      if (p == end) break;
+    } else if (capture_depth_ < 0 && !escape_) {
+      if (in_string_) {
+        auto n = static_cast<std::size_t>(end - p);
+        const char* quote = static_cast<const char*>(std::memchr(p, '"', n));
+        const char* limit = quote ? quote : end;
+        const char* slash = static_cast<const char*>(std::memchr(p, '\\', static_cast<std::size_t>(limit - p)));
+        p = slash ? slash : limit;
+      } else {
+        p = depth_ == 1 || depth_ == 2 ? next_structural<true>(p, end) : next_structural<false>(p, end);
+      }
       if (p == end) break;
     }
     json_byte(*p++);
@@ -105,7 +168,7 @@ void UsageReader::json_byte(char c) {
         pending_[depth_] = k;
       }
     } else if (reading_key_) {
-      if (key_.size() < 16) key_ += c;
+      if (key_.size() < kMaxKey) key_ += c;
       else key_too_long_ = true;
     }
     return;
@@ -123,7 +186,8 @@ void UsageReader::json_byte(char c) {
       expect_key_ = false;
       break;
     case ',':
-      if (depth_ <= 3 && in_object_[depth_]) expect_key_ = true;
+      // Only at depths 1 and 2 (the scanner passes deeper commas over): a member name follows.
+      if ((depth_ == 1 || depth_ == 2) && in_object_[depth_]) expect_key_ = true;
       if (depth_ == 1 || depth_ == 2) at_[depth_] = Key::other;
       break;
     case '{':
@@ -249,8 +313,7 @@ void UsageReader::sse(std::string_view piece) {
       }
     }
     // The rest of the line, up to its end in this piece.
-    const char* q = p;
-    while (q < end && *q != '\r' && *q != '\n') ++q;
+    const char* q = line_end(p, end);
     if (data_line_) json(std::string_view(p, static_cast<std::size_t>(q - p)));
     p = q;
   }

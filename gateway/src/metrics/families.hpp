@@ -66,8 +66,8 @@
   X(llm_unpriced_calls_total, counter, "route", none, 512,                                                 \
     "Model calls whose model has no price in the config: their tokens are counted, their cost is 0.")      \
   X(llm_usage_missing_total, counter, "route", none, 512,                                                  \
-    "Model calls forwarded whose response carried no usage the gateway could read (an error, a stream "   \
-    "cut before its usage, a compressed body): neither their tokens nor their cost are counted.")          \
+    "Model calls answered 2xx whose answer carried no usage the gateway could read (a stream cut before "  \
+    "its usage, a compressed body, a server that does not report it): their tokens and cost go uncounted.") \
   X(llm_time_to_first_chunk_seconds, histogram, "route", latency, 512,                                      \
     "Time from sending a model call upstream to the first piece of its answer relayed (time to first "   \
     "token for a stream).")                                                                               \

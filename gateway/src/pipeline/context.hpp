@@ -186,13 +186,10 @@ struct RequestContext {
   protocol::A2aAnswer a2a_answer;
   bool a2a_read = false;
 
-  // LLM calls (pipeline/llm.cpp): the model the body asks for (its action is model:<name>), the
-  // operation, whether the answer streams, and the usage read from the response as it passes
-  // (through response_tap), with when its first piece went out.
+  // LLM calls (pipeline/llm.cpp): the model the body asks for (its action is model:<name>), and
+  // the usage read from the response as it passes (through response_tap), with when its first
+  // piece went out.
   std::string model;
-  llm::Operation llm_operation = llm::Operation::other;
-  bool llm_stream = false;
-  bool llm_asked_usage = false;  // the gateway added stream_options.include_usage
   // What the budgets hold for it while it runs (llm::estimated_tokens), settled to what it used.
   std::uint64_t reserve_tokens = 0, reserve_cost = 0;
   std::optional<llm::UsageReader> usage_reader;

@@ -10,13 +10,12 @@ using metrics::Family;
 using metrics::pack;
 
 Verdict classify_llm(RequestContext& x) {
-  x.llm_operation = llm::operation_of(x.route->llm.api, x.parser.get().target());
-  if (x.llm_operation == llm::Operation::other || x.method != bhttp::verb::post) {
+  auto operation = llm::operation_of(x.route->llm.api, x.parser.get().target());
+  if (operation == llm::Operation::other || x.method != bhttp::verb::post) {
     // A model list, a file upload, a batch, images or audio: no usage the gateway reads, so the
     // route's own action (like an MCP method the gateway does not name), grant-checked all the
     // same: a grant of model:* does not cover it. A GET of the API's listings or of a stored
     // object reads nothing on anyone's behalf: housekeeping.
-    x.llm_operation = llm::Operation::other;
     if (x.method != bhttp::verb::get && x.method != bhttp::verb::head) x.action = "route:" + x.route->name;
     return Verdict::next();
   }
@@ -25,7 +24,6 @@ Verdict classify_llm(RequestContext& x) {
   auto request = llm::parse_request(x.body, why);
   if (!request) return http::Violation{ErrorCode::bad_request, "LLM request: " + why};
   x.model = std::move(request->model);
-  x.llm_stream = request->stream;
   std::uint64_t input = 0;
   x.reserve_tokens = llm::estimated_tokens(x.body.size(), *request, input);
   if (const auto* price = x.snapshot.config.llm.price(x.model)) {
@@ -34,14 +32,14 @@ Verdict classify_llm(RequestContext& x) {
     estimate[llm::TokenType::output] = x.reserve_tokens - input;
     x.reserve_cost = llm::cost_of(estimate, *price);
   }
-  x.operation = llm::operation_name(x.llm_operation);
+  x.operation = llm::operation_name(operation);
   x.action = "model:" + x.model;
   // Only a streamed chat completion leaves its usage out unless asked; the body is changed here,
   // after every check read it, and only by adding that one member.
-  if ((x.llm_operation == llm::Operation::chat || x.llm_operation == llm::Operation::completions) &&
+  if ((operation == llm::Operation::chat || operation == llm::Operation::completions) &&
       x.route->llm.api == config::LlmApi::openai &&
       x.route->llm.stream_usage) {
-    x.llm_asked_usage = llm::ask_for_stream_usage(x.body, *request);
+    llm::ask_for_stream_usage(x.body, *request);
   }
   x.response_tap = &read_llm_usage;
   return Verdict::next();
@@ -49,7 +47,10 @@ Verdict classify_llm(RequestContext& x) {
 
 void prepare_llm_request(RequestContext& x) {
   if (x.route->kind != config::RouteKind::llm) return;
-  if (const std::string& key = x.route->llm.api_key; !key.empty()) {
+  // The key of the provider that serves it: the route's own, or its fallback's (which speaks the
+  // same API, config/loader.cpp).
+  const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
+  if (const std::string& key = serving.llm.api_key; !key.empty()) {
     // The provider's key, held by the gateway only (validated printable at load): whatever an
     // agent sent in either header is dropped.
     x.replaced[x.replaced_count++] = "authorization";
@@ -109,7 +110,8 @@ void record_llm(runtime::Services&, const RequestSummary& summary) {
   if (summary.first_piece_ns) r.observe(Family::llm_time_to_first_chunk_seconds, pack(s.route), summary.first_piece_ns);
   if (!summary.priced) r.add(Family::llm_unpriced_calls_total, pack(s.route));
   if (!f.usage) {
-    r.add(Family::llm_usage_missing_total, pack(s.route));
+    // An error answer carries no usage and costs nothing; a successful one without it goes uncounted.
+    if (f.status >= 200 && f.status < 300) r.add(Family::llm_usage_missing_total, pack(s.route));
     return;
   }
   // Counts from an upstream may be anything: a counter never goes down for one past int64.
