@@ -178,7 +178,7 @@ def test_check_without_secrets_warns_once_and_require_secrets_fails(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("warning: ")
     assert "token.keys[0].secret_env: environment variable SCOPEGATE_TOKEN_KEY is not set" in r.stderr
-    assert "(1 listeners, 5 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
+    assert "(1 listeners, 7 routes" in r.stdout and "1 secret(s) not available here" in r.stdout
     r = subprocess.run([BIN, "check", "--config", example, "--require-secrets"], capture_output=True, text=True,
                        env=env)
     assert r.returncode == 1
@@ -194,7 +194,7 @@ def test_check_without_secrets_warns_once_and_require_secrets_fails(tmp_path):
     # A real error is still one, secrets or not; the usage error for a stray value stays 2.
     broken = tmp_path / "broken.yaml"
     with open(example) as f:
-        broken.write_text(f.read().replace('grants: ["tool:*", "agent:*"]', 'grants: ["tools:*", "agent:*"]'))
+        broken.write_text(f.read().replace('grants: ["tool:*", "agent:*", "model:*"]', 'grants: ["tools:*", "agent:*", "model:*"]'))
     r = subprocess.run([BIN, "check", "--config", str(broken)], capture_output=True, text=True, env=env)
     assert r.returncode == 1
     assert "agents[0].grants[0]: unknown action kind 'tools' in grant pattern 'tools:*'; did you mean 'tool:*'?" \
