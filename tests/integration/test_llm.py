@@ -429,6 +429,16 @@ def test_calls_at_once_cannot_all_spend_the_same_headroom(start_gateway, model_s
     used = json.loads(body)["use"]["subtree"]["tokens"]
     assert used == sum(otel("openai", r["usage"])["input_tokens"] + otel("openai", r["usage"])["output_tokens"]
                        for r in ok)  # estimates settled to what was used
+    # A call that names no max_tokens holds a default output (4,096 tokens) while it runs: calls
+    # without it cannot slip through together either. (A fresh scope: the first one's is spent.)
+    status, other = open_scope(gw, "planner", {"agent": "researcher", "grants": ["model:*"]}, token=root_token)
+    assert status == 201
+    calls = [("/anthropic", call("anthropic", "messages", "slow-claude", "go", stream=True))] + \
+            [("/openai", call("openai", "chat", "slow-gpt", "go", stream=True)) for _ in range(5)]
+    for c in calls[1:]:
+        c[1].pop("max_tokens", None)
+    results = run(gw, "researcher", other["token"], calls[1:], concurrency=5)
+    assert sum(1 for r in results if r["ok"]) == 1, results
 
 
 def test_a_cost_budget_refuses_models_without_a_price(start_gateway, model_server, tmp_path):
@@ -470,3 +480,23 @@ def test_the_gateway_holds_the_provider_keys(start_gateway, model_server, tmp_pa
     # The keys are in no record.
     with_keys = [r for r in records(tmp_path / "audit") if "sk-openai-test" in json.dumps(r)]
     assert not with_keys
+
+
+def test_a_fallback_provider_gets_its_own_key(start_gateway, model_server, tmp_path):
+    """A model call whose route cannot connect is served by its fallback: the fallback's provider
+    key goes with it, never the first route's."""
+    from harness import free_port
+    routes = (route("primary", "/openai", "http://127.0.0.1:%d" % free_port(), kind="llm", access="scoped",
+                    strip_prefix="true", api_key="${SG_PRIMARY_KEY}", on_unavailable="fallback", fallback="backup") +
+              route("backup", "/backup", model_server.url, kind="llm", access="scoped", strip_prefix="true",
+                    api_key="${SG_BACKUP_KEY}"))
+    text = "audit:\n  dir: %s\n%s" % (tmp_path / "audit", LLM_SECTION)
+    gw = start_gateway(delegation_config(routes, agents=AGENTS, extra=text),
+                       env=dict(TOKEN_ENV, SG_PRIMARY_KEY="sk-primary", SG_BACKUP_KEY="sk-backup"))
+    _, token = open_root(gw, grants=["model:*"])
+    status, _, data = request("127.0.0.1", gw.port, "POST", "/openai/v1/chat/completions",
+                              body=json.dumps({"model": "gpt-4o", "messages": []}),
+                              headers=auth("planner", token, **{"Content-Type": "application/json"}))
+    assert status == 200, data
+    seen = {k.lower(): v for k, v in json.loads(request("127.0.0.1", model_server.port, "GET", "/requests")[2])[-1]["headers"]}
+    assert seen["authorization"] == "Bearer sk-backup"

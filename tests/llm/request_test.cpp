@@ -37,6 +37,7 @@ TEST_CASE("llm request: the operation by path, under any prefix, query ignored")
   CHECK(operation_of(LlmApi::openai, "/v1/chat/completions") == Operation::chat);
   CHECK(operation_of(LlmApi::openai, "/openai/v1/chat/completions?x=1") == Operation::chat);
   CHECK(operation_of(LlmApi::openai, "/v1/chat/completions/") == Operation::chat);
+  CHECK(operation_of(LlmApi::openai, "/V1/Chat/Completions") == Operation::chat);
   CHECK(operation_of(LlmApi::openai, "/v1/responses") == Operation::responses);
   CHECK(operation_of(LlmApi::openai, "/v1/completions") == Operation::completions);
   CHECK(operation_of(LlmApi::openai, "/v1/embeddings") == Operation::embeddings);
@@ -74,8 +75,14 @@ TEST_CASE("llm request: strict reading, the model required") {
   REQUIRE(limited);
   CHECK(limited->max_output == 100u);
   std::uint64_t input = 0;
-  CHECK(estimated_tokens(400, *limited, input) == 201);
+  CHECK(estimated_tokens(400, *limited, Operation::chat, input) == 201);
   CHECK(input == 101);
+  // No max_tokens: a default output is held; an embedding has none; a huge one is capped.
+  auto open = parse(R"({"model":"m"})", why);
+  CHECK(estimated_tokens(400, *open, Operation::chat, input) == 101 + kDefaultOutput);
+  CHECK(estimated_tokens(400, *open, Operation::embeddings, input) == 101);
+  auto huge = parse(R"({"model":"m","max_tokens":18446744073709551615})", why);
+  CHECK(estimated_tokens(400, *huge, Operation::chat, input) == 101 + kMaxEstimate);
 }
 
 TEST_CASE("llm request: a streamed chat completion is made to ask for its usage, every way it can be written") {

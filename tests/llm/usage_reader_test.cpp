@@ -68,6 +68,9 @@ TEST_CASE("llm usage: OpenAI chat stream, usage in the final chunk only") {
       ": keep-alive\r\n\r\ndata: {\"choices\":[],\r\ndata: \"usage\":{\"prompt_tokens\":8,\"completion_tokens\":1}}\r\n\r\n"
       "data: [DONE]\r\r";
   CHECK(read_every_way(LlmApi::openai, true, crlf) == usage(8, 1));
+  // Nothing after [DONE] is read, as the SDKs read nothing after it.
+  CHECK(read_every_way(LlmApi::openai, true, body + "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":999}}\n\n") ==
+        usage(3, 2));
   // No usage at all: nothing seen (not a usage of zeros).
   CHECK_FALSE(read_every_way(LlmApi::openai, true, "data: {\"choices\":[]}\n\ndata: [DONE]\n\n"));
 }
@@ -110,13 +113,16 @@ TEST_CASE("llm usage: a name given twice counts as its last, as JSON.parse reads
 }
 
 TEST_CASE("llm usage: counts near the top of the range saturate instead of wrapping") {
+  // A count past 10^12 is no model's: taken as 10^12, so sums stay far from the counters' limit.
   UsageReader r(LlmApi::openai, false);
   r.feed(R"({"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":2}})");
   r.finish();
-  CHECK(r.usage().total() == UINT64_MAX);
-  Usage a = r.usage();
+  CHECK(r.usage()[TokenType::input] == 1'000'000'000'000ull);
+  Usage a;
+  a[TokenType::input] = UINT64_MAX - 1;
   a.add(r.usage());
   CHECK(a[TokenType::input] == UINT64_MAX);
+  CHECK(a.total() == UINT64_MAX);
 }
 
 TEST_CASE("llm usage: a usage object past the bound, or not an object, is not read") {

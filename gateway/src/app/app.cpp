@@ -497,7 +497,10 @@ void App::wait_for_drain(std::chrono::steady_clock::time_point deadline) {
     for (auto& w : workers_) {
       asio::post(w->io(), [&w = *w] {
         w.force_close();
-        w.io().stop();
+        // The requests whose sockets were just closed resume with an error and end, writing their
+        // audit records (cut), before the loop stops: a moment for them, not an unbounded wait.
+        auto grace = std::make_shared<asio::steady_timer>(w.io(), std::chrono::milliseconds(200));
+        grace->async_wait([&w, grace](boost::system::error_code) { w.io().stop(); });
       });
     }
     control_.stop();

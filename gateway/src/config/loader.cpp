@@ -1066,11 +1066,14 @@ void read_llm(Reader& r, const YAML::Node& node, Llm& llm) {
     auto amount = [&](const char* name, std::uint64_t& out, bool* set) {
       r.read(item.second, mk, name, [&](const YAML::Node& n, const std::string& k, const std::string& text) {
         // Micro-units per million tokens: six decimals, which every published price fits.
-        if (auto v = parse_decimal(text, 6); v && *v <= 1'000'000'000'000ull) {
+        // At most 10,000 per million tokens: with the largest estimate a call holds (llm/request.hpp)
+        // a cost stays far inside the counters' range.
+        if (auto v = parse_decimal(text, 6); v && *v <= 10'000'000'000ull) {
           out = *v;
           if (set) *set = true;
         } else {
-          r.error(n, k, "expected a price per million tokens such as 2.5 or 0.075 (at most 6 decimals), got '" + text + "'");
+          r.error(n, k, "expected a price per million tokens such as 2.5 or 0.075 (at most 6 decimals, at most 10000), got '" +
+                            text + "'");
         }
       });
     };

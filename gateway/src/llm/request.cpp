@@ -1,5 +1,7 @@
 #include "llm/request.hpp"
 
+#include <cctype>
+
 #include "json/strict.hpp"
 #include "llm/usage.hpp"
 
@@ -7,8 +9,15 @@ namespace scopegate::llm {
 
 namespace {
 
+// Case-insensitively: a server that routes /V1/Chat/Completions as chat completions must not see a
+// model call the gateway took for another endpoint.
 bool ends_with_path(std::string_view path, std::string_view suffix) {
-  return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  if (path.size() < suffix.size()) return false;
+  auto tail = path.substr(path.size() - suffix.size());
+  for (std::size_t i = 0; i < suffix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(tail[i])) != suffix[i]) return false;
+  }
+  return true;
 }
 
 // Whether a member name, as written between its quotes (escapes and all), reads as `name` (ASCII):
@@ -208,9 +217,10 @@ bool ask_for_stream_usage(std::string& body, const Request& request) {
   return true;
 }
 
-std::uint64_t estimated_tokens(std::size_t body_bytes, const Request& request, std::uint64_t& input) {
-  input = body_bytes / 4 + 1;
-  return saturating_add(input, request.max_output.value_or(0));
+std::uint64_t estimated_tokens(std::size_t body_bytes, const Request& request, Operation op, std::uint64_t& input) {
+  input = std::min<std::uint64_t>(body_bytes / 4 + 1, kMaxEstimate);
+  std::uint64_t output = op == Operation::embeddings ? 0 : request.max_output.value_or(kDefaultOutput);
+  return input + std::min(output, kMaxEstimate);
 }
 
 }  // namespace scopegate::llm

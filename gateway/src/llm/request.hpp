@@ -45,7 +45,11 @@ std::optional<Request> parse_request(std::string_view body, std::string& why);
 bool ask_for_stream_usage(std::string& body, const Request& request);
 
 // What a budget holds for a call while it runs, before its response says what it used: its body's
-// bytes / 4 as input tokens (an over-estimate for JSON) and its max_output.
-std::uint64_t estimated_tokens(std::size_t body_bytes, const Request& request, std::uint64_t& input);
+// bytes / 4 as input tokens (an over-estimate for JSON) and its max_output, or kDefaultOutput when
+// it names none (an embedding: none). Each part at most kMaxEstimate, so that a huge max_tokens
+// cannot push a budget's counters to their limit (where adding and taking back no longer cancel).
+inline constexpr std::uint64_t kDefaultOutput = 4096;
+inline constexpr std::uint64_t kMaxEstimate = 10'000'000;
+std::uint64_t estimated_tokens(std::size_t body_bytes, const Request& request, Operation op, std::uint64_t& input);
 
 }  // namespace scopegate::llm

@@ -14,14 +14,19 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
+// Counts past this are no model's: taken as this, so that no sum of them comes near the counters'
+// limit (where adding and taking back no longer cancel).
+constexpr std::uint64_t kMaxCount = 1'000'000'000'000ull;
+
 void read_count(simdjson::dom::element value, std::optional<std::uint64_t>& out) {
   std::uint64_t n = 0;
-  if (!value.get_uint64().get(n)) out = n;  // null, or anything but a count, leaves it as it was
+  if (!value.get_uint64().get(n)) out = std::min(n, kMaxCount);  // null, or anything but a count, leaves it as it was
 }
 
 }  // namespace
 
 void UsageReader::feed(std::string_view piece) {
+  if (done_) return;
   if (event_stream_) sse(piece);
   else json(piece);
 }
@@ -285,6 +290,7 @@ void UsageReader::sse(std::string_view piece) {
       end_line();
       after_cr_ = c == '\r';
       ++p;
+      if (done_) return;
       continue;
     }
     if (in_field_) {
@@ -314,12 +320,21 @@ void UsageReader::sse(std::string_view piece) {
     }
     // The rest of the line, up to its end in this piece.
     const char* q = line_end(p, end);
-    if (data_line_) json(std::string_view(p, static_cast<std::size_t>(q - p)));
+    if (data_line_) {
+      std::string_view run(p, static_cast<std::size_t>(q - p));
+      if (data_start_.size() < 7) data_start_.append(run.substr(0, 7 - data_start_.size()));
+      json(run);
+    }
     p = q;
   }
 }
 
 void UsageReader::end_line() {
+  if (data_line_ && data_start_ == "[DONE]") {
+    done_ = true;  // the end of an OpenAI stream: an SDK stops reading here
+    end_json();
+  }
+  data_start_.clear();
   if (at_line_start_) {
     // A blank line: the event is complete.
     if (event_has_data_) end_json();

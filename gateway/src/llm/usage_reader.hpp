@@ -63,6 +63,8 @@ class UsageReader {
 
   // SSE state.
   bool at_line_start_ = true, after_cr_ = false;
+  std::string data_start_;             // the current data line's first bytes: "[DONE]" ends the stream
+  bool done_ = false;                  // past OpenAI's data: [DONE]: nothing more is read, as the SDKs read nothing more
   std::string field_;                  // the current line's field name, up to 8 bytes
   bool in_field_ = true, data_line_ = false, skip_space_ = false;
   bool event_has_data_ = false;

@@ -190,6 +190,7 @@ struct RequestContext {
   // the usage read from the response as it passes (through response_tap), with when its first
   // piece went out.
   std::string model;
+  bool llm_stream = false;  // the call asked for its answer as server-sent events
   // What the budgets hold for it while it runs (llm::estimated_tokens), settled to what it used.
   std::uint64_t reserve_tokens = 0, reserve_cost = 0;
   std::optional<llm::UsageReader> usage_reader;
@@ -201,7 +202,7 @@ struct RequestContext {
 
   // Header lines stamped on the forwarded request, and the inbound names they replace.
   std::string stamped;
-  std::array<std::string_view, 8> replaced{};
+  std::array<std::string_view, 6> replaced{};
   std::size_t replaced_count = 0;
 
   // How durable the request's audit record must be, and where it stands: strict routes commit it

@@ -25,7 +25,8 @@ Verdict classify_llm(RequestContext& x) {
   if (!request) return http::Violation{ErrorCode::bad_request, "LLM request: " + why};
   x.model = std::move(request->model);
   std::uint64_t input = 0;
-  x.reserve_tokens = llm::estimated_tokens(x.body.size(), *request, input);
+  x.reserve_tokens = llm::estimated_tokens(x.body.size(), *request, operation, input);
+  x.llm_stream = request->stream;
   if (const auto* price = x.snapshot.config.llm.price(x.model)) {
     llm::Usage estimate;
     estimate[llm::TokenType::input] = input;
@@ -46,30 +47,34 @@ Verdict classify_llm(RequestContext& x) {
 }
 
 void prepare_llm_request(RequestContext& x) {
-  if (x.route->kind != config::RouteKind::llm) return;
-  // The key of the provider that serves it: the route's own, or its fallback's (which speaks the
-  // same API, config/loader.cpp).
-  const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
-  if (const std::string& key = serving.llm.api_key; !key.empty()) {
-    // The provider's key, held by the gateway only (validated printable at load): whatever an
-    // agent sent in either header is dropped.
-    x.replaced[x.replaced_count++] = "authorization";
-    x.replaced[x.replaced_count++] = "x-api-key";
-    x.stamped += x.route->llm.api == config::LlmApi::anthropic ? "x-api-key: " : "Authorization: Bearer ";
-    x.stamped += key;
-    x.stamped += "\r\n";
-  }
   if (x.model.empty()) return;
   // A compressed answer could not be read for its usage: the upstream is asked for none.
   x.replaced[x.replaced_count++] = "accept-encoding";
   x.stamped += "Accept-Encoding: identity\r\n";
 }
 
+bool provider_key_header(const RequestContext& x, std::string& line) {
+  if (x.route->kind != config::RouteKind::llm) return false;
+  // The provider that serves this attempt: the route's own, or its fallback's (same API,
+  // config/loader.cpp), which a retry may have switched to after the head was first stamped.
+  const config::Route& serving = x.serving_route ? *x.serving_route : *x.route;
+  const std::string& key = serving.llm.api_key;  // validated printable at load
+  if (key.empty()) return false;
+  line = serving.llm.api == config::LlmApi::anthropic ? "x-api-key: " : "Authorization: Bearer ";
+  line += key;
+  line += "\r\n";
+  return true;
+}
+
 void expect_llm_response(RequestContext& x, std::string_view content_type, std::string_view content_encoding) {
   if (x.model.empty()) return;
   // Asked for none, an upstream may still compress: its usage cannot be read (counted as missing).
   if (!content_encoding.empty() && !http::iequals_ascii(content_encoding, "identity")) return;
-  bool event_stream = content_type.size() >= 17 && http::iequals_ascii(content_type.substr(0, 17), "text/event-stream");
+  // As the SDKs read it: a call that asked to stream is read as events unless the answer says JSON
+  // (an error, typically), whatever else its Content-Type says.
+  bool sse = content_type.size() >= 17 && http::iequals_ascii(content_type.substr(0, 17), "text/event-stream");
+  bool json = content_type.size() >= 16 && http::iequals_ascii(content_type.substr(0, 16), "application/json");
+  bool event_stream = sse || (x.llm_stream && !json);
   x.usage_reader.emplace(x.route->llm.api, event_stream);
 }
 

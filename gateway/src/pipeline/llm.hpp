@@ -14,9 +14,14 @@ namespace scopegate::pipeline {
 // Stage 10 for llm routes: the operation from the path, the model from the body.
 Verdict classify_llm(RequestContext& x);
 
-// Before forwarding: the body change that asks a stream for its usage, and the header that keeps
-// the response readable (Accept-Encoding: identity). Appends to x.stamped.
+// Before forwarding a model call: the header that keeps its answer readable (Accept-Encoding:
+// identity), appended to x.stamped.
 void prepare_llm_request(RequestContext& x);
+
+// For each attempt's head: the provider key of the route that serves it (the route's, or its
+// fallback's after a retry switched), as a header line; false when that route holds none. The
+// agent's own Authorization and x-api-key are then dropped (upstream_request_head).
+bool provider_key_header(const RequestContext& x, std::string& line);
 
 // When the response head arrives: whether its body can be read for usage (an encoded body
 // cannot), and how (JSON or server-sent events).

@@ -8,7 +8,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <tuple>
 
 #include "http/use_tuple.hpp"
 #include "runtime/services.hpp"
@@ -60,6 +63,18 @@ std::string upstream_request_head(RequestContext& x) {
   head.request_id = x.request_id;
   head.stamped = x.stamped;
   head.replaced = std::span<const std::string_view>(x.replaced.data(), x.replaced_count);
+  // An LLM provider's key belongs to the route serving this attempt (a retry may have switched to
+  // the fallback): added here, per attempt, with the agent's key headers dropped.
+  std::string stamped_with_key, key_line;
+  std::array<std::string_view, std::tuple_size_v<decltype(x.replaced)> + 2> replaced{};
+  if (provider_key_header(x, key_line)) {
+    stamped_with_key = x.stamped + key_line;
+    std::copy_n(x.replaced.begin(), x.replaced_count, replaced.begin());
+    replaced[x.replaced_count] = "authorization";
+    replaced[x.replaced_count + 1] = "x-api-key";
+    head.stamped = stamped_with_key;
+    head.replaced = std::span<const std::string_view>(replaced.data(), x.replaced_count + 2);
+  }
   if (x.body_buffered) {
     head.framing = http::Framing::content_length;
     head.content_length = x.body.size();
@@ -191,7 +206,14 @@ asio::awaitable<void> drain_for_usage(RequestContext& x, upstream::Connection& u
   auto& res = rp.get();
   auto until = Clock::now() + kDrainTime;
   std::uint64_t drained = 0;
-  while (!rp.is_done() && drained < kDrainBytes && Clock::now() < until) {
+  // A gateway shutting down does not wait for answers nobody will read: it closes the upstream
+  // (runtime::Worker::begin_drain), and what was read by then is recorded.
+  x.handle.reading_on = true;
+  struct Done {
+    runtime::SessionHandle& handle;
+    ~Done() { handle.reading_on = false; }
+  } done{x.handle};
+  while (!x.worker.draining() && !rp.is_done() && drained < kDrainBytes && Clock::now() < until) {
     res.body().data = relay;
     res.body().size = runtime::RelayBuffers::kSize;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());

@@ -56,6 +56,7 @@ void Worker::begin_drain() {
   sweep_timer_->cancel();
   for (auto& s : sessions_) {
     if (s.idle && s.client) s.client->close();
+    if (s.reading_on && s.upstream) s.upstream->close();  // nobody waits for that answer
   }
 }
 

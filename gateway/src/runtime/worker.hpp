@@ -25,6 +25,7 @@ struct SessionHandle {
   http::AnyStream* client = nullptr;
   http::AnyStream* upstream = nullptr;  // while a request is being forwarded
   bool idle = true;                     // waiting for the next request
+  bool reading_on = false;              // reading an answer whose client left, for its LLM usage only
 };
 
 // Fixed-size buffers for streaming bodies, recycled per worker; held only while a body moves.
