@@ -64,10 +64,11 @@ struct InboundHeaders {
 
 struct RequestContext;
 
-// Sees each piece of a response body right after it was written to the client, in order; the last
-// call has `last` set (its piece may be empty: the end of a chunked body). For accounting that must
-// read exactly what the client got, an SSE stream event by event (LLM usage, later). The state it
-// keeps belongs in the RequestContext.
+// Sees each piece of a response body in order, each right after it was written to the client; the
+// last call has `last` set and comes just before its piece is written (its piece may be empty: the
+// end of a chunked body), because the request's record is handed over then and what the tap read
+// belongs in it. For accounting that reads the answer as it passes, an SSE stream event by event:
+// an LLM call's usage (pipeline/llm.cpp). The state it keeps belongs in the RequestContext.
 using ResponseTap = void (*)(RequestContext& x, std::string_view piece, bool last);
 
 struct RequestContext {

@@ -1,6 +1,6 @@
 // What runs when a request ends: one list of observers, each fed one immutable summary of the
-// request. Today the audit record; metrics, plan tracking and LLM usage join the list later.
-// Adding an observer is one function and one line in the list (request_end.cpp).
+// request: the audit record, metrics, budgets, breakers, plans and LLM usage. Adding an observer is
+// one function and one line in the list (request_end.cpp).
 #pragma once
 
 #include <array>
