@@ -17,6 +17,7 @@ LAYERS = [
     ("config",),                                    # plain structs, YAML loading and validation
     ("router", "protocol", "delegation", "upstream", "policy", "breaker", "llm"),  # built from config: routes, JSON-RPC, tokens, pools, policy rules, breakers, LLM usage
     ("auth", "audit", "guard", "plan"),             # agent identity; the audit record, chain and writer; rate limits, loop guard, budgets; plans
+    ("fleet",),                                     # fleet mode: Redis, shared revocations, budget and rate-limit leases
     ("runtime",),                                   # what workers share: snapshot, worker, services
     ("pipeline",),                                  # the request's stages
     ("listener", "admin"),                          # accept loops and sessions; the admin endpoint

@@ -31,7 +31,8 @@ done
 
 packages=()
 if want build; then
-  packages+=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev)
+  packages+=(g++ cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libre2-dev
+            libhiredis-dev)
 fi
 if want demo; then
   packages+=(python3 curl openssl)
@@ -41,7 +42,10 @@ if want tests; then
   # prometheus brings promtool, which checks and unit-tests the alert rules and the dashboard's
   # queries (examples/prometheus, examples/grafana), and the server the metrics tests scrape with
   packages+=(doctest-dev curl openssl ca-certificates procps python3 python3-pytest python3-jsonschema python3-yaml
-             prometheus)
+             prometheus
+             redis-server haproxy)
+  # redis-server and haproxy: the fleet tests (tests/integration/test_fleet.py) run three nodes
+  # sharing one real Redis behind a real HAProxy.
   # The official MCP and A2A SDKs, for tests/integration/test_sdk_e2e.py. Node.js comes from the
   # machine when it has one (the SDKs want Node 18 or later), else from Debian.
   if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
@@ -83,10 +87,10 @@ fi
 echo "setup (${groups[*]}): installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nginx and prometheus when it installs them. The benchmarks run their own nginx
+# Debian starts nginx, prometheus, redis-server and haproxy when it installs them. The benchmarks run their own nginx
 # instances on ports of their own, and the tests their own Prometheus, and need no system one; and a
 # machine's running services are never ours to stop. So while installing, a policy-rc.d (Debian's
-# hook for exactly this) declines to start those two, and only those; one the machine already has
+# hook for exactly this) declines to start those four, and only those; one the machine already has
 # is left in place, and with it whatever it decides. invoke-rc.d asks it with the service's name
 # (after options such as --quiet), deb-systemd-invoke on a systemd machine with the unit's name.
 policy=/usr/sbin/policy-rc.d
@@ -98,17 +102,19 @@ trap '[ -n "$own_policy" ] && rm -f "$policy"' EXIT
 if [ ! -e "$policy" ]; then
   own_policy=1
   printf '%s\n' '#!/bin/sh' "$marker" 'while [ "${1#-}" != "$1" ]; do shift; done' \
-    'case "$1" in nginx|nginx.service|prometheus|prometheus.service) exit 101 ;; esac' 'exit 0' >"$policy"
+    'case "$1" in nginx|nginx.service|prometheus|prometheus.service|redis-server|redis-server.service|haproxy|haproxy.service) exit 101 ;; esac' 'exit 0' >"$policy"
   chmod 755 "$policy"
 fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 [ -n "$own_policy" ] && rm -f "$policy" && own_policy=
-# Installing them also enabled them for the next boot: a system nginx or Prometheus would then take
-# ports 80 and 9090 after a reboot. Disabled, for the ones this run installed, and only those.
+# Installing them also enabled them for the next boot: a system nginx, Prometheus, Redis or HAProxy would then take
+# their ports after a reboot. Disabled, for the ones this run installed, and only those.
 for installed in "${missing[@]}"; do
   case $installed in
     nginx-light) service=nginx ;;
     prometheus) service=prometheus ;;
+    redis-server) service=redis-server ;;
+    haproxy) service=haproxy ;;
     *) continue ;;
   esac
   if command -v deb-systemd-helper >/dev/null 2>&1; then deb-systemd-helper disable "$service.service" >/dev/null 2>&1 || true; fi

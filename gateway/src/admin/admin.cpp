@@ -221,41 +221,9 @@ std::string breakers_json(const runtime::Snapshot& snapshot) {
   return body;
 }
 
-// GET /v1/scopes/{id} (the record and its children), POST /v1/scopes/{id}/revoke.
+// GET /v1/scopes/{id} (the record and its children); revoke() below answers POST .../revoke.
 Response scopes(Control& app, const bhttp::request<bhttp::string_body>& req, std::string_view rest) {
   bool get = req.method() == bhttp::verb::get || req.method() == bhttp::verb::head;
-  constexpr std::string_view kRevoke = "/revoke";
-  if (rest.ends_with(kRevoke)) {
-    std::string_view id = rest.substr(0, rest.size() - kRevoke.size());
-    if (!http::is_uuid(id)) return error(http::ErrorCode::no_route, "not a scope id");
-    if (req.method() != bhttp::verb::post) return error(http::ErrorCode::method_not_allowed, "revoking is a mutation: use POST");
-    if (!authorized(app, req)) return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
-    std::int64_t now = clock::unix_now();
-    auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
-    auto view = app.scopes().find(id);
-    bool known = view.has_value();
-    // An id this node never saw is revoked too (another node or `token mint` may have made it),
-    // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
-    auto revoked = app.scopes().revoke(id, now + max_ttl.count());
-    std::vector<std::string> ids;
-    for (const auto& r : revoked) ids.push_back(r.id);
-    app.sink().scope_revoked(known ? &view->record : nullptr, id, ids, "admin");
-    std::string body = R"({"scope":")" + std::string(id) + R"(","known":)" + (known ? "true" : "false") +
-                       R"(,"revoked":[)";
-    for (std::size_t i = 0; i < ids.size(); ++i) body += (i ? ",\"" : "\"") + ids[i] + "\"";
-    body += "]";
-    // Kept across restarts when a file is configured. The revocation holds in memory either way;
-    // a failed write is reported, never hidden.
-    const std::string& file = app.snapshot()->config.token.revocations_file;
-    if (!file.empty()) {
-      std::string error;
-      bool persisted = revoked.empty() || delegation::append_revocations(file, revoked, error);
-      if (!persisted) log::error("revocation not persisted", {{"scope", std::string(id)}, {"error", error}});
-      body += persisted ? R"(,"persisted":true)" : R"(,"persisted":false)";
-    }
-    body += "}\n";
-    return json(200, std::move(body));
-  }
   constexpr std::string_view kBudget = "/budget";
   if (rest.ends_with(kBudget)) {
     std::string_view id = rest.substr(0, rest.size() - kBudget.size());
@@ -344,6 +312,21 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
       scopegate::json::append_string(body, writer->unavailable_reason());
       return json(503, body + "}\n");
     }
+    // Fleet mode (docs/fleet.md): not ready before the fleet's revocations were loaded once; after
+    // that a node out of touch with Redis still serves under the on_store_unavailable settings, and
+    // says so here.
+    if (auto* fleet = app.fleet()) {
+      bool up = fleet->connected() && fleet->in_sync();
+      std::string store = R"(,"fleet":{"store":)";
+      store += up ? R"("up")" : R"("down")";
+      if (!up) {
+        store += R"(,"reason":)";
+        scopegate::json::append_string(store, fleet->trouble());
+      }
+      store += "}";
+      if (!fleet->synced_once()) return json(503, R"({"status":"fleet_unavailable")" + store + "}\n");
+      return json(200, R"({"status":"ready")" + store + "}\n");
+    }
     return json(200, R"({"status":"ready"})" "\n");
   }
   if (path == "/metrics") {
@@ -380,6 +363,56 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
     return json(200, body);
   }
   return error(http::ErrorCode::no_route, "no admin endpoint at this path");
+}
+
+// POST /v1/scopes/{id}/revoke: the scope and every descendant this node knows, at once here; kept in
+// the revocations file when one is configured, and shared with the fleet in fleet mode.
+std::optional<std::string> revoke_target(const bhttp::request<bhttp::string_body>& req) {
+  constexpr std::string_view kSuffix = "/revoke";
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (!path.starts_with(kScopesPrefix) || !path.ends_with(kSuffix)) return std::nullopt;
+  std::string_view id = path.substr(kScopesPrefix.size(), path.size() - kScopesPrefix.size() - kSuffix.size());
+  if (!http::is_uuid(id)) return std::nullopt;
+  return std::string(id);
+}
+
+asio::awaitable<Response> revoke(Control& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
+  if (req.method() != bhttp::verb::post) co_return error(http::ErrorCode::method_not_allowed, "revoking is a mutation: use POST");
+  if (!authorized(app, req)) co_return error(http::ErrorCode::unauthenticated, "the admin bearer token is missing or wrong");
+  std::int64_t now = clock::unix_now();
+  auto max_ttl = std::chrono::duration_cast<std::chrono::seconds>(app.snapshot()->config.token.max_ttl);
+  auto view = app.scopes().find(id);
+  bool known = view.has_value();
+  // An id this node never saw is revoked too (another node or `token mint` may have made it),
+  // and remembered for token.max_ttl, the longest any POST /v1/scopes token can live.
+  auto revoked = app.scopes().revoke(id, now + max_ttl.count());
+  std::vector<std::string> ids;
+  for (const auto& r : revoked) ids.push_back(r.id);
+  app.sink().scope_revoked(known ? &view->record : nullptr, id, ids, "admin");
+  std::string body = R"({"scope":")" + std::string(id) + R"(","known":)" + (known ? "true" : "false") +
+                     R"(,"revoked":[)";
+  for (std::size_t i = 0; i < ids.size(); ++i) body += (i ? ",\"" : "\"") + ids[i] + "\"";
+  body += "]";
+  // Kept across restarts when a file is configured. The revocation holds in memory either way;
+  // a failed write is reported, never hidden.
+  const std::string& file = app.snapshot()->config.token.revocations_file;
+  if (!file.empty()) {
+    std::string error;
+    bool persisted = revoked.empty() || delegation::append_revocations(file, revoked, error);
+    if (!persisted) log::error("revocation not persisted", {{"scope", std::string(id)}, {"error", error}});
+    body += persisted ? R"(,"persisted":true)" : R"(,"persisted":false)";
+  }
+  // Fleet mode (docs/fleet.md): written to the fleet's set and published to every node; one that
+  // cannot be written now is kept and written when Redis is back ("pending").
+  if (auto* fleet = app.fleet()) {
+    std::vector<std::pair<std::string, std::int64_t>> shared;
+    for (const auto& r : revoked) shared.emplace_back(r.id, r.until);
+    bool published = shared.empty() || co_await fleet->publish_revocations(std::move(shared));
+    body += published ? R"(,"fleet":"published")" : R"(,"fleet":"pending")";
+  }
+  body += "}\n";
+  co_return json(200, std::move(body));
 }
 
 // GET /v1/scopes/{id}/footprint[?descendants=false]: the footprint query over this node's audit
@@ -468,6 +501,7 @@ asio::awaitable<void> session(Control& app, tcp::socket socket) {
     auto& req = parser.get();
     Response res;
     if (auto id = footprint_target(req)) res = co_await footprint(app, req, std::move(*id));
+    else if (auto rid = revoke_target(req)) res = co_await revoke(app, req, std::move(*rid));
     else res = handle(app, req);
     bool keep = req.keep_alive() && !app.draining();
     res.keep_alive(keep);

@@ -141,6 +141,17 @@ int App::run() {
     for (const auto& r : kept) scopes_.revoke(r.id, r.until);
     log::info("revocations loaded", {{"file", file}, {"revoked", std::to_string(kept.size())}});
   }
+  // 1b. Fleet mode (docs/fleet.md): the node's link to the fleet's Redis, and its budgets spent
+  //     from leases. Made before the budget counters are rebuilt (they are rebuilt into it); started
+  //     once the audit log is open, since a revocation it learns is recorded.
+  if (const auto& fleet = snapshot_->config.fleet; fleet.enabled) {
+    fleet_ = std::make_unique<fleet::Node>(fleet, snapshot_->config.node,
+                                           [this](const std::string& id, std::int64_t until) { apply_fleet_revocation(id, until); });
+    auto store = std::make_unique<fleet::FleetBudgetStore>(*fleet_);
+    fleet_budgets_ = store.get();
+    budgets_ = std::move(store);
+    fleet_->on_tick = [this] { fleet_budgets_->return_idle(steady_ns()); };
+  }
   // 2. The audit directory: its lock says one gateway per directory, and a second one stops here
   //    naming the holder, before it reads or writes a byte of the log or binds a port. Recovery
   //    runs next, also before any port is bound: a damaged log stops the start, not the traffic.
@@ -157,6 +168,15 @@ int App::run() {
     replay_plans();
   }
   runtime::record_breaker_states(*snapshot_);  // every breaker has its series from the start
+  if (fleet_) {
+    std::string error;
+    if (!fleet_->start(error)) {
+      log::error("cannot start fleet mode", {{"error", error}});
+      return 1;
+    }
+    log::info("fleet mode: connecting to Redis", {{"node", snapshot_->config.node},
+                                                  {"redis", snapshot_->config.fleet.redis.url}});
+  }
 
   // 3. The admin listener, bound without SO_REUSEPORT: a second gateway on the same config (with
   //    no audit directory to lock) fails here, before it could share the data port.
@@ -224,6 +244,7 @@ int App::run() {
 
   control_.run();
   for (auto& t : threads) t.join();
+  if (fleet_) fleet_->stop();  // after the workers: no request waits on it any more
   // Every request has finished and reported: the writer drains its queue and fsyncs.
   if (writer_) writer_->stop();
   log::info("stopped");
@@ -241,6 +262,10 @@ App::ReloadOutcome App::reload_config(audit::ReloadTrigger trigger) {
     if (new_cfg.audit != old_cfg.audit || new_cfg.node != old_cfg.node) {
       // The writer owns the directory, the chain and its thread for the life of the process.
       return refuse({{config_path_, 0, "", "audit settings and node change only on restart"}}, trigger);
+    }
+    if (!(new_cfg.fleet == old_cfg.fleet)) {
+      // The fleet's connections, leases and subscription live for the life of the process.
+      return refuse({{config_path_, 0, "fleet", "fleet settings change only on restart"}}, trigger);
     }
     bool listeners_changed = new_cfg.listeners.size() != old_cfg.listeners.size() ||
                              new_cfg.workers != old_cfg.workers || new_cfg.admin.port != old_cfg.admin.port ||
@@ -468,6 +493,17 @@ void App::schedule_plan_clock() {
     plans_.advance(runtime::plan_now_us(), reports);
     schedule_plan_clock();
   });
+}
+
+// A revocation another node made, learnt from the fleet (docs/fleet.md): applied to this node's
+// registry, and recorded in its log once (the same revocation heard again changes nothing).
+void App::apply_fleet_revocation(const std::string& id, std::int64_t until) {
+  auto view = scopes_.find(id);
+  auto revoked = scopes_.revoke(id, until);
+  if (revoked.empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& r : revoked) ids.push_back(r.id);
+  sink().scope_revoked(view ? &view->record : nullptr, id, ids, "fleet");
 }
 
 void App::begin_shutdown() {

@@ -50,6 +50,7 @@ class App : public admin::Control {
   void schedule_plan_clock();
   void replay_plans();
   void replay_budgets();
+  void apply_fleet_revocation(const std::string& id, std::int64_t until);
 
   // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.
   ReloadOutcome reload_config(audit::ReloadTrigger trigger);  // SIGHUP, POST /v1/reload

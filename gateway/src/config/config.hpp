@@ -350,6 +350,41 @@ struct Llm {
   }
 };
 
+// Fleet mode (docs/fleet.md): several nodes behind a load balancer share revocations, budgets and
+// rate limits through one Redis. Unset (`enabled` false): a single node, exactly as without it.
+struct Fleet {
+  enum class OnUnavailable { closed, local };
+  bool enabled = false;
+  // The Redis every node of the fleet uses: redis://host:port[/db], or rediss:// for TLS.
+  struct Redis {
+    std::string url;
+    bool tls = false;
+    std::string host;
+    std::uint16_t port = 6379;
+    unsigned db = 0;
+    std::string ca_file;      // rediss: empty means the system store
+    bool verify = true;
+    std::string server_name;  // rediss: SNI and the name verified; defaults to host
+    std::string username;     // Redis ACL user; empty: the default user
+    std::string password;     // resolved from password_env; empty: no AUTH
+    std::string password_env;
+    std::string key_prefix = "scopegate:";
+    Duration timeout{250};    // connect, and every command's reply
+  } redis;
+  // Revocations while Redis is unreachable: the last known set always holds; strict also refuses
+  // tokens whose newest scope was minted after the last moment the set was known to be current.
+  bool revocations_strict = false;
+  // A node takes `lease` of a budget (of each limit), or of a rate limit's burst, at a time, and
+  // spends it locally; unused budget leases go back after lease_idle without spending.
+  double budget_lease = 0.1;
+  Duration budget_lease_idle{1000};
+  OnUnavailable budgets_unavailable = OnUnavailable::closed;
+  double rate_lease = 0.1;
+  Duration rate_lease_ttl{1000};
+  OnUnavailable rate_limits_unavailable = OnUnavailable::closed;
+  bool operator==(const Fleet& o) const;
+};
+
 struct Config {
   std::string source_file;
   std::string node = "scopegate";
@@ -370,9 +405,11 @@ struct Config {
   std::vector<RateLimit> rate_limits;
   LoopGuard loop_guard;
   Llm llm;
+  Fleet fleet;
 };
 
 const char* to_string(RateLimit::Per per);
+const char* to_string(Fleet::OnUnavailable on);
 
 const char* to_string(RouteKind kind);
 const char* to_string(LlmApi api);

@@ -1201,6 +1201,142 @@ void check_guard_names(Reader& r, const YAML::Node& root, Config& c) {
   }
 }
 
+// redis://[user@]host[:port][/db] or rediss://...: the Redis of fleet mode.
+bool parse_redis_url(const std::string& url, Fleet::Redis& redis, std::string& why) {
+  std::string_view rest = url;
+  if (rest.starts_with("redis://")) rest.remove_prefix(8);
+  else if (rest.starts_with("rediss://")) rest.remove_prefix(9), redis.tls = true;
+  else return why = "expected redis://host:port[/db] or rediss://host:port[/db]", false;
+  if (auto at = rest.find('@'); at != std::string_view::npos) {
+    if (rest.substr(0, at).find(':') != std::string_view::npos) {
+      return why = "no password in the URL: name an environment variable in fleet.redis.password_env", false;
+    }
+    redis.username = std::string(rest.substr(0, at));
+    rest.remove_prefix(at + 1);
+  }
+  std::string_view db;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  std::string_view port;
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos) return why = "unterminated [IPv6] host", false;
+    redis.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (rest.starts_with(':')) port = rest.substr(1);
+    else if (!rest.empty()) return why = "unexpected text after the host", false;
+  } else {
+    auto colon = rest.rfind(':');
+    redis.host = std::string(rest.substr(0, colon));
+    if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+  }
+  if (redis.host.empty()) return why = "no host", false;
+  auto number = [](std::string_view text, unsigned max, unsigned& out) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc{} && end == text.data() + text.size() && out <= max;
+  };
+  unsigned p = 6379;
+  if (!port.empty() && (!number(port, 65535, p) || p == 0)) return why = "the port is 1 to 65535", false;
+  redis.port = static_cast<std::uint16_t>(p);
+  if (!db.empty() && !number(db, 15, redis.db)) return why = "the database is a number from 0 to 15", false;
+  return true;
+}
+
+// The `fleet` section (docs/fleet.md).
+void read_fleet(Reader& r, const YAML::Node& node, Config& c, bool node_set) {
+  if (!r.expect_map(node, "fleet", {"node", "redis", "revocations", "budgets", "rate_limits"})) return;
+  Fleet& f = c.fleet;
+  f.enabled = true;
+  std::string name;
+  r.read_string(node, "fleet", "node", name);
+  if (!name.empty()) {
+    if (node_set && name != c.node) {
+      r.error(node["node"], "fleet.node", "differs from the top-level node '" + c.node + "': set one of them");
+    } else if (!is_token(name) || name.find_first_not_of('.') == std::string::npos) {
+      r.error(node["node"], "fleet.node", "use letters, digits, '-', '_' and '.', not dots alone");
+    } else {
+      c.node = name;
+    }
+  }
+  auto redis = node["redis"];
+  if (!redis.IsDefined() || redis.IsNull()) {
+    r.error(node, "fleet.redis", "required: the Redis the fleet shares (url: redis://host:port)");
+  } else if (r.expect_map(redis, "fleet.redis", {"url", "tls", "username", "password_env", "key_prefix", "timeout"})) {
+    Fleet::Redis& rd = f.redis;
+    r.read_string(redis, "fleet.redis", "url", rd.url);
+    std::string why;
+    if (rd.url.empty()) r.error(redis, "fleet.redis.url", "required: redis://host:port[/db] or rediss://...");
+    else if (!parse_redis_url(rd.url, rd, why)) r.error(redis["url"], "fleet.redis.url", why);
+    std::string user;
+    r.read_string(redis, "fleet.redis", "username", user);
+    if (!user.empty()) rd.username = user;
+    if (auto tls = redis["tls"]; tls.IsDefined() && !tls.IsNull()) {
+      if (r.expect_map(tls, "fleet.redis.tls", {"ca_file", "verify", "server_name"})) {
+        r.read_string(tls, "fleet.redis.tls", "ca_file", rd.ca_file);
+        r.read_bool(tls, "fleet.redis.tls", "verify", rd.verify);
+        r.read_string(tls, "fleet.redis.tls", "server_name", rd.server_name);
+        if (!rd.tls) r.error(tls, "fleet.redis.tls", "applies only to a rediss:// url");
+        if (!rd.ca_file.empty() && !std::ifstream(rd.ca_file)) {
+          r.error(tls["ca_file"], "fleet.redis.tls.ca_file", "cannot read file '" + rd.ca_file + "'");
+        }
+      }
+    }
+    if (rd.server_name.empty()) rd.server_name = rd.host;
+    r.read_string(redis, "fleet.redis", "password_env", rd.password_env);
+    if (!rd.password_env.empty()) {
+      auto value = r.env(rd.password_env);
+      std::string what = "environment variable " + rd.password_env + " is not set";
+      if (value) rd.password = *value;
+      else if (!r.secret_missing(redis["password_env"], "fleet.redis.password_env", what)) {
+        r.error(redis["password_env"], "fleet.redis.password_env", what);
+      }
+    }
+    r.read_string(redis, "fleet.redis", "key_prefix", rd.key_prefix);
+    bool prefix_ok = rd.key_prefix.size() <= 64 && std::all_of(rd.key_prefix.begin(), rd.key_prefix.end(), [](unsigned char ch) {
+                       return ch > 0x20 && ch < 0x7f && ch != '{' && ch != '}';
+                     });
+    if (!prefix_ok) r.error(redis["key_prefix"], "fleet.redis.key_prefix", "printable ASCII without spaces or braces, at most 64 characters");
+    r.read_duration(redis, "fleet.redis", "timeout", rd.timeout, false);
+  }
+  if (auto rev = node["revocations"]; rev.IsDefined() && !rev.IsNull()) {
+    if (r.expect_map(rev, "fleet.revocations", {"strict"})) r.read_bool(rev, "fleet.revocations", "strict", f.revocations_strict);
+  }
+  auto on_unavailable = [&](const YAML::Node& n, const std::string& key, Fleet::OnUnavailable& out) {
+    r.read(n, key, "on_store_unavailable", [&](const YAML::Node& v, const std::string& k, const std::string& text) {
+      if (text == "closed") out = Fleet::OnUnavailable::closed;
+      else if (text == "local") out = Fleet::OnUnavailable::local;
+      else r.error(v, k, "expected closed or local, got '" + text + "'");
+    });
+  };
+  auto lease = [&](const YAML::Node& n, const std::string& key, double& out) {
+    r.read(n, key, "lease", [&](const YAML::Node& v, const std::string& k, const std::string& text) {
+      double value = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc{} || end != text.data() + text.size() || !(value > 0) || value > 1) {
+        r.error(v, k, "expected a fraction of each limit above 0 and at most 1, such as 0.1, got '" + text + "'");
+      } else {
+        out = value;
+      }
+    });
+  };
+  if (auto b = node["budgets"]; b.IsDefined() && !b.IsNull()) {
+    if (r.expect_map(b, "fleet.budgets", {"lease", "lease_idle", "on_store_unavailable"})) {
+      lease(b, "fleet.budgets", f.budget_lease);
+      r.read_duration(b, "fleet.budgets", "lease_idle", f.budget_lease_idle, false);
+      on_unavailable(b, "fleet.budgets", f.budgets_unavailable);
+    }
+  }
+  if (auto l = node["rate_limits"]; l.IsDefined() && !l.IsNull()) {
+    if (r.expect_map(l, "fleet.rate_limits", {"lease", "lease_ttl", "on_store_unavailable"})) {
+      lease(l, "fleet.rate_limits", f.rate_lease);
+      r.read_duration(l, "fleet.rate_limits", "lease_ttl", f.rate_lease_ttl, false);
+      on_unavailable(l, "fleet.rate_limits", f.rate_limits_unavailable);
+    }
+  }
+}
+
 void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string& file) {
   if (root.IsNull() || !root.IsDefined()) {
     r.error(root, "", "the file is empty");
@@ -1208,7 +1344,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   }
   if (!r.expect_map(root, "", {"node", "workers", "listeners", "admin", "limits", "timeouts", "paths", "token",
                                "audit", "agents", "routes", "policies", "budgets", "rate_limits", "loop_guard",
-                               "llm"})) {
+                               "llm", "fleet"})) {
     return;
   }
   r.read_string_list(root, "", "policies", c.policies);
@@ -1332,6 +1468,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& c, const std::string
   }
   if (auto g = root["loop_guard"]; g.IsDefined() && !g.IsNull()) read_loop_guard(r, g, c.loop_guard);
   if (auto l = root["llm"]; l.IsDefined() && !l.IsNull()) read_llm(r, l, c.llm);
+  if (auto f = root["fleet"]; f.IsDefined() && !f.IsNull()) read_fleet(r, f, c, root["node"].IsDefined());
   check_guard_names(r, root, c);
   check_fallbacks(r, routes, c);
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <tuple>
 
 namespace scopegate::config {
 namespace {
@@ -121,6 +122,20 @@ Durability effective_durability(const Audit& audit, const Route& route, std::str
   bool restricted = route.data.classification == "restricted" ||
                     (tool_label && tool_label->classification == "restricted");
   return restricted ? Durability::strict : audit.durability;
+}
+
+const char* to_string(Fleet::OnUnavailable on) {
+  return on == Fleet::OnUnavailable::local ? "local" : "closed";
+}
+
+bool Fleet::operator==(const Fleet& o) const {
+  auto tie = [](const Fleet& f) {
+    const Redis& r = f.redis;
+    return std::tie(f.enabled, r.url, r.tls, r.host, r.port, r.db, r.ca_file, r.verify, r.server_name, r.username,
+                    r.password, r.key_prefix, r.timeout, f.revocations_strict, f.budget_lease, f.budget_lease_idle,
+                    f.budgets_unavailable, f.rate_lease, f.rate_lease_ttl, f.rate_limits_unavailable);
+  };
+  return tie(*this) == tie(o);
 }
 
 const char* to_string(RateLimit::Per per) {

@@ -58,6 +58,9 @@ struct Exhausted {
   std::size_t index = 0;  // in the chain
   BudgetKind kind = BudgetKind::actions;
   std::uint64_t limit = 0, used = 0;
+  // A store shared by a fleet (fleet/budget_store.hpp): this node's lease of the budget is spent,
+  // not the budget. The caller takes more lease and tries again.
+  bool lease_short = false;
 };
 
 // The first budget along `chain` (root first) that `charge` would overrun, given the counters. A

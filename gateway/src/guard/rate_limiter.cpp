@@ -35,6 +35,7 @@ RateLimiter::RateLimiter(const std::vector<config::RateLimit>& limits, std::span
     limits_.push_back(std::move(c));
   }
   buckets_ = std::make_unique<TokenBucket[]>(total);
+  leased_ = std::make_unique<Leased[]>(total);
   keys_.resize(total);
   auto agent_name = [&](std::size_t slot) { return slot == 0 ? std::string() : agents[slot - 1].id; };
   for (const auto& c : limits_) {
@@ -78,6 +79,46 @@ std::optional<RateLimiter::Refusal> RateLimiter::take(int agent, std::size_t rou
     return Refusal{c.limit, wait_ns};
   }
   return std::nullopt;
+}
+
+std::optional<RateLimiter::Shortage> RateLimiter::take_leased(int agent, std::size_t route, std::int64_t now_ns) {
+  std::size_t a = static_cast<std::size_t>(agent + 1);
+  if (a >= agent_slots_ || route >= route_slots_) return std::nullopt;
+  for (std::size_t i = 0; i < limits_.size(); ++i) {
+    const Compiled& c = limits_[i];
+    if (!c.agent_applies[a] || !c.route_applies[route]) continue;
+    std::size_t b = bucket_index(c, agent, route);
+    {
+      std::lock_guard lock(leased_[b].mutex);
+      if (leased_[b].until_ns < now_ns) leased_[b].tokens = 0;  // a lease past its time is spent
+      if (leased_[b].tokens > 0) {
+        --leased_[b].tokens;
+        continue;
+      }
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      const Compiled& earlier = limits_[j];
+      if (!earlier.agent_applies[a] || !earlier.route_applies[route]) continue;
+      std::size_t e = bucket_index(earlier, agent, route);
+      std::lock_guard lock(leased_[e].mutex);
+      ++leased_[e].tokens;
+    }
+    return Shortage{b, c.limit};
+  }
+  return std::nullopt;
+}
+
+void RateLimiter::add_lease(std::size_t bucket, std::uint64_t tokens, std::int64_t now_ns, std::int64_t until_ns) {
+  std::lock_guard lock(leased_[bucket].mutex);
+  if (leased_[bucket].until_ns < now_ns) leased_[bucket].tokens = 0;
+  leased_[bucket].tokens += static_cast<std::int64_t>(tokens);
+  leased_[bucket].until_ns = std::max(leased_[bucket].until_ns, until_ns);
+}
+
+std::string RateLimiter::bucket_name(std::size_t bucket) const {
+  std::string name = keys_[bucket];
+  std::replace(name.begin(), name.end(), '\0', ':');
+  return name;
 }
 
 void RateLimiter::inherit(const RateLimiter& previous, std::int64_t now_ns) {

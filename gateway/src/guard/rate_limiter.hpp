@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,21 @@ class RateLimiter {
   // or from none of them: the first bucket that is empty refuses, and what was taken is put back.
   std::optional<Refusal> take(int agent, std::size_t route, std::int64_t now_ns);
 
+  // Fleet mode (docs/fleet.md, "Rate limits"): the fleet's buckets live in Redis, and each bucket
+  // here holds the tokens this node leased from its fleet bucket, valid until a deadline. Takes a
+  // leased token from every bucket that applies, or from none: the first that holds none names
+  // itself (the caller leases more for it and tries again).
+  struct Shortage {
+    std::size_t bucket = 0;
+    const config::RateLimit* limit = nullptr;
+  };
+  std::optional<Shortage> take_leased(int agent, std::size_t route, std::int64_t now_ns);
+  // Adds `tokens` leased for `bucket`, usable until `until_ns` (with what it still holds, unless
+  // that lease ended before `now_ns`).
+  void add_lease(std::size_t bucket, std::uint64_t tokens, std::int64_t now_ns, std::int64_t until_ns);
+  // The bucket's name: limit id, agent and route (empty when the limit is not per agent or route).
+  std::string bucket_name(std::size_t bucket) const;
+
   // Carries every bucket's level over from `previous` (same limit id, agent and route), as of now.
   void inherit(const RateLimiter& previous, std::int64_t now_ns);
 
@@ -51,6 +67,11 @@ class RateLimiter {
   std::vector<Compiled> limits_;
   std::size_t agent_slots_ = 0, route_slots_ = 0;
   std::unique_ptr<TokenBucket[]> buckets_;
+  struct Leased {
+    std::mutex mutex;
+    std::int64_t tokens = 0, until_ns = 0;
+  };
+  std::unique_ptr<Leased[]> leased_;  // fleet mode
   std::vector<std::string> keys_;  // per bucket: "limit\0agent\0route", for inherit()
 };
 

@@ -84,4 +84,25 @@
   X(audit_queue_capacity, gauge, "", none, 1, "The most audit records the writer's queue holds.")          \
   X(audit_fsync_duration_seconds, histogram, "", latency, 1, "Time the audit writer spent in fsync.")      \
   X(config_reloads_total, counter, "result", none, 8, "Config reloads by result (ok, error).")             \
-  X(build_info, gauge, "version", none, 4, "Always 1; the version of the running binary.")
+  X(build_info, gauge, "version", none, 4, "Always 1; the version of the running binary.")                 \
+  X(fleet_store_up, gauge, "", none, 1,                                                                    \
+    "Fleet mode: 1 while the fleet's Redis answers and this node's revocations are in sync with it.")     \
+  X(fleet_revocations_age_seconds, gauge, "", none, 1,                                                     \
+    "Fleet mode: seconds since this node's revocation set was last known complete (0 while in sync).")    \
+  X(fleet_store_errors_total, counter, "", none, 1,                                                        \
+    "Fleet mode: Redis commands and connections that failed (no connection, a late or an error reply).")  \
+  X(fleet_revocations_published_total, counter, "", none, 1,                                               \
+    "Fleet mode: revocations made on this node written to Redis and published.")                          \
+  X(fleet_revocations_received_total, counter, "", none, 1,                                                \
+    "Fleet mode: revocations published by the fleet and received here.")                                  \
+  X(fleet_budget_leases_total, counter, "", none, 1, "Fleet mode: budget leases asked of Redis.")         \
+  X(fleet_budget_leases_short_total, counter, "", none, 1,                                                 \
+    "Fleet mode: budget leases Redis granted less of than asked (the fleet's budget is near its end).")   \
+  X(fleet_rate_leases_total, counter, "", none, 1, "Fleet mode: rate-limit leases asked of Redis.")       \
+  X(fleet_rate_leases_short_total, counter, "", none, 1,                                                   \
+    "Fleet mode: rate-limit leases the fleet's bucket could not fill.")                                    \
+  X(fleet_unavailable_refusals_total, counter, "", none, 1,                                                \
+    "Fleet mode: requests refused because Redis was unreachable (on_store_unavailable: closed, or no "     \
+    "revocations loaded yet).")                                                                            \
+  X(fleet_local_fallbacks_total, counter, "", none, 1,                                                     \
+    "Fleet mode: budget and rate-limit decisions made on this node's own counters while Redis was unreachable.")

@@ -1,6 +1,9 @@
 #include "pipeline/guards.hpp"
 
+#include <boost/asio/use_awaitable.hpp>
+
 #include <chrono>
+#include <cmath>
 
 #include "clock/steady.hpp"
 #include "guard/loop_guard.hpp"
@@ -11,6 +14,7 @@
 
 namespace scopegate::pipeline {
 
+namespace asio = boost::asio;
 using http::ErrorCode;
 
 using clock::steady_ns;
@@ -27,14 +31,11 @@ int agent_index(const RequestContext& x) {
 
 }  // namespace
 
-Verdict check_rate_limits(RequestContext& x) {
-  guard::RateLimiter* limiter = x.snapshot.rate_limiter.get();
-  if (!limiter) return Verdict::next();
-  auto refused = limiter->take(agent_index(x), x.snapshot.route_index(*x.route), steady_ns());
-  if (!refused) return Verdict::next();
-  const config::RateLimit& limit = *refused->limit;
+namespace {
+
+Verdict rate_limited(RequestContext& x, const config::RateLimit& limit, std::int64_t wait_ns) {
   x.guard_rule = "rate_limit:" + limit.id;
-  x.retry_after_s = seconds_up(refused->wait_ns);
+  x.retry_after_s = seconds_up(wait_ns);
   std::string who = limit.per == config::RateLimit::Per::route ? "route " + x.route->name
                     : limit.per == config::RateLimit::Per::agent
                         ? "agent " + (x.agent ? x.agent->id : std::string("(none)"))
@@ -42,6 +43,58 @@ Verdict check_rate_limits(RequestContext& x) {
   return http::Violation{ErrorCode::rate_limited,
                          "rate limit " + limit.id + " for " + who + " is used up; retry in " +
                              std::to_string(x.retry_after_s) + " s"};
+}
+
+// 503 while the fleet's store is unreachable and the setting says closed (docs/fleet.md).
+Verdict store_unavailable(RequestContext& x, std::string_view what, fleet::Node& node) {
+  node.stats().unavailable_refusals.fetch_add(1, std::memory_order_relaxed);
+  x.guard_rule = "fleet:" + std::string(what);
+  x.retry_after_s = 1;
+  return http::Violation{ErrorCode::overloaded, "the fleet's shared " + std::string(what) +
+                                                    " cannot be checked now (the store is unreachable); retry in 1 s"};
+}
+
+// Fleet mode: the tokens come from this node's leases of the fleet's buckets; a bucket with none
+// left leases more (one Redis round trip for a slice of `fleet.rate_limits.lease` of its burst).
+asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLimiter& limiter, fleet::Node& node) {
+  const auto& settings = node.settings();
+  int agent = agent_index(x);
+  std::size_t route = x.snapshot.route_index(*x.route);
+  const config::RateLimit* last = nullptr;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto shortage = limiter.take_leased(agent, route, steady_ns());
+    if (!shortage) co_return Verdict::next();
+    const config::RateLimit& limit = *shortage->limit;
+    last = &limit;
+    auto want = static_cast<std::uint64_t>(std::max(1.0, std::floor(limit.burst * settings.rate_lease)));
+    auto lease = co_await node.lease_rate(limiter.bucket_name(shortage->bucket), want, limit.rate, limit.burst);
+    if (lease.failed) {
+      if (settings.rate_limits_unavailable == config::Fleet::OnUnavailable::closed) {
+        co_return store_unavailable(x, "rate limits", node);
+      }
+      // local: this node's own buckets, each at the whole limit.
+      node.stats().local_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      auto refused = limiter.take(agent, route, steady_ns());
+      co_return refused ? rate_limited(x, *refused->limit, refused->wait_ns) : Verdict::next();
+    }
+    if (lease.granted == 0) co_return rate_limited(x, limit, lease.wait_ns);
+    std::int64_t now = steady_ns();
+    limiter.add_lease(shortage->bucket, lease.granted, now, now + std::chrono::nanoseconds(settings.rate_lease_ttl).count());
+  }
+  // Leases taken by requests at once, spent by others before this one each time: the bucket is
+  // as good as empty.
+  co_return rate_limited(x, *last, 1'000'000'000);
+}
+
+}  // namespace
+
+asio::awaitable<Verdict> check_rate_limits(RequestContext& x) {
+  guard::RateLimiter* limiter = x.snapshot.rate_limiter.get();
+  if (!limiter) co_return Verdict::next();
+  if (auto* node = x.worker.app().fleet()) co_return co_await take_fleet_rate_tokens(x, *limiter, *node);
+  auto refused = limiter->take(agent_index(x), x.snapshot.route_index(*x.route), steady_ns());
+  if (!refused) co_return Verdict::next();
+  co_return rate_limited(x, *refused->limit, refused->wait_ns);
 }
 
 Verdict check_loop_guard(RequestContext& x) {
@@ -79,8 +132,8 @@ std::size_t chain_of(const RequestContext& x, std::array<guard::ChainScope, 16>&
 
 }  // namespace
 
-Verdict spend_budget(RequestContext& x) {
-  if (!x.token) return Verdict::next();
+asio::awaitable<Verdict> spend_budget(RequestContext& x) {
+  if (!x.token) co_return Verdict::next();
   std::array<guard::ChainScope, 16> chain{};
   std::size_t n = chain_of(x, chain);
   guard::Charge charge;
@@ -96,11 +149,26 @@ Verdict spend_budget(RequestContext& x) {
     charge.cost = x.reserve_cost;
     charge.unpriced = !x.snapshot.config.llm.price(x.model);
   }
-  auto exhausted = x.worker.app().budgets().try_spend({chain.data(), n}, charge);
+  auto& app = x.worker.app();
+  auto exhausted = app.budgets().try_spend({chain.data(), n}, charge);
+  // Fleet mode: this node's lease of a budget ran out, not the budget. Take more and try again
+  // (a few times: requests at once may spend what one of them leased).
+  for (int attempt = 0; exhausted && exhausted->lease_short && attempt < 4; ++attempt) {
+    auto* store = app.fleet_budgets();
+    auto outcome = co_await store->take_leases({chain.data(), n}, charge);
+    if (outcome == fleet::FleetBudgetStore::LeaseOutcome::unavailable) {
+      if (app.fleet()->settings().budgets_unavailable == config::Fleet::OnUnavailable::closed) {
+        co_return store_unavailable(x, "budgets", *app.fleet());
+      }
+      exhausted = store->spend_locally({chain.data(), n}, charge);  // local: this node's own counters
+      break;
+    }
+    exhausted = app.budgets().try_spend({chain.data(), n}, charge);
+  }
   if (!exhausted) {
     x.budget_spent = charge;
     x.budget_reserved = true;
-    return Verdict::next();
+    co_return Verdict::next();
   }
   const auto& e = *exhausted;
   x.guard_rule = "budget:" + std::string(guard::to_string(e.kind));
@@ -124,9 +192,9 @@ Verdict spend_budget(RequestContext& x) {
                          ? "has used " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " model tokens"
                          : "has used " + std::to_string(e.used) + " of its " + std::to_string(e.limit) + " " +
                                std::string(guard::to_string(e.kind));
-  return http::Violation{ErrorCode::budget_exhausted,
-                         "the " + std::string(guard::to_string(e.kind)) + " budget of " + whose + " is spent: it " + what +
-                             "; ask the agent that delegated to you, or a person, for a new scope"};
+  co_return http::Violation{ErrorCode::budget_exhausted,
+                            "the " + std::string(guard::to_string(e.kind)) + " budget of " + whose + " is spent: it " +
+                                what + "; ask the agent that delegated to you, or a person, for a new scope"};
 }
 
 void settle_budget(runtime::Services& app, const RequestSummary& summary) {

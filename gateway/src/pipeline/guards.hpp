@@ -5,6 +5,8 @@
 // it with the clock; a refusal is 429 with the guard's rule and, where waiting helps, Retry-After.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+
 #include "pipeline/context.hpp"
 #include "pipeline/verdict.hpp"
 
@@ -12,10 +14,12 @@ namespace scopegate::pipeline {
 
 struct RequestSummary;
 
-Verdict check_rate_limits(RequestContext& x);
+// In fleet mode a bucket whose leased tokens ran out waits for a lease from Redis (docs/fleet.md).
+boost::asio::awaitable<Verdict> check_rate_limits(RequestContext& x);
 Verdict check_loop_guard(RequestContext& x);
-// Spends the request's action (and delegation) from every budget of its chain, or refuses.
-Verdict spend_budget(RequestContext& x);
+// Spends the request's action (and delegation) from every budget of its chain, or refuses. In
+// fleet mode a budget whose lease ran out waits for more from Redis (docs/fleet.md).
+boost::asio::awaitable<Verdict> spend_budget(RequestContext& x);
 // An end-of-request observer: what the request spent is settled against what its record says it
 // did (let through or not, a scope opened or not, its response bytes), the same rule by which the
 // counters are rebuilt from the log at start (guard/budget_replay.hpp).

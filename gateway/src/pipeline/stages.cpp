@@ -235,7 +235,7 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   //      budgets of the whole chain, each after what is cheaper and refuses more broadly, so a
   //      request one of them refuses spends nothing the later ones count. Last before anything is
   //      minted or forwarded: what a budget counts is what is let through.
-  if (auto v = check_rate_limits(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = co_await check_rate_limits(x); !v.proceeds()) co_return co_await refuse(x, v);
   if (auto v = check_loop_guard(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 10d. The endpoint, among those whose circuit breaker admits the request: while every one is
@@ -251,7 +251,7 @@ asio::awaitable<bool> run_stages(RequestContext& x) {
   UpstreamSlot slot;
   x.upstream_slot = &slot;
   if (auto v = co_await take_upstream_slot(x, slot); !v.proceeds()) co_return co_await refuse(x, v);
-  if (auto v = spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
+  if (auto v = co_await spend_budget(x); !v.proceeds()) co_return co_await refuse(x, v);
 
   // 11. POST /v1/scopes is answered here: the gateway mints the scope instead of forwarding.
   if (x.route->kind == config::RouteKind::scopes) co_return co_await serve_open_scope(x);

@@ -51,6 +51,26 @@ std::variant<std::shared_ptr<const delegation::VerifiedToken>, Violation> presen
   return token;
 }
 
+// Fleet mode (docs/fleet.md, "Revocations"): a node that has not yet loaded the fleet's
+// revocations serves no token (it would not know which are revoked). While it is out of touch
+// with them the last set it knew holds; with fleet.revocations.strict, a token whose newest scope
+// was minted after the moment that set was last known complete is refused too, since nothing
+// says it was not revoked since.
+std::optional<Violation> check_fleet_revocations(RequestContext& x, const fleet::Node& node) {
+  if (!node.synced_once()) {
+    x.retry_after_s = 1;
+    return Violation{ErrorCode::overloaded, "this gateway node has not loaded the fleet's revocations yet; retry in 1 s"};
+  }
+  if (!node.settings().revocations_strict || node.in_sync()) return std::nullopt;
+  std::int64_t newest = 0;
+  for (const auto& scope : x.token->scopes) newest = std::max(newest, scope.iat);
+  if (newest <= node.current_as_of()) return std::nullopt;
+  x.retry_after_s = 1;
+  return Violation{ErrorCode::overloaded,
+                   "this gateway node cannot reach the fleet's revocations, and the scope was opened after it last "
+                   "could (fleet.revocations.strict); retry in 1 s"};
+}
+
 // What else x.token must pass: the agent's depth limit and revocation. The request runs under the
 // scope from here on, refused or not, so scopes seen for the first time are recorded and reported.
 std::optional<Violation> admit_scope(RequestContext& x) {
@@ -63,6 +83,9 @@ std::optional<Violation> admit_scope(RequestContext& x) {
   auto& app = x.worker.app();
   if (auto revoked = app.scopes().revoked_in(*x.token)) {
     return Violation{ErrorCode::scope_revoked, "scope " + *revoked + " has been revoked"};
+  }
+  if (auto* node = app.fleet()) {
+    if (auto v = check_fleet_revocations(x, *node)) return v;
   }
   for (const auto& fresh : app.scopes().observe(*x.token)) {
     report_scope_opened(x, fresh, audit::Opening::first_seen);

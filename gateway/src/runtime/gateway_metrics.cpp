@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "clock/unix_clock.hpp"
 #include "guard/budget.hpp"
 #include "llm/usage.hpp"
 #include "log/log.hpp"
@@ -256,6 +257,31 @@ void record_reload(bool ok) {
   m.registry().add(Family::config_reloads_total, pack(ok ? m.ok : m.error));
 }
 
+namespace {
+
+// Fleet mode's families, absent on a single node.
+void sample_fleet(Services& services) {
+  auto& r = GatewayMetrics::instance().registry();
+  auto* node = services.fleet();
+  constexpr Family kFleet[] = {Family::fleet_store_up, Family::fleet_revocations_age_seconds,
+#define SCOPEGATE_FLEET_FAMILY(name) Family::fleet_##name##_total,
+                               SCOPEGATE_FLEET_STATS(SCOPEGATE_FLEET_FAMILY)
+#undef SCOPEGATE_FLEET_FAMILY
+  };
+  for (auto f : kFleet) r.set_absent(f, node == nullptr);
+  if (!node) return;
+  r.set(Family::fleet_store_up, metrics::kOtherKey, node->connected() && node->in_sync() ? 1 : 0);
+  std::int64_t age = node->in_sync() || !node->synced_once() ? 0 : clock::unix_now() - node->current_as_of();
+  r.set(Family::fleet_revocations_age_seconds, metrics::kOtherKey, std::max<std::int64_t>(0, age));
+  const auto& stats = node->stats();
+#define SCOPEGATE_FLEET_SAMPLE(name) \
+  r.set(Family::fleet_##name##_total, metrics::kOtherKey, static_cast<std::int64_t>(stats.name.load(std::memory_order_relaxed)));
+  SCOPEGATE_FLEET_STATS(SCOPEGATE_FLEET_SAMPLE)
+#undef SCOPEGATE_FLEET_SAMPLE
+}
+
+}  // namespace
+
 void sample_before_scrape(Services& services) {
   auto& m = GatewayMetrics::instance();
   auto& r = m.registry();
@@ -268,6 +294,7 @@ void sample_before_scrape(Services& services) {
   }
   r.set(Family::connections_open, metrics::kOtherKey,
         static_cast<std::int64_t>(services.connections.load(std::memory_order_relaxed)));
+  sample_fleet(services);
   auto* writer = services.audit_writer();
   for (auto f : {Family::audit_available, Family::audit_records_total, Family::audit_write_errors_total,
                  Family::audit_queue_depth, Family::audit_queue_capacity, Family::audit_fsync_duration_seconds}) {

@@ -12,6 +12,8 @@
 #include "audit/sink.hpp"
 #include "audit/writer.hpp"
 #include "delegation/registry.hpp"
+#include "fleet/budget_store.hpp"
+#include "fleet/node.hpp"
 #include "guard/budget.hpp"
 #include "guard/loop_guard.hpp"
 #include "plan/registry.hpp"
@@ -40,6 +42,10 @@ class Services {
   guard::BudgetStore& budgets() { return *budgets_; }
   // The plans this node runs (docs/plans.md).
   plan::Registry& plans() { return plans_; }
+  // Fleet mode (docs/fleet.md): this node's link to the fleet's Redis, and the budget store that
+  // spends leases of it; both null on a single node.
+  fleet::Node* fleet() { return fleet_.get(); }
+  fleet::FleetBudgetStore* fleet_budgets() { return fleet_budgets_; }
 
   // Open client connections across all workers (for limits.max_connections and draining).
   std::atomic<std::size_t> connections{0};
@@ -54,7 +60,9 @@ class Services {
   delegation::ScopeRegistry scopes_;
   guard::LoopGuard loop_guard_;
   plan::Registry plans_;
+  std::unique_ptr<fleet::Node> fleet_;  // before budgets_, whose fleet store refers to it
   std::unique_ptr<guard::BudgetStore> budgets_ = std::make_unique<guard::MemoryBudgetStore>();
+  fleet::FleetBudgetStore* fleet_budgets_ = nullptr;  // budgets_, in fleet mode
   std::unique_ptr<audit::Writer> writer_;  // before sink_, which refers to it
   std::unique_ptr<audit::FactSink> sink_ = std::make_unique<audit::LogSink>();
 };

@@ -1,0 +1,229 @@
+#include "fleet/budget_store.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "clock/steady.hpp"
+#include "fleet/node.hpp"
+
+namespace scopegate::fleet {
+
+using guard::BudgetKind;
+using guard::Charge;
+using guard::ChainScope;
+using guard::ScopeUse;
+
+namespace {
+
+constexpr std::size_t kMaxChain = 16;
+
+std::optional<std::uint64_t> limit_of(const config::BudgetLimits& l, std::size_t kind) {
+  switch (static_cast<BudgetKind>(kind)) {
+    case BudgetKind::actions: return l.max_actions;
+    case BudgetKind::delegations: return l.max_delegations;
+    case BudgetKind::children: return l.max_children;
+    case BudgetKind::bytes_out: return l.max_bytes_out;
+    case BudgetKind::tokens: return l.max_tokens;
+    case BudgetKind::cost: return l.max_cost;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t>& field_of(config::BudgetLimits& l, std::size_t kind) {
+  switch (static_cast<BudgetKind>(kind)) {
+    case BudgetKind::actions: return l.max_actions;
+    case BudgetKind::delegations: return l.max_delegations;
+    case BudgetKind::children: return l.max_children;
+    case BudgetKind::bytes_out: return l.max_bytes_out;
+    case BudgetKind::tokens: return l.max_tokens;
+    case BudgetKind::cost: break;
+  }
+  return l.max_cost;
+}
+
+std::uint64_t used_of(const ScopeUse& u, std::size_t kind) {
+  switch (static_cast<BudgetKind>(kind)) {
+    case BudgetKind::actions: return u.subtree.actions;
+    case BudgetKind::delegations: return u.subtree.delegations;
+    case BudgetKind::children: return u.children;
+    case BudgetKind::bytes_out: return u.subtree.bytes_out;
+    case BudgetKind::tokens: return u.subtree.tokens;
+    case BudgetKind::cost: return u.subtree.cost;
+  }
+  return 0;
+}
+
+// Whether `charge` is decided by budget `kind` of the chain's scope at `last` (the acting one or
+// not), and what it adds before the decision. Mirrors guard::first_exhausted: actions, delegations
+// and fan-out are checked with what the request adds; bytes, tokens and cost by what is spent
+// already, since what a response brings is known only once it has passed.
+struct Applies {
+  bool applies = false;
+  bool before = false;  // checked with the addition (used + adding > limit), else used >= limit
+  std::uint64_t adding = 0;
+};
+Applies applies_to(const Charge& charge, std::size_t kind, bool last) {
+  switch (static_cast<BudgetKind>(kind)) {
+    case BudgetKind::actions: return {charge.actions > 0, true, charge.actions};
+    case BudgetKind::delegations: return {charge.delegations > 0, true, charge.delegations};
+    case BudgetKind::children: return {charge.delegations > 0 && last, true, charge.delegations};
+    case BudgetKind::bytes_out: return {true, false, 0};
+    case BudgetKind::tokens: return {charge.llm, false, 0};
+    case BudgetKind::cost: return {charge.llm && !charge.unpriced, false, 0};
+  }
+  return {};
+}
+
+bool any_limits(std::span<const ChainScope> chain) {
+  return std::any_of(chain.begin(), chain.end(), [](const ChainScope& s) { return s.limits != nullptr; });
+}
+
+}  // namespace
+
+FleetBudgetStore::FleetBudgetStore(Node& node) : node_(node) {}
+
+std::uint64_t FleetBudgetStore::slice(std::uint64_t limit, double fraction) {
+  double s = std::ceil(static_cast<double>(limit) * fraction);
+  if (!(s >= 1)) return 1;
+  return s >= static_cast<double>(limit) ? limit : static_cast<std::uint64_t>(s);
+}
+
+std::optional<guard::Exhausted> FleetBudgetStore::spend_locally(std::span<const ChainScope> chain, const Charge& charge) {
+  node_.stats().local_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  // The leases exist before the spend, so what is spent beyond them is charged to the fleet (as
+  // a deficit) at the next lease.
+  std::lock_guard lock(mutex_);
+  for (const auto& scope : chain) {
+    if (scope.limits) lease_of(scope);
+  }
+  return local_.try_spend(chain, charge);
+}
+
+bool FleetBudgetStore::local_only() const {
+  return !node_.connected() && node_.settings().budgets_unavailable == config::Fleet::OnUnavailable::local;
+}
+
+FleetBudgetStore::Lease& FleetBudgetStore::lease_of(const ChainScope& scope) {
+  auto it = leases_.find(std::string(scope.id));
+  if (it == leases_.end()) {
+    // A scope with use here and no lease: its counters were rebuilt from this node's log at start,
+    // and what they hold was spent from leases this node held before it restarted.
+    Lease fresh;
+    if (auto use = local_.use(scope.id)) {
+      for (std::size_t k = 0; k < kKinds; ++k) fresh.granted[k] = used_of(*use, k);
+    }
+    it = leases_.emplace(std::string(scope.id), fresh).first;
+  }
+  if (scope.expires != 0) it->second.expires = scope.expires;
+  return it->second;
+}
+
+bool FleetBudgetStore::recently_spent_out(const Lease& lease, std::size_t kind, std::int64_t now_ns) const {
+  auto idle = std::chrono::nanoseconds(node_.settings().budget_lease_idle).count();
+  return lease.spent_out_ns[kind] != 0 && now_ns - lease.spent_out_ns[kind] < idle;
+}
+
+std::optional<guard::Exhausted> FleetBudgetStore::try_spend(std::span<const ChainScope> chain, const Charge& charge) {
+  if (chain.empty() || chain.size() > kMaxChain || !any_limits(chain)) return local_.try_spend(chain, charge);
+  if (local_only()) return spend_locally(chain, charge);
+  std::int64_t now = clock::steady_ns();
+  std::lock_guard lock(mutex_);
+  // The same decision as one node's, each limit replaced by what this node holds of it.
+  std::array<config::BudgetLimits, kMaxChain> held;
+  std::array<ChainScope, kMaxChain> leased;
+  std::array<Lease*, kMaxChain> leases{};
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    leased[i] = chain[i];
+    if (!chain[i].limits) continue;
+    held[i] = *chain[i].limits;
+    leases[i] = &lease_of(chain[i]);
+    for (std::size_t k = 0; k < kKinds; ++k) {
+      if (auto& f = field_of(held[i], k)) *f = std::min(*f, leases[i]->granted[k]);
+    }
+    leased[i].limits = &held[i];
+  }
+  auto exhausted = local_.try_spend({leased.data(), chain.size()}, charge);
+  if (!exhausted) {
+    for (auto* l : leases) {
+      if (l) l->last_spend_ns = now;
+    }
+    return std::nullopt;
+  }
+  auto k = static_cast<std::size_t>(exhausted->kind);
+  const Lease& l = *leases[exhausted->index];
+  std::uint64_t limit = limit_of(*chain[exhausted->index].limits, k).value_or(0);
+  bool unpriced = exhausted->kind == BudgetKind::cost && charge.unpriced;
+  exhausted->lease_short = !unpriced && l.granted[k] < limit && !recently_spent_out(l, k, now);
+  exhausted->limit = limit;
+  if (!exhausted->lease_short && !unpriced) exhausted->used = std::max(exhausted->used, l.fleet_taken[k]);
+  return exhausted;
+}
+
+void FleetBudgetStore::settle(std::span<const ChainScope> chain, const Charge& was, const Charge& is) {
+  local_.settle(chain, was, is);
+}
+
+boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_leases(std::span<const ChainScope> chain,
+                                                                                    Charge charge) {
+  std::vector<Want> wants;
+  {
+    std::int64_t now = clock::steady_ns();
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < chain.size() && i < kMaxChain; ++i) {
+      if (!chain[i].limits) continue;
+      Lease& l = lease_of(chain[i]);
+      ScopeUse use = local_.use(chain[i].id).value_or(ScopeUse{});
+      for (std::size_t k = 0; k < kKinds; ++k) {
+        auto limit = limit_of(*chain[i].limits, k);
+        auto a = applies_to(charge, k, i + 1 == chain.size());
+        if (!limit || !a.applies || recently_spent_out(l, k, now)) continue;
+        std::uint64_t used = used_of(use, k);
+        bool is_short = a.before ? used + a.adding > l.granted[k] : used >= l.granted[k];
+        if (!is_short) continue;
+        std::uint64_t deficit = used > l.granted[k] ? used - l.granted[k] : 0;
+        std::uint64_t want = std::max(slice(*limit, node_.settings().budget_lease), a.adding);
+        wants.push_back(Want{std::string(chain[i].id), k, deficit, want, *limit, chain[i].expires});
+      }
+    }
+  }
+  for (auto& w : wants) {
+    BudgetLease got = co_await node_.lease_budget(w.scope, std::string(guard::kBudgetKinds[w.kind]), w.deficit, w.want,
+                                                  w.limit, w.expires);
+    if (got.failed) co_return LeaseOutcome::unavailable;
+    std::lock_guard lock(mutex_);
+    Lease& l = leases_[w.scope];
+    l.granted[w.kind] += w.deficit + got.granted;
+    l.fleet_taken[w.kind] = got.taken;
+    l.last_spend_ns = clock::steady_ns();  // a lease just taken is not idle
+    if (got.taken >= w.limit) l.spent_out_ns[w.kind] = clock::steady_ns();
+  }
+  co_return LeaseOutcome::taken;
+}
+
+void FleetBudgetStore::return_idle(std::int64_t now_ns) {
+  auto idle = std::chrono::nanoseconds(node_.settings().budget_lease_idle).count();
+  std::lock_guard lock(mutex_);
+  for (auto& [scope, l] : leases_) {
+    if (now_ns - l.last_spend_ns < idle) continue;
+    if (std::all_of(l.granted.begin(), l.granted.end(), [](std::uint64_t g) { return g == 0; })) continue;
+    ScopeUse use = local_.use(scope).value_or(ScopeUse{});
+    for (std::size_t k = 0; k < kKinds; ++k) {
+      std::uint64_t used = used_of(use, k);
+      if (l.granted[k] <= used) continue;
+      std::uint64_t unspent = l.granted[k] - used;
+      l.granted[k] = used;
+      node_.return_budget(scope, std::string(guard::kBudgetKinds[k]), unspent);
+    }
+  }
+}
+
+std::size_t FleetBudgetStore::forget_expired(std::int64_t now) {
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(leases_, [&](const auto& item) { return item.second.expires != 0 && item.second.expires < now; });
+  }
+  return local_.forget_expired(now);
+}
+
+}  // namespace scopegate::fleet

@@ -1,0 +1,364 @@
+#include "fleet/node.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <unistd.h>
+
+#include "clock/unix_clock.hpp"
+#include "fleet/redis.hpp"
+#include "http/use_tuple.hpp"
+#include "log/log.hpp"
+
+namespace scopegate::fleet {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using http::use_tuple;
+
+namespace {
+
+// The fleet's total taken of one budget (KEYS[1]): the deficit is charged whatever the limit (it
+// was spent already), then up to `want` more is granted while the total stays within the limit.
+// Returns {granted, total}. Lua numbers are doubles: totals are exact up to 2^53.
+constexpr std::string_view kLeaseBudget = R"lua(
+local taken = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
+local give = tonumber(ARGV[3]) - taken
+if give > tonumber(ARGV[2]) then give = tonumber(ARGV[2]) end
+if give < 0 then give = 0 end
+taken = taken + give
+redis.call('SET', KEYS[1], string.format('%.0f', taken), 'EXAT', ARGV[4])
+return {give, string.format('%.0f', taken)}
+)lua";
+
+// Unspent lease given back.
+constexpr std::string_view kReturnBudget = R"lua(
+local taken = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
+if taken < 0 then taken = 0 end
+redis.call('SET', KEYS[1], string.format('%.0f', taken), 'KEEPTTL')
+return 1
+)lua";
+
+// The fleet's token bucket (KEYS[1]): refilled by Redis's own clock, so the nodes' clocks do not
+// matter. Returns {granted, microseconds until a token when none was}.
+constexpr std::string_view kLeaseRate = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local want, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if tokens == nil or at == nil then tokens = burst; at = now end
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000000) end
+local give = math.floor(tokens)
+if give > want then give = want end
+tokens = tokens - give
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+local wait = 0
+if give == 0 then wait = math.ceil((1 - tokens) / rate * 1000000) end
+return {give, wait}
+)lua";
+
+// A command's arguments. (Built in a plain function: GCC 12 miscompiles a braced list of string
+// literals in a coroutine's frame.)
+template <class... Args>
+std::vector<std::string> cmd(Args... args) {
+  std::vector<std::string> out;
+  out.reserve(sizeof...(args));
+  (out.emplace_back(std::move(args)), ...);
+  return out;
+}
+
+std::string number(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc{} ? std::string(buf, end) : "0";
+}
+
+std::uint64_t as_uint(const Reply& r) {
+  if (r.type == Reply::Type::integer) return r.integer < 0 ? 0 : static_cast<std::uint64_t>(r.integer);
+  std::uint64_t v = 0;
+  std::from_chars(r.str.data(), r.str.data() + r.str.size(), v);
+  return v;
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  t.expires_after(d);
+  co_await t.async_wait(use_tuple);
+}
+
+// AUTH (and for the command connection SELECT) on a fresh connection; empty, or why it failed.
+asio::awaitable<std::string> authenticate(RedisConnection& conn, const config::Fleet::Redis& redis, bool select) {
+  if (!redis.password.empty()) {
+    auto auth = cmd("AUTH");
+    if (!redis.username.empty()) auth.push_back(redis.username);
+    auth.push_back(redis.password);
+    auto r = co_await conn.command(std::move(auth));
+    if (!r.ok()) co_return "AUTH: " + r.error();
+  }
+  if (select && redis.db != 0) {
+    auto r = co_await conn.command(cmd("SELECT", std::to_string(redis.db)));
+    if (!r.ok()) co_return "SELECT: " + r.error();
+  }
+  co_return std::string();
+}
+
+}  // namespace
+
+Node::Node(config::Fleet settings, std::string node_name, ApplyRevocation apply)
+    : settings_(std::move(settings)), node_name_(std::move(node_name)), apply_(std::move(apply)) {}
+
+Node::~Node() { stop(); }
+
+bool Node::start(std::string& error) {
+  if (settings_.redis.tls) {
+    auto ctx = make_redis_tls(settings_.redis, error);
+    if (!ctx) return false;
+    tls_ = ctx;
+  }
+  asio::co_spawn(io_, keep_commands(), asio::detached);
+  asio::co_spawn(io_, keep_subscription(), asio::detached);
+  thread_ = std::thread([this] { io_.run(); });
+  return true;
+}
+
+void Node::stop() {
+  if (!thread_.joinable()) return;
+  // The loops see stopping_ within one of their short waits and end; what still waits is cut off.
+  asio::post(io_, [this] {
+    stopping_ = true;
+    if (commands_) commands_->close("the gateway is stopping");
+  });
+  for (int i = 0; i < 40 && !io_.stopped(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  io_.stop();
+  thread_.join();
+}
+
+std::int64_t Node::current_as_of() const {
+  return in_sync() ? clock::unix_now() : current_as_of_.load(std::memory_order_acquire);
+}
+
+std::string Node::trouble() const {
+  std::lock_guard lock(trouble_mutex_);
+  return trouble_;
+}
+
+void Node::set_trouble(std::string why) {
+  std::lock_guard lock(trouble_mutex_);
+  if (why != trouble_ && !why.empty()) log::warn("fleet store unavailable", {{"reason", why}});
+  if (why.empty() && !trouble_.empty()) log::info("fleet store available", {{"redis", settings_.redis.url}});
+  trouble_ = std::move(why);
+}
+
+template <class T>
+asio::awaitable<T> Node::on_fleet_thread(asio::awaitable<T> task) {
+  co_return co_await asio::co_spawn(io_.get_executor(), std::move(task), asio::use_awaitable);
+}
+
+asio::awaitable<void> Node::keep_commands() {
+  auto ex = co_await asio::this_coro::executor;
+  std::chrono::milliseconds backoff(100);
+  while (!stopping_) {
+    RedisConnection conn(ex, settings_.redis, std::static_pointer_cast<asio::ssl::context>(tls_),
+                         RedisConnection::Role::commands);
+    std::string why = co_await conn.connect();
+    if (why.empty()) {
+      auto serve = [&]() -> asio::awaitable<void> {
+        if (auto failed = co_await authenticate(conn, settings_.redis, true); !failed.empty()) {
+          conn.close(failed);
+          co_return;
+        }
+        commands_ = &conn;
+        connected_ = true;
+        backoff = std::chrono::milliseconds(100);
+        if (subscribed_) set_trouble("");
+        co_await flush_pending();
+        // This node's name, held while it runs: a second gateway started with the same name (and so
+        // writing audit records under it) is told at once.
+        std::string instance = std::to_string(::getpid()) + "@" + std::to_string(clock::unix_now());
+        while (conn.open() && !stopping_) {
+          auto held = co_await conn.command(cmd("SET", key("node:" + node_name_), instance, "NX", "PX", "5000"));
+          if (held.ok() && held.reply.type == Reply::Type::nil) {
+            auto owner = co_await conn.command(cmd("GET", key("node:" + node_name_)));
+            if (owner.ok() && owner.reply.str == instance) {
+              co_await conn.command(cmd("PEXPIRE", key("node:" + node_name_), "5000"));
+            } else if (owner.ok() && owner.reply.type == Reply::Type::string) {
+              log::error("fleet: another running gateway holds this node's name",
+                         {{"node", node_name_}, {"holder", owner.reply.str}});
+            }
+          }
+          if (!pending_.empty()) co_await flush_pending();
+          if (on_tick) on_tick();
+          for (int i = 0; i < 10 && conn.open() && !stopping_; ++i) co_await sleep_for(std::chrono::milliseconds(100));
+        }
+      };
+      co_await (conn.run() || serve());
+      why = conn.closed_because();
+    }
+    commands_ = nullptr;
+    connected_ = false;
+    if (stopping_) break;
+    stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    set_trouble("Redis " + settings_.redis.host + ":" + std::to_string(settings_.redis.port) + ": " + why);
+    co_await sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+asio::awaitable<void> Node::keep_subscription() {
+  auto ex = co_await asio::this_coro::executor;
+  std::chrono::milliseconds backoff(100);
+  while (!stopping_) {
+    RedisConnection sub(ex, settings_.redis, std::static_pointer_cast<asio::ssl::context>(tls_),
+                        RedisConnection::Role::subscriber);
+    sub.on_message = [this](std::string_view, std::string_view payload) { apply_message(payload); };
+    std::string why = co_await sub.connect();
+    if (why.empty()) {
+      auto watch = [&]() -> asio::awaitable<void> {
+        if (auto failed = co_await authenticate(sub, settings_.redis, false); !failed.empty()) {
+          sub.close(failed);
+          co_return;
+        }
+        auto r = co_await sub.command(cmd("SUBSCRIBE", key("revocations")));
+        if (!r.ok()) {
+          sub.close("SUBSCRIBE: " + r.error());
+          co_return;
+        }
+        subscribed_ = true;
+        backoff = std::chrono::milliseconds(100);
+        // The whole set, read after the subscription is in place: a revocation made in between
+        // arrives both ways, and applying one twice changes nothing.
+        while (sub.open() && !stopping_ && !co_await load_revocations()) co_await sleep_for(std::chrono::milliseconds(100));
+        if (!sub.open() || stopping_) co_return;
+        current_as_of_ = clock::unix_now();
+        in_sync_ = true;
+        synced_once_ = true;
+        if (connected_) set_trouble("");
+        log::info("fleet: revocations in sync", {{"node", node_name_}});
+        // A PING answered on the subscription proves every message published before it arrived.
+        while (sub.open() && !stopping_) {
+          co_await sleep_for(std::chrono::milliseconds(250));
+          auto pong = co_await sub.command(cmd("PING"));
+          if (!pong.ok()) break;
+          current_as_of_ = clock::unix_now();
+        }
+      };
+      co_await (sub.run() || watch());
+      why = sub.closed_because();
+    }
+    in_sync_ = false;
+    subscribed_ = false;
+    if (stopping_) break;
+    stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    set_trouble("Redis subscription: " + why);
+    co_await sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+// "<scope id> <unix seconds until>"
+void Node::apply_message(std::string_view payload) {
+  auto space = payload.find(' ');
+  if (space == std::string_view::npos) return;
+  std::int64_t until = 0;
+  auto rest = payload.substr(space + 1);
+  if (std::from_chars(rest.data(), rest.data() + rest.size(), until).ec != std::errc{}) return;
+  stats_.revocations_received.fetch_add(1, std::memory_order_relaxed);
+  apply_(std::string(payload.substr(0, space)), until);
+}
+
+asio::awaitable<bool> Node::load_revocations() {
+  if (!commands_) co_return false;
+  std::string now = std::to_string(clock::unix_now());
+  co_await commands_->command(cmd("ZREMRANGEBYSCORE", key("revoked"), "-inf", "(" + now));
+  if (!commands_) co_return false;
+  auto r = co_await commands_->command(cmd("ZRANGEBYSCORE", key("revoked"), now, "+inf", "WITHSCORES"));
+  if (!r.ok() || r.reply.type != Reply::Type::array) {
+    stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    co_return false;
+  }
+  for (std::size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
+    apply_(r.reply.elements[i].str, static_cast<std::int64_t>(as_uint(r.reply.elements[i + 1])));
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Node::flush_pending() {
+  while (!pending_.empty() && commands_) {
+    auto [id, until] = pending_.front();
+    auto added = co_await commands_->command(cmd("ZADD", key("revoked"), std::to_string(until), id));
+    if (!added.ok() || !commands_) break;
+    auto published = co_await commands_->command(cmd("PUBLISH", key("revocations"), id + " " + std::to_string(until)));
+    if (!published.ok()) break;
+    pending_.erase(pending_.begin());
+    stats_.revocations_published.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+asio::awaitable<bool> Node::publish_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked) {
+  auto task = [this](std::vector<std::pair<std::string, std::int64_t>> list) -> asio::awaitable<bool> {
+    pending_.insert(pending_.end(), list.begin(), list.end());
+    co_await flush_pending();
+    co_return pending_.empty();
+  };
+  co_return co_await on_fleet_thread(task(std::move(revoked)));
+}
+
+asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string kind, std::uint64_t deficit,
+                                                std::uint64_t want, std::uint64_t limit, std::int64_t expires) {
+  auto task = [this](std::string k, std::uint64_t d, std::uint64_t w, std::uint64_t l,
+                     std::int64_t e) -> asio::awaitable<BudgetLease> {
+    stats_.budget_leases.fetch_add(1, std::memory_order_relaxed);
+    if (!commands_) co_return BudgetLease{true};
+    auto r = co_await commands_->command(cmd("EVAL", std::string(kLeaseBudget), "1", std::move(k), std::to_string(d),
+                                          std::to_string(w), std::to_string(l), std::to_string(e)));
+    if (!r.ok() || r.reply.elements.size() != 2) {
+      stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      if (r.ok() || !r.failed) log::warn("fleet: budget lease refused by Redis", {{"error", r.error()}});
+      co_return BudgetLease{true};
+    }
+    BudgetLease lease{false, as_uint(r.reply.elements[0]), as_uint(r.reply.elements[1])};
+    if (lease.granted < w) stats_.budget_leases_short.fetch_add(1, std::memory_order_relaxed);
+    co_return lease;
+  };
+  // Kept a little past the scope's expiry: a lease is never asked for after it.
+  co_return co_await on_fleet_thread(task(key("budget:" + scope + ":" + kind), deficit, want, limit, expires + 60));
+}
+
+void Node::return_budget(std::string scope, std::string kind, std::uint64_t amount) {
+  asio::co_spawn(io_, give_back(key("budget:" + scope + ":" + kind), amount), asio::detached);
+}
+
+asio::awaitable<void> Node::give_back(std::string budget_key, std::uint64_t amount) {
+  if (!commands_) co_return;
+  auto r = co_await commands_->command(cmd("EVAL", std::string(kReturnBudget), "1", std::move(budget_key),
+                                           std::to_string(amount)));
+  if (!r.ok()) stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<RateLease> Node::lease_rate(std::string bucket, std::uint64_t want, double rate, double burst) {
+  auto task = [this](std::string k, std::uint64_t w, double r, double b) -> asio::awaitable<RateLease> {
+    stats_.rate_leases.fetch_add(1, std::memory_order_relaxed);
+    if (!commands_) co_return RateLease{true};
+    auto res = co_await commands_->command(
+        cmd("EVAL", std::string(kLeaseRate), "1", std::move(k), std::to_string(w), number(r), number(b)));
+    if (!res.ok() || res.reply.elements.size() != 2) {
+      stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      co_return RateLease{true};
+    }
+    RateLease lease{false, as_uint(res.reply.elements[0]),
+                    static_cast<std::int64_t>(as_uint(res.reply.elements[1])) * 1000};
+    if (lease.granted < w) stats_.rate_leases_short.fetch_add(1, std::memory_order_relaxed);
+    co_return lease;
+  };
+  co_return co_await on_fleet_thread(task(key("rate:" + bucket), want, rate, burst));
+}
+
+}  // namespace scopegate::fleet

@@ -1,0 +1,279 @@
+"""Fleet mode (docs/fleet.md) with real parts: a real redis-server on loopback, three real gateway
+nodes sharing it, and a real HAProxy spreading requests over them round robin. A revocation made on
+one node refuses the scope on all three within the target time; a budget spread over the three
+holds fleet-wide within the lease slack; a rate limit holds fleet-wide; Redis killed mid-run gives
+the configured behaviour (budgets closed: 503; the last known revocations hold; a revocation made
+meanwhile is published when Redis is back) and the fleet recovers when it returns."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from audit_helpers import records
+from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, error_code, free_port, open_root, request,
+                     route)
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+REDIS = shutil.which("redis-server")
+HAPROXY = shutil.which("haproxy")
+
+pytestmark = pytest.mark.skipif(not REDIS or not HAPROXY,
+                                reason="redis-server and haproxy come with scripts/setup.sh (tests group)")
+
+AGENTS = agent_yaml("planner", may_open_root=True, grants=["tool:*", "agent:*"]) + agent_yaml("researcher")
+
+
+class Redis:
+    """A real redis-server on a free loopback port, persisting to an append-only file so that a
+    restart keeps the fleet's state (as docs/fleet.md asks of a production Redis)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="scopegate-redis-")
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                import socket
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HAProxy:
+    """A real HAProxy in HTTP mode, round robin over the nodes' data ports."""
+
+    def __init__(self, ports):
+        self.dir = tempfile.mkdtemp(prefix="scopegate-haproxy-")
+        self.port = free_port()
+        servers = "".join("    server n%d 127.0.0.1:%d\n" % (i, p) for i, p in enumerate(ports))
+        cfg = ("global\n    maxconn 512\n\ndefaults\n    mode http\n    timeout connect 2s\n"
+               "    timeout client 30s\n    timeout server 30s\n\n"
+               "frontend agents\n    bind 127.0.0.1:%d\n    default_backend gateways\n\n"
+               "backend gateways\n    balance roundrobin\n%s" % (self.port, servers))
+        path = os.path.join(self.dir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        check = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                request("127.0.0.1", self.port, "GET", "/nothing-here", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("haproxy did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis():
+    r = Redis()
+    yield r
+    r.stop()
+
+
+def node_config(name, upstream, tmp_path, redis, fleet_extra="", guards=""):
+    routes = route("search", "/tools/search", upstream.url, access="scoped")
+    fleet = ("fleet:\n  redis:\n    url: redis://127.0.0.1:%d\n    key_prefix: \"sg-test:\"\n    timeout: 200ms\n%s"
+             % (redis.port, fleet_extra))
+    extra = "audit:\n  dir: %s\n%s%s" % (tmp_path / ("audit-" + name), guards, fleet)
+    return delegation_config(routes, agents=AGENTS, extra=extra).replace("node: gw-test", "node: " + name)
+
+
+def start_nodes(start_gateway, upstream, tmp_path, redis, names=("gw-a", "gw-b", "gw-c"), **kwargs):
+    nodes = [start_gateway(node_config(n, upstream, tmp_path, redis, **kwargs), env=TOKEN_ENV) for n in names]
+    for n in nodes:
+        wait_ready(n)
+    return nodes
+
+
+def wait_ready(node, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, _, body = request("127.0.0.1", node.admin_port, "GET", "/readyz")
+        if status == 200:
+            return json.loads(body)
+        time.sleep(0.05)
+    raise AssertionError("node never became ready: %s" % body)
+
+
+def search(port, token):
+    status, _, body = request("127.0.0.1", port, "GET", "/tools/search/x", headers=auth("planner", token))
+    return status, body
+
+
+def test_a_revocation_on_one_node_refuses_the_scope_on_every_node_within_the_target(start_gateway, upstream,
+                                                                                     tmp_path, redis):
+    nodes = start_nodes(start_gateway, upstream, tmp_path, redis)
+    scope, token = open_root(nodes[0], grants=["tool:*"])
+    assert [search(n.port, token)[0] for n in nodes] == [200, 200, 200]
+    started = time.monotonic()
+    status, _, body = request("127.0.0.1", nodes[1].admin_port, "POST", "/v1/scopes/%s/revoke" % scope["id"],
+                              headers=ADMIN)
+    assert status == 200 and json.loads(body)["fleet"] == "published", body
+    refused_after = {}
+    while len(refused_after) < 3 and time.monotonic() - started < 5:
+        for i, n in enumerate(nodes):
+            if i not in refused_after:
+                status, body = search(n.port, token)
+                if status == 401:
+                    assert error_code(body) == "scope_revoked"
+                    refused_after[i] = time.monotonic() - started
+    assert len(refused_after) == 3, refused_after
+    # The target is 100 ms on loopback; the bound here leaves room for a loaded CI machine.
+    assert max(refused_after.values()) < 1.0, refused_after
+    # Each node's own log says when and how it learnt it: by the admin call, or from the fleet.
+    for i, n in enumerate(nodes):
+        n.stop()
+        revokes = [r for r in records(tmp_path / ("audit-" + ["gw-a", "gw-b", "gw-c"][i])) if r["event"] == "scope.revoke"]
+        assert len(revokes) == 1, revokes
+        assert revokes[0]["scope"]["id"] == scope["id"]
+    # A node started afterwards loads the whole set before it serves the token.
+    late = start_gateway(node_config("gw-d", upstream, tmp_path, redis), env=TOKEN_ENV)
+    wait_ready(late)
+    status, body = search(late.port, token)
+    assert status == 401 and error_code(body) == "scope_revoked"
+
+
+def test_a_budget_spread_over_three_nodes_holds_fleet_wide_within_the_lease_slack(start_gateway, upstream,
+                                                                                  tmp_path, redis):
+    limit, lease = 30, 0.1
+    nodes = start_nodes(start_gateway, upstream, tmp_path, redis,
+                        guards="budgets:\n  default: {max_actions: %d}\n" % limit,
+                        fleet_extra="  budgets: {lease: %s, lease_idle: 30s}\n" % lease)
+    lb = HAProxy([n.port for n in nodes])
+    try:
+        _, token = open_root(nodes[0], grants=["tool:*"])
+        before = upstream.stats()["requests"]
+        statuses = []
+        refused_in_a_row = 0
+        while refused_in_a_row < 9 and len(statuses) < 3 * limit:
+            status, _ = search(lb.port, token)
+            statuses.append(status)
+            refused_in_a_row = refused_in_a_row + 1 if status == 429 else 0
+        allowed = statuses.count(200)
+        slack = 3 * max(1, int(limit * lease))  # what the three nodes may hold unspent (docs/fleet.md)
+        assert limit - slack <= allowed <= limit, statuses
+        assert set(statuses) <= {200, 429}, statuses
+        assert upstream.stats()["requests"] - before - 1 == allowed  # (/stats counts itself)
+        # Every node refuses now, each on its own port.
+        for n in nodes:
+            status, body = search(n.port, token)
+            assert status == 429 and error_code(body) == "budget_exhausted", body
+    finally:
+        lb.stop()
+
+
+def test_a_rate_limit_holds_fleet_wide(start_gateway, upstream, tmp_path, redis):
+    guards = ("rate_limits:\n  - id: per-agent\n    per: agent\n    rate: 2/s\n    burst: 10\n")
+    nodes = start_nodes(start_gateway, upstream, tmp_path, redis, guards=guards,
+                        fleet_extra="  rate_limits: {lease: 0.2}\n")
+    lb = HAProxy([n.port for n in nodes])
+    try:
+        _, token = open_root(nodes[0], grants=["tool:*"])
+        started = time.monotonic()
+        statuses = [search(lb.port, token)[0] for _ in range(45)]
+        elapsed = time.monotonic() - started
+        allowed = statuses.count(200)
+        # One bucket for the fleet: its burst and what refilled meanwhile; three nodes each with
+        # their own bucket would have let 30 through.
+        assert 10 - 3 * 2 <= allowed <= 10 + 2 * elapsed + 1, (allowed, elapsed, statuses)
+        assert 429 in statuses
+    finally:
+        lb.stop()
+
+
+def test_redis_killed_mid_run_fails_as_configured_and_the_fleet_recovers(start_gateway, upstream, tmp_path, redis):
+    nodes = start_nodes(start_gateway, upstream, tmp_path, redis,
+                        guards="budgets:\n  default: {max_actions: 100}\n",
+                        fleet_extra="  budgets: {lease: 0.05, on_store_unavailable: closed}\n")
+    revoked_scope, revoked_token = open_root(nodes[0], grants=["tool:*"])
+    request("127.0.0.1", nodes[0].admin_port, "POST", "/v1/scopes/%s/revoke" % revoked_scope["id"], headers=ADMIN)
+    later_scope, later_token = open_root(nodes[0], grants=["tool:*"])
+    _, token = open_root(nodes[0], grants=["tool:*"])
+    assert search(nodes[1].port, token)[0] == 200  # node b takes a lease: 5 of the 100
+    redis.kill()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        ready = json.loads(request("127.0.0.1", nodes[2].admin_port, "GET", "/readyz")[2])
+        if ready["fleet"]["store"] == "down":
+            break
+        time.sleep(0.05)
+    assert ready["fleet"]["store"] == "down", ready
+    # The last known revocations hold on every node.
+    for n in nodes:
+        status, body = search(n.port, revoked_token)
+        assert status == 401 and error_code(body) == "scope_revoked"
+    # Budgets closed: what a node holds of its lease is spent, then 503, never an uncounted action.
+    before = upstream.stats()["requests"]
+    statuses = [search(nodes[1].port, token)[0] for _ in range(12)]
+    assert statuses == [200] * 4 + [503] * 8, statuses
+    assert upstream.stats()["requests"] - before - 1 == 4
+    # A node that held no lease refuses at once.
+    status, body = search(nodes[2].port, token)
+    assert status == 503 and error_code(body) == "overloaded", body
+    # A revocation made meanwhile is kept by its node and published when Redis is back.
+    status, _, body = request("127.0.0.1", nodes[0].admin_port, "POST", "/v1/scopes/%s/revoke" % later_scope["id"],
+                              headers=ADMIN)
+    assert status == 200 and json.loads(body)["fleet"] == "pending", body
+    redis.start()
+    deadline = time.time() + 10
+    recovered = False
+    while time.time() < deadline and not recovered:
+        recovered = (search(nodes[2].port, later_token)[0] == 401 and search(nodes[1].port, token)[0] == 200)
+        time.sleep(0.1)
+    assert recovered
+    for n in nodes:
+        ready = json.loads(request("127.0.0.1", n.admin_port, "GET", "/readyz")[2])
+        assert ready["fleet"]["store"] == "up", ready
+        status, body = search(n.port, later_token)
+        assert status == 401 and error_code(body) == "scope_revoked"
+    # No crash: every node stops cleanly (the fixture asserts exit 0).
+    for n in nodes:
+        n.stop()
+
+
+def test_a_node_without_redis_is_not_ready_and_serves_no_token(start_gateway, upstream, tmp_path, redis):
+    redis.kill()
+    gw = start_gateway(node_config("gw-a", upstream, tmp_path, redis), env=TOKEN_ENV)
+    status, _, body = request("127.0.0.1", gw.admin_port, "GET", "/readyz")
+    assert status == 503 and json.loads(body)["status"] == "fleet_unavailable", body
+    # Opening a root needs no token; serving one waits for the fleet's revocations.
+    _, token = open_root(gw, grants=["tool:*"])
+    status, body = search(gw.port, token)
+    assert status == 503 and error_code(body) == "overloaded", body
+    redis.start()
+    wait_ready(gw)
+    assert search(gw.port, token)[0] == 200
