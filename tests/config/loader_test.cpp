@@ -621,3 +621,65 @@ budgets:
   CHECK(got[6].starts_with("gw.yaml:17: llm.prices.mini: input and output prices are required"));
   g_env.clear();
 }
+
+TEST_CASE("the fleet section: Redis URL, TLS, password from the environment, leases and failure modes") {
+  g_env["SG_REDIS"] = "s3cret";
+  auto ok = load(R"(listeners: [{port: 1}]
+routes: []
+fleet:
+  node: gw-b
+  redis:
+    url: rediss://ops@[::1]:6380/2
+    tls: { verify: false, server_name: redis.internal }
+    password_env: SG_REDIS
+    key_prefix: "sg:"
+    timeout: 100ms
+  revocations: { strict: true }
+  budgets: { lease: 0.25, lease_idle: 2s, on_store_unavailable: local }
+  rate_limits: { lease: 0.5, lease_ttl: 500ms }
+)");
+  REQUIRE_MESSAGE(ok.config, (ok.errors.empty() ? "" : ok.errors.front().to_string()));
+  const auto& f = ok.config->fleet;
+  CHECK(f.enabled);
+  CHECK(ok.config->node == "gw-b");
+  CHECK(f.redis.tls);
+  CHECK(f.redis.host == "::1");
+  CHECK(f.redis.port == 6380);
+  CHECK(f.redis.db == 2);
+  CHECK(f.redis.username == "ops");
+  CHECK(f.redis.password == "s3cret");
+  CHECK_FALSE(f.redis.verify);
+  CHECK(f.redis.server_name == "redis.internal");
+  CHECK(f.redis.key_prefix == "sg:");
+  CHECK(f.redis.timeout.count() == 100);
+  CHECK(f.revocations_strict);
+  CHECK(f.budget_lease == doctest::Approx(0.25));
+  CHECK(f.budgets_unavailable == Fleet::OnUnavailable::local);
+  CHECK(f.rate_limits_unavailable == Fleet::OnUnavailable::closed);
+  CHECK(f.rate_lease_ttl.count() == 500);
+  CHECK_FALSE(load(kMinimal).config->fleet.enabled);
+
+  auto bad = load(R"(node: gw-a
+listeners: [{port: 1}]
+routes: []
+fleet:
+  node: gw-b
+  redis:
+    url: redis://:pw@h:1
+    tls: { verify: false }
+    password_env: SG_NOT_SET
+  budgets: { lease: 2, on_store_unavailable: open }
+)");
+  REQUIRE_FALSE(bad.config);
+  std::vector<std::string> got;
+  for (const auto& e : bad.errors) got.push_back(e.to_string());
+  REQUIRE(got.size() == 6);
+  CHECK(got[0] == "gw.yaml:5: fleet.node: differs from the top-level node 'gw-a': set one of them");
+  CHECK(got[1] == "gw.yaml:7: fleet.redis.url: no password in the URL: name an environment variable in "
+                  "fleet.redis.password_env");
+  CHECK(got[2] == "gw.yaml:8: fleet.redis.tls: applies only to a rediss:// url");
+  CHECK(got[3] == "gw.yaml:9: fleet.redis.password_env: environment variable SG_NOT_SET is not set");
+  CHECK(got[4].starts_with("gw.yaml:10: fleet.budgets.lease: expected a fraction"));
+  CHECK(got[5] == "gw.yaml:10: fleet.budgets.on_store_unavailable: expected closed or local, got 'open'");
+  g_env.clear();
+}

@@ -277,3 +277,14 @@ def test_a_node_without_redis_is_not_ready_and_serves_no_token(start_gateway, up
     redis.start()
     wait_ready(gw)
     assert search(gw.port, token)[0] == 200
+
+
+def test_the_fleet_examples_are_valid_as_written():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "fleet")
+    check = subprocess.run([HAPROXY, "-c", "-f", os.path.join(root, "haproxy.cfg")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    from harness import BIN
+    env = dict(os.environ, SCOPEGATE_TOKEN_KEY="00" * 32)
+    out = subprocess.run([BIN, "check", "--config", os.path.join(root, "node.yaml")], capture_output=True, text=True,
+                         env=env)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -183,12 +183,16 @@ asio::awaitable<void> Node::keep_commands() {
         // This node's name, held while it runs: a second gateway started with the same name (and so
         // writing audit records under it) is told at once.
         std::string instance = std::to_string(::getpid()) + "@" + std::to_string(clock::unix_now());
+        const std::string name_key = key("node:" + node_name_);
         while (conn.open() && !stopping_) {
-          auto held = co_await conn.command(cmd("SET", key("node:" + node_name_), instance, "NX", "PX", "5000"));
+          auto hold = cmd("SET", name_key, instance, "NX", "PX", "5000");
+          auto held = co_await conn.command(std::move(hold));
           if (held.ok() && held.reply.type == Reply::Type::nil) {
-            auto owner = co_await conn.command(cmd("GET", key("node:" + node_name_)));
+            auto ask = cmd("GET", name_key);
+            auto owner = co_await conn.command(std::move(ask));
             if (owner.ok() && owner.reply.str == instance) {
-              co_await conn.command(cmd("PEXPIRE", key("node:" + node_name_), "5000"));
+              auto extend = cmd("PEXPIRE", name_key, "5000");
+              co_await conn.command(std::move(extend));
             } else if (owner.ok() && owner.reply.type == Reply::Type::string) {
               log::error("fleet: another running gateway holds this node's name",
                          {{"node", node_name_}, {"holder", owner.reply.str}});
@@ -277,9 +281,12 @@ void Node::apply_message(std::string_view payload) {
 asio::awaitable<bool> Node::load_revocations() {
   if (!commands_) co_return false;
   std::string now = std::to_string(clock::unix_now());
-  co_await commands_->command(cmd("ZREMRANGEBYSCORE", key("revoked"), "-inf", "(" + now));
+  std::string before_now = "(" + now;
+  auto trim = cmd("ZREMRANGEBYSCORE", key("revoked"), "-inf", before_now);
+  co_await commands_->command(std::move(trim));
   if (!commands_) co_return false;
-  auto r = co_await commands_->command(cmd("ZRANGEBYSCORE", key("revoked"), now, "+inf", "WITHSCORES"));
+  auto read = cmd("ZRANGEBYSCORE", key("revoked"), now, "+inf", "WITHSCORES");
+  auto r = co_await commands_->command(std::move(read));
   if (!r.ok() || r.reply.type != Reply::Type::array) {
     stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
     co_return false;
@@ -293,9 +300,12 @@ asio::awaitable<bool> Node::load_revocations() {
 asio::awaitable<void> Node::flush_pending() {
   while (!pending_.empty() && commands_) {
     auto [id, until] = pending_.front();
-    auto added = co_await commands_->command(cmd("ZADD", key("revoked"), std::to_string(until), id));
+    auto add = cmd("ZADD", key("revoked"), std::to_string(until), id);
+    auto added = co_await commands_->command(std::move(add));
     if (!added.ok() || !commands_) break;
-    auto published = co_await commands_->command(cmd("PUBLISH", key("revocations"), id + " " + std::to_string(until)));
+    std::string message = id + " " + std::to_string(until);
+    auto publish = cmd("PUBLISH", key("revocations"), std::move(message));
+    auto published = co_await commands_->command(std::move(publish));
     if (!published.ok()) break;
     pending_.erase(pending_.begin());
     stats_.revocations_published.fetch_add(1, std::memory_order_relaxed);
@@ -329,7 +339,8 @@ asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string k
     co_return lease;
   };
   // Kept a little past the scope's expiry: a lease is never asked for after it.
-  co_return co_await on_fleet_thread(task(key("budget:" + scope + ":" + kind), deficit, want, limit, expires + 60));
+  std::string budget_key = key("budget:" + scope + ":" + kind);
+  co_return co_await on_fleet_thread(task(std::move(budget_key), deficit, want, limit, expires + 60));
 }
 
 void Node::return_budget(std::string scope, std::string kind, std::uint64_t amount) {
@@ -358,7 +369,8 @@ asio::awaitable<RateLease> Node::lease_rate(std::string bucket, std::uint64_t wa
     if (lease.granted < w) stats_.rate_leases_short.fetch_add(1, std::memory_order_relaxed);
     co_return lease;
   };
-  co_return co_await on_fleet_thread(task(key("rate:" + bucket), want, rate, burst));
+  std::string bucket_key = key("rate:" + bucket);
+  co_return co_await on_fleet_thread(task(std::move(bucket_key), want, rate, burst));
 }
 
 }  // namespace scopegate::fleet

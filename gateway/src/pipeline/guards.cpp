@@ -155,7 +155,8 @@ asio::awaitable<Verdict> spend_budget(RequestContext& x) {
   // (a few times: requests at once may spend what one of them leased).
   for (int attempt = 0; exhausted && exhausted->lease_short && attempt < 4; ++attempt) {
     auto* store = app.fleet_budgets();
-    auto outcome = co_await store->take_leases({chain.data(), n}, charge);
+    std::span<const guard::ChainScope> whole(chain.data(), n);
+    auto outcome = co_await store->take_leases(whole, charge);
     if (outcome == fleet::FleetBudgetStore::LeaseOutcome::unavailable) {
       if (app.fleet()->settings().budgets_unavailable == config::Fleet::OnUnavailable::closed) {
         co_return store_unavailable(x, "budgets", *app.fleet());
