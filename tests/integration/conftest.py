@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import MODEL_UPSTREAM, Gateway, Upstream  # noqa: E402
+from harness import MODEL_UPSTREAM, Gateway, Redis, Upstream  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +42,11 @@ def start_gateway():
     yield start
     for g in started:
         g.stop()
+
+
+@pytest.fixture
+def redis():
+    """A real redis-server on loopback (fleet mode, docs/fleet.md), removed at teardown."""
+    r = Redis()
+    yield r
+    r.stop()

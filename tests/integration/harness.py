@@ -6,6 +6,7 @@ gateway's own "listening" log lines); Upstream starts the real demo tool server.
 import collections
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -44,6 +45,46 @@ class Upstream:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+
+REDIS = shutil.which("redis-server")
+
+
+class Redis:
+    """A real redis-server on a free loopback port, persisting to an append-only file so that a
+    restart keeps the fleet's state (as docs/fleet.md asks of a production Redis)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="scopegate-redis-")
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 
 class Gateway:

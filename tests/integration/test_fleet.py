@@ -15,54 +15,16 @@ import time
 import pytest
 
 from audit_helpers import records
-from harness import (TOKEN_ENV, agent_yaml, auth, delegation_config, error_code, free_port, open_root, request,
+from harness import (REDIS, TOKEN_ENV, agent_yaml, auth, delegation_config, error_code, free_port, open_root, request,
                      route)
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-REDIS = shutil.which("redis-server")
 HAPROXY = shutil.which("haproxy")
 
 pytestmark = pytest.mark.skipif(not REDIS or not HAPROXY,
                                 reason="redis-server and haproxy come with scripts/setup.sh (tests group)")
 
 AGENTS = agent_yaml("planner", may_open_root=True, grants=["tool:*", "agent:*"]) + agent_yaml("researcher")
-
-
-class Redis:
-    """A real redis-server on a free loopback port, persisting to an append-only file so that a
-    restart keeps the fleet's state (as docs/fleet.md asks of a production Redis)."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="scopegate-redis-")
-        self.port = free_port()
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                import socket
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class HAProxy:
@@ -95,13 +57,6 @@ class HAProxy:
         self.proc.kill()
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def redis():
-    r = Redis()
-    yield r
-    r.stop()
 
 
 def node_config(name, upstream, tmp_path, redis, fleet_extra="", guards=""):

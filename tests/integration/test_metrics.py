@@ -376,10 +376,25 @@ NEEDS_AN_EVENT = {
 }
 
 
-def test_every_dashboard_and_alert_expression_evaluates(gateway):
+@pytest.fixture
+def fleet_gateway(start_gateway, upstream, model_server, tmp_path, redis):
+    """The same gateway in fleet mode (docs/fleet.md), on a real Redis: its fleet families too."""
+    config = gateway_config(upstream, tmp_path / "audit", model_server)
+    config += "fleet:\n  redis:\n    url: redis://127.0.0.1:%d\n" % redis.port
+    gw = start_gateway(config, env=TOKEN_ENV)
+    gw.config_has_llm = True
+    deadline = time.time() + 10
+    while request("127.0.0.1", gw.admin_port, "GET", "/readyz")[0] != 200 and time.time() < deadline:
+        time.sleep(0.05)
+    return gw
+
+
+def test_every_dashboard_and_alert_expression_evaluates(fleet_gateway):
     """Every PromQL expression we ship parses and runs against a real Prometheus that scrapes the
-    real gateway (with the alert and recording rules loaded); every panel shows data after the
-    workload unless NEEDS_AN_EVENT says why it cannot."""
+    real gateway (with the alert and recording rules loaded; the gateway in fleet mode, so that the
+    fleet's families are there too); every panel shows data after the workload unless
+    NEEDS_AN_EVENT says why it cannot."""
+    gateway = fleet_gateway
     rules = os.path.join(promql_exprs.ROOT, promql_exprs.RULES)
     prom = Prometheus(gateway.admin_port, rule_files=[rules])
     try:
