@@ -26,8 +26,13 @@ second port) balanced by the power of two choices, a circuit breaker per endpoin
 failure ratio, a concurrency limit with a pending queue, and retries: the bookkeeping every
 request pays on a resilient route (docs/resilience.md). It may be given alone or with --policies.
 
+With --fleet, both scopegates run the guards (budgets and a rate limit set high enough never to
+refuse), and the second also runs in fleet mode (docs/fleet.md) against a redis-server the benchmark
+starts: its columns compare fleet mode with a single node on the same config, which is what fleet
+mode costs per request (leases: no Redis round trip on the request path).
+
 Usage: bench/compare_nginx.py [--duration 10] [--connections 32,256] [--rounds 1] [--markdown] [--tokens]
-                              [--audit none|batch|strict] [--policies N] [--guards] [--resilience]
+                              [--audit none|batch|strict] [--policies N] [--guards] [--resilience] [--fleet]
 """
 import hashlib
 import json
@@ -182,10 +187,16 @@ def main():
                     help="the second scopegate also has budgets, a rate limit and the loop guard on")
     ap.add_argument("--resilience", action="store_true",
                     help="the second scopegate's route has two endpoints, breakers, a concurrency limit and retries")
+    ap.add_argument("--fleet", action="store_true",
+                    help="both scopegates run the guards; the second in fleet mode on a local redis-server")
     args = ap.parse_args()
-    second = bool(args.policies or args.resilience)
+    second = bool(args.policies or args.resilience or args.fleet)
     if args.guards and not args.policies:
         sys.exit("--guards configures the second scopegate: give --policies N too")
+    if args.fleet and (args.policies or args.resilience):
+        sys.exit("--fleet compares fleet mode with a single node: give it without --policies and --resilience")
+    if args.fleet and not shutil.which("redis-server"):
+        sys.exit("redis-server is missing: run scripts/setup.sh")
     for tool in ("nginx", "wrk"):
         if not shutil.which(tool) and not os.path.exists("/usr/sbin/" + tool):
             sys.exit("%s is missing: run scripts/setup.sh" % tool)
@@ -243,8 +254,12 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
 %s%s""" % (port, admin, delegation, extra, os.environ.get("SG_BENCH_ACCESS", "scoped" if args.tokens else "open"),
          upstream or '{ url: "http://127.0.0.1:%d", pool_size: 512 }' % up_port, route_extra, args.scopegate_extra)
 
+    guards = ("budgets: { default: { max_actions: 1000000000000, max_bytes_out: 1000000GiB } }\n"
+              "rate_limits: [ { id: bench, per: agent_route, rate: 1000000000/s, burst: 1000000000 } ]\n"
+              "loop_guard: { max_repeats: 1000000, window: 1s }\n")
+    redis_port = free_port()
     with open(sg_conf, "w") as f:
-        f.write(sg_config(sg_port, sg_admin, ""))
+        f.write(sg_config(sg_port, sg_admin, guards if args.fleet else ""))
     pol_conf = os.path.join(d, "scopegate-policies.yaml")
     if second:
         extra, upstream, route_extra = "", None, ""
@@ -259,15 +274,20 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
             route_extra = ("    breaker: { consecutive_failures: 5, failure_ratio: 0.5, min_requests: 20, window: 30s }\n"
                            "    concurrency: { max_inflight: 10000, max_pending: 100, pending_timeout: 1s }\n"
                            "    retries: { max: 1 }\n")
-        if args.guards:
-            extra += ("budgets: { default: { max_actions: 1000000000000, max_bytes_out: 1000000GiB } }\n"
-                      "rate_limits: [ { id: bench, per: agent_route, rate: 1000000000/s, burst: 1000000000 } ]\n"
-                      "loop_guard: { max_repeats: 1000000, window: 1s }\n")
+        if args.guards or args.fleet:
+            extra += guards
+        if args.fleet:
+            extra += "fleet:\n  redis: { url: \"redis://127.0.0.1:%d\" }\n" % redis_port
         with open(pol_conf, "w") as f:
             f.write(sg_config(pol_port, pol_admin, extra, "audit-policies", upstream, route_extra))
     env = dict(os.environ, SG_BENCH_KEY="5c" * 32)
 
     logs = open(os.path.join(d, "processes.log"), "w")
+    redis = None
+    if args.fleet:
+        redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], stdout=logs, stderr=subprocess.STDOUT)
+        wait_port(redis_port)
     procs = [start([nginx, "-c", up_conf, "-p", d], logs), start([nginx, "-c", proxy_conf, "-p", d], logs),
              subprocess.Popen([BIN, "serve", "--config", sg_conf, "--log-level", "warn"], stdout=logs,
                               stderr=subprocess.STDOUT, env=env)]
@@ -322,6 +342,9 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if redis:
+            redis.kill()
+            redis.wait()
 
     rows = []
     for size in ("small", "large"):
@@ -340,7 +363,8 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
     if second:
         label = " ".join(part for part in ("+%d rules" % args.policies if args.policies else "",
                                            "+guards" if args.guards else "",
-                                           "+resilience" if args.resilience else "") if part)
+                                           "+resilience" if args.resilience else "",
+                                           "+fleet" if args.fleet else "") if part)
         header += [label + " req/s", "vs scopegate", label + " p99 ms", label + " CPU µs/req", "CPU vs scopegate"]
         i = 0
         for size in ("small", "large"):
@@ -361,8 +385,9 @@ limits: { max_connections: 20000, max_connections_per_peer: 0 }  # wrk is one pe
         for r in rows:
             print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
     print("\npeak RSS: nginx (master + worker) %d KiB, scopegate %d KiB, ratio %.2f" % (ngx_hwm, sg_hwm, sg_hwm / ngx_hwm))
-    print("duration %ds per cell, %d round(s), wrk -t1%s; logs in %s" % (
-        args.duration, args.rounds, ", delegation tokens on (depth 2)" if args.tokens else "", d))
+    print("duration %ds per cell, %d round(s), wrk -t1%s%s; logs in %s" % (
+        args.duration, args.rounds, ", delegation tokens on (depth 2)" if args.tokens else "",
+        ", both scopegates with guards, the second in fleet mode on a local Redis" if args.fleet else "", d))
 
 
 if __name__ == "__main__":

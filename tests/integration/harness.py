@@ -87,6 +87,41 @@ class Redis:
 
 
 
+HAPROXY = shutil.which("haproxy")
+
+
+class HAProxy:
+    """A real HAProxy in HTTP mode, round robin over the nodes' data ports."""
+
+    def __init__(self, ports):
+        self.dir = tempfile.mkdtemp(prefix="scopegate-haproxy-")
+        self.port = free_port()
+        servers = "".join("    server n%d 127.0.0.1:%d\n" % (i, p) for i, p in enumerate(ports))
+        cfg = ("global\n    maxconn 512\n\ndefaults\n    mode http\n    timeout connect 2s\n"
+               "    timeout client 30s\n    timeout server 30s\n\n"
+               "frontend agents\n    bind 127.0.0.1:%d\n    default_backend gateways\n\n"
+               "backend gateways\n    balance roundrobin\n%s" % (self.port, servers))
+        path = os.path.join(self.dir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        check = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                request("127.0.0.1", self.port, "GET", "/nothing-here", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("haproxy did not start")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Gateway:
     """The real scopegate binary on a config written from `yaml_text`."""
 

@@ -6,57 +6,21 @@ the configured behaviour (budgets closed: 503; the last known revocations hold; 
 meanwhile is published when Redis is back) and the fleet recovers when it returns."""
 import json
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from audit_helpers import records
-from harness import (REDIS, TOKEN_ENV, agent_yaml, auth, delegation_config, error_code, free_port, open_root, request,
-                     route)
+from harness import (HAPROXY, REDIS, TOKEN_ENV, HAProxy, agent_yaml, auth, delegation_config, error_code, open_root,
+                     request, route)
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-HAPROXY = shutil.which("haproxy")
 
 pytestmark = pytest.mark.skipif(not REDIS or not HAPROXY,
                                 reason="redis-server and haproxy come with scripts/setup.sh (tests group)")
 
 AGENTS = agent_yaml("planner", may_open_root=True, grants=["tool:*", "agent:*"]) + agent_yaml("researcher")
-
-
-class HAProxy:
-    """A real HAProxy in HTTP mode, round robin over the nodes' data ports."""
-
-    def __init__(self, ports):
-        self.dir = tempfile.mkdtemp(prefix="scopegate-haproxy-")
-        self.port = free_port()
-        servers = "".join("    server n%d 127.0.0.1:%d\n" % (i, p) for i, p in enumerate(ports))
-        cfg = ("global\n    maxconn 512\n\ndefaults\n    mode http\n    timeout connect 2s\n"
-               "    timeout client 30s\n    timeout server 30s\n\n"
-               "frontend agents\n    bind 127.0.0.1:%d\n    default_backend gateways\n\n"
-               "backend gateways\n    balance roundrobin\n%s" % (self.port, servers))
-        path = os.path.join(self.dir, "haproxy.cfg")
-        with open(path, "w") as f:
-            f.write(cfg)
-        check = subprocess.run([HAPROXY, "-c", "-f", path], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
-        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                request("127.0.0.1", self.port, "GET", "/nothing-here", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("haproxy did not start")
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def node_config(name, upstream, tmp_path, redis, fleet_extra="", guards=""):
