@@ -365,16 +365,20 @@ Response handle(Control& app, const bhttp::request<bhttp::string_body>& req) {
   return error(http::ErrorCode::no_route, "no admin endpoint at this path");
 }
 
+// The scope id of /v1/scopes/{id}<suffix>, when the target is that and the id a UUID.
+std::optional<std::string> scope_target(const bhttp::request<bhttp::string_body>& req, std::string_view suffix) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (!path.starts_with(kScopesPrefix) || !path.ends_with(suffix)) return std::nullopt;
+  std::string_view id = path.substr(kScopesPrefix.size(), path.size() - kScopesPrefix.size() - suffix.size());
+  if (!http::is_uuid(id)) return std::nullopt;
+  return std::string(id);
+}
+
 // POST /v1/scopes/{id}/revoke: the scope and every descendant this node knows, at once here; kept in
 // the revocations file when one is configured, and shared with the fleet in fleet mode.
 std::optional<std::string> revoke_target(const bhttp::request<bhttp::string_body>& req) {
-  constexpr std::string_view kSuffix = "/revoke";
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
-  if (!path.starts_with(kScopesPrefix) || !path.ends_with(kSuffix)) return std::nullopt;
-  std::string_view id = path.substr(kScopesPrefix.size(), path.size() - kScopesPrefix.size() - kSuffix.size());
-  if (!http::is_uuid(id)) return std::nullopt;
-  return std::string(id);
+  return scope_target(req, "/revoke");
 }
 
 asio::awaitable<Response> revoke(Control& app, const bhttp::request<bhttp::string_body>& req, std::string id) {
@@ -418,13 +422,7 @@ asio::awaitable<Response> revoke(Control& app, const bhttp::request<bhttp::strin
 // GET /v1/scopes/{id}/footprint[?descendants=false]: the footprint query over this node's audit
 // directory, run on the query thread so the control thread (signals, reloads) never waits on it.
 std::optional<std::string> footprint_target(const bhttp::request<bhttp::string_body>& req) {
-  constexpr std::string_view kSuffix = "/footprint";
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
-  if (!path.starts_with(kScopesPrefix) || !path.ends_with(kSuffix)) return std::nullopt;
-  std::string_view id = path.substr(kScopesPrefix.size(), path.size() - kScopesPrefix.size() - kSuffix.size());
-  if (!http::is_uuid(id)) return std::nullopt;
-  return std::string(id);
+  return scope_target(req, "/footprint");
 }
 
 asio::awaitable<Response> footprint(Control& app, const bhttp::request<bhttp::string_body>& req, std::string id) {

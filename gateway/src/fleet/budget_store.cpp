@@ -18,29 +18,14 @@ namespace {
 
 constexpr std::size_t kMaxChain = 16;
 
-std::optional<std::uint64_t> limit_of(const config::BudgetLimits& l, std::size_t kind) {
-  switch (static_cast<BudgetKind>(kind)) {
-    case BudgetKind::actions: return l.max_actions;
-    case BudgetKind::delegations: return l.max_delegations;
-    case BudgetKind::children: return l.max_children;
-    case BudgetKind::bytes_out: return l.max_bytes_out;
-    case BudgetKind::tokens: return l.max_tokens;
-    case BudgetKind::cost: return l.max_cost;
-  }
-  return std::nullopt;
-}
+// The limit of each BudgetKind, in kBudgetKinds order.
+constexpr std::optional<std::uint64_t> config::BudgetLimits::*kLimits[] = {
+    &config::BudgetLimits::max_actions,   &config::BudgetLimits::max_delegations, &config::BudgetLimits::max_children,
+    &config::BudgetLimits::max_bytes_out, &config::BudgetLimits::max_tokens,      &config::BudgetLimits::max_cost};
+static_assert(std::size(kLimits) == guard::kBudgetKinds.size());
 
-std::optional<std::uint64_t>& field_of(config::BudgetLimits& l, std::size_t kind) {
-  switch (static_cast<BudgetKind>(kind)) {
-    case BudgetKind::actions: return l.max_actions;
-    case BudgetKind::delegations: return l.max_delegations;
-    case BudgetKind::children: return l.max_children;
-    case BudgetKind::bytes_out: return l.max_bytes_out;
-    case BudgetKind::tokens: return l.max_tokens;
-    case BudgetKind::cost: break;
-  }
-  return l.max_cost;
-}
+std::optional<std::uint64_t> limit_of(const config::BudgetLimits& l, std::size_t kind) { return l.*kLimits[kind]; }
+std::optional<std::uint64_t>& field_of(config::BudgetLimits& l, std::size_t kind) { return l.*kLimits[kind]; }
 
 std::uint64_t used_of(const ScopeUse& u, std::size_t kind) {
   switch (static_cast<BudgetKind>(kind)) {
