@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <unistd.h>
@@ -298,6 +299,9 @@ asio::awaitable<bool> Node::load_revocations() {
 }
 
 asio::awaitable<void> Node::flush_pending() {
+  // One flush at a time: two would both send the first pending revocation and both drop one.
+  if (flushing_) co_return;
+  flushing_ = true;
   while (!pending_.empty() && commands_) {
     auto [id, until] = pending_.front();
     auto add = cmd("ZADD", key("revoked"), std::to_string(until), id);
@@ -310,13 +314,24 @@ asio::awaitable<void> Node::flush_pending() {
     pending_.erase(pending_.begin());
     stats_.revocations_published.fetch_add(1, std::memory_order_relaxed);
   }
+  flushing_ = false;
 }
 
 asio::awaitable<bool> Node::publish_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked) {
   auto task = [this](std::vector<std::pair<std::string, std::int64_t>> list) -> asio::awaitable<bool> {
     pending_.insert(pending_.end(), list.begin(), list.end());
+    auto mine_pending = [&] {
+      return std::any_of(list.begin(), list.end(), [&](const auto& r) {
+        return std::find(pending_.begin(), pending_.end(), r) != pending_.end();
+      });
+    };
     co_await flush_pending();
-    co_return pending_.empty();
+    // A flush already under way (a reconnect's) sends these too: waited for, within the timeout.
+    for (auto waited = std::chrono::milliseconds(0); mine_pending() && commands_ && waited < settings_.redis.timeout;
+         waited += std::chrono::milliseconds(10)) {
+      co_await sleep_for(std::chrono::milliseconds(10));
+    }
+    co_return !mine_pending();
   };
   co_return co_await on_fleet_thread(task(std::move(revoked)));
 }
@@ -338,7 +353,10 @@ asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string k
     if (lease.granted < w) stats_.budget_leases_short.fetch_add(1, std::memory_order_relaxed);
     co_return lease;
   };
-  // Kept a little past the scope's expiry: a lease is never asked for after it.
+  // Kept a little past the scope's expiry: a lease is never asked for after it. (An expiry not
+  // known, or already past, keeps it a day.)
+  std::int64_t now = clock::unix_now();
+  if (expires <= now) expires = now + 86'400;
   std::string budget_key = key("budget:" + scope + ":" + kind);
   co_return co_await on_fleet_thread(task(std::move(budget_key), deficit, want, limit, expires + 60));
 }

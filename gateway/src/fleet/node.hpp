@@ -132,6 +132,7 @@ class Node {
   mutable std::mutex trouble_mutex_;
   std::string trouble_ = "not connected yet";
   std::vector<std::pair<std::string, std::int64_t>> pending_;  // fleet thread only
+  bool flushing_ = false;                                       // fleet thread only
 };
 
 }  // namespace scopegate::fleet

@@ -87,7 +87,15 @@ RedisConnection::RedisConnection(asio::any_io_executor ex, const config::Fleet::
     : ex_(ex), settings_(settings), tls_context_(std::move(tls)), role_(role), wake_writer_(ex),
       reader_(redisReaderCreate()) {}
 
-RedisConnection::~RedisConnection() { close("the connection was destroyed"); }
+// Destroyed with its coroutine, or with the io_context at exit: nothing may be posted any more,
+// so a command still waiting is dropped rather than answered.
+RedisConnection::~RedisConnection() {
+  open_ = false;
+  boost::system::error_code ignored;
+  if (tls_) tls_->next_layer().close(ignored);
+  if (tcp_) tcp_->close(ignored);
+  waiters_.clear();
+}
 
 asio::awaitable<std::string> RedisConnection::connect() {
   asio::steady_timer deadline(ex_);
