@@ -18,6 +18,8 @@
 #include "guard/loop_guard.hpp"
 #include "guard/rate_limiter.hpp"
 #include "guard/token_bucket.hpp"
+#include "fleet/budget_store.hpp"
+#include "fleet/node.hpp"
 #include "json/canonical.hpp"
 #include "protocol/jsonrpc.hpp"
 
@@ -557,4 +559,62 @@ loop_guard:
   CHECK(all.find("loop_guard.max_repeats: required") != std::string::npos);
   CHECK(all.find("loop_guard.window") != std::string::npos);
   CHECK(all.find("gw.yaml:") != std::string::npos);
+}
+
+TEST_CASE("fleet mode: a bucket spends only the tokens leased for it, until the lease ends") {
+  auto team = agents({"planner"});
+  std::vector<std::string> routes{"tools", "scopegate:scopes"};
+  std::vector<config::RateLimit> limits{limit("a", config::RateLimit::Per::agent, 1, 10),
+                                        limit("r", config::RateLimit::Per::route, 1, 10)};
+  guard::RateLimiter rl(limits, team, routes);
+  auto short_of = rl.take_leased(0, 0, 0);
+  REQUIRE(short_of);
+  CHECK(short_of->limit->id == "a");
+  CHECK(rl.bucket_name(short_of->bucket) == std::string("a:planner:"));
+  rl.add_lease(short_of->bucket, 2, 0, kSecond);
+  short_of = rl.take_leased(0, 0, 0);
+  REQUIRE(short_of);
+  CHECK(short_of->limit->id == "r");  // the agent's token was put back: a refused request takes nothing
+  CHECK(rl.bucket_name(short_of->bucket) == std::string("r::tools"));
+  rl.add_lease(short_of->bucket, 1, 0, kSecond);
+  CHECK_FALSE(rl.take_leased(0, 0, 0));
+  CHECK(rl.take_leased(0, 0, 0)->limit->id == "r");  // the route's one token is spent; the agent's second stays
+  rl.add_lease(short_of->bucket, 5, 0, kSecond);
+  CHECK_FALSE(rl.take_leased(0, 0, 0));
+  // Past its deadline a lease is spent, whatever it held.
+  CHECK(rl.take_leased(0, 0, 2 * kSecond)->limit->id == "a");
+}
+
+TEST_CASE("fleet mode: a budget lease is a slice of the limit, at least one unit, at most the limit") {
+  CHECK(fleet::FleetBudgetStore::slice(100, 0.1) == 10);
+  CHECK(fleet::FleetBudgetStore::slice(30, 0.1) == 3);
+  CHECK(fleet::FleetBudgetStore::slice(5, 0.1) == 1);
+  CHECK(fleet::FleetBudgetStore::slice(1, 0.01) == 1);
+  CHECK(fleet::FleetBudgetStore::slice(7, 1.0) == 7);
+  CHECK(fleet::FleetBudgetStore::slice(0, 0.5) == 1);
+}
+
+TEST_CASE("fleet mode: a budget without a lease asks for one, and local spending uses the whole limit") {
+  config::Fleet settings;
+  settings.enabled = true;
+  fleet::Node node(settings, "gw-test", [](const std::string&, std::int64_t) {});  // never started: no Redis
+  fleet::FleetBudgetStore store(node);
+  Tree t;
+  t.root_limits.max_actions = 2;
+  Charge action{1, 0, 0};
+  auto e = store.try_spend(t.chain(0), action);
+  REQUIRE(e);
+  CHECK(e->lease_short);  // no lease yet: the caller takes one
+  CHECK(e->limit == 2);
+  CHECK(store.use("root")->subtree.actions == 0);  // nothing spent
+  // Redis out of reach with on_store_unavailable: local: this node's counters against the limit.
+  CHECK_FALSE(store.spend_locally(t.chain(0), action));
+  CHECK_FALSE(store.spend_locally(t.chain(0), action));
+  e = store.spend_locally(t.chain(0), action);
+  REQUIRE(e);
+  CHECK_FALSE(e->lease_short);
+  CHECK(store.use("root")->subtree.actions == 2);
+  // A scope under no budget spends without a lease.
+  Tree free_tree;
+  CHECK_FALSE(store.try_spend(free_tree.chain(0), action));
 }
