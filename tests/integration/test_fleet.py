@@ -207,3 +207,26 @@ def test_the_fleet_examples_are_valid_as_written():
     out = subprocess.run([BIN, "check", "--config", os.path.join(root, "node.yaml")], capture_output=True, text=True,
                          env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_strict_revocations_refuse_scopes_minted_after_the_last_sync(start_gateway, upstream, tmp_path, redis):
+    gw = start_gateway(node_config("gw-a", upstream, tmp_path, redis, fleet_extra="  revocations: {strict: true}\n"),
+                       env=TOKEN_ENV)
+    wait_ready(gw)
+    _, before = open_root(gw, grants=["tool:*"])
+    time.sleep(1.1)  # scope times are whole seconds
+    redis.kill()
+    deadline = time.time() + 5
+    while json.loads(request("127.0.0.1", gw.admin_port, "GET", "/readyz")[2])["fleet"]["store"] != "down":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(1.1)
+    _, after = open_root(gw, grants=["tool:*"])
+    assert search(gw.port, before)[0] == 200  # known complete when it was minted
+    status, body = search(gw.port, after)
+    assert status == 503 and error_code(body) == "overloaded", body
+    redis.start()
+    deadline = time.time() + 10
+    while search(gw.port, after)[0] != 200:
+        assert time.time() < deadline, "not served after Redis came back"
+        time.sleep(0.1)
