@@ -90,16 +90,11 @@ bool FleetBudgetStore::local_only() const {
 }
 
 FleetBudgetStore::Lease& FleetBudgetStore::lease_of(const ChainScope& scope) {
+  // A lease starts at nothing held. Use this node's counters already show (rebuilt from its log at
+  // start, or spent before the budget existed) is told to Redis with the first lease, which counts
+  // it once: against what the node held before a restart, else as spending beyond its leases.
   auto it = leases_.find(std::string(scope.id));
-  if (it == leases_.end()) {
-    // A scope with use here and no lease: its counters were rebuilt from this node's log at start,
-    // and what they hold was spent from leases this node held before it restarted.
-    Lease fresh;
-    if (auto use = local_.use(scope.id)) {
-      for (std::size_t k = 0; k < kKinds; ++k) fresh.granted[k] = used_of(*use, k);
-    }
-    it = leases_.emplace(std::string(scope.id), fresh).first;
-  }
+  if (it == leases_.end()) it = leases_.emplace(std::string(scope.id), Lease{}).first;
   if (scope.expires != 0) it->second.expires = scope.expires;
   return it->second;
 }
@@ -147,6 +142,32 @@ std::optional<guard::Exhausted> FleetBudgetStore::try_spend(std::span<const Chai
 
 void FleetBudgetStore::settle(std::span<const ChainScope> chain, const Charge& was, const Charge& is) {
   local_.settle(chain, was, is);
+  if (is.bytes_out <= was.bytes_out && is.tokens <= was.tokens && is.cost <= was.cost) return;
+  if (!any_limits(chain) || !node_.connected()) return;
+  // A response's bytes, tokens and cost are known only now: what this node spent beyond what it
+  // holds is told to Redis at once, so that the other nodes' next leases see it (and a budget it
+  // used up stops being leased), not at this node's next lease.
+  std::lock_guard lock(mutex_);
+  for (const auto& scope : chain) {
+    if (!scope.limits) continue;
+    Lease& l = lease_of(scope);
+    ScopeUse use = local_.use(scope.id).value_or(ScopeUse{});
+    for (auto kind : {BudgetKind::bytes_out, BudgetKind::tokens, BudgetKind::cost}) {
+      auto k = static_cast<std::size_t>(kind);
+      auto limit = limit_of(*scope.limits, k);
+      std::uint64_t used = used_of(use, k);
+      if (!limit || used <= l.granted[k] || l.leasing[k] > 0) continue;
+      ++l.leasing[k];
+      node_.report_budget(std::string(scope.id), std::string(guard::kBudgetKinds[k]), used, *limit, scope.expires,
+                          [this, id = std::string(scope.id), k, limit = *limit](const BudgetLease& got) {
+                            std::lock_guard relock(mutex_);
+                            auto it = leases_.find(id);
+                            if (it == leases_.end()) return;
+                            --it->second.leasing[k];
+                            if (!got.failed) learn(it->second, k, got, limit);
+                          });
+    }
+  }
 }
 
 boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_leases(std::span<const ChainScope> chain,
@@ -166,24 +187,35 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
         std::uint64_t used = used_of(use, k);
         bool is_short = a.before ? used + a.adding > l.granted[k] : used >= l.granted[k];
         if (!is_short) continue;
-        std::uint64_t deficit = used > l.granted[k] ? used - l.granted[k] : 0;
         std::uint64_t want = std::max(slice(*limit, node_.settings().budget_lease), a.adding);
-        wants.push_back(Want{std::string(chain[i].id), k, deficit, want, *limit, chain[i].expires});
+        ++l.leasing[k];  // no idle return while a lease is asked for: its answer would undo it
+        wants.push_back(Want{std::string(chain[i].id), k, used, want, *limit, chain[i].expires});
       }
     }
   }
+  bool failed = false;
   for (auto& w : wants) {
-    BudgetLease got = co_await node_.lease_budget(w.scope, std::string(guard::kBudgetKinds[w.kind]), w.deficit, w.want,
-                                                  w.limit, w.expires);
-    if (got.failed) co_return LeaseOutcome::unavailable;
+    BudgetLease got;
+    if (!failed) {
+      got = co_await node_.lease_budget(w.scope, std::string(guard::kBudgetKinds[w.kind]), w.used, w.want, w.limit,
+                                        w.expires);
+    }
+    failed = failed || got.failed;
     std::lock_guard lock(mutex_);
     Lease& l = leases_[w.scope];
-    l.granted[w.kind] += w.deficit + got.granted;
-    l.fleet_taken[w.kind] = got.taken;
+    --l.leasing[w.kind];
+    if (failed) continue;
+    learn(l, w.kind, got, w.limit);
     l.last_spend_ns = clock::steady_ns();  // a lease just taken is not idle
-    if (got.taken >= w.limit) l.spent_out_ns[w.kind] = clock::steady_ns();
   }
-  co_return LeaseOutcome::taken;
+  co_return failed ? LeaseOutcome::unavailable : LeaseOutcome::taken;
+}
+
+// What Redis says this node holds, and the fleet's total (under mutex_).
+void FleetBudgetStore::learn(Lease& l, std::size_t kind, const BudgetLease& got, std::uint64_t limit) {
+  l.granted[kind] = got.held;
+  l.fleet_taken[kind] = got.total;
+  if (got.total >= limit) l.spent_out_ns[kind] = clock::steady_ns();
 }
 
 void FleetBudgetStore::return_idle(std::int64_t now_ns) {
@@ -195,10 +227,9 @@ void FleetBudgetStore::return_idle(std::int64_t now_ns) {
     ScopeUse use = local_.use(scope).value_or(ScopeUse{});
     for (std::size_t k = 0; k < kKinds; ++k) {
       std::uint64_t used = used_of(use, k);
-      if (l.granted[k] <= used) continue;
-      std::uint64_t unspent = l.granted[k] - used;
+      if (l.granted[k] <= used || l.leasing[k] > 0) continue;
       l.granted[k] = used;
-      node_.return_budget(scope, std::string(guard::kBudgetKinds[k]), unspent);
+      node_.return_budget(scope, std::string(guard::kBudgetKinds[k]), used);
     }
   }
 }

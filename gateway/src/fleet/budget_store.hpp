@@ -20,6 +20,7 @@
 namespace scopegate::fleet {
 
 class Node;
+struct BudgetLease;
 
 class FleetBudgetStore final : public guard::BudgetStore {
  public:
@@ -55,18 +56,20 @@ class FleetBudgetStore final : public guard::BudgetStore {
  private:
   static constexpr std::size_t kKinds = guard::kBudgetKinds.size();
   struct Lease {
-    std::array<std::uint64_t, kKinds> granted{};   // taken from the fleet by this node, not given back
+    std::array<std::uint64_t, kKinds> granted{};   // what this node holds, as Redis last said
     std::array<std::uint64_t, kKinds> fleet_taken{};  // the fleet's total, as of the last lease
     std::array<std::int64_t, kKinds> spent_out_ns{};  // when Redis last had nothing more to give
+    std::array<int, kKinds> leasing{};            // leases asked for and not yet answered
     std::int64_t last_spend_ns = 0;
     std::int64_t expires = 0;
   };
   struct Want {
     std::string scope;
     std::size_t kind = 0;
-    std::uint64_t deficit = 0, want = 0, limit = 0;
+    std::uint64_t used = 0, want = 0, limit = 0;
     std::int64_t expires = 0;
   };
+  void learn(Lease& l, std::size_t kind, const BudgetLease& got, std::uint64_t limit);
   Lease& lease_of(const guard::ChainScope& scope);
   bool recently_spent_out(const Lease& lease, std::size_t kind, std::int64_t now_ns) const;
 

@@ -25,24 +25,37 @@ using http::use_tuple;
 
 namespace {
 
-// The fleet's total taken of one budget (KEYS[1]): the deficit is charged whatever the limit (it
-// was spent already), then up to `want` more is granted while the total stays within the limit.
-// Returns {granted, total}. Lua numbers are doubles: totals are exact up to 2^53.
+// One budget (KEYS[1]) is a hash: `total`, what the fleet has taken of it, and one field per node
+// (ARGV[1]), what that node holds. The node says what it has spent (ARGV[2]): spending beyond what it
+// holds is charged whatever the limit (it happened), then up to ARGV[3] more is granted while the
+// total stays within the limit (ARGV[4]). Returns {held, total}: the node takes `held` as the truth,
+// so a lease whose reply came too late (the script ran all the same) is not lost, only learnt at
+// the next call. Lua numbers are doubles: exact up to 2^53.
 constexpr std::string_view kLeaseBudget = R"lua(
-local taken = tonumber(redis.call('GET', KEYS[1]) or '0') + tonumber(ARGV[1])
-local give = tonumber(ARGV[3]) - taken
-if give > tonumber(ARGV[2]) then give = tonumber(ARGV[2]) end
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+local used = tonumber(ARGV[2])
+if used > held then total = total + (used - held); held = used end
+local give = tonumber(ARGV[4]) - total
+if give > tonumber(ARGV[3]) then give = tonumber(ARGV[3]) end
 if give < 0 then give = 0 end
-taken = taken + give
-redis.call('SET', KEYS[1], string.format('%.0f', taken), 'EXAT', ARGV[4])
-return {give, string.format('%.0f', taken)}
+held = held + give
+total = total + give
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', held), 'total', string.format('%.0f', total))
+redis.call('EXPIREAT', KEYS[1], ARGV[5])
+return {string.format('%.0f', held), string.format('%.0f', total)}
 )lua";
 
-// Unspent lease given back.
+// What a node holds beyond what it spent (ARGV[2]) goes back to the fleet. Idempotent: the node's
+// field becomes what it spent, whatever it was.
 constexpr std::string_view kReturnBudget = R"lua(
-local taken = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
-if taken < 0 then taken = 0 end
-redis.call('SET', KEYS[1], string.format('%.0f', taken), 'KEEPTTL')
+local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local used = tonumber(ARGV[2])
+if held > used then
+  local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0') - (held - used)
+  if total < 0 then total = 0 end
+  redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', used), 'total', string.format('%.0f', total))
+end
 return 1
 )lua";
 
@@ -336,39 +349,53 @@ asio::awaitable<bool> Node::publish_revocations(std::vector<std::pair<std::strin
   co_return co_await on_fleet_thread(task(std::move(revoked)));
 }
 
-asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string kind, std::uint64_t deficit,
-                                                std::uint64_t want, std::uint64_t limit, std::int64_t expires) {
-  auto task = [this](std::string k, std::uint64_t d, std::uint64_t w, std::uint64_t l,
-                     std::int64_t e) -> asio::awaitable<BudgetLease> {
-    stats_.budget_leases.fetch_add(1, std::memory_order_relaxed);
-    if (!commands_) co_return BudgetLease{true};
-    auto r = co_await commands_->command(cmd("EVAL", std::string(kLeaseBudget), "1", std::move(k), std::to_string(d),
-                                          std::to_string(w), std::to_string(l), std::to_string(e)));
-    if (!r.ok() || r.reply.elements.size() != 2) {
-      stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
-      if (r.ok() || !r.failed) log::warn("fleet: budget lease refused by Redis", {{"error", r.error()}});
-      co_return BudgetLease{true};
-    }
-    BudgetLease lease{false, as_uint(r.reply.elements[0]), as_uint(r.reply.elements[1])};
-    if (lease.granted < w) stats_.budget_leases_short.fetch_add(1, std::memory_order_relaxed);
-    co_return lease;
-  };
+asio::awaitable<BudgetLease> Node::lease(std::string budget_key, std::uint64_t used, std::uint64_t want,
+                                         std::uint64_t limit, std::int64_t expires) {
+  stats_.budget_leases.fetch_add(1, std::memory_order_relaxed);
+  if (!commands_) co_return BudgetLease{true};
   // Kept a little past the scope's expiry: a lease is never asked for after it. (An expiry not
   // known, or already past, keeps it a day.)
   std::int64_t now = clock::unix_now();
   if (expires <= now) expires = now + 86'400;
+  auto args = cmd("EVAL", std::string(kLeaseBudget), "1", std::move(budget_key), "n:" + node_name_, std::to_string(used),
+                  std::to_string(want), std::to_string(limit), std::to_string(expires + 60));
+  auto r = co_await commands_->command(std::move(args));
+  if (!r.ok() || r.reply.elements.size() != 2) {
+    stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    if (!r.failed) log::warn("fleet: budget lease refused by Redis", {{"error", r.error()}});
+    co_return BudgetLease{true};
+  }
+  BudgetLease got{false, as_uint(r.reply.elements[0]), as_uint(r.reply.elements[1])};
+  if (want > 0 && got.held < used + want) stats_.budget_leases_short.fetch_add(1, std::memory_order_relaxed);
+  co_return got;
+}
+
+asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string kind, std::uint64_t used,
+                                                std::uint64_t want, std::uint64_t limit, std::int64_t expires) {
   std::string budget_key = key("budget:" + scope + ":" + kind);
-  co_return co_await on_fleet_thread(task(std::move(budget_key), deficit, want, limit, expires + 60));
+  co_return co_await on_fleet_thread(lease(std::move(budget_key), used, want, limit, expires));
 }
 
-void Node::return_budget(std::string scope, std::string kind, std::uint64_t amount) {
-  asio::co_spawn(io_, give_back(key("budget:" + scope + ":" + kind), amount), asio::detached);
+void Node::report_budget(std::string scope, std::string kind, std::uint64_t used, std::uint64_t limit,
+                         std::int64_t expires, std::function<void(const BudgetLease&)> done) {
+  auto task = [](Node* self, std::string k, std::uint64_t u, std::uint64_t l, std::int64_t e,
+                 std::function<void(const BudgetLease&)> then) -> asio::awaitable<void> {
+    auto got = co_await self->lease(std::move(k), u, 0, l, e);
+    then(got);
+  };
+  asio::co_spawn(io_, task(this, key("budget:" + scope + ":" + kind), used, limit, expires, std::move(done)),
+                 asio::detached);
 }
 
-asio::awaitable<void> Node::give_back(std::string budget_key, std::uint64_t amount) {
+void Node::return_budget(std::string scope, std::string kind, std::uint64_t used) {
+  asio::co_spawn(io_, give_back(key("budget:" + scope + ":" + kind), used), asio::detached);
+}
+
+asio::awaitable<void> Node::give_back(std::string budget_key, std::uint64_t used) {
   if (!commands_) co_return;
-  auto r = co_await commands_->command(cmd("EVAL", std::string(kReturnBudget), "1", std::move(budget_key),
-                                           std::to_string(amount)));
+  auto args = cmd("EVAL", std::string(kReturnBudget), "1", std::move(budget_key), "n:" + node_name_,
+                  std::to_string(used));
+  auto r = co_await commands_->command(std::move(args));
   if (!r.ok()) stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
 }
 

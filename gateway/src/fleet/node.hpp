@@ -43,11 +43,11 @@ struct Stats {
 #undef SCOPEGATE_FLEET_STAT_FIELD
 };
 
-// A budget lease: what Redis gave (`granted`, possibly 0), and the fleet's total taken of that
-// budget after this call. `failed` when Redis could not be asked.
+// A budget lease: what this node holds of the budget after the call (its spending and its leases,
+// as Redis counts them) and the fleet's total taken of it. `failed` when Redis could not be asked.
 struct BudgetLease {
   bool failed = false;
-  std::uint64_t granted = 0, taken = 0;
+  std::uint64_t held = 0, total = 0;
 };
 
 // A rate-limit lease: tokens given, and when none were, how long until the fleet's bucket holds one.
@@ -90,12 +90,18 @@ class Node {
   // kept and written when Redis is back; the answer says whether all were written now.
   boost::asio::awaitable<bool> publish_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked);
 
-  // Takes a budget lease: charges `deficit` (spent here beyond the leases held) and grants up to
-  // `want` more while the fleet's total stays within `limit`. The key expires at `expires`.
-  boost::asio::awaitable<BudgetLease> lease_budget(std::string scope, std::string kind, std::uint64_t deficit,
+  // Takes a budget lease: tells Redis what this node has spent of the budget (`used`: what it
+  // spent beyond its leases is charged), and is granted up to `want` more while the fleet's total
+  // stays within `limit`. The key expires at `expires`.
+  boost::asio::awaitable<BudgetLease> lease_budget(std::string scope, std::string kind, std::uint64_t used,
                                                    std::uint64_t want, std::uint64_t limit, std::int64_t expires);
-  // Gives unspent lease back.
-  void return_budget(std::string scope, std::string kind, std::uint64_t amount);
+  // Tells Redis what this node has spent of a budget, beyond what it held (a response's bytes,
+  // tokens or cost, known after the fact), without waiting; `done` gets the answer (failed or not)
+  // on the fleet thread.
+  void report_budget(std::string scope, std::string kind, std::uint64_t used, std::uint64_t limit,
+                     std::int64_t expires, std::function<void(const BudgetLease&)> done);
+  // Gives back what this node holds of the budget beyond what it has spent (`used`).
+  void return_budget(std::string scope, std::string kind, std::uint64_t used);
 
   // Takes up to `want` tokens from the fleet's bucket `key` (rate tokens a second, up to burst).
   boost::asio::awaitable<RateLease> lease_rate(std::string key, std::uint64_t want, double rate, double burst);
@@ -113,7 +119,9 @@ class Node {
   boost::asio::awaitable<void> keep_subscription();
   boost::asio::awaitable<bool> load_revocations();
   boost::asio::awaitable<void> flush_pending();
-  boost::asio::awaitable<void> give_back(std::string budget_key, std::uint64_t amount);
+  boost::asio::awaitable<void> give_back(std::string budget_key, std::uint64_t used);
+  boost::asio::awaitable<BudgetLease> lease(std::string budget_key, std::uint64_t used, std::uint64_t want,
+                                            std::uint64_t limit, std::int64_t expires);
   void apply_message(std::string_view payload);
   std::string key(std::string_view suffix) const { return settings_.redis.key_prefix + std::string(suffix); }
   void set_trouble(std::string why);
