@@ -683,3 +683,23 @@ fleet:
   CHECK(got[5] == "gw.yaml:10: fleet.budgets.on_store_unavailable: expected closed or local, got 'open'");
   g_env.clear();
 }
+
+TEST_CASE("fleet Redis URLs that could be read two ways are refused") {
+  auto url_error = [](const std::string& url) {
+    auto r = load("node: gw-a\nlisteners: [{port: 1}]\nroutes: []\nfleet:\n  redis:\n    url: \"" + url + "\"\n");
+    return r.errors.empty() ? std::string() : r.errors.front().message;
+  };
+  CHECK(url_error("redis://::1") == "an IPv6 address goes in brackets: redis://[::1]:6379");
+  CHECK(url_error("redis://a@b@host:1") == "the user name is letters, digits, '-', '_' and '.' (or set fleet.redis.username)");
+  CHECK(url_error("redis://host name:1") == "the host is a name or an address (letters, digits, '-', '.')");
+  CHECK(url_error("redis://host:") == "no port after ':'");
+  CHECK(url_error("redis://[::1]:") == "no port after ':'");
+  CHECK(url_error("redis://[zz]:1") == "not an IPv6 address in the brackets");
+  CHECK(url_error("redis://us%40er@host") == "the user name is letters, digits, '-', '_' and '.' (or set fleet.redis.username)");
+  CHECK(url_error("redis://host:6379/16") == "the database is a number from 0 to 15");
+  CHECK(url_error("redis://[::1]:6380/3").empty());
+  CHECK(url_error("rediss://cache.internal").empty());
+  auto unnamed = load("listeners: [{port: 1}]\nroutes: []\nfleet:\n  redis: {url: redis://h}\n");
+  REQUIRE_FALSE(unnamed.errors.empty());
+  CHECK(unnamed.errors.front().key == "fleet.node");
+}

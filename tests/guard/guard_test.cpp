@@ -597,7 +597,7 @@ TEST_CASE("fleet mode: a budget lease is a slice of the limit, at least one unit
 TEST_CASE("fleet mode: a budget without a lease asks for one, and local spending uses the whole limit") {
   config::Fleet settings;
   settings.enabled = true;
-  fleet::Node node(settings, "gw-test", [](const std::string&, std::int64_t) {});  // never started: no Redis
+  fleet::Node node(settings, "gw-test", [](const std::string&, std::int64_t, bool) {});  // never started: no Redis
   fleet::FleetBudgetStore store(node);
   Tree t;
   t.root_limits.max_actions = 2;

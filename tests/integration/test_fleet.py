@@ -259,3 +259,31 @@ def test_a_redis_stall_loses_no_budget(start_gateway, upstream, tmp_path, redis)
         if status != 200:
             time.sleep(0.1)  # past lease_idle, what a node holds unspent goes back
     assert limit - 2 * 5 <= allowed <= limit, allowed
+
+
+def test_a_revocation_pending_at_exit_reaches_the_fleet_from_the_revocations_file(start_gateway, upstream, tmp_path,
+                                                                                  redis):
+    revocations = tmp_path / "revoked.jsonl"
+    a_config = node_config("gw-a", upstream, tmp_path, redis).replace(
+        "token:\n", "token:\n  revocations_file: %s\n" % revocations, 1)
+    a = start_gateway(a_config, env=TOKEN_ENV)
+    b = start_gateway(node_config("gw-b", upstream, tmp_path, redis), env=TOKEN_ENV)
+    for n in (a, b):
+        wait_ready(n)
+    scope, token = open_root(a, grants=["tool:*"])
+    redis.kill()
+    for _ in range(2):  # a second revoke of the same scope is no more "published" than the first
+        status, _, body = request("127.0.0.1", a.admin_port, "POST", "/v1/scopes/%s/revoke" % scope["id"],
+                                  headers=ADMIN)
+        assert status == 200 and json.loads(body)["fleet"] == "pending", body
+    a.stop()
+    assert any(e.get("msg", "").startswith("fleet: revocations not yet written") for e in a.logs())
+    redis.start()
+    wait_ready(b)
+    assert search(b.port, token)[0] == 200  # b never heard of it
+    a2 = start_gateway(a_config, env=TOKEN_ENV)
+    wait_ready(a2)
+    deadline = time.time() + 5
+    while search(b.port, token)[0] != 401:
+        assert time.time() < deadline, "the revocation from a's file never reached b"
+        time.sleep(0.05)

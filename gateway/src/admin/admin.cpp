@@ -409,10 +409,13 @@ asio::awaitable<Response> revoke(Control& app, const bhttp::request<bhttp::strin
   }
   // Fleet mode (docs/fleet.md): written to the fleet's set and published to every node; one that
   // cannot be written now is kept and written when Redis is back ("pending").
+  // A scope revoked here before (its revocation perhaps still pending) is published again: the same
+  // revocation twice changes nothing anywhere.
   if (auto* fleet = app.fleet()) {
     std::vector<std::pair<std::string, std::int64_t>> shared;
     for (const auto& r : revoked) shared.emplace_back(r.id, r.until);
-    bool published = shared.empty() || co_await fleet->publish_revocations(std::move(shared));
+    if (shared.empty()) shared.emplace_back(id, now + max_ttl.count());
+    bool published = co_await fleet->publish_revocations(std::move(shared));
     body += published ? R"(,"fleet":"published")" : R"(,"fleet":"pending")";
   }
   body += "}\n";

@@ -140,17 +140,23 @@ int App::run() {
     }
     for (const auto& r : kept) scopes_.revoke(r.id, r.until);
     log::info("revocations loaded", {{"file", file}, {"revoked", std::to_string(kept.size())}});
+    // In fleet mode they are published again once Redis is reached: one made while Redis was away,
+    // and still pending when this node stopped, reaches the fleet all the same.
+    for (const auto& r : kept) revocations_from_file_.emplace_back(r.id, r.until);
   }
   // 1b. Fleet mode (docs/fleet.md): the node's link to the fleet's Redis, and its budgets spent
   //     from leases. Made before the budget counters are rebuilt (they are rebuilt into it); started
   //     once the audit log is open, since a revocation it learns is recorded.
   if (const auto& fleet = snapshot_->config.fleet; fleet.enabled) {
     fleet_ = std::make_unique<fleet::Node>(fleet, snapshot_->config.node,
-                                           [this](const std::string& id, std::int64_t until) { apply_fleet_revocation(id, until); });
+                                           [this](const std::string& id, std::int64_t until, bool record) {
+                                             apply_fleet_revocation(id, until, record);
+                                           });
     auto store = std::make_unique<fleet::FleetBudgetStore>(*fleet_);
     fleet_budgets_ = store.get();
     budgets_ = std::move(store);
     fleet_->on_tick = [this] { fleet_budgets_->return_idle(steady_ns()); };
+    fleet_->queue_revocations(std::move(revocations_from_file_));
   }
   // 2. The audit directory: its lock says one gateway per directory, and a second one stops here
   //    naming the holder, before it reads or writes a byte of the log or binds a port. Recovery
@@ -496,11 +502,12 @@ void App::schedule_plan_clock() {
 }
 
 // A revocation another node made, learnt from the fleet (docs/fleet.md): applied to this node's
-// registry, and recorded in its log once (the same revocation heard again changes nothing).
-void App::apply_fleet_revocation(const std::string& id, std::int64_t until) {
+// registry, and recorded in its log once (the same revocation heard again changes nothing). The set
+// taken whole at start is not recorded, as the revocations file is not.
+void App::apply_fleet_revocation(const std::string& id, std::int64_t until, bool record) {
   auto view = scopes_.find(id);
   auto revoked = scopes_.revoke(id, until);
-  if (revoked.empty()) return;
+  if (revoked.empty() || !record) return;
   std::vector<std::string> ids;
   for (const auto& r : revoked) ids.push_back(r.id);
   sink().scope_revoked(view ? &view->record : nullptr, id, ids, "fleet");

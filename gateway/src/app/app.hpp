@@ -50,7 +50,7 @@ class App : public admin::Control {
   void schedule_plan_clock();
   void replay_plans();
   void replay_budgets();
-  void apply_fleet_revocation(const std::string& id, std::int64_t until);
+  void apply_fleet_revocation(const std::string& id, std::int64_t until, bool record);
 
   // Reloads, each on the control thread and so one at a time; every one is a policy.reload record.
   ReloadOutcome reload_config(audit::ReloadTrigger trigger);  // SIGHUP, POST /v1/reload
@@ -69,6 +69,7 @@ class App : public admin::Control {
   // the running ones again, so the log does not end on the refusal.
   bool last_reload_refused_ = false;
   std::vector<listener::ListenerRuntime> listeners_;
+  std::vector<std::pair<std::string, std::int64_t>> revocations_from_file_;  // fleet mode: published at start
   std::vector<std::unique_ptr<runtime::Worker>> workers_;
   int exit_code_ = 0;
 };

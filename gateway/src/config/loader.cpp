@@ -1207,11 +1207,16 @@ bool parse_redis_url(const std::string& url, Fleet::Redis& redis, std::string& w
   if (rest.starts_with("redis://")) rest.remove_prefix(8);
   else if (rest.starts_with("rediss://")) rest.remove_prefix(9), redis.tls = true;
   else return why = "expected redis://host:port[/db] or rediss://host:port[/db]", false;
-  if (auto at = rest.find('@'); at != std::string_view::npos) {
-    if (rest.substr(0, at).find(':') != std::string_view::npos) {
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view user = rest.substr(0, at);
+    if (user.find(':') != std::string_view::npos) {
       return why = "no password in the URL: name an environment variable in fleet.redis.password_env", false;
     }
-    redis.username = std::string(rest.substr(0, at));
+    bool plain = !user.empty() && std::all_of(user.begin(), user.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+    });
+    if (!plain) return why = "the user name is letters, digits, '-', '_' and '.' (or set fleet.redis.username)", false;
+    redis.username = std::string(user);
     rest.remove_prefix(at + 1);
   }
   std::string_view db;
@@ -1225,12 +1230,27 @@ bool parse_redis_url(const std::string& url, Fleet::Redis& redis, std::string& w
     if (close == std::string_view::npos) return why = "unterminated [IPv6] host", false;
     redis.host = std::string(rest.substr(1, close - 1));
     rest.remove_prefix(close + 1);
+    bool v6 = std::all_of(redis.host.begin(), redis.host.end(), [](unsigned char c) {
+      return std::isxdigit(c) || c == ':' || c == '.';
+    });
+    if (!v6) return why = "not an IPv6 address in the brackets", false;
     if (rest.starts_with(':')) port = rest.substr(1);
     else if (!rest.empty()) return why = "unexpected text after the host", false;
+    if (rest == ":") return why = "no port after ':'", false;
   } else {
-    auto colon = rest.rfind(':');
+    auto colon = rest.find(':');
     redis.host = std::string(rest.substr(0, colon));
-    if (colon != std::string_view::npos) port = rest.substr(colon + 1);
+    if (colon != std::string_view::npos) {
+      port = rest.substr(colon + 1);
+      if (port.find(':') != std::string_view::npos) {
+        return why = "an IPv6 address goes in brackets: redis://[::1]:6379", false;
+      }
+      if (port.empty()) return why = "no port after ':'", false;
+    }
+    bool name_ok = std::all_of(redis.host.begin(), redis.host.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+    });
+    if (!name_ok) return why = "the host is a name or an address (letters, digits, '-', '.')", false;
   }
   if (redis.host.empty()) return why = "no host", false;
   auto number = [](std::string_view text, unsigned max, unsigned& out) {
@@ -1251,6 +1271,9 @@ void read_fleet(Reader& r, const YAML::Node& node, Config& c, bool node_set) {
   f.enabled = true;
   std::string name;
   r.read_string(node, "fleet", "node", name);
+  if (name.empty() && !node_set) {
+    r.error(node, "fleet.node", "fleet mode needs this node's own name, unique in the fleet: set node (or fleet.node)");
+  }
   if (!name.empty()) {
     if (node_set && name != c.node) {
       r.error(node["node"], "fleet.node", "differs from the top-level node '" + c.node + "': set one of them");

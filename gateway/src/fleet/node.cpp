@@ -79,6 +79,19 @@ if give == 0 then wait = math.ceil((1 - tokens) / rate * 1000000) end
 return {give, wait}
 )lua";
 
+// This node's name, given up at stop if this instance still holds it.
+constexpr std::string_view kReleaseName = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+)lua";
+
+// Revocations past their time, dropped by Redis's clock (a node's own clock may run ahead).
+constexpr std::string_view kTrimRevocations = R"lua(
+local now = redis.call('TIME')[1]
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return now
+)lua";
+
 // A command's arguments. (Built in a plain function: GCC 12 miscompiles a braced list of string
 // literals in a coroutine's frame.)
 template <class... Args>
@@ -143,16 +156,23 @@ bool Node::start(std::string& error) {
   return true;
 }
 
+void Node::queue_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked) {
+  pending_.insert(pending_.end(), revoked.begin(), revoked.end());
+}
+
 void Node::stop() {
   if (!thread_.joinable()) return;
   // The loops see stopping_ within one of their short waits and end; what still waits is cut off.
-  asio::post(io_, [this] {
-    stopping_ = true;
-    if (commands_) commands_->close("the gateway is stopping");
-  });
+  asio::post(io_, [this] { stopping_ = true; });
   for (int i = 0; i < 40 && !io_.stopped(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
   io_.stop();
   thread_.join();
+  if (!pending_.empty()) {
+    std::string ids;
+    for (const auto& [id, until] : pending_) ids += (ids.empty() ? "" : ",") + id;
+    log::error("fleet: revocations not yet written to Redis at exit (token.revocations_file keeps them for the next "
+               "start)", {{"scopes", ids}});
+  }
 }
 
 std::int64_t Node::current_as_of() const {
@@ -216,6 +236,12 @@ asio::awaitable<void> Node::keep_commands() {
           if (on_tick) on_tick();
           for (int i = 0; i < 10 && conn.open() && !stopping_; ++i) co_await sleep_for(std::chrono::milliseconds(100));
         }
+        if (stopping_ && conn.open()) {
+          // The name is free for this node's next start at once, not after the hold expires.
+          auto release = cmd("EVAL", std::string(kReleaseName), "1", name_key, instance);
+          co_await conn.command(std::move(release));
+          conn.close("the gateway is stopping");
+        }
       };
       co_await (conn.run() || serve());
       why = conn.closed_because();
@@ -244,7 +270,7 @@ asio::awaitable<void> Node::keep_subscription() {
           sub.close(failed);
           co_return;
         }
-        auto r = co_await sub.command(cmd("SUBSCRIBE", key("revocations")));
+        auto r = co_await sub.command(cmd("SUBSCRIBE", channel()));
         if (!r.ok()) {
           sub.close("SUBSCRIBE: " + r.error());
           co_return;
@@ -289,25 +315,40 @@ void Node::apply_message(std::string_view payload) {
   auto rest = payload.substr(space + 1);
   if (std::from_chars(rest.data(), rest.data() + rest.size(), until).ec != std::errc{}) return;
   stats_.revocations_received.fetch_add(1, std::memory_order_relaxed);
-  apply_(std::string(payload.substr(0, space)), until);
+  apply_(std::string(payload.substr(0, space)), until, true);
 }
 
 asio::awaitable<bool> Node::load_revocations() {
   if (!commands_) co_return false;
-  std::string now = std::to_string(clock::unix_now());
-  std::string before_now = "(" + now;
-  auto trim = cmd("ZREMRANGEBYSCORE", key("revoked"), "-inf", before_now);
-  co_await commands_->command(std::move(trim));
-  if (!commands_) co_return false;
-  auto read = cmd("ZRANGEBYSCORE", key("revoked"), now, "+inf", "WITHSCORES");
-  auto r = co_await commands_->command(std::move(read));
-  if (!r.ok() || r.reply.type != Reply::Type::array) {
+  auto trim = cmd("EVAL", std::string(kTrimRevocations), "1", key("revoked"));
+  auto trimmed = co_await commands_->command(std::move(trim));
+  if (!trimmed.ok()) {
     stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+    set_trouble("reading the fleet's revocations: " + trimmed.error());
     co_return false;
   }
-  for (std::size_t i = 0; i + 1 < r.reply.elements.size(); i += 2) {
-    apply_(r.reply.elements[i].str, static_cast<std::int64_t>(as_uint(r.reply.elements[i + 1])));
-  }
+  // In pages (ZSCAN: every member there for the whole scan is returned, whatever else changes), each
+  // within the reply timeout however large the set. What is added meanwhile also arrives published.
+  std::int64_t now = static_cast<std::int64_t>(as_uint(trimmed.reply));
+  std::string cursor = "0";
+  do {
+    if (!commands_) co_return false;
+    auto scan = cmd("ZSCAN", key("revoked"), cursor, "COUNT", "2000");
+    auto r = co_await commands_->command(std::move(scan));
+    if (!r.ok() || r.reply.type != Reply::Type::array || r.reply.elements.size() != 2) {
+      stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
+      set_trouble("reading the fleet's revocations: " + (r.ok() ? std::string("not a sorted set") : r.error()));
+      co_return false;
+    }
+    cursor = r.reply.elements[0].str;
+    const auto& page = r.reply.elements[1].elements;
+    for (std::size_t i = 0; i + 1 < page.size(); i += 2) {
+      auto until = static_cast<std::int64_t>(as_uint(page[i + 1]));
+      // The first load at start is the node taking the fleet's state, as the revocations file is
+      // taken: not recorded. Later ones record what the node missed while it was away.
+      if (until >= now) apply_(page[i].str, until, synced_once_.load());
+    }
+  } while (cursor != "0");
   co_return true;
 }
 
@@ -321,7 +362,7 @@ asio::awaitable<void> Node::flush_pending() {
     auto added = co_await commands_->command(std::move(add));
     if (!added.ok() || !commands_) break;
     std::string message = id + " " + std::to_string(until);
-    auto publish = cmd("PUBLISH", key("revocations"), std::move(message));
+    auto publish = cmd("PUBLISH", channel(), std::move(message));
     auto published = co_await commands_->command(std::move(publish));
     if (!published.ok()) break;
     pending_.erase(pending_.begin());

@@ -59,8 +59,9 @@ struct RateLease {
 
 class Node {
  public:
-  // A revocation made by another node, to apply here (the registry, the audit record).
-  using ApplyRevocation = std::function<void(const std::string& id, std::int64_t until)>;
+  // A revocation made by another node, to apply here (the registry, and when `record` the audit
+  // record: not for the set taken whole at start).
+  using ApplyRevocation = std::function<void(const std::string& id, std::int64_t until, bool record)>;
 
   Node(config::Fleet settings, std::string node_name, ApplyRevocation apply);
   Node(const Node&) = delete;
@@ -89,6 +90,10 @@ class Node {
   // Writes revocations to the fleet's set and publishes them. Those that cannot be written now are
   // kept and written when Redis is back; the answer says whether all were written now.
   boost::asio::awaitable<bool> publish_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked);
+
+  // Revocations to write and publish once Redis is reached (those of the revocations file at start,
+  // which may include some still pending when this node last stopped). Before start() only.
+  void queue_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked);
 
   // Takes a budget lease: tells Redis what this node has spent of the budget (`used`: what it
   // spent beyond its leases is charged), and is granted up to `want` more while the fleet's total
@@ -124,6 +129,9 @@ class Node {
                                             std::uint64_t limit, std::int64_t expires);
   void apply_message(std::string_view payload);
   std::string key(std::string_view suffix) const { return settings_.redis.key_prefix + std::string(suffix); }
+  // Pub/sub channels are not per database: the channel names the database, so fleets sharing one
+  // Redis on different databases with the same key_prefix do not hear each other.
+  std::string channel() const { return key("db" + std::to_string(settings_.redis.db) + ":revocations"); }
   void set_trouble(std::string why);
 
   config::Fleet settings_;
