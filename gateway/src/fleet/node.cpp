@@ -181,6 +181,7 @@ std::int64_t Node::current_as_of() const {
 
 std::string Node::trouble() const {
   std::lock_guard lock(trouble_mutex_);
+  if (trouble_.empty() && !in_sync()) return "the revocation set is being loaded, or the subscription made again";
   return trouble_;
 }
 
