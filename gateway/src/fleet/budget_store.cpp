@@ -1,5 +1,10 @@
 #include "fleet/budget_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -173,6 +178,7 @@ void FleetBudgetStore::settle(std::span<const ChainScope> chain, const Charge& w
 boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_leases(std::span<const ChainScope> chain,
                                                                                     Charge charge) {
   std::vector<Want> wants;
+  std::vector<std::pair<std::string, std::size_t>> awaited;  // leases other requests are asking for
   {
     std::int64_t now = clock::steady_ns();
     std::lock_guard lock(mutex_);
@@ -187,6 +193,12 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
         std::uint64_t used = used_of(use, k);
         bool is_short = a.before ? used + a.adding > l.granted[k] : used >= l.granted[k];
         if (!is_short) continue;
+        if (l.leasing[k] > 0) {
+          // One lease asked for at a time per budget: requests at once would each take a slice,
+          // and hold far more of the fleet's budget here than this node needs.
+          awaited.emplace_back(std::string(chain[i].id), k);
+          continue;
+        }
         std::uint64_t want = std::max(slice(*limit, node_.settings().budget_lease), a.adding);
         ++l.leasing[k];  // no idle return while a lease is asked for: its answer would undo it
         wants.push_back(Want{std::string(chain[i].id), k, used, want, *limit, chain[i].expires});
@@ -208,7 +220,23 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
     learn(l, w.kind, got, w.limit);
     l.last_spend_ns = clock::steady_ns();  // a lease just taken is not idle
   }
-  co_return failed ? LeaseOutcome::unavailable : LeaseOutcome::taken;
+  if (failed) co_return LeaseOutcome::unavailable;
+  // Then the leases of the others, for at most twice the store's timeout.
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  auto step = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), node_.settings().redis.timeout / 16);
+  for (int polls = 0; !awaited.empty() && polls < 32; ++polls) {
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(awaited, [&](const auto& a) {
+        auto it = leases_.find(a.first);
+        return it == leases_.end() || it->second.leasing[a.second] == 0;
+      });
+    }
+    if (awaited.empty()) break;
+    timer.expires_after(step);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  co_return LeaseOutcome::taken;
 }
 
 // What Redis says this node holds, and the fleet's total (under mutex_).

@@ -96,6 +96,11 @@ std::optional<RateLimiter::Shortage> RateLimiter::take_leased(int agent, std::si
         continue;
       }
     }
+    std::int64_t empty_ns = 0;
+    {
+      std::lock_guard lock(leased_[b].mutex);
+      if (leased_[b].empty_until_ns > now_ns) empty_ns = leased_[b].empty_until_ns - now_ns;
+    }
     for (std::size_t j = 0; j < i; ++j) {
       const Compiled& earlier = limits_[j];
       if (!earlier.agent_applies[a] || !earlier.route_applies[route]) continue;
@@ -103,7 +108,7 @@ std::optional<RateLimiter::Shortage> RateLimiter::take_leased(int agent, std::si
       std::lock_guard lock(leased_[e].mutex);
       ++leased_[e].tokens;
     }
-    return Shortage{b, c.limit};
+    return Shortage{b, c.limit, empty_ns};
   }
   return std::nullopt;
 }
@@ -113,6 +118,19 @@ void RateLimiter::add_lease(std::size_t bucket, std::uint64_t tokens, std::int64
   if (leased_[bucket].until_ns < now_ns) leased_[bucket].tokens = 0;
   leased_[bucket].tokens += static_cast<std::int64_t>(tokens);
   leased_[bucket].until_ns = std::max(leased_[bucket].until_ns, until_ns);
+}
+
+bool RateLimiter::begin_lease(std::size_t bucket) {
+  std::lock_guard lock(leased_[bucket].mutex);
+  if (leased_[bucket].leasing) return false;
+  leased_[bucket].leasing = true;
+  return true;
+}
+
+void RateLimiter::end_lease(std::size_t bucket, std::int64_t empty_until_ns) {
+  std::lock_guard lock(leased_[bucket].mutex);
+  leased_[bucket].leasing = false;
+  leased_[bucket].empty_until_ns = empty_until_ns;
 }
 
 std::string RateLimiter::bucket_name(std::size_t bucket) const {

@@ -42,11 +42,17 @@ class RateLimiter {
   struct Shortage {
     std::size_t bucket = 0;
     const config::RateLimit* limit = nullptr;
+    std::int64_t empty_ns = 0;  // > 0: the fleet's bucket was found empty, and is for this long yet
   };
   std::optional<Shortage> take_leased(int agent, std::size_t route, std::int64_t now_ns);
   // Adds `tokens` leased for `bucket`, usable until `until_ns` (with what it still holds, unless
   // that lease ended before `now_ns`).
   void add_lease(std::size_t bucket, std::uint64_t tokens, std::int64_t now_ns, std::int64_t until_ns);
+  // One lease asked for at a time per bucket: true when this caller may ask (and must call
+  // end_lease), false while another's is in flight (wait for it, then take again).
+  bool begin_lease(std::size_t bucket);
+  // Ends the lease begun; when the fleet's bucket had nothing to give, it is empty until `empty_until_ns`.
+  void end_lease(std::size_t bucket, std::int64_t empty_until_ns = 0);
   // The bucket's name: limit id, agent and route (empty when the limit is not per agent or route).
   std::string bucket_name(std::size_t bucket) const;
 
@@ -70,6 +76,8 @@ class RateLimiter {
   struct Leased {
     std::mutex mutex;
     std::int64_t tokens = 0, until_ns = 0;
+    std::int64_t empty_until_ns = 0;
+    bool leasing = false;
   };
   std::unique_ptr<Leased[]> leased_;  // fleet mode
   std::vector<std::string> keys_;  // per bucket: "limit\0agent\0route", for inherit()

@@ -1,5 +1,6 @@
 #include "pipeline/guards.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include "clock/steady.hpp"
 #include "guard/loop_guard.hpp"
 #include "guard/rate_limiter.hpp"
+#include "http/use_tuple.hpp"
 #include "llm/usage.hpp"
 #include "pipeline/request_end.hpp"
 #include "runtime/services.hpp"
@@ -54,6 +56,13 @@ Verdict store_unavailable(RequestContext& x, std::string_view what, fleet::Node&
                                                     " cannot be checked now (the store is unreachable); retry in 1 s"};
 }
 
+// A short pause while another request's lease is in flight: a few polls of it within the store's timeout.
+asio::awaitable<void> wait_a_moment(std::chrono::milliseconds timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), timeout / 32));
+  co_await timer.async_wait(http::use_tuple);
+}
+
 // Fleet mode: the tokens come from this node's leases of the fleet's buckets; a bucket with none
 // left leases more (one Redis round trip for a slice of `fleet.rate_limits.lease` of its burst).
 asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLimiter& limiter, fleet::Node& node) {
@@ -61,13 +70,30 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
   int agent = agent_index(x);
   std::size_t route = x.snapshot.route_index(*x.route);
   const config::RateLimit* last = nullptr;
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  for (int attempt = 0; attempt < 64; ++attempt) {
     auto shortage = limiter.take_leased(agent, route, steady_ns());
     if (!shortage) co_return Verdict::next();
     const config::RateLimit& limit = *shortage->limit;
     last = &limit;
+    // The fleet's bucket was empty a moment ago: refused without asking again.
+    if (shortage->empty_ns > 0) co_return rate_limited(x, limit, shortage->empty_ns);
+    if (!limiter.begin_lease(shortage->bucket)) {
+      // Another request of this node is leasing for the bucket: wait for its lease rather than
+      // ask too (requests at once would each take a slice, and empty the fleet's bucket).
+      co_await wait_a_moment(settings.redis.timeout);
+      continue;
+    }
+    // Ended however this coroutine ends (an exception, the worker stopping), so no bucket is left
+    // waiting on a lease nobody asks for.
+    struct LeaseTurn {
+      guard::RateLimiter& limiter;
+      std::size_t bucket;
+      std::int64_t empty_until_ns = 0;
+      ~LeaseTurn() { limiter.end_lease(bucket, empty_until_ns); }
+    } turn{limiter, shortage->bucket};
     auto want = static_cast<std::uint64_t>(std::max(1.0, std::floor(limit.burst * settings.rate_lease)));
-    auto lease = co_await node.lease_rate(limiter.bucket_name(shortage->bucket), want, limit.rate, limit.burst);
+    auto name = limiter.bucket_name(shortage->bucket);
+    auto lease = co_await node.lease_rate(std::move(name), want, limit.rate, limit.burst);
     if (lease.failed) {
       if (settings.rate_limits_unavailable == config::Fleet::OnUnavailable::closed) {
         co_return store_unavailable(x, "rate limits", node);
@@ -77,8 +103,11 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
       auto refused = limiter.take(agent, route, steady_ns());
       co_return refused ? rate_limited(x, *refused->limit, refused->wait_ns) : Verdict::next();
     }
-    if (lease.granted == 0) co_return rate_limited(x, limit, lease.wait_ns);
     std::int64_t now = steady_ns();
+    if (lease.granted == 0) {
+      turn.empty_until_ns = now + lease.wait_ns;
+      co_return rate_limited(x, limit, lease.wait_ns);
+    }
     limiter.add_lease(shortage->bucket, lease.granted, now, now + std::chrono::nanoseconds(settings.rate_lease_ttl).count());
   }
   // Leases taken by requests at once, spent by others before this one each time: the bucket is
