@@ -287,3 +287,30 @@ def test_a_revocation_pending_at_exit_reaches_the_fleet_from_the_revocations_fil
     while search(b.port, token)[0] != 401:
         assert time.time() < deadline, "the revocation from a's file never reached b"
         time.sleep(0.05)
+
+
+def test_requests_at_once_share_one_lease_instead_of_emptying_the_fleet_bucket(start_gateway, upstream, tmp_path,
+                                                                                redis):
+    import threading
+    guards = ("budgets:\n  default: {max_actions: 100000}\n"
+              "rate_limits:\n  - id: wide\n    per: agent\n    rate: 1000/s\n    burst: 1000\n")
+    (gw,) = start_nodes(start_gateway, upstream, tmp_path, redis, names=("gw-a",), guards=guards)
+    _, token = open_root(gw, grants=["tool:*"])
+    statuses = []
+    barrier = threading.Barrier(24)
+
+    def burst():
+        barrier.wait()
+        for _ in range(5):
+            statuses.append(search(gw.port, token)[0])
+
+    threads = [threading.Thread(target=burst) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # 120 requests against a bucket of 1000: each lease a tenth of it, asked for once at a time.
+    assert statuses.count(200) == 120, sorted(set(statuses))
+    leases = [l for l in request("127.0.0.1", gw.admin_port, "GET", "/metrics")[2].decode().splitlines()
+              if l.startswith("scopegate_fleet_rate_leases_total ")]
+    assert leases and int(leases[0].split()[1]) <= 2, leases
