@@ -221,10 +221,10 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
     l.last_spend_ns = clock::steady_ns();  // a lease just taken is not idle
   }
   if (failed) co_return LeaseOutcome::unavailable;
-  // Then the leases of the others, for at most twice the store's timeout.
+  // Then the leases of the others, looked at each millisecond for at most twice the store's timeout.
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  auto step = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), node_.settings().redis.timeout / 16);
-  for (int polls = 0; !awaited.empty() && polls < 32; ++polls) {
+  const auto polls_at_most = 2 * node_.settings().redis.timeout.count();
+  for (std::int64_t polls = 0; !awaited.empty() && polls < polls_at_most; ++polls) {
     {
       std::lock_guard lock(mutex_);
       std::erase_if(awaited, [&](const auto& a) {
@@ -233,7 +233,7 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
       });
     }
     if (awaited.empty()) break;
-    timer.expires_after(step);
+    timer.expires_after(std::chrono::milliseconds(1));
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
   co_return LeaseOutcome::taken;

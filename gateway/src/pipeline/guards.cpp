@@ -56,10 +56,11 @@ Verdict store_unavailable(RequestContext& x, std::string_view what, fleet::Node&
                                                     " cannot be checked now (the store is unreachable); retry in 1 s"};
 }
 
-// A short pause while another request's lease is in flight: a few polls of it within the store's timeout.
-asio::awaitable<void> wait_a_moment(std::chrono::milliseconds timeout) {
+// A short pause while another request's lease is in flight (a round trip to Redis, well under a
+// millisecond on a LAN): looked at again each millisecond.
+asio::awaitable<void> wait_a_moment() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(std::max<std::chrono::milliseconds>(std::chrono::milliseconds(1), timeout / 32));
+  timer.expires_after(std::chrono::milliseconds(1));
   co_await timer.async_wait(http::use_tuple);
 }
 
@@ -70,7 +71,9 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
   int agent = agent_index(x);
   std::size_t route = x.snapshot.route_index(*x.route);
   const config::RateLimit* last = nullptr;
-  for (int attempt = 0; attempt < 64; ++attempt) {
+  // Enough turns to wait out another request's lease for twice the store's timeout.
+  const int turns = 4 + 2 * static_cast<int>(settings.redis.timeout.count());
+  for (int attempt = 0; attempt < turns; ++attempt) {
     auto shortage = limiter.take_leased(agent, route, steady_ns());
     if (!shortage) co_return Verdict::next();
     const config::RateLimit& limit = *shortage->limit;
@@ -80,7 +83,7 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
     if (!limiter.begin_lease(shortage->bucket)) {
       // Another request of this node is leasing for the bucket: wait for its lease rather than
       // ask too (requests at once would each take a slice, and empty the fleet's bucket).
-      co_await wait_a_moment(settings.redis.timeout);
+      co_await wait_a_moment();
       continue;
     }
     // Ended however this coroutine ends (an exception, the worker stopping), so no bucket is left
