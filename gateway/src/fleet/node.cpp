@@ -131,7 +131,8 @@ asio::awaitable<std::string> authenticate(RedisConnection& conn, const config::F
     if (!r.ok()) co_return "AUTH: " + r.error();
   }
   if (select && redis.db != 0) {
-    auto r = co_await conn.command(cmd("SELECT", std::to_string(redis.db)));
+    auto select_db = cmd("SELECT", std::to_string(redis.db));
+    auto r = co_await conn.command(std::move(select_db));
     if (!r.ok()) co_return "SELECT: " + r.error();
   }
   co_return std::string();
@@ -271,7 +272,8 @@ asio::awaitable<void> Node::keep_subscription() {
           sub.close(failed);
           co_return;
         }
-        auto r = co_await sub.command(cmd("SUBSCRIBE", channel()));
+        auto subscribe = cmd("SUBSCRIBE", channel());
+        auto r = co_await sub.command(std::move(subscribe));
         if (!r.ok()) {
           sub.close("SUBSCRIBE: " + r.error());
           co_return;
@@ -290,7 +292,8 @@ asio::awaitable<void> Node::keep_subscription() {
         // A PING answered on the subscription proves every message published before it arrived.
         while (sub.open() && !stopping_) {
           co_await sleep_for(std::chrono::milliseconds(250));
-          auto pong = co_await sub.command(cmd("PING"));
+          auto ping = cmd("PING");
+          auto pong = co_await sub.command(std::move(ping));
           if (!pong.ok()) break;
           current_as_of_ = clock::unix_now();
         }
