@@ -314,3 +314,62 @@ def test_requests_at_once_share_one_lease_instead_of_emptying_the_fleet_bucket(s
     leases = [l for l in request("127.0.0.1", gw.admin_port, "GET", "/metrics")[2].decode().splitlines()
               if l.startswith("scopegate_fleet_rate_leases_total ")]
     assert leases and int(leases[0].split()[1]) <= 2, leases
+
+
+def node_without_audit(name, upstream, redis, guards):
+    routes = route("search", "/tools/search", upstream.url, access="scoped")
+    fleet = "fleet:\n  redis:\n    url: redis://127.0.0.1:%d\n    key_prefix: \"sg-test:\"\n" % redis.port
+    return delegation_config(routes, agents=AGENTS, extra=guards + fleet).replace("node: gw-test", "node: " + name)
+
+
+def test_a_node_restarted_without_an_audit_log_does_not_spend_its_budget_again(start_gateway, upstream, redis):
+    """Its counters restart at zero; what Redis says it held before counts as spent."""
+    guards = "budgets:\n  default: {max_actions: 10}\n"
+    gw = start_gateway(node_without_audit("gw-a", upstream, redis, guards), env=TOKEN_ENV)
+    wait_ready(gw)
+    _, token = open_root(gw, grants=["tool:*"])
+    first = [search(gw.port, token)[0] for _ in range(12)]
+    assert first.count(200) == 10, first
+    gw.stop()
+    again = start_gateway(node_without_audit("gw-a", upstream, redis, guards), env=TOKEN_ENV)
+    wait_ready(again)
+    status, body = search(again.port, token)
+    assert status == 429 and error_code(body) == "budget_exhausted", body
+
+
+def test_two_running_nodes_with_one_name_do_not_share_its_leases(start_gateway, upstream, tmp_path, redis):
+    guards = "budgets:\n  default: {max_actions: 10}\n"
+    a = start_gateway(node_config("gw-a", upstream, tmp_path, redis, guards=guards), env=TOKEN_ENV)
+    wait_ready(a)
+    _, token = open_root(a, grants=["tool:*"])
+    assert search(a.port, token)[0] == 200
+    # A second gateway under the same name (its own audit directory): it takes no lease.
+    twin = start_gateway(node_config("gw-a", upstream, tmp_path / "twin", redis, guards=guards), env=TOKEN_ENV)
+    time.sleep(1.5)
+    status, body = search(twin.port, token)
+    assert status == 503 and error_code(body) == "overloaded", body
+    ready = json.loads(request("127.0.0.1", twin.admin_port, "GET", "/readyz")[2])
+    assert "holds this node's name" in ready["fleet"]["reason"], ready
+    allowed = 1 + sum(search(a.port, token)[0] == 200 for _ in range(12))
+    assert allowed == 10
+
+
+def test_response_bytes_over_a_lease_reach_the_fleet_when_the_request_ends(start_gateway, upstream, tmp_path, redis):
+    """Sequential 400 kB answers against a max_bytes_out of 1 MB over two nodes: as on one node, the
+    answer that crosses the limit runs to its end and the next one anywhere is refused."""
+    routes = route("bytes", "/tools/bytes", upstream.url, access="scoped", strip_prefix="true")
+    extra = ("audit:\n  dir: %s\nbudgets:\n  default: {max_bytes_out: 1000000}\n"
+             "fleet:\n  redis:\n    url: redis://127.0.0.1:%d\n    key_prefix: \"sg-test:\"\n")
+    nodes = []
+    for name in ("gw-a", "gw-b"):
+        cfg = delegation_config(routes, agents=AGENTS, extra=extra % (tmp_path / name, redis.port))
+        nodes.append(start_gateway(cfg.replace("node: gw-test", "node: " + name), env=TOKEN_ENV))
+    for n in nodes:
+        wait_ready(n)
+    _, token = open_root(nodes[0], grants=["tool:*"])
+    statuses = []
+    for i in range(6):
+        status, _, _ = request("127.0.0.1", nodes[i % 2].port, "GET", "/tools/bytes/bytes?n=400000",
+                               headers=auth("planner", token))
+        statuses.append(status)
+    assert statuses[:3] == [200, 200, 200] and set(statuses[3:]) == {429}, statuses

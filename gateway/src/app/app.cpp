@@ -250,7 +250,12 @@ int App::run() {
 
   control_.run();
   for (auto& t : threads) t.join();
-  if (fleet_) fleet_->stop();  // after the workers: no request waits on it any more
+  if (fleet_) {
+    // After the workers: no request waits on it any more. What this node holds unspent of every
+    // budget goes back to the fleet first (the other nodes need not wait for its leases to expire).
+    fleet_budgets_->return_idle(steady_ns(), true);
+    fleet_->stop();
+  }
   // Every request has finished and reported: the writer drains its queue and fsyncs.
   if (writer_) writer_->stop();
   log::info("stopped");

@@ -1322,6 +1322,8 @@ void read_fleet(Reader& r, const YAML::Node& node, Config& c, bool node_set) {
                      });
     if (!prefix_ok) r.error(redis["key_prefix"], "fleet.redis.key_prefix", "printable ASCII without spaces or braces, at most 64 characters");
     r.read_duration(redis, "fleet.redis", "timeout", rd.timeout, false);
+    // Requests may wait for another's lease up to twice this: a setting of minutes is a mistake.
+    if (rd.timeout > std::chrono::seconds(10)) r.error(redis["timeout"], "fleet.redis.timeout", "at most 10s");
   }
   if (auto rev = node["revocations"]; rev.IsDefined() && !rev.IsNull()) {
     if (r.expect_map(rev, "fleet.revocations", {"strict"})) r.read_bool(rev, "fleet.revocations", "strict", f.revocations_strict);

@@ -161,9 +161,10 @@ void FleetBudgetStore::settle(std::span<const ChainScope> chain, const Charge& w
       auto k = static_cast<std::size_t>(kind);
       auto limit = limit_of(*scope.limits, k);
       std::uint64_t used = used_of(use, k);
-      if (!limit || used <= l.granted[k] || l.leasing[k] > 0) continue;
+      if (!limit || used <= l.granted[k] || l.leasing[k] > 0 || !l.known[k]) continue;
       ++l.leasing[k];
-      node_.report_budget(std::string(scope.id), std::string(guard::kBudgetKinds[k]), used, *limit, scope.expires,
+      node_.report_budget(std::string(scope.id), std::string(guard::kBudgetKinds[k]), used + l.offset[k], *limit,
+                          scope.expires,
                           [this, id = std::string(scope.id), k, limit = *limit](const BudgetLease& got) {
                             std::lock_guard relock(mutex_);
                             auto it = leases_.find(id);
@@ -201,7 +202,8 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
         }
         std::uint64_t want = std::max(slice(*limit, node_.settings().budget_lease), a.adding);
         ++l.leasing[k];  // no idle return while a lease is asked for: its answer would undo it
-        wants.push_back(Want{std::string(chain[i].id), k, used, want, *limit, chain[i].expires});
+        wants.push_back(Want{std::string(chain[i].id), k, used + l.offset[k], want, *limit, chain[i].expires,
+                             !l.known[k]});
       }
     }
   }
@@ -210,13 +212,16 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
     BudgetLease got;
     if (!failed) {
       got = co_await node_.lease_budget(w.scope, std::string(guard::kBudgetKinds[w.kind]), w.used, w.want, w.limit,
-                                        w.expires);
+                                        w.expires, w.first);
     }
-    failed = failed || got.failed;
     std::lock_guard lock(mutex_);
     Lease& l = leases_[w.scope];
     --l.leasing[w.kind];
+    if (!failed && got.failed) l.uncertain[w.kind] = true;  // the script may yet run, or have run
+    failed = failed || got.failed;
     if (failed) continue;
+    if (w.first) l.offset[w.kind] += got.before;
+    l.known[w.kind] = true;
     learn(l, w.kind, got, w.limit);
     l.last_spend_ns = clock::steady_ns();  // a lease just taken is not idle
   }
@@ -241,23 +246,25 @@ boost::asio::awaitable<FleetBudgetStore::LeaseOutcome> FleetBudgetStore::take_le
 
 // What Redis says this node holds, and the fleet's total (under mutex_).
 void FleetBudgetStore::learn(Lease& l, std::size_t kind, const BudgetLease& got, std::uint64_t limit) {
-  l.granted[kind] = got.held;
+  l.granted[kind] = got.held > l.offset[kind] ? got.held - l.offset[kind] : 0;
   l.fleet_taken[kind] = got.total;
   if (got.total >= limit) l.spent_out_ns[kind] = clock::steady_ns();
 }
 
-void FleetBudgetStore::return_idle(std::int64_t now_ns) {
+void FleetBudgetStore::return_idle(std::int64_t now_ns, bool all) {
   auto idle = std::chrono::nanoseconds(node_.settings().budget_lease_idle).count();
   std::lock_guard lock(mutex_);
   for (auto& [scope, l] : leases_) {
-    if (now_ns - l.last_spend_ns < idle) continue;
-    if (std::all_of(l.granted.begin(), l.granted.end(), [](std::uint64_t g) { return g == 0; })) continue;
+    if (!all && now_ns - l.last_spend_ns < idle) continue;
     ScopeUse use = local_.use(scope).value_or(ScopeUse{});
     for (std::size_t k = 0; k < kKinds; ++k) {
       std::uint64_t used = used_of(use, k);
-      if (l.granted[k] <= used || l.leasing[k] > 0) continue;
+      // Only what a lease answered in this process says (else what Redis holds for this node may be
+      // spending before a restart, not a lease); an unanswered one may have granted more than known.
+      if (!l.known[k] || l.leasing[k] > 0 || (l.granted[k] <= used && !l.uncertain[k])) continue;
       l.granted[k] = used;
-      node_.return_budget(scope, std::string(guard::kBudgetKinds[k]), used);
+      l.uncertain[k] = false;
+      node_.return_budget(scope, std::string(guard::kBudgetKinds[k]), used + l.offset[k]);
     }
   }
 }

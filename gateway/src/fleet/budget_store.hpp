@@ -47,8 +47,9 @@ class FleetBudgetStore final : public guard::BudgetStore {
   // Whether decisions fall back to this node's own counters (Redis unreachable, on_store_unavailable: local).
   bool local_only() const;
 
-  // Gives back the unspent part of every lease not used for fleet.budgets.lease_idle (fleet thread).
-  void return_idle(std::int64_t now_ns);
+  // Gives back the unspent part of every lease not used for fleet.budgets.lease_idle (fleet thread),
+  // or of every lease (`all`, at stop).
+  void return_idle(std::int64_t now_ns, bool all = false);
 
   // The slice of `limit` one lease asks for: at least one unit.
   static std::uint64_t slice(std::uint64_t limit, double fraction);
@@ -60,6 +61,11 @@ class FleetBudgetStore final : public guard::BudgetStore {
     std::array<std::uint64_t, kKinds> fleet_taken{};  // the fleet's total, as of the last lease
     std::array<std::int64_t, kKinds> spent_out_ns{};  // when Redis last had nothing more to give
     std::array<int, kKinds> leasing{};            // leases asked for and not yet answered
+    // What Redis counts for this node beyond this process's counters: what it held before a restart
+    // (spent, as far as anyone can tell). Redis's figures are this node's counters plus it.
+    std::array<std::uint64_t, kKinds> offset{};
+    std::array<bool, kKinds> known{};             // a lease answered in this process
+    std::array<bool, kKinds> uncertain{};         // a lease unanswered: Redis may hold more for this node
     std::int64_t last_spend_ns = 0;
     std::int64_t expires = 0;
   };
@@ -68,6 +74,7 @@ class FleetBudgetStore final : public guard::BudgetStore {
     std::size_t kind = 0;
     std::uint64_t used = 0, want = 0, limit = 0;
     std::int64_t expires = 0;
+    bool first = false;
   };
   void learn(Lease& l, std::size_t kind, const BudgetLease& got, std::uint64_t limit);
   Lease& lease_of(const guard::ChainScope& scope);

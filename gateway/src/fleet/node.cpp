@@ -31,10 +31,14 @@ namespace {
 // total stays within the limit (ARGV[4]). Returns {held, total}: the node takes `held` as the truth,
 // so a lease whose reply came too late (the script ran all the same) is not lost, only learnt at
 // the next call. Lua numbers are doubles: exact up to 2^53.
+// ARGV[6] is 1 on this process's first lease of the budget: what Redis says the node held before
+// (a restart without an audit log, which rebuilt nothing) is counted as spent, and returned third.
 constexpr std::string_view kLeaseBudget = R"lua(
 local held = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
 local used = tonumber(ARGV[2])
+local before = 0
+if ARGV[6] == '1' and held > used then before = held - used; used = held end
 if used > held then total = total + (used - held); held = used end
 local give = tonumber(ARGV[4]) - total
 if give > tonumber(ARGV[3]) then give = tonumber(ARGV[3]) end
@@ -43,7 +47,7 @@ held = held + give
 total = total + give
 redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', held), 'total', string.format('%.0f', total))
 redis.call('EXPIREAT', KEYS[1], ARGV[5])
-return {string.format('%.0f', held), string.format('%.0f', total)}
+return {string.format('%.0f', held), string.format('%.0f', total), string.format('%.0f', before)}
 )lua";
 
 // What a node holds beyond what it spent (ARGV[2]) goes back to the fleet. Idempotent: the node's
@@ -77,6 +81,26 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 local wait = 0
 if give == 0 then wait = math.ceil((1 - tokens) / rate * 1000000) end
 return {give, wait}
+)lua";
+
+// Revocations (ARGV[2..]: id, until, id, until...) added to the set (KEYS[1]) and published on the
+// channel (ARGV[1]); one the set holds already is not published again (every node subscribed then
+// heard it, and the others load the set), only kept for the later of its two times.
+constexpr std::string_view kAddRevocations = R"lua(
+for i = 2, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[1], 'GT', ARGV[i + 1], ARGV[i]) == 1 then
+    redis.call('PUBLISH', ARGV[1], ARGV[i] .. ' ' .. ARGV[i + 1])
+  end
+end
+return 1
+)lua";
+
+// This node's name (KEYS[1]) for this instance (ARGV[1]) for 5 s more: 1, or the holder's instance.
+constexpr std::string_view kClaimName = R"lua(
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', 5000)
+return 1
 )lua";
 
 // This node's name, given up at stop if this instance still holds it.
@@ -141,7 +165,8 @@ asio::awaitable<std::string> authenticate(RedisConnection& conn, const config::F
 }  // namespace
 
 Node::Node(config::Fleet settings, std::string node_name, ApplyRevocation apply)
-    : settings_(std::move(settings)), node_name_(std::move(node_name)), apply_(std::move(apply)) {}
+    : settings_(std::move(settings)), node_name_(std::move(node_name)), apply_(std::move(apply)),
+      instance_(std::to_string(::getpid()) + "@" + std::to_string(clock::unix_now())) {}
 
 Node::~Node() { stop(); }
 
@@ -211,36 +236,32 @@ asio::awaitable<void> Node::keep_commands() {
           conn.close(failed);
           co_return;
         }
-        commands_ = &conn;
-        connected_ = true;
-        backoff = std::chrono::milliseconds(100);
-        if (subscribed_) set_trouble("");
-        co_await flush_pending();
-        // This node's name, held while it runs: a second gateway started with the same name (and so
-        // writing audit records under it) is told at once.
-        std::string instance = std::to_string(::getpid()) + "@" + std::to_string(clock::unix_now());
+        // This node's name, held while it runs (Redis counts each node's budget leases under it):
+        // while another running gateway holds it, this one takes no lease and publishes nothing.
         const std::string name_key = key("node:" + node_name_);
         while (conn.open() && !stopping_) {
-          auto hold = cmd("SET", name_key, instance, "NX", "PX", "5000");
-          auto held = co_await conn.command(std::move(hold));
-          if (held.ok() && held.reply.type == Reply::Type::nil) {
-            auto ask = cmd("GET", name_key);
-            auto owner = co_await conn.command(std::move(ask));
-            if (owner.ok() && owner.reply.str == instance) {
-              auto extend = cmd("PEXPIRE", name_key, "5000");
-              co_await conn.command(std::move(extend));
-            } else if (owner.ok() && owner.reply.type == Reply::Type::string) {
-              log::error("fleet: another running gateway holds this node's name",
-                         {{"node", node_name_}, {"holder", owner.reply.str}});
+          auto claim = cmd("EVAL", std::string(kClaimName), "1", name_key, instance_);
+          auto claimed = co_await conn.command(std::move(claim));
+          if (claimed.ok() && claimed.reply.type == Reply::Type::integer && claimed.reply.integer == 1) {
+            if (!commands_) {
+              commands_ = &conn;
+              connected_ = true;
+              backoff = std::chrono::milliseconds(100);
+              if (subscribed_) set_trouble("");
             }
+          } else if (claimed.ok()) {
+            commands_ = nullptr;
+            connected_ = false;
+            set_trouble("another running gateway holds this node's name '" + node_name_ + "' (" + claimed.reply.str +
+                        "): give every node its own");
           }
-          if (!pending_.empty()) co_await flush_pending();
-          if (on_tick) on_tick();
+          if (commands_ && !pending_.empty()) co_await flush_pending();
+          if (commands_ && on_tick) on_tick();
           for (int i = 0; i < 10 && conn.open() && !stopping_; ++i) co_await sleep_for(std::chrono::milliseconds(100));
         }
         if (stopping_ && conn.open()) {
           // The name is free for this node's next start at once, not after the hold expires.
-          auto release = cmd("EVAL", std::string(kReleaseName), "1", name_key, instance);
+          auto release = cmd("EVAL", std::string(kReleaseName), "1", name_key, instance_);
           co_await conn.command(std::move(release));
           conn.close("the gateway is stopping");
         }
@@ -357,27 +378,34 @@ asio::awaitable<bool> Node::load_revocations() {
 }
 
 asio::awaitable<void> Node::flush_pending() {
-  // One flush at a time: two would both send the first pending revocation and both drop one.
+  // One flush at a time: two would both send the first pending revocations and both drop them.
   if (flushing_) co_return;
   flushing_ = true;
+  // In batches, one script each: a few thousand revocations (a revocations file at start) take a
+  // few round trips, not two each.
+  constexpr std::size_t kBatch = 256;
   while (!pending_.empty() && commands_) {
-    auto [id, until] = pending_.front();
-    auto add = cmd("ZADD", key("revoked"), std::to_string(until), id);
-    auto added = co_await commands_->command(std::move(add));
-    if (!added.ok() || !commands_) break;
-    std::string message = id + " " + std::to_string(until);
-    auto publish = cmd("PUBLISH", channel(), std::move(message));
-    auto published = co_await commands_->command(std::move(publish));
-    if (!published.ok()) break;
-    pending_.erase(pending_.begin());
-    stats_.revocations_published.fetch_add(1, std::memory_order_relaxed);
+    std::size_t n = std::min(kBatch, pending_.size());
+    auto args = cmd("EVAL", std::string(kAddRevocations), "1", key("revoked"), channel());
+    for (std::size_t i = 0; i < n; ++i) {
+      args.push_back(pending_[i].first);
+      args.push_back(std::to_string(pending_[i].second));
+    }
+    auto written = co_await commands_->command(std::move(args));
+    if (!written.ok()) break;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    stats_.revocations_published.fetch_add(n, std::memory_order_relaxed);
   }
   flushing_ = false;
 }
 
 asio::awaitable<bool> Node::publish_revocations(std::vector<std::pair<std::string, std::int64_t>> revoked) {
   auto task = [this](std::vector<std::pair<std::string, std::int64_t>> list) -> asio::awaitable<bool> {
-    pending_.insert(pending_.end(), list.begin(), list.end());
+    // Ahead of older ones still pending (a revocations file being written at start), unless a flush
+    // is sending the front batch now.
+    auto at = flushing_ ? pending_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(256, pending_.size()))
+                        : pending_.begin();
+    pending_.insert(at, list.begin(), list.end());
     auto mine_pending = [&] {
       return std::any_of(list.begin(), list.end(), [&](const auto& r) {
         return std::find(pending_.begin(), pending_.end(), r) != pending_.end();
@@ -395,7 +423,7 @@ asio::awaitable<bool> Node::publish_revocations(std::vector<std::pair<std::strin
 }
 
 asio::awaitable<BudgetLease> Node::lease(std::string budget_key, std::uint64_t used, std::uint64_t want,
-                                         std::uint64_t limit, std::int64_t expires) {
+                                         std::uint64_t limit, std::int64_t expires, bool first) {
   stats_.budget_leases.fetch_add(1, std::memory_order_relaxed);
   if (!commands_) co_return BudgetLease{true};
   // Kept a little past the scope's expiry: a lease is never asked for after it. (An expiry not
@@ -403,29 +431,30 @@ asio::awaitable<BudgetLease> Node::lease(std::string budget_key, std::uint64_t u
   std::int64_t now = clock::unix_now();
   if (expires <= now) expires = now + 86'400;
   auto args = cmd("EVAL", std::string(kLeaseBudget), "1", std::move(budget_key), "n:" + node_name_, std::to_string(used),
-                  std::to_string(want), std::to_string(limit), std::to_string(expires + 60));
+                  std::to_string(want), std::to_string(limit), std::to_string(expires + 60), first ? "1" : "0");
   auto r = co_await commands_->command(std::move(args));
-  if (!r.ok() || r.reply.elements.size() != 2) {
+  if (!r.ok() || r.reply.elements.size() != 3) {
     stats_.store_errors.fetch_add(1, std::memory_order_relaxed);
     if (!r.failed) log::warn("fleet: budget lease refused by Redis", {{"error", r.error()}});
     co_return BudgetLease{true};
   }
-  BudgetLease got{false, as_uint(r.reply.elements[0]), as_uint(r.reply.elements[1])};
+  BudgetLease got{false, as_uint(r.reply.elements[0]), as_uint(r.reply.elements[1]), as_uint(r.reply.elements[2])};
   if (want > 0 && got.held < used + want) stats_.budget_leases_short.fetch_add(1, std::memory_order_relaxed);
   co_return got;
 }
 
 asio::awaitable<BudgetLease> Node::lease_budget(std::string scope, std::string kind, std::uint64_t used,
-                                                std::uint64_t want, std::uint64_t limit, std::int64_t expires) {
+                                                std::uint64_t want, std::uint64_t limit, std::int64_t expires,
+                                                bool first) {
   std::string budget_key = key("budget:" + scope + ":" + kind);
-  co_return co_await on_fleet_thread(lease(std::move(budget_key), used, want, limit, expires));
+  co_return co_await on_fleet_thread(lease(std::move(budget_key), used, want, limit, expires, first));
 }
 
 void Node::report_budget(std::string scope, std::string kind, std::uint64_t used, std::uint64_t limit,
                          std::int64_t expires, std::function<void(const BudgetLease&)> done) {
   auto task = [](Node* self, std::string k, std::uint64_t u, std::uint64_t l, std::int64_t e,
                  std::function<void(const BudgetLease&)> then) -> asio::awaitable<void> {
-    auto got = co_await self->lease(std::move(k), u, 0, l, e);
+    auto got = co_await self->lease(std::move(k), u, 0, l, e, false);
     then(got);
   };
   asio::co_spawn(io_, task(this, key("budget:" + scope + ":" + kind), used, limit, expires, std::move(done)),

@@ -48,6 +48,7 @@ struct Stats {
 struct BudgetLease {
   bool failed = false;
   std::uint64_t held = 0, total = 0;
+  std::uint64_t before = 0;  // on a first lease: what the node held before and counts as spent now
 };
 
 // A rate-limit lease: tokens given, and when none were, how long until the fleet's bucket holds one.
@@ -98,8 +99,10 @@ class Node {
   // Takes a budget lease: tells Redis what this node has spent of the budget (`used`: what it
   // spent beyond its leases is charged), and is granted up to `want` more while the fleet's total
   // stays within `limit`. The key expires at `expires`.
+  // `first`: this process's first lease of the budget (what Redis says the node held is then spent).
   boost::asio::awaitable<BudgetLease> lease_budget(std::string scope, std::string kind, std::uint64_t used,
-                                                   std::uint64_t want, std::uint64_t limit, std::int64_t expires);
+                                                   std::uint64_t want, std::uint64_t limit, std::int64_t expires,
+                                                   bool first);
   // Tells Redis what this node has spent of a budget, beyond what it held (a response's bytes,
   // tokens or cost, known after the fact), without waiting; `done` gets the answer (failed or not)
   // on the fleet thread.
@@ -126,7 +129,7 @@ class Node {
   boost::asio::awaitable<void> flush_pending();
   boost::asio::awaitable<void> give_back(std::string budget_key, std::uint64_t used);
   boost::asio::awaitable<BudgetLease> lease(std::string budget_key, std::uint64_t used, std::uint64_t want,
-                                            std::uint64_t limit, std::int64_t expires);
+                                            std::uint64_t limit, std::int64_t expires, bool first);
   void apply_message(std::string_view payload);
   std::string key(std::string_view suffix) const { return settings_.redis.key_prefix + std::string(suffix); }
   // Pub/sub channels are not per database: the channel names the database, so fleets sharing one
@@ -137,6 +140,7 @@ class Node {
   config::Fleet settings_;
   std::string node_name_;
   ApplyRevocation apply_;
+  std::string instance_;  // this process, in the claim on the node's name
   Stats stats_;
   boost::asio::io_context io_{1};
   std::thread thread_;

@@ -70,14 +70,12 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
   const auto& settings = node.settings();
   int agent = agent_index(x);
   std::size_t route = x.snapshot.route_index(*x.route);
-  const config::RateLimit* last = nullptr;
   // Enough turns to wait out another request's lease for twice the store's timeout.
   const int turns = 4 + 2 * static_cast<int>(settings.redis.timeout.count());
   for (int attempt = 0; attempt < turns; ++attempt) {
     auto shortage = limiter.take_leased(agent, route, steady_ns());
     if (!shortage) co_return Verdict::next();
     const config::RateLimit& limit = *shortage->limit;
-    last = &limit;
     // The fleet's bucket was empty a moment ago: refused without asking again.
     if (shortage->empty_ns > 0) co_return rate_limited(x, limit, shortage->empty_ns);
     if (!limiter.begin_lease(shortage->bucket)) {
@@ -113,9 +111,9 @@ asio::awaitable<Verdict> take_fleet_rate_tokens(RequestContext& x, guard::RateLi
     }
     limiter.add_lease(shortage->bucket, lease.granted, now, now + std::chrono::nanoseconds(settings.rate_lease_ttl).count());
   }
-  // Leases taken by requests at once, spent by others before this one each time: the bucket is
-  // as good as empty.
-  co_return rate_limited(x, *last, 1'000'000'000);
+  // Leases taken for it, spent by other requests before this one each time (slices too small for
+  // the traffic, or a slow Redis): the limit did not refuse it, the fleet's store could not serve it.
+  co_return store_unavailable(x, "rate limits", node);
 }
 
 }  // namespace
@@ -197,6 +195,10 @@ asio::awaitable<Verdict> spend_budget(RequestContext& x) {
       break;
     }
     exhausted = app.budgets().try_spend({chain.data(), n}, charge);
+  }
+  if (exhausted && exhausted->lease_short) {
+    // Leases taken for it, spent by other requests first each time: the budget did not refuse it.
+    co_return store_unavailable(x, "budgets", *app.fleet());
   }
   if (!exhausted) {
     x.budget_spent = charge;

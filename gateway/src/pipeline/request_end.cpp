@@ -113,7 +113,10 @@ void summarize(RequestContext& x, RequestSummary& out) {
     const auto& scopes = x.token->scopes;
     out.budget_chain_size = std::min(scopes.size(), out.budget_chain.size());
     for (std::size_t i = 0; i < out.budget_chain_size; ++i) {
-      out.budget_chain[i] = guard::ChainScope{scopes[i].sid, nullptr, x.token->expires_at[i]};
+      // With each scope's limits: a store shared by a fleet tells Redis at once what a response
+      // spent beyond this node's lease of a limit (fleet/budget_store.hpp).
+      const config::BudgetLimits& limits = x.snapshot.config.budgets.for_agent(scopes[i].agt);
+      out.budget_chain[i] = guard::ChainScope{scopes[i].sid, limits.any() ? &limits : nullptr, x.token->expires_at[i]};
     }
     out.budget_reserved = x.budget_reserved;
     out.budget_spent = x.budget_spent;
