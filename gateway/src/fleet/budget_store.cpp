@@ -148,7 +148,10 @@ std::optional<guard::Exhausted> FleetBudgetStore::try_spend(std::span<const Chai
 void FleetBudgetStore::settle(std::span<const ChainScope> chain, const Charge& was, const Charge& is) {
   local_.settle(chain, was, is);
   if (is.bytes_out <= was.bytes_out && is.tokens <= was.tokens && is.cost <= was.cost) return;
-  if (!any_limits(chain) || !node_.connected()) return;
+  bool after_the_fact = std::any_of(chain.begin(), chain.end(), [](const ChainScope& c) {
+    return c.limits && (c.limits->max_bytes_out || c.limits->max_tokens || c.limits->max_cost);
+  });
+  if (!after_the_fact || !node_.connected()) return;
   // A response's bytes, tokens and cost are known only now: what this node spent beyond what it
   // holds is told to Redis at once, so that the other nodes' next leases see it (and a budget it
   // used up stops being leased), not at this node's next lease.
